@@ -5,5 +5,19 @@
 //! and out of [`Governor`], which owns everything else.
 
 pub mod agent;
+pub mod audit_log;
+pub mod clock;
 pub mod decision;
+mod delivery;
+pub mod governor;
+pub mod log;
+pub mod options;
+pub mod outcome;
 pub mod policy;
+pub mod record;
+pub mod record_buffer;
+pub mod stats;
+
+pub use governor::{AgentHandle, Completion, Governor};
+pub use options::GovernorOptions;
+pub use outcome::{Outcome, Ticket};

@@ -1,0 +1,110 @@
+//! Moves records from the buffer to where they belong (the audit log now,
+//! the control plane too when there is one), in batches, on the runtime.
+
+use crate::audit_log::AuditLog;
+use crate::governor::Shared;
+use serde_json::Value;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::{oneshot, Notify};
+
+pub struct Delivery {
+    wake: Arc<Notify>,
+    waiters: Mutex<Vec<oneshot::Sender<()>>>,
+    audit_log: Option<Arc<AuditLog>>,
+}
+
+impl Delivery {
+    pub fn new(audit_log: Option<AuditLog>) -> Self {
+        Self {
+            wake: Arc::new(Notify::new()),
+            waiters: Mutex::new(Vec::new()),
+            audit_log: audit_log.map(Arc::new),
+        }
+    }
+
+    /// Asks for a delivery round now (a full batch is waiting).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves once everything buffered before the call has been handed to
+    /// the sinks (delivered, or finally given up on and counted as dropped).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        self.wake.notify_one();
+        // A closed channel means the loop is gone (shutdown): nothing more
+        // will be delivered, so there is nothing left to wait for.
+        let _ = rx.await;
+    }
+
+    /// The delivery loop. It holds the governor weakly so that a client that
+    /// is dropped without `shutdown()` does not live on through its task.
+    pub async fn run(shared: Weak<Shared>) {
+        let interval = match shared.upgrade() {
+            Some(s) => Duration::from_millis(s.options.flush_interval_ms()),
+            None => return,
+        };
+        loop {
+            let wake = {
+                let Some(s) = shared.upgrade() else { return };
+                let Some(d) = s.delivery.as_ref() else { return };
+                d.wake.clone()
+            };
+            let woken = wake.notified();
+            tokio::pin!(woken);
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+            let Some(s) = shared.upgrade() else { return };
+            let d = s.delivery.as_ref().expect("checked above");
+            // Answer only the waiters that were there before this round.
+            let waiters = std::mem::take(&mut *d.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+            d.deliver_buffered(&s).await;
+            for w in waiters {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    /// Delivers what is buffered now, batch by batch; records arriving
+    /// meanwhile wait for the next round, so a busy agent cannot starve
+    /// `flush()`.
+    async fn deliver_buffered(&self, s: &Arc<Shared>) {
+        let mut left = s.buffer.len();
+        while left > 0 {
+            let batch = s.buffer.take(left.min(s.options.batch_size));
+            if batch.is_empty() {
+                break;
+            }
+            left -= batch.len();
+            let traces: Vec<Value> = batch
+                .iter()
+                .map(|r| r.to_trace_payload(&s.options.environment))
+                .collect();
+            let n = traces.len() as u64;
+            if let Some(log) = &self.audit_log {
+                let log = log.clone();
+                let written = tokio::task::spawn_blocking(move || log.append(&traces)).await;
+                match written {
+                    Ok(Ok(())) => {
+                        s.stats.records_written.fetch_add(n, Relaxed);
+                    }
+                    Ok(Err(e)) => {
+                        s.buffer.count_dropped(n);
+                        s.log.once("audit-log-write", || {
+                            format!("cannot write the audit log: {e}; records are being dropped")
+                        });
+                    }
+                    Err(_) => s.buffer.count_dropped(n),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,581 @@
+//! A compiled argument rule (`ruleDefinition.arguments[i]`) and its check
+//! against the arguments of one call.
+//!
+//! Nothing here ever copies an argument's value into a message: failures
+//! say which check failed, for which argument (and array element), only.
+
+use super::path::{normalize, PathPattern};
+use super::tool_pattern::ToolPattern;
+use regex::Regex;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+/// How the rule finds its value in the arguments.
+#[derive(Debug, Clone)]
+pub(crate) enum Lookup {
+    /// A top-level key of the arguments object.
+    Key(String),
+    /// A JSON Pointer (RFC 6901), already validated.
+    Pointer(String),
+}
+
+/// What the value must satisfy.
+#[derive(Debug, Clone)]
+pub(crate) enum Check {
+    Path {
+        allow: Vec<PathPattern>,
+        deny: Vec<PathPattern>,
+    },
+    Glob {
+        allow: Vec<ToolPattern>,
+        deny: Vec<ToolPattern>,
+    },
+    Regex {
+        allow: Vec<Regex>,
+        deny: Vec<Regex>,
+    },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ArgumentRule {
+    tools: Vec<ToolPattern>,
+    argument: String,
+    lookup: Lookup,
+    check: Check,
+    required: bool,
+}
+
+/// Why a value fails a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FailureKind {
+    Missing,
+    Denied,
+    NotAllowed,
+    NotString,
+    NotNumber,
+    BelowMin(f64),
+    AboveMax(f64),
+}
+
+/// A failed check: what failed and, for an array value, which element.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Failure {
+    pub(crate) kind: FailureKind,
+    pub(crate) element: Option<usize>,
+}
+
+impl Failure {
+    /// The violation message. Names the argument, tool and policy; never
+    /// the value.
+    pub(crate) fn message(&self, argument: &str, tool: &str, policy: &str) -> String {
+        let subject = match self.element {
+            Some(i) => format!("element {i} of argument {argument:?} of tool {tool:?}"),
+            None => format!("argument {argument:?} of tool {tool:?}"),
+        };
+        match &self.kind {
+            FailureKind::Missing => format!("{subject} is missing (required by policy {policy:?})"),
+            FailureKind::Denied => format!("{subject} matches a denied pattern of policy {policy:?}"),
+            FailureKind::NotAllowed => {
+                format!("{subject} matches no allowed pattern of policy {policy:?}")
+            }
+            FailureKind::NotString => format!("{subject} must be a string (policy {policy:?})"),
+            FailureKind::NotNumber => format!("{subject} is not a number (policy {policy:?})"),
+            FailureKind::BelowMin(min) => {
+                format!("{subject} is below the minimum {min} of policy {policy:?}")
+            }
+            FailureKind::AboveMax(max) => {
+                format!("{subject} is above the maximum {max} of policy {policy:?}")
+            }
+        }
+    }
+}
+
+/// The message when the call's arguments are not readable JSON: the policy
+/// fails closed. `reason` never contains the text.
+pub(crate) fn unreadable_message(tool: &str, reason: &str, policy: &str) -> String {
+    format!("arguments of tool {tool:?} could not be read ({reason}); policy {policy:?} fails closed")
+}
+
+impl ArgumentRule {
+    pub(crate) fn new(
+        tools: Vec<ToolPattern>,
+        argument: String,
+        lookup: Lookup,
+        check: Check,
+        required: bool,
+    ) -> Self {
+        Self {
+            tools,
+            argument,
+            lookup,
+            check,
+            required,
+        }
+    }
+
+    /// The `argument` field as written (for messages).
+    pub(crate) fn argument(&self) -> &str {
+        &self.argument
+    }
+
+    /// True when one of the rule's `tools` patterns matches `tool`.
+    pub(crate) fn applies_to(&self, tool: &str) -> bool {
+        self.tools.iter().any(|p| p.matches(tool))
+    }
+
+    /// Checks the call's arguments (`None`: the call has none).
+    pub(crate) fn check(&self, args: Option<&Value>) -> Result<(), Failure> {
+        let value = args.and_then(|args| match &self.lookup {
+            Lookup::Key(key) => args.as_object().and_then(|o| o.get(key)),
+            Lookup::Pointer(pointer) => args.pointer(pointer),
+        });
+        match value {
+            None if self.required => Err(Failure {
+                kind: FailureKind::Missing,
+                element: None,
+            }),
+            None => Ok(()),
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.check_one(item).map_err(|kind| Failure {
+                        kind,
+                        element: Some(i),
+                    })?;
+                }
+                Ok(())
+            }
+            Some(value) => self
+                .check_one(value)
+                .map_err(|kind| Failure { kind, element: None }),
+        }
+    }
+
+    fn check_one(&self, value: &Value) -> Result<(), FailureKind> {
+        match &self.check {
+            Check::Path { allow, deny } => {
+                let Value::String(s) = value else {
+                    return Err(FailureKind::NotString);
+                };
+                let path = normalize(s);
+                lists(allow, deny, |p| p.matches(&path))
+            }
+            Check::Glob { allow, deny } => {
+                let text = as_text(value);
+                lists(allow, deny, |p| p.matches(&text))
+            }
+            Check::Regex { allow, deny } => {
+                let text = as_text(value);
+                lists(allow, deny, |r| r.is_match(&text))
+            }
+            Check::Number { min, max } => {
+                let Some(n) = value.as_f64() else {
+                    return Err(FailureKind::NotNumber);
+                };
+                if let Some(min) = *min {
+                    if n < min {
+                        return Err(FailureKind::BelowMin(min));
+                    }
+                }
+                if let Some(max) = *max {
+                    if n > max {
+                        return Err(FailureKind::AboveMax(max));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Deny first: a value matching any denied pattern fails; otherwise, when
+/// there is an allowlist, the value must match one of its patterns.
+fn lists<P>(allow: &[P], deny: &[P], matches: impl Fn(&P) -> bool) -> Result<(), FailureKind> {
+    if deny.iter().any(&matches) {
+        Err(FailureKind::Denied)
+    } else if !allow.is_empty() && !allow.iter().any(&matches) {
+        Err(FailureKind::NotAllowed)
+    } else {
+        Ok(())
+    }
+}
+
+/// A value as text for glob and regex rules: strings as they are, numbers,
+/// booleans and `null` as written in JSON, objects and arrays as compact
+/// JSON.
+fn as_text(value: &Value) -> Cow<'_, str> {
+    match value {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed("null"),
+        Value::Bool(true) => Cow::Borrowed("true"),
+        Value::Bool(false) => Cow::Borrowed("false"),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// The arguments of one call, parsed at most once and only when a rule
+/// needs them.
+pub(crate) struct LazyArgs<'a> {
+    text: Option<&'a str>,
+    parsed: Option<Result<Value, ParseFailure>>,
+}
+
+/// Why the arguments could not be read. Says where, never what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParseFailure(String);
+
+impl fmt::Display for ParseFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'a> LazyArgs<'a> {
+    pub(crate) fn new(text: Option<&'a str>) -> Self {
+        Self { text, parsed: None }
+    }
+
+    /// The parsed arguments (`Ok(None)`: the call has none).
+    pub(crate) fn get(&mut self) -> Result<Option<&Value>, &ParseFailure> {
+        let Some(text) = self.text else {
+            return Ok(None);
+        };
+        let parsed = self
+            .parsed
+            .get_or_insert_with(|| serde_json::from_str::<Value>(text).map_err(describe));
+        match parsed {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True once the text has been parsed (for tests of laziness).
+    #[cfg(test)]
+    pub(crate) fn was_parsed(&self) -> bool {
+        self.parsed.is_some()
+    }
+}
+
+/// serde_json's messages for `Value` are fixed strings plus a position, but
+/// to be sure no byte of the input reaches a violation the reason is
+/// rebuilt from the error's category and position only.
+fn describe(e: serde_json::Error) -> ParseFailure {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Eof => "unexpected end of JSON",
+        Category::Syntax if e.to_string().starts_with("recursion limit exceeded") => {
+            "JSON nested too deeply"
+        }
+        Category::Syntax => "invalid JSON",
+        Category::Data => "invalid JSON data",
+        Category::Io => "I/O error",
+    };
+    ParseFailure(format!("{what} at line {} column {}", e.line(), e.column()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(argument: &str, check: Check, required: bool) -> ArgumentRule {
+        let lookup = if argument.starts_with('/') {
+            Lookup::Pointer(argument.to_owned())
+        } else {
+            Lookup::Key(argument.to_owned())
+        };
+        ArgumentRule::new(
+            vec![ToolPattern::new("*", false)],
+            argument.to_owned(),
+            lookup,
+            check,
+            required,
+        )
+    }
+
+    fn path_rule(allow: &[&str], deny: &[&str]) -> ArgumentRule {
+        rule(
+            "path",
+            Check::Path {
+                allow: allow.iter().map(|p| PathPattern::new(p, false)).collect(),
+                deny: deny.iter().map(|p| PathPattern::new(p, false)).collect(),
+            },
+            false,
+        )
+    }
+
+    fn kind(r: &ArgumentRule, args: Value) -> Option<FailureKind> {
+        r.check(Some(&args)).err().map(|f| f.kind)
+    }
+
+    #[test]
+    fn path_allow_and_deny() {
+        let r = path_rule(&["/srv/data/**"], &["/etc/**", "**/.ssh/**"]);
+        assert_eq!(kind(&r, json!({"path": "/srv/data/a.txt"})), None);
+        assert_eq!(kind(&r, json!({"path": "/srv/data"})), None);
+        assert_eq!(
+            kind(&r, json!({"path": "/srv/data/../../etc/passwd"})),
+            Some(FailureKind::Denied)
+        );
+        assert_eq!(
+            kind(&r, json!({"path": "/srv/data/u/.ssh/id"})),
+            Some(FailureKind::Denied)
+        );
+        assert_eq!(
+            kind(&r, json!({"path": "/tmp/x"})),
+            Some(FailureKind::NotAllowed)
+        );
+        assert_eq!(
+            kind(&r, json!({"path": "srv/data/x"})),
+            Some(FailureKind::NotAllowed)
+        );
+        assert_eq!(kind(&r, json!({"path": 3})), Some(FailureKind::NotString));
+        assert_eq!(kind(&r, json!({"path": null})), Some(FailureKind::NotString));
+        assert_eq!(
+            kind(&r, json!({"path": {"p": "/srv/data/x"}})),
+            Some(FailureKind::NotString)
+        );
+        // Missing and not required: passes.
+        assert_eq!(kind(&r, json!({"other": "/etc/passwd"})), None);
+        assert_eq!(r.check(None), Ok(()));
+        assert_eq!(kind(&r, json!(["/etc/passwd"])), None);
+        assert_eq!(kind(&r, json!("path")), None);
+    }
+
+    #[test]
+    fn path_rule_without_lists_only_requires_a_string() {
+        let r = path_rule(&[], &[]);
+        assert_eq!(kind(&r, json!({"path": "anything"})), None);
+        assert_eq!(kind(&r, json!({"path": true})), Some(FailureKind::NotString));
+    }
+
+    #[test]
+    fn arrays_are_checked_element_by_element() {
+        let r = path_rule(&["/srv/data/**"], &[]);
+        assert_eq!(kind(&r, json!({"path": ["/srv/data/a", "/srv/data/b"]})), None);
+        assert_eq!(kind(&r, json!({"path": []})), None);
+        let f = r
+            .check(Some(&json!({"path": ["/srv/data/a", "/etc/x", "/tmp/y"]})))
+            .unwrap_err();
+        assert_eq!(f.kind, FailureKind::NotAllowed);
+        assert_eq!(f.element, Some(1));
+        assert_eq!(
+            kind(&r, json!({"path": ["/srv/data/a", ["/srv/data/b"]]})),
+            Some(FailureKind::NotString)
+        );
+    }
+
+    #[test]
+    fn required() {
+        let mut r = path_rule(&[], &["/etc/**"]);
+        r.required = true;
+        assert_eq!(kind(&r, json!({})), Some(FailureKind::Missing));
+        assert_eq!(
+            r.check(None).unwrap_err().kind,
+            FailureKind::Missing,
+            "no arguments at all"
+        );
+        assert_eq!(kind(&r, json!([1, 2])), Some(FailureKind::Missing));
+        assert_eq!(kind(&r, json!({"path": "/x"})), None);
+        // null is present.
+        assert_eq!(kind(&r, json!({"path": null})), Some(FailureKind::NotString));
+        assert_eq!(kind(&r, json!({"path": []})), None);
+    }
+
+    #[test]
+    fn json_pointer_lookup_with_escapes() {
+        let number = |ptr: &str| {
+            rule(
+                ptr,
+                Check::Number {
+                    min: None,
+                    max: Some(100.0),
+                },
+                true,
+            )
+        };
+        let r = number("/order/amount");
+        assert_eq!(kind(&r, json!({"order": {"amount": 50}})), None);
+        assert_eq!(
+            kind(&r, json!({"order": {"amount": 150}})),
+            Some(FailureKind::AboveMax(100.0))
+        );
+        assert_eq!(kind(&r, json!({"order": {}})), Some(FailureKind::Missing));
+        assert_eq!(kind(&r, json!({"order": 3})), Some(FailureKind::Missing));
+        let r = number("/a~1b/c~0d");
+        assert_eq!(
+            kind(&r, json!({"a/b": {"c~d": 500}})),
+            Some(FailureKind::AboveMax(100.0))
+        );
+        assert_eq!(kind(&r, json!({"a/b": {"c~d": 5}})), None);
+        let r = number("/items/1/qty");
+        assert_eq!(
+            kind(&r, json!({"items": [{"qty": 1}, {"qty": 101}]})),
+            Some(FailureKind::AboveMax(100.0))
+        );
+        // A key with a slash is not a pointer when it does not start with /.
+        let r = number("a/b");
+        assert_eq!(
+            kind(&r, json!({"a/b": 101})),
+            Some(FailureKind::AboveMax(100.0))
+        );
+        assert_eq!(kind(&r, json!({"a": {"b": 101}})), Some(FailureKind::Missing));
+    }
+
+    #[test]
+    fn number_bounds_inclusive() {
+        let r = rule(
+            "n",
+            Check::Number {
+                min: Some(-1.5),
+                max: Some(100.0),
+            },
+            false,
+        );
+        for ok in [json!(-1.5), json!(0), json!(100), json!(99.999), json!([1, 2, 3])] {
+            assert_eq!(kind(&r, json!({ "n": ok })), None);
+        }
+        assert_eq!(kind(&r, json!({"n": 100.0001})), Some(FailureKind::AboveMax(100.0)));
+        assert_eq!(kind(&r, json!({"n": -2})), Some(FailureKind::BelowMin(-1.5)));
+        assert_eq!(kind(&r, json!({"n": u64::MAX})), Some(FailureKind::AboveMax(100.0)));
+        assert_eq!(kind(&r, json!({"n": i64::MIN})), Some(FailureKind::BelowMin(-1.5)));
+        assert_eq!(kind(&r, json!({"n": "5"})), Some(FailureKind::NotNumber));
+        assert_eq!(kind(&r, json!({"n": null})), Some(FailureKind::NotNumber));
+        assert_eq!(kind(&r, json!({"n": true})), Some(FailureKind::NotNumber));
+        assert_eq!(kind(&r, json!({"n": [1, "x"]})), Some(FailureKind::NotNumber));
+        let any = rule("n", Check::Number { min: None, max: None }, false);
+        assert_eq!(kind(&any, json!({"n": 1e300})), None);
+        assert_eq!(kind(&any, json!({"n": "1"})), Some(FailureKind::NotNumber));
+    }
+
+    #[test]
+    fn glob_values() {
+        let r = rule(
+            "table",
+            Check::Glob {
+                allow: vec![ToolPattern::new("public_*", false), ToolPattern::new("4?", false)],
+                deny: vec![ToolPattern::new("*secret*", true)],
+            },
+            false,
+        );
+        assert_eq!(kind(&r, json!({"table": "public_users"})), None);
+        assert_eq!(
+            kind(&r, json!({"table": "public_SECRETS"})),
+            Some(FailureKind::Denied)
+        );
+        assert_eq!(
+            kind(&r, json!({"table": "Public_users"})),
+            Some(FailureKind::NotAllowed)
+        );
+        assert_eq!(kind(&r, json!({"table": 42})), None);
+        assert_eq!(kind(&r, json!({"table": 420})), Some(FailureKind::NotAllowed));
+        assert_eq!(kind(&r, json!({"table": null})), Some(FailureKind::NotAllowed));
+        assert_eq!(kind(&r, json!({"table": ["public_a", 41]})), None);
+    }
+
+    #[test]
+    fn regex_values() {
+        let re = |p: &str, ci: bool| {
+            regex::RegexBuilder::new(p)
+                .case_insensitive(ci)
+                .build()
+                .unwrap()
+        };
+        let r = rule(
+            "sql",
+            Check::Regex {
+                allow: vec![re(r"^\s*select\b", true)],
+                deny: vec![re(r"drop|delete", false)],
+            },
+            false,
+        );
+        assert_eq!(kind(&r, json!({"sql": "  SELECT * FROM t"})), None);
+        assert_eq!(
+            kind(&r, json!({"sql": "select 1; drop table t"})),
+            Some(FailureKind::Denied)
+        );
+        assert_eq!(
+            kind(&r, json!({"sql": "update t set x = 1"})),
+            Some(FailureKind::NotAllowed)
+        );
+        // Case-sensitive deny does not see DROP.
+        assert_eq!(kind(&r, json!({"sql": "select 1; DROP table t"})), None);
+
+        let r = rule(
+            "v",
+            Check::Regex {
+                allow: vec![re("^(null|true|12\\.5|\\{\"a\":1\\}|x)$", false)],
+                deny: vec![],
+            },
+            false,
+        );
+        for ok in [json!(null), json!(true), json!(12.5), json!({"a": 1}), json!(["x", true])] {
+            assert_eq!(kind(&r, json!({ "v": ok })), None, "{ok}");
+        }
+        assert_eq!(kind(&r, json!({"v": false})), Some(FailureKind::NotAllowed));
+        assert_eq!(kind(&r, json!({"v": [[ "x" ]]})), Some(FailureKind::NotAllowed));
+    }
+
+    #[test]
+    fn messages_name_argument_tool_policy_never_value() {
+        let f = Failure {
+            kind: FailureKind::Denied,
+            element: None,
+        };
+        assert_eq!(
+            f.message("path", "read_file", "P"),
+            "argument \"path\" of tool \"read_file\" matches a denied pattern of policy \"P\""
+        );
+        let f = Failure {
+            kind: FailureKind::AboveMax(100.0),
+            element: Some(2),
+        };
+        assert_eq!(
+            f.message("amount", "refund", "P"),
+            "element 2 of argument \"amount\" of tool \"refund\" is above the maximum 100 of policy \"P\""
+        );
+        for kind in [
+            FailureKind::Missing,
+            FailureKind::NotAllowed,
+            FailureKind::NotString,
+            FailureKind::NotNumber,
+            FailureKind::BelowMin(0.5),
+        ] {
+            let m = Failure { kind, element: None }.message("a", "t", "P");
+            assert!(m.starts_with("argument \"a\" of tool \"t\" "), "{m}");
+            assert!(m.contains("policy \"P\""), "{m}");
+        }
+    }
+
+    #[test]
+    fn lazy_args_parse_once_and_never_leak_text() {
+        let mut a = LazyArgs::new(Some(r#"{"x": 1}"#));
+        assert!(!a.was_parsed());
+        assert_eq!(a.get().unwrap(), Some(&json!({"x": 1})));
+        assert!(a.was_parsed());
+        let mut none = LazyArgs::new(None);
+        assert_eq!(none.get().unwrap(), None);
+
+        let secret = "hunter2-SECRET";
+        for text in [
+            format!("{{\"password\": \"{secret}\""),
+            format!("{{\"password\": {secret}}}"),
+            format!("{{\"{secret}\" 1}}"),
+            String::new(),
+            format!("{}{}", "[".repeat(200), "]".repeat(200)),
+        ] {
+            let mut a = LazyArgs::new(Some(&text));
+            let e = a.get().unwrap_err().to_string();
+            assert!(!e.contains(secret), "{e}");
+            assert!(e.contains("line"), "{e}");
+        }
+        let deep = "[".repeat(200);
+        let mut a = LazyArgs::new(Some(&deep));
+        assert!(a.get().unwrap_err().to_string().starts_with("JSON nested too deeply"));
+    }
+}

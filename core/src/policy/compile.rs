@@ -1,0 +1,857 @@
+//! Validation of one raw policy (JSON) into a compiled policy, with errors
+//! that name the file, the policy and the field.
+//!
+//! Optional fields set to JSON `null` count as absent (the control plane
+//! may send `"severity": null`); required fields set to `null` are missing.
+//! Unknown fields are ignored. Only `tool_invocation` policies have their
+//! `ruleDefinition` read; other types are checked for the common fields only.
+
+use super::argument_rule::{ArgumentRule, Check, Lookup};
+use super::error::PolicyError;
+use super::load::SourcedPolicy;
+use super::path::PathPattern;
+use super::tool_pattern::ToolPattern;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// The `policyType` evaluated locally.
+pub(crate) const TOOL_INVOCATION: &str = "tool_invocation";
+
+/// Largest compiled size of one regex of an argument rule.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Block,
+    HardBlock,
+    Warn,
+    LogOnly,
+    Monitor,
+    RequireApproval,
+}
+
+impl Mode {
+    const ALL: [Mode; 6] = [
+        Mode::Block,
+        Mode::HardBlock,
+        Mode::Warn,
+        Mode::LogOnly,
+        Mode::Monitor,
+        Mode::RequireApproval,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Mode::Block => "block",
+            Mode::HardBlock => "hard_block",
+            Mode::Warn => "warn",
+            Mode::LogOnly => "log_only",
+            Mode::Monitor => "monitor",
+            Mode::RequireApproval => "require_approval",
+        }
+    }
+
+    /// A violation blocks the call.
+    pub(crate) fn is_blocking(self) -> bool {
+        matches!(self, Mode::Block | Mode::HardBlock)
+    }
+}
+
+/// One valid policy, ready to evaluate.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledPolicy {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) policy_type: String,
+    pub(crate) mode: Mode,
+    pub(crate) active: bool,
+    pub(crate) applies_to: Vec<String>,
+    pub(crate) severity: Option<String>,
+    /// `Some` exactly for `tool_invocation` policies.
+    pub(crate) tool_rules: Option<ToolRules>,
+    /// The policy as canonical JSON: breaks ties between policies with the
+    /// same id and name so that the set's order never depends on input
+    /// order.
+    pub(crate) canonical: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ToolRules {
+    pub(crate) agent_id: Option<String>,
+    pub(crate) allow: Vec<ToolPattern>,
+    pub(crate) deny: Vec<ToolPattern>,
+    pub(crate) default_deny: bool,
+    pub(crate) arguments: Vec<ArgumentRule>,
+}
+
+/// Where errors point: the file, the policy's name or index.
+struct Ctx<'a> {
+    file: Option<&'a Path>,
+    name: Option<&'a str>,
+    index: usize,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+        PolicyError::in_policy(
+            self.file,
+            self.name,
+            self.index,
+            Some(field.into()),
+            message,
+        )
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A field's value, `None` when absent or `null`.
+fn get<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// A required non-empty string.
+fn required_string<'v>(
+    ctx: &Ctx<'_>,
+    obj: &'v Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<&'v str, PolicyError> {
+    match get(obj, key) {
+        None => Err(ctx.err(field, "is required")),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(ctx.err(field, "must not be empty")),
+        Some(Value::String(s)) => Ok(s),
+        Some(v) => Err(ctx.err(field, format!("must be a string, not {}", type_name(v)))),
+    }
+}
+
+fn optional_string<'v>(
+    ctx: &Ctx<'_>,
+    obj: &'v Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'v str>, PolicyError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(ctx.err(field, format!("must be a string, not {}", type_name(v)))),
+    }
+}
+
+fn optional_bool(
+    ctx: &Ctx<'_>,
+    obj: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<bool>, PolicyError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => Err(ctx.err(field, format!("must be a boolean, not {}", type_name(v)))),
+    }
+}
+
+fn optional_number(
+    ctx: &Ctx<'_>,
+    obj: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<f64>, PolicyError> {
+    match get(obj, key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| ctx.err(field, "is not a finite number")),
+        Some(v) => Err(ctx.err(field, format!("must be a number, not {}", type_name(v)))),
+    }
+}
+
+/// An optional array of strings; `non_empty`: each must be non-empty.
+fn optional_strings<'v>(
+    ctx: &Ctx<'_>,
+    obj: &'v Map<String, Value>,
+    key: &str,
+    field: &str,
+    non_empty: bool,
+) -> Result<Vec<&'v str>, PolicyError> {
+    let items = match get(obj, key) {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(v) => {
+            return Err(ctx.err(
+                field,
+                format!("must be an array of strings, not {}", type_name(v)),
+            ))
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(s) if non_empty && s.is_empty() => {
+                Err(ctx.err(format!("{field}[{i}]"), "must not be empty"))
+            }
+            Value::String(s) => Ok(s.as_str()),
+            v => Err(ctx.err(
+                format!("{field}[{i}]"),
+                format!("must be a string, not {}", type_name(v)),
+            )),
+        })
+        .collect()
+}
+
+fn one_of<'a>(
+    ctx: &Ctx<'_>,
+    field: &str,
+    what: &str,
+    value: &str,
+    allowed: &[&'a str],
+) -> Result<&'a str, PolicyError> {
+    allowed.iter().copied().find(|a| *a == value).ok_or_else(|| {
+        let (last, rest) = allowed.split_last().expect("non-empty list");
+        ctx.err(
+            field,
+            format!(
+                "unknown {what} {value:?} (expected {} or {last})",
+                rest.join(", ")
+            ),
+        )
+    })
+}
+
+/// Validates and compiles one policy.
+pub(crate) fn compile(src: &SourcedPolicy) -> Result<CompiledPolicy, PolicyError> {
+    let file = src.file.as_deref();
+    let Value::Object(obj) = &src.value else {
+        return Err(PolicyError::in_policy(
+            file,
+            None,
+            src.index,
+            None,
+            format!(
+                "a policy must be a JSON object, not {}",
+                type_name(&src.value)
+            ),
+        ));
+    };
+    let usable_name = match obj.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
+        _ => None,
+    };
+    let ctx = Ctx {
+        file,
+        name: usable_name,
+        index: src.index,
+    };
+
+    let name = required_string(&ctx, obj, "name", "name")?;
+    let policy_type = required_string(&ctx, obj, "policyType", "policyType")?;
+    let mode_str = required_string(&ctx, obj, "enforcementMode", "enforcementMode")?;
+    let mode_names: Vec<&str> = Mode::ALL.iter().map(|m| m.as_str()).collect();
+    let mode_str = one_of(
+        &ctx,
+        "enforcementMode",
+        "enforcementMode",
+        mode_str,
+        &mode_names,
+    )?;
+    let mode = Mode::ALL
+        .into_iter()
+        .find(|m| m.as_str() == mode_str)
+        .expect("validated");
+    let active = optional_bool(&ctx, obj, "isActive", "isActive")?.unwrap_or(true);
+    let applies_to = optional_strings(&ctx, obj, "appliesToAgents", "appliesToAgents", false)?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let severity = match optional_string(&ctx, obj, "severity", "severity")? {
+        None => None,
+        Some(s) => Some(
+            one_of(
+                &ctx,
+                "severity",
+                "severity",
+                s,
+                &["low", "medium", "high", "critical"],
+            )?
+            .to_owned(),
+        ),
+    };
+    let id = match get(obj, "id") {
+        None => format!("local:{name}"),
+        Some(Value::String(s)) if s.is_empty() => return Err(ctx.err("id", "must not be empty")),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => {
+            return Err(ctx.err(
+                "id",
+                format!("must be a string, not {}", type_name(v)),
+            ))
+        }
+    };
+
+    let tool_rules = if policy_type == TOOL_INVOCATION {
+        Some(compile_rule_definition(&ctx, obj)?)
+    } else {
+        None
+    };
+
+    Ok(CompiledPolicy {
+        id,
+        name: name.to_owned(),
+        policy_type: policy_type.to_owned(),
+        mode,
+        active,
+        applies_to,
+        severity,
+        tool_rules,
+        canonical: src.value.to_string(),
+    })
+}
+
+fn compile_rule_definition(
+    ctx: &Ctx<'_>,
+    obj: &Map<String, Value>,
+) -> Result<ToolRules, PolicyError> {
+    const RD: &str = "ruleDefinition";
+    let empty = Map::new();
+    let rd = match get(obj, RD) {
+        None => &empty,
+        Some(Value::Object(rd)) => rd,
+        Some(v) => {
+            return Err(ctx.err(
+                RD,
+                format!("must be an object, not {}", type_name(v)),
+            ))
+        }
+    };
+    // An empty agentId adds no scope (it cannot name an agent).
+    let agent_id = optional_string(ctx, rd, "agentId", &join(RD, "agentId"))?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let tool_patterns = |key: &str| -> Result<Vec<ToolPattern>, PolicyError> {
+        Ok(optional_strings(ctx, rd, key, &join(RD, key), true)?
+            .into_iter()
+            .map(|p| ToolPattern::new(p, false))
+            .collect())
+    };
+    let allow = tool_patterns("allow")?;
+    let deny = tool_patterns("deny")?;
+    let default_deny = match optional_string(ctx, rd, "defaultAction", &join(RD, "defaultAction"))? {
+        None => !allow.is_empty(),
+        Some(action) => {
+            one_of(
+                ctx,
+                &join(RD, "defaultAction"),
+                "defaultAction",
+                action,
+                &["allow", "deny"],
+            )? == "deny"
+        }
+    };
+    let arguments = match get(rd, "arguments") {
+        None => Vec::new(),
+        Some(Value::Array(rules)) => rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| compile_argument_rule(ctx, rule, &format!("{RD}.arguments[{i}]")))
+            .collect::<Result<_, _>>()?,
+        Some(v) => {
+            return Err(ctx.err(
+                join(RD, "arguments"),
+                format!("must be an array of argument rules, not {}", type_name(v)),
+            ))
+        }
+    };
+    Ok(ToolRules {
+        agent_id,
+        allow,
+        deny,
+        default_deny,
+        arguments,
+    })
+}
+
+/// Checks that `pointer` (starting with `/`) only uses the escapes `~0`
+/// and `~1`.
+fn valid_pointer(pointer: &str) -> bool {
+    let b = pointer.as_bytes();
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
+
+fn compile_argument_rule(
+    ctx: &Ctx<'_>,
+    rule: &Value,
+    field: &str,
+) -> Result<ArgumentRule, PolicyError> {
+    let Value::Object(r) = rule else {
+        return Err(ctx.err(
+            field,
+            format!("an argument rule must be an object, not {}", type_name(rule)),
+        ));
+    };
+    let f = |key: &str| join(field, key);
+
+    let tools = match get(r, "tools") {
+        None => return Err(ctx.err(f("tools"), "is required")),
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(ctx.err(f("tools"), "must list at least one tool pattern"))
+        }
+        Some(_) => optional_strings(ctx, r, "tools", &f("tools"), true)?
+            .into_iter()
+            .map(|p| ToolPattern::new(p, false))
+            .collect(),
+    };
+    let argument = required_string(ctx, r, "argument", &f("argument"))?;
+    let lookup = if argument.starts_with('/') {
+        if !valid_pointer(argument) {
+            return Err(ctx.err(
+                f("argument"),
+                format!(
+                    "invalid JSON Pointer {argument:?} (`~` must be followed by 0 or 1)"
+                ),
+            ));
+        }
+        Lookup::Pointer(argument.to_owned())
+    } else {
+        Lookup::Key(argument.to_owned())
+    };
+    let kind = required_string(ctx, r, "kind", &f("kind"))?;
+    let kind = one_of(
+        ctx,
+        &f("kind"),
+        "kind",
+        kind,
+        &["path", "glob", "regex", "number"],
+    )?;
+    let case_insensitive =
+        optional_bool(ctx, r, "caseInsensitive", &f("caseInsensitive"))?.unwrap_or(false);
+    let required = optional_bool(ctx, r, "required", &f("required"))?.unwrap_or(false);
+
+    let check = if kind == "number" {
+        for key in ["allow", "deny"] {
+            if get(r, key).is_some() {
+                return Err(ctx.err(
+                    f(key),
+                    "is only for path, glob and regex rules (use min and max for numbers)",
+                ));
+            }
+        }
+        let min = optional_number(ctx, r, "min", &f("min"))?;
+        let max = optional_number(ctx, r, "max", &f("max"))?;
+        if let (Some(min), Some(max)) = (min, max) {
+            if min > max {
+                return Err(ctx.err(
+                    f("min"),
+                    format!("min {min} is above max {max}"),
+                ));
+            }
+        }
+        Check::Number { min, max }
+    } else {
+        for key in ["min", "max"] {
+            if get(r, key).is_some() {
+                return Err(ctx.err(f(key), "is only for number rules"));
+            }
+        }
+        let allow = optional_strings(ctx, r, "allow", &f("allow"), true)?;
+        let deny = optional_strings(ctx, r, "deny", &f("deny"), true)?;
+        match kind {
+            "path" => Check::Path {
+                allow: allow
+                    .iter()
+                    .map(|p| PathPattern::new(p, case_insensitive))
+                    .collect(),
+                deny: deny
+                    .iter()
+                    .map(|p| PathPattern::new(p, case_insensitive))
+                    .collect(),
+            },
+            "glob" => Check::Glob {
+                allow: allow
+                    .iter()
+                    .map(|p| ToolPattern::new(p, case_insensitive))
+                    .collect(),
+                deny: deny
+                    .iter()
+                    .map(|p| ToolPattern::new(p, case_insensitive))
+                    .collect(),
+            },
+            _ => {
+                let compile = |list: &[&str], key: &str| -> Result<Vec<regex::Regex>, PolicyError> {
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            regex::RegexBuilder::new(p)
+                                .case_insensitive(case_insensitive)
+                                .size_limit(REGEX_SIZE_LIMIT)
+                                .build()
+                                .map_err(|e| {
+                                    ctx.err(
+                                        format!("{}[{i}]", f(key)),
+                                        format!("invalid regex: {}", one_line(&e.to_string())),
+                                    )
+                                })
+                        })
+                        .collect()
+                };
+                Check::Regex {
+                    allow: compile(&allow, "allow")?,
+                    deny: compile(&deny, "deny")?,
+                }
+            }
+        }
+    };
+    Ok(ArgumentRule::new(
+        tools,
+        argument.to_owned(),
+        lookup,
+        check,
+        required,
+    ))
+}
+
+/// regex errors are multi-line (pattern, caret, message); keep them on one
+/// line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::PathBuf;
+
+    fn src(value: Value) -> SourcedPolicy {
+        SourcedPolicy {
+            value,
+            file: Some(PathBuf::from("policies/fs.yaml")),
+            index: 2,
+        }
+    }
+
+    fn base() -> Value {
+        json!({
+            "name": "Filesystem guard",
+            "policyType": "tool_invocation",
+            "enforcementMode": "block",
+            "ruleDefinition": {
+                "allow": ["read_*"],
+                "arguments": [
+                    { "tools": ["read_*"], "argument": "path", "kind": "path",
+                      "allow": ["/srv/**"] },
+                    { "tools": ["refund"], "argument": "/order/amount", "kind": "number",
+                      "min": 0, "max": 100 }
+                ]
+            }
+        })
+    }
+
+    /// `base()` with `pointer` set to `value` (or removed when `None`).
+    fn with(pointer: &str, value: Option<Value>) -> Value {
+        let mut v = base();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let parent = if parent.is_empty() {
+            &mut v
+        } else {
+            v.pointer_mut(parent).unwrap()
+        };
+        let obj = parent.as_object_mut().unwrap();
+        match value {
+            Some(value) => {
+                obj.insert(key.to_owned(), value);
+            }
+            None => {
+                obj.remove(key);
+            }
+        }
+        v
+    }
+
+    fn error(value: Value) -> PolicyError {
+        compile(&src(value)).expect_err("should be invalid")
+    }
+
+    #[track_caller]
+    fn assert_error(value: Value, policy: &str, field: &str, message: &str) {
+        let e = error(value);
+        assert_eq!(e.file(), Some(Path::new("policies/fs.yaml")), "{e}");
+        assert_eq!(e.policy().as_deref(), Some(policy), "{e}");
+        assert_eq!(e.field(), Some(field), "{e}");
+        assert!(
+            e.message().contains(message),
+            "{e:?} should contain {message:?}"
+        );
+    }
+
+    #[test]
+    fn valid_policy_compiles_with_defaults() {
+        let p = compile(&src(base())).unwrap();
+        assert_eq!(p.id, "local:Filesystem guard");
+        assert_eq!(p.name, "Filesystem guard");
+        assert_eq!(p.policy_type, "tool_invocation");
+        assert_eq!(p.mode, Mode::Block);
+        assert!(p.active);
+        assert!(p.applies_to.is_empty());
+        assert_eq!(p.severity, None);
+        let rules = p.tool_rules.unwrap();
+        assert_eq!(rules.agent_id, None);
+        assert!(rules.default_deny, "allow non-empty: default deny");
+        assert_eq!(rules.allow.len(), 1);
+        assert!(rules.deny.is_empty());
+        assert_eq!(rules.arguments.len(), 2);
+    }
+
+    #[test]
+    fn common_fields() {
+        let p = compile(&src(json!({
+            "id": "pol_1", "name": "N", "policyType": "tool_invocation",
+            "enforcementMode": "warn", "isActive": false,
+            "appliesToAgents": ["ops-agent", "agt_1"], "severity": "critical",
+            "ruleDefinition": { "agentId": "ops-agent", "defaultAction": "deny" },
+            "someFutureField": {"x": 1}
+        })))
+        .unwrap();
+        assert_eq!(p.id, "pol_1");
+        assert_eq!(p.mode, Mode::Warn);
+        assert!(!p.active);
+        assert_eq!(p.applies_to, ["ops-agent", "agt_1"]);
+        assert_eq!(p.severity.as_deref(), Some("critical"));
+        let rules = p.tool_rules.unwrap();
+        assert_eq!(rules.agent_id.as_deref(), Some("ops-agent"));
+        assert!(rules.default_deny);
+    }
+
+    #[test]
+    fn every_mode_and_severity() {
+        for mode in Mode::ALL {
+            let p = compile(&src(with("/enforcementMode", Some(json!(mode.as_str()))))).unwrap();
+            assert_eq!(p.mode, mode);
+        }
+        assert!(Mode::Block.is_blocking() && Mode::HardBlock.is_blocking());
+        assert!(!Mode::Warn.is_blocking() && !Mode::LogOnly.is_blocking());
+        assert!(!Mode::Monitor.is_blocking() && !Mode::RequireApproval.is_blocking());
+        for s in ["low", "medium", "high", "critical"] {
+            let p = compile(&src(with("/severity", Some(json!(s))))).unwrap();
+            assert_eq!(p.severity.as_deref(), Some(s));
+        }
+    }
+
+    #[test]
+    fn nulls_are_absent_for_optional_fields() {
+        let mut v = base();
+        for key in ["id", "isActive", "appliesToAgents", "severity"] {
+            v[key] = Value::Null;
+        }
+        v["ruleDefinition"]["agentId"] = Value::Null;
+        v["ruleDefinition"]["defaultAction"] = Value::Null;
+        let p = compile(&src(v)).unwrap();
+        assert_eq!(p.id, "local:Filesystem guard");
+        assert!(p.active);
+        let p = compile(&src(with("/ruleDefinition", Some(Value::Null)))).unwrap();
+        let rules = p.tool_rules.unwrap();
+        assert!(!rules.default_deny && rules.allow.is_empty() && rules.arguments.is_empty());
+    }
+
+    #[test]
+    fn default_action() {
+        let rd = |v: Value| compile(&src(with("/ruleDefinition", Some(v)))).unwrap().tool_rules.unwrap();
+        assert!(!rd(json!({})).default_deny);
+        assert!(!rd(json!({"allow": []})).default_deny);
+        assert!(!rd(json!({"deny": ["x"]})).default_deny);
+        assert!(rd(json!({"allow": ["x"]})).default_deny);
+        assert!(!rd(json!({"allow": ["x"], "defaultAction": "allow"})).default_deny);
+        assert!(rd(json!({"defaultAction": "deny"})).default_deny);
+        // Empty agentId adds no scope.
+        assert_eq!(rd(json!({"agentId": ""})).agent_id, None);
+    }
+
+    #[test]
+    fn other_policy_types_check_common_fields_only() {
+        let p = compile(&src(json!({
+            "name": "PII", "policyType": "data_access", "enforcementMode": "block",
+            "ruleDefinition": {"arguments": "not interpreted", "kind": 7}
+        })))
+        .unwrap();
+        assert!(p.tool_rules.is_none());
+        assert_eq!(p.policy_type, "data_access");
+        assert_error(
+            json!({"name": "PII", "policyType": "data_access", "enforcementMode": "blocky"}),
+            "PII",
+            "enforcementMode",
+            "unknown enforcementMode \"blocky\"",
+        );
+    }
+
+    #[test]
+    fn not_an_object() {
+        let e = error(json!(["x"]));
+        assert_eq!(e.policy().as_deref(), Some("#2"));
+        assert_eq!(e.field(), None);
+        assert!(e.message().contains("must be a JSON object"));
+    }
+
+    #[test]
+    fn missing_and_bad_name_use_the_index() {
+        assert_error(with("/name", None), "#2", "name", "is required");
+        assert_error(with("/name", Some(json!(""))), "#2", "name", "must not be empty");
+        assert_error(with("/name", Some(json!("  "))), "#2", "name", "must not be empty");
+        assert_error(with("/name", Some(json!(5))), "#2", "name", "must be a string, not number");
+        assert_error(with("/name", Some(Value::Null)), "#2", "name", "is required");
+        let e = error(with("/name", None));
+        assert_eq!(e.to_string(), "policies/fs.yaml: policy #2: name: is required");
+    }
+
+    #[test]
+    fn required_common_fields() {
+        let g = "Filesystem guard";
+        assert_error(with("/policyType", None), g, "policyType", "is required");
+        assert_error(with("/policyType", Some(json!(""))), g, "policyType", "must not be empty");
+        assert_error(with("/policyType", Some(json!([]))), g, "policyType", "must be a string, not array");
+        assert_error(with("/enforcementMode", None), g, "enforcementMode", "is required");
+        assert_error(
+            with("/enforcementMode", Some(json!("Block"))),
+            g,
+            "enforcementMode",
+            "unknown enforcementMode \"Block\" (expected block, hard_block, warn, log_only, monitor or require_approval)",
+        );
+        assert_error(with("/enforcementMode", Some(json!(1))), g, "enforcementMode", "must be a string");
+    }
+
+    #[test]
+    fn optional_common_fields_wrong_types() {
+        let g = "Filesystem guard";
+        assert_error(with("/isActive", Some(json!("yes"))), g, "isActive", "must be a boolean, not string");
+        assert_error(with("/appliesToAgents", Some(json!("ops"))), g, "appliesToAgents", "must be an array of strings");
+        assert_error(with("/appliesToAgents", Some(json!(["a", 1]))), g, "appliesToAgents[1]", "must be a string, not number");
+        assert_error(with("/severity", Some(json!("urgent"))), g, "severity", "unknown severity \"urgent\" (expected low, medium, high or critical)");
+        assert_error(with("/severity", Some(json!(3))), g, "severity", "must be a string");
+        assert_error(with("/id", Some(json!(12))), g, "id", "must be a string, not number");
+        assert_error(with("/id", Some(json!(""))), g, "id", "must not be empty");
+    }
+
+    #[test]
+    fn rule_definition_errors() {
+        let g = "Filesystem guard";
+        assert_error(with("/ruleDefinition", Some(json!([]))), g, "ruleDefinition", "must be an object, not array");
+        assert_error(with("/ruleDefinition/agentId", Some(json!(1))), g, "ruleDefinition.agentId", "must be a string");
+        assert_error(with("/ruleDefinition/allow", Some(json!("read_*"))), g, "ruleDefinition.allow", "must be an array of strings, not string");
+        assert_error(with("/ruleDefinition/allow", Some(json!(["a", ""]))), g, "ruleDefinition.allow[1]", "must not be empty");
+        assert_error(with("/ruleDefinition/deny", Some(json!([null]))), g, "ruleDefinition.deny[0]", "must be a string, not null");
+        assert_error(with("/ruleDefinition/defaultAction", Some(json!("block"))), g, "ruleDefinition.defaultAction", "unknown defaultAction \"block\" (expected allow or deny)");
+        assert_error(with("/ruleDefinition/arguments", Some(json!({}))), g, "ruleDefinition.arguments", "must be an array of argument rules, not object");
+        assert_error(with("/ruleDefinition/arguments", Some(json!([1]))), g, "ruleDefinition.arguments[0]", "must be an object, not number");
+    }
+
+    #[test]
+    fn argument_rule_errors() {
+        let g = "Filesystem guard";
+        let a0 = "/ruleDefinition/arguments/0";
+        let a1 = "/ruleDefinition/arguments/1";
+        let f0 = "ruleDefinition.arguments[0]";
+        let f1 = "ruleDefinition.arguments[1]";
+        let cases: Vec<(String, Option<Value>, String, &str)> = vec![
+            (format!("{a0}/kind"), Some(json!("paht")), format!("{f0}.kind"), "unknown kind \"paht\" (expected path, glob, regex or number)"),
+            (format!("{a0}/kind"), None, format!("{f0}.kind"), "is required"),
+            (format!("{a0}/tools"), None, format!("{f0}.tools"), "is required"),
+            (format!("{a0}/tools"), Some(json!([])), format!("{f0}.tools"), "at least one"),
+            (format!("{a0}/tools"), Some(json!("read_*")), format!("{f0}.tools"), "must be an array of strings"),
+            (format!("{a0}/tools"), Some(json!(["x", ""])), format!("{f0}.tools[1]"), "must not be empty"),
+            (format!("{a0}/argument"), None, format!("{f0}.argument"), "is required"),
+            (format!("{a0}/argument"), Some(json!("")), format!("{f0}.argument"), "must not be empty"),
+            (format!("{a0}/argument"), Some(json!(["path"])), format!("{f0}.argument"), "must be a string"),
+            (format!("{a0}/argument"), Some(json!("/a~2b")), format!("{f0}.argument"), "invalid JSON Pointer"),
+            (format!("{a0}/argument"), Some(json!("/a~")), format!("{f0}.argument"), "invalid JSON Pointer"),
+            (format!("{a0}/allow"), Some(json!(["/srv/**", ""])), format!("{f0}.allow[1]"), "must not be empty"),
+            (format!("{a0}/deny"), Some(json!("/etc/**")), format!("{f0}.deny"), "must be an array of strings"),
+            (format!("{a0}/min"), Some(json!(1)), format!("{f0}.min"), "only for number rules"),
+            (format!("{a0}/caseInsensitive"), Some(json!("yes")), format!("{f0}.caseInsensitive"), "must be a boolean"),
+            (format!("{a0}/required"), Some(json!(1)), format!("{f0}.required"), "must be a boolean"),
+            (format!("{a1}/min"), Some(json!(101)), format!("{f1}.min"), "min 101 is above max 100"),
+            (format!("{a1}/max"), Some(json!("100")), format!("{f1}.max"), "must be a number, not string"),
+            (format!("{a1}/min"), Some(json!(true)), format!("{f1}.min"), "must be a number, not boolean"),
+            (format!("{a1}/allow"), Some(json!(["1"])), format!("{f1}.allow"), "only for path, glob and regex"),
+            (format!("{a1}/deny"), Some(json!([])), format!("{f1}.deny"), "only for path, glob and regex"),
+        ];
+        for (pointer, value, field, message) in cases {
+            assert_error(with(&pointer, value), g, &field, message);
+        }
+    }
+
+    #[test]
+    fn regex_rules() {
+        let rule = |allow: Value, ci: bool| {
+            with(
+                "/ruleDefinition/arguments/0",
+                Some(json!({"tools": ["q"], "argument": "sql", "kind": "regex",
+                            "allow": allow, "caseInsensitive": ci})),
+            )
+        };
+        compile(&src(rule(json!([r"^\s*select\b"]), true))).unwrap();
+        assert_error(
+            rule(json!(["ok", "(unclosed"]), false),
+            "Filesystem guard",
+            "ruleDefinition.arguments[0].allow[1]",
+            "invalid regex",
+        );
+        let e = error(rule(json!(["(unclosed"]), false));
+        assert!(!e.to_string().contains('\n'), "{e}");
+        // Too big for the size limit.
+        assert_error(
+            rule(json!([r"\w{1000}\w{1000}\w{1000}"]), false),
+            "Filesystem guard",
+            "ruleDefinition.arguments[0].allow[0]",
+            "invalid regex",
+        );
+    }
+
+    #[test]
+    fn number_rule_without_bounds_and_min_equal_max() {
+        let v = with("/ruleDefinition/arguments/1", Some(json!({"tools": ["t"], "argument": "n", "kind": "number"})));
+        compile(&src(v)).unwrap();
+        let v = with("/ruleDefinition/arguments/1", Some(json!({"tools": ["t"], "argument": "n", "kind": "number", "min": 5, "max": 5})));
+        compile(&src(v)).unwrap();
+    }
+
+    #[test]
+    fn pointer_validation() {
+        for ok in ["/a", "/a~0b", "/a~1b", "/", "/~0~1", "/a/0/b"] {
+            assert!(valid_pointer(ok), "{ok}");
+        }
+        for bad in ["/~", "/a~2", "/~~0", "/x~a"] {
+            assert!(!valid_pointer(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn inline_policy_errors_have_no_file() {
+        let e = compile(&SourcedPolicy {
+            value: with("/enforcementMode", Some(json!("nope"))),
+            file: None,
+            index: 0,
+        })
+        .unwrap_err();
+        assert_eq!(e.file(), None);
+        assert!(e.to_string().starts_with("policy \"Filesystem guard\": enforcementMode: "), "{e}");
+    }
+}

@@ -1,0 +1,20 @@
+//! Tool-invocation policies (`docs/policy-format.md`): loading, validation
+//! and local evaluation.
+//!
+//! - [`load_path`] / [`parse_inline`] read raw policies;
+//! - [`PolicySet::compile_strict`] (local policies) and
+//!   [`PolicySet::compile_lenient`] (control-plane policies) validate and
+//!   compile them;
+//! - [`PolicySet::evaluate`] decides one call.
+
+mod argument_rule;
+mod compile;
+mod error;
+mod load;
+mod path;
+mod policy_set;
+mod tool_pattern;
+
+pub use error::PolicyError;
+pub use load::{load_path, parse_inline, SourcedPolicy};
+pub use policy_set::PolicySet;

@@ -1,0 +1,406 @@
+//! Lexical path normalisation and path patterns, for `kind: path` rules.
+//!
+//! Normalisation never touches the filesystem:
+//! - `\` counts as `/`;
+//! - a `file:` URI (scheme case-insensitive; `file:///p`, `file://localhost/p`,
+//!   `file:/p`) becomes its path: query and fragment dropped, then
+//!   percent-decoded (only URIs are percent-decoded, never plain paths); a
+//!   URI naming another host becomes `//host/p`, i.e. `/host/p`; `/C:/x`
+//!   becomes `C:/x`;
+//! - empty and `.` segments go (so repeated and trailing `/` go);
+//! - `..` removes the segment before it; an absolute path never goes above
+//!   `/` (`/..` is `/`), a Windows drive (`C:`) is never removed, and a
+//!   relative path keeps its leading `..`s.
+//!
+//! Patterns are normalised the same way, then each segment is a name pattern
+//! (`*` any run within the segment, `?` one character) except a segment that
+//! is exactly `**`, which matches zero or more whole segments. The root of an
+//! absolute path counts as a segment of its own that only an absolute
+//! pattern's root or a `**` can match: so `/etc/**` matches `/etc` and all
+//! below it, `**/.ssh/**` matches `/home/u/.ssh/id_rsa` and `.ssh/x`, and an
+//! absolute pattern never matches a relative path (an allowlist of absolute
+//! trees refuses relative paths: fail closed).
+//!
+//! `caseInsensitive: true` on a path rule makes segment comparisons ignore
+//! case (Unicode simple case folding per character); `**` and the root are
+//! unaffected.
+
+use super::tool_pattern::ToolPattern;
+use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
+
+/// A normalised path: whether it starts at the root, and its segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NormalPath<'a> {
+    pub(crate) absolute: bool,
+    pub(crate) segments: Vec<Cow<'a, str>>,
+}
+
+impl NormalPath<'_> {
+    /// The path as a string: `/a/b`, `a/b`, `/`, or `.` for the empty
+    /// relative path.
+    #[cfg(test)]
+    pub(crate) fn to_path_string(&self) -> String {
+        let joined = self
+            .segments
+            .iter()
+            .map(|s| s.as_ref())
+            .collect::<Vec<_>>()
+            .join("/");
+        match (self.absolute, joined.is_empty()) {
+            (true, _) => format!("/{joined}"),
+            (false, true) => ".".to_owned(),
+            (false, false) => joined,
+        }
+    }
+}
+
+/// Normalises `input` lexically (see the module doc).
+pub(crate) fn normalize(input: &str) -> NormalPath<'_> {
+    match file_uri_path(input) {
+        Some(decoded) => {
+            let n = normalize_plain(&decoded);
+            NormalPath {
+                absolute: n.absolute,
+                segments: n
+                    .segments
+                    .into_iter()
+                    .map(|s| Cow::Owned(s.into_owned()))
+                    .collect(),
+            }
+        }
+        None => normalize_plain(input),
+    }
+}
+
+fn is_drive(segment: &str) -> bool {
+    let b = segment.as_bytes();
+    b.len() == 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+}
+
+fn normalize_plain(input: &str) -> NormalPath<'_> {
+    let absolute = input.starts_with(['/', '\\']);
+    let mut segments: Vec<Cow<'_, str>> = Vec::new();
+    // Segments that `..` may not remove: a leading Windows drive.
+    let mut floor = 0usize;
+    for segment in input.split(['/', '\\']) {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if segments.len() > floor && segments.last().map(|s| s.as_ref()) != Some("..") {
+                    segments.pop();
+                } else if !absolute && floor == 0 {
+                    segments.push(Cow::Borrowed(".."));
+                }
+            }
+            _ => {
+                if !absolute && segments.is_empty() && floor == 0 && is_drive(segment) {
+                    floor = 1;
+                }
+                segments.push(Cow::Borrowed(segment));
+            }
+        }
+    }
+    NormalPath { absolute, segments }
+}
+
+/// The path a `file:` URI names, percent-decoded; `None` when `input` is
+/// not a `file:` URI.
+fn file_uri_path(input: &str) -> Option<String> {
+    let scheme = input.get(..5)?;
+    if !scheme.eq_ignore_ascii_case("file:") {
+        return None;
+    }
+    let mut rest = &input[5..];
+    if let Some(end) = rest.find(['?', '#']) {
+        rest = &rest[..end];
+    }
+    let raw: Cow<'_, str> = match rest.strip_prefix("//") {
+        Some(after) => {
+            let (host, path) = match after.find('/') {
+                Some(i) => after.split_at(i),
+                None => (after, ""),
+            };
+            if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
+                Cow::Borrowed(path)
+            } else {
+                Cow::Owned(format!("//{host}{path}"))
+            }
+        }
+        None => Cow::Borrowed(rest),
+    };
+    let decoded = percent_decode_str(&raw).decode_utf8_lossy().into_owned();
+    // `file:///C:/x` names `C:/x`.
+    let b = decoded.as_bytes();
+    if b.len() >= 3
+        && b[0] == b'/'
+        && b[1].is_ascii_alphabetic()
+        && b[2] == b':'
+        && (b.len() == 3 || b[3] == b'/' || b[3] == b'\\')
+    {
+        return Some(decoded[1..].to_owned());
+    }
+    Some(decoded)
+}
+
+/// A compiled path pattern.
+#[derive(Debug, Clone)]
+pub(crate) struct PathPattern {
+    tokens: Box<[PathToken]>,
+}
+
+#[derive(Debug, Clone)]
+enum PathToken {
+    /// The root of an absolute path.
+    Root,
+    /// `**`: zero or more tokens.
+    AnySegments,
+    /// One segment.
+    Segment(ToolPattern),
+}
+
+/// What a normalised path is made of, for matching.
+#[derive(Clone, Copy)]
+enum PathItem<'a> {
+    Root,
+    Segment(&'a str),
+}
+
+impl PathPattern {
+    pub(crate) fn new(pattern: &str, case_insensitive: bool) -> Self {
+        let n = normalize(pattern);
+        let mut tokens = Vec::with_capacity(n.segments.len() + 1);
+        if n.absolute {
+            tokens.push(PathToken::Root);
+        }
+        for segment in &n.segments {
+            if segment == "**" {
+                if !matches!(tokens.last(), Some(PathToken::AnySegments)) {
+                    tokens.push(PathToken::AnySegments);
+                }
+            } else {
+                tokens.push(PathToken::Segment(ToolPattern::new(
+                    segment,
+                    case_insensitive,
+                )));
+            }
+        }
+        Self {
+            tokens: tokens.into_boxed_slice(),
+        }
+    }
+
+    /// True when the (already normalised) path matches the whole pattern.
+    pub(crate) fn matches(&self, path: &NormalPath<'_>) -> bool {
+        let offset = usize::from(path.absolute);
+        let len = path.segments.len() + offset;
+        let item = |i: usize| {
+            if i < offset {
+                PathItem::Root
+            } else {
+                PathItem::Segment(path.segments[i - offset].as_ref())
+            }
+        };
+        let tokens = &self.tokens;
+        let (mut p, mut i) = (0usize, 0usize);
+        let mut resume: Option<(usize, usize)> = None;
+        loop {
+            if let Some(token) = tokens.get(p) {
+                if let PathToken::AnySegments = token {
+                    p += 1;
+                    resume = Some((p, i));
+                    continue;
+                }
+                if i < len {
+                    let ok = match (token, item(i)) {
+                        (PathToken::Root, PathItem::Root) => true,
+                        (PathToken::Segment(pat), PathItem::Segment(s)) => pat.matches(s),
+                        _ => false,
+                    };
+                    if ok {
+                        p += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+            } else if i == len {
+                return true;
+            }
+            match resume {
+                Some((rp, ri)) if ri < len => {
+                    resume = Some((rp, ri + 1));
+                    p = rp;
+                    i = ri + 1;
+                }
+                _ => return false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        normalize(s).to_path_string()
+    }
+
+    fn m(pattern: &str, path: &str) -> bool {
+        PathPattern::new(pattern, false).matches(&normalize(path))
+    }
+
+    #[test]
+    fn normalisation_table() {
+        let table = [
+            ("/srv/data/../../etc/passwd", "/etc/passwd"),
+            ("/etc/passwd", "/etc/passwd"),
+            ("file:///etc/passwd", "/etc/passwd"),
+            ("FILE:///etc/passwd", "/etc/passwd"),
+            ("file://localhost/etc/%2e%2e/x", "/x"),
+            ("file://LocalHost/etc/passwd", "/etc/passwd"),
+            ("file:/etc/passwd", "/etc/passwd"),
+            ("file:///etc/pass%20wd", "/etc/pass wd"),
+            ("file:///etc%2Fpasswd", "/etc/passwd"),
+            ("file:///etc/passwd?x=1#frag", "/etc/passwd"),
+            ("file://server/share/x", "/server/share/x"),
+            ("file:///C:/Users/u", "C:/Users/u"),
+            ("file:///c:", "c:"),
+            ("/etc/%2e%2e/passwd", "/etc/%2e%2e/passwd"),
+            ("C:\\x\\y", "C:/x/y"),
+            ("C:\\x\\..\\..\\..\\Windows", "C:/Windows"),
+            ("\\etc\\passwd", "/etc/passwd"),
+            ("//etc///passwd", "/etc/passwd"),
+            ("./a/./b/.", "a/b"),
+            ("/etc/", "/etc"),
+            ("/etc//", "/etc"),
+            ("/", "/"),
+            ("//", "/"),
+            ("/..", "/"),
+            ("/../../etc", "/etc"),
+            ("../a", "../a"),
+            ("../../a/../b", "../../b"),
+            ("a/../../b", "../b"),
+            ("a/..", "."),
+            ("", "."),
+            (".", "."),
+            ("..", ".."),
+            ("a/b/../c/", "a/c"),
+            ("file:x/y", "x/y"),
+            ("files/x", "files/x"),
+            ("ünï/cødé", "ünï/cødé"),
+        ];
+        for (input, want) in table {
+            assert_eq!(norm(input), want, "normalising {input:?}");
+        }
+    }
+
+    #[test]
+    fn plain_paths_borrow() {
+        let n = normalize("/a/b/../c");
+        assert!(n.segments.iter().all(|s| matches!(s, Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn traversal_is_resolved_before_matching() {
+        assert!(m("/etc/**", "/srv/data/../../etc/passwd"));
+        assert!(!m("/srv/data/**", "/srv/data/../../etc/passwd"));
+        assert!(m("/etc/**", "file:///etc/passwd"));
+        assert!(m("/x", "file://localhost/etc/%2e%2e/x"));
+        assert!(m("/etc/**", "\\etc\\shadow"));
+    }
+
+    #[test]
+    fn double_star_is_zero_or_more_segments() {
+        assert!(m("/etc/**", "/etc"));
+        assert!(m("/etc/**", "/etc/"));
+        assert!(m("/etc/**", "/etc/passwd"));
+        assert!(m("/etc/**", "/etc/ssh/sshd_config"));
+        assert!(!m("/etc/**", "/etcetera"));
+        assert!(!m("/etc/**", "/"));
+        assert!(m("/**", "/"));
+        assert!(m("/**", "/anything/below"));
+        assert!(m("**", "/abs"));
+        assert!(m("**", "rel/x"));
+        assert!(m("**", ""));
+        assert!(m("/a/**/b", "/a/b"));
+        assert!(m("/a/**/b", "/a/x/y/b"));
+        assert!(!m("/a/**/b", "/a/x/y/c"));
+        assert!(m("/a/**/**/b", "/a/b"));
+        assert!(m("/a/**/b/**/c", "/a/1/b/2/b/3/c"));
+    }
+
+    #[test]
+    fn relative_double_star_prefix_matches_absolute_and_relative() {
+        assert!(m("**/.ssh/**", "/home/u/.ssh/id_rsa"));
+        assert!(m("**/.ssh/**", ".ssh/x"));
+        assert!(m("**/.ssh/**", "/.ssh"));
+        assert!(m("**/.ssh/**", "C:\\Users\\u\\.ssh\\id"));
+        assert!(!m("**/.ssh/**", "/home/u/ssh/id_rsa"));
+        assert!(!m("**/.ssh/**", "/home/u/.sshx/id_rsa"));
+    }
+
+    #[test]
+    fn absolute_and_relative_do_not_mix() {
+        assert!(!m("/srv/data/**", "srv/data/x"));
+        assert!(!m("/srv/data/**", "x"));
+        assert!(!m("/srv/data/**", "../srv/data/x"));
+        assert!(!m("srv/data/**", "/srv/data/x"));
+        assert!(m("srv/data/**", "srv/data/x"));
+        assert!(m("srv/data/**", "./srv/data/x/"));
+    }
+
+    #[test]
+    fn single_star_and_question_mark_stay_within_a_segment() {
+        assert!(m("/etc/*", "/etc/passwd"));
+        assert!(!m("/etc/*", "/etc"));
+        assert!(!m("/etc/*", "/etc/ssh/sshd_config"));
+        assert!(m("/home/*/.ssh/*", "/home/u/.ssh/id_rsa"));
+        assert!(m("/tmp/*.log", "/tmp/a.log"));
+        assert!(m("/tmp/*.log", "/tmp/.log"));
+        assert!(!m("/tmp/*.log", "/tmp/a/b.log"));
+        assert!(m("/tmp/?.txt", "/tmp/a.txt"));
+        assert!(!m("/tmp/?.txt", "/tmp/ab.txt"));
+        assert!(!m("/tmp/?", "/tmp/"));
+        assert!(!m("/*", "/"));
+    }
+
+    #[test]
+    fn patterns_are_normalised_too() {
+        assert!(m("/srv/./data/../data//**/", "/srv/data/x"));
+        assert!(m("\\srv\\data\\**", "/srv/data/x"));
+        assert!(m("file:///srv/data/**", "/srv/data/x"));
+        assert!(m("C:\\data\\**", "C:/data/x.txt"));
+        assert!(m("C:/data/**", "file:///C:/data/x.txt"));
+        assert!(!m("C:/data/**", "C:/Windows/x"));
+    }
+
+    #[test]
+    fn case_sensitivity() {
+        assert!(!m("/etc/**", "/ETC/passwd"));
+        let ci = PathPattern::new("/etc/**", true);
+        assert!(ci.matches(&normalize("/ETC/passwd")));
+        assert!(ci.matches(&normalize("/Etc")));
+        let ci = PathPattern::new("c:/Users/*/.SSH/**", true);
+        assert!(ci.matches(&normalize("C:\\users\\U\\.ssh\\id")));
+    }
+
+    #[test]
+    fn literal_root_and_empty() {
+        assert!(m("/", "/"));
+        assert!(m("/", "/.."));
+        assert!(!m("/", "."));
+        assert!(m(".", ""));
+        assert!(m(".", "a/.."));
+        assert!(!m(".", "/"));
+    }
+
+    #[test]
+    fn no_exponential_backtracking() {
+        let pattern = format!("/{}x", "**/a/".repeat(20));
+        let path = format!("/{}", "a/".repeat(3000));
+        let t = std::time::Instant::now();
+        assert!(!m(&pattern, &path));
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,133 @@
+//! The bounded in-memory buffer between governed calls and the sinks.
+//!
+//! Pushing never blocks and never grows past the capacity: when full, the
+//! oldest record goes and is counted, because a stalled sink must not turn
+//! into unbounded memory or into back-pressure on the agent's tool calls.
+
+use crate::record::CallRecord;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+pub struct RecordBuffer {
+    queue: Mutex<VecDeque<CallRecord>>,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+impl RecordBuffer {
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            queue: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            capacity,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds a record; returns the number buffered afterwards.
+    pub fn push(&self, record: CallRecord) -> usize {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= self.capacity {
+            q.pop_front();
+            self.dropped.fetch_add(1, Relaxed);
+        }
+        q.push_back(record);
+        q.len()
+    }
+
+    /// Takes up to `max` of the oldest records.
+    pub fn take(&self, max: usize) -> Vec<CallRecord> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let n = q.len().min(max);
+        q.drain(..n).collect()
+    }
+
+    /// Puts records that could not be delivered back at the front, oldest
+    /// first, still within the capacity (newer records win over older ones).
+    pub fn requeue_front(&self, records: Vec<CallRecord>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let room = self.capacity.saturating_sub(q.len());
+        let skip = records.len().saturating_sub(room);
+        self.dropped.fetch_add(skip as u64, Relaxed);
+        for r in records.into_iter().skip(skip).rev() {
+            q.push_front(r);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
+    /// Counts records lost elsewhere (a sink that finally gave up).
+    pub fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{CallContext, CallStatus};
+    use std::time::SystemTime;
+
+    fn rec(tool: &str) -> CallRecord {
+        CallRecord {
+            context: CallContext {
+                agent_id: "a".into(),
+                session_id: None,
+                user_id: None,
+            },
+            tool: tool.into(),
+            input: None,
+            output: None,
+            started_at: SystemTime::now(),
+            duration_ms: 0.0,
+            status: CallStatus::Success,
+            error_message: None,
+            error_type: None,
+            violations: vec![],
+            warnings: vec![],
+            decided_by: "local",
+        }
+    }
+
+    fn tools(v: &[CallRecord]) -> Vec<&str> {
+        v.iter().map(|r| r.tool.as_str()).collect()
+    }
+
+    #[test]
+    fn overflow_drops_oldest_and_counts() {
+        let b = RecordBuffer::new(3);
+        for t in ["1", "2", "3", "4", "5"] {
+            b.push(rec(t));
+        }
+        assert_eq!(b.dropped(), 2);
+        assert_eq!(tools(&b.take(10)), ["3", "4", "5"]);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn take_is_fifo_and_requeue_keeps_order_within_capacity() {
+        let b = RecordBuffer::new(4);
+        for t in ["1", "2", "3"] {
+            b.push(rec(t));
+        }
+        let batch = b.take(2);
+        assert_eq!(tools(&batch), ["1", "2"]);
+        b.push(rec("4"));
+        b.push(rec("5"));
+        // Room for one of the two: the newer of them stays.
+        b.requeue_front(batch);
+        assert_eq!(b.dropped(), 1);
+        assert_eq!(tools(&b.take(10)), ["2", "3", "4", "5"]);
+    }
+}

@@ -1,0 +1,58 @@
+//! Counters a host can show to its users (`exe.stats()`).
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub decisions: AtomicU64,
+    pub allowed: AtomicU64,
+    pub blocked: AtomicU64,
+    pub warned: AtomicU64,
+    pub records_written: AtomicU64,
+    pub records_dropped: AtomicU64,
+    pub policy_warnings: AtomicU64,
+    pub bypassed: AtomicU64,
+    pub remote_decisions: AtomicU64,
+    pub policy_syncs: AtomicU64,
+    pub policy_sync_failures: AtomicU64,
+}
+
+/// A point-in-time copy of [`Stats`], serialised with the names users see.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSnapshot {
+    pub decisions: u64,
+    pub allowed: u64,
+    pub blocked: u64,
+    pub warned: u64,
+    pub records_written: u64,
+    pub records_dropped: u64,
+    pub policy_warnings: u64,
+    pub bypassed: u64,
+    pub remote_decisions: u64,
+    pub policy_syncs: u64,
+    pub policy_sync_failures: u64,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            decisions: self.decisions.load(Relaxed),
+            allowed: self.allowed.load(Relaxed),
+            blocked: self.blocked.load(Relaxed),
+            warned: self.warned.load(Relaxed),
+            records_written: self.records_written.load(Relaxed),
+            records_dropped: self.records_dropped.load(Relaxed),
+            policy_warnings: self.policy_warnings.load(Relaxed),
+            bypassed: self.bypassed.load(Relaxed),
+            remote_decisions: self.remote_decisions.load(Relaxed),
+            policy_syncs: self.policy_syncs.load(Relaxed),
+            policy_sync_failures: self.policy_sync_failures.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+// The demo agent: a real MCP filesystem server over stdio, governed by
+// @execlave/sdk with the example policy file. No account, no network.
+//
+//   npm run demo
+
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { Execlave, PolicyBlockedError } from '@execlave/sdk';
+import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+// A sandbox the filesystem server may touch: data/ (readable, out/ writable)
+// and secrets/ (inside the server's reach, but off limits by policy).
+const sandbox = mkdtempSync(join(tmpdir(), 'execlave-demo-'));
+mkdirSync(join(sandbox, 'data', 'out'), { recursive: true });
+mkdirSync(join(sandbox, 'secrets'));
+writeFileSync(join(sandbox, 'data', 'notes.txt'), 'Quarterly numbers are in.\n');
+writeFileSync(join(sandbox, 'secrets', 'api-key.txt'), 'sk-not-for-agents\n');
+const auditLog = join(sandbox, 'audit.jsonl');
+
+const exe = new Execlave({
+  policies: join(here, 'policies', 'filesystem.yaml'),
+  auditLog,
+});
+
+const serverEntry = require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js');
+const client = new Client({ name: 'demo-agent', version: '1.0.0' });
+instrumentMcpClient(client, exe, { agentId: 'ops-agent' });
+await client.connect(
+  new StdioClientTransport({ command: process.execPath, args: [serverEntry, sandbox], stderr: 'ignore' }),
+);
+
+const data = join(sandbox, 'data');
+const steps = [
+  ['list the sandbox roots', 'list_allowed_directories', {}],
+  ['read a data file', 'read_text_file', { path: join(data, 'notes.txt') }],
+  ['write a report', 'write_file', { path: join(data, 'out', 'report.txt'), content: 'ok\n' }],
+  ['look at the tree (warn policy)', 'directory_tree', { path: data }],
+  ['move a file (denied tool)', 'move_file', { source: join(data, 'notes.txt'), destination: join(data, 'x.txt') }],
+  ['make a directory (not on the allowlist)', 'create_directory', { path: join(data, 'new') }],
+  ['read /etc/passwd (outside the tree)', 'read_text_file', { path: '/etc/passwd' }],
+  ['read a secret through ..', 'read_text_file', { path: join(data, '..', 'secrets', 'api-key.txt') }],
+  ['write outside out/', 'write_file', { path: join(sandbox, 'secrets', 'pwned.txt'), content: 'x' }],
+];
+
+const rows = [];
+for (const [what, tool, args] of steps) {
+  try {
+    const result = await client.callTool({ name: tool, arguments: args });
+    const text = result.content?.[0]?.text ?? '';
+    rows.push([what, tool, result.isError ? 'tool error' : 'allowed', firstLine(text)]);
+  } catch (err) {
+    if (!(err instanceof PolicyBlockedError)) throw err;
+    rows.push([what, tool, 'BLOCKED', err.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')]);
+  }
+}
+
+await client.close();
+await exe.shutdown();
+
+// The audit log holds one record per call, in call order: use it to show
+// which allowed calls carried warnings.
+const records = readFileSync(auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+records.forEach((rec, i) => {
+  if (rec.metadata.decision === 'warned') {
+    rows[i][2] = 'allowed, warned';
+    rows[i][3] = rec.metadata.warnings.map((w) => w.message).join('; ');
+  }
+});
+
+printTable(['what the agent tried', 'tool', 'outcome', 'why / result'], rows);
+const stats = exe.stats();
+console.log(
+  `\n${stats.decisions} decisions: ${stats.allowed} allowed (${stats.warned} with warnings), ${stats.blocked} blocked.`,
+);
+console.log(`secrets/pwned.txt exists after the blocked write: ${existsSync(join(sandbox, 'secrets', 'pwned.txt'))}`);
+console.log(`data/new exists after the blocked mkdir: ${existsSync(join(data, 'new'))}`);
+console.log(`audit log (${stats.recordsWritten} records, one per call): ${auditLog}`);
+
+function firstLine(text) {
+  const line = String(text).split('\n')[0];
+  return line.length > 60 ? `${line.slice(0, 57)}...` : line;
+}
+
+function printTable(header, body) {
+  const widths = header.map((h, i) => Math.min(i === header.length - 1 ? 200 : 60, Math.max(h.length, ...body.map((r) => String(r[i]).length))));
+  const fmt = (r) => r.map((c, i) => String(c).slice(0, widths[i]).padEnd(widths[i])).join(' | ');
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-+-'));
+  for (const r of body) console.log(fmt(r));
+}

@@ -1,0 +1,134 @@
+// Types of `@execlave/sdk`.
+
+export type Environment = 'development' | 'staging' | 'production';
+export type EnforcementMode = 'block' | 'hard_block' | 'warn' | 'log_only' | 'monitor' | 'require_approval';
+
+/** One argument rule of a tool-invocation policy (docs/policies.md). */
+export interface ArgumentRule {
+  tools: string[];
+  /** A top-level key of the arguments, or a JSON Pointer such as `/order/amount`. */
+  argument: string;
+  kind: 'path' | 'glob' | 'regex' | 'number';
+  allow?: string[];
+  deny?: string[];
+  min?: number;
+  max?: number;
+  caseInsensitive?: boolean;
+  required?: boolean;
+}
+
+/** A policy, as `POST /api/v1/policies` takes it (docs/policies.md). */
+export interface Policy {
+  id?: string;
+  name: string;
+  policyType: 'tool_invocation' | (string & {});
+  enforcementMode: EnforcementMode;
+  isActive?: boolean;
+  appliesToAgents?: string[];
+  severity?: 'low' | 'medium' | 'high' | 'critical';
+  ruleDefinition?: {
+    agentId?: string;
+    allow?: string[];
+    deny?: string[];
+    defaultAction?: 'allow' | 'deny';
+    arguments?: ArgumentRule[];
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+/** Why a call was refused (or, as a warning, would have been). */
+export interface Violation {
+  policyId: string;
+  policyName: string;
+  policyType: string;
+  enforcementMode: string;
+  severity?: string;
+  message: string;
+  tool?: string;
+  rule?: 'deny' | 'not_allowed' | 'argument' | (string & {});
+  argument?: string;
+  [key: string]: unknown;
+}
+
+export interface EnforcementBypassedEvent {
+  /** Why no decision could be had. */
+  reason: string;
+  tool: string;
+}
+
+export interface ExeclaveOptions {
+  /** Default: env `EXECLAVE_API_KEY`. */
+  apiKey?: string;
+  /** Default: env `EXECLAVE_BASE_URL`, else `https://api.execlave.com`. */
+  baseUrl?: string;
+  /** Default `'production'`. */
+  environment?: Environment;
+  /** Inline policies, or a path to a .json/.yaml file or a directory. Default: env `EXECLAVE_POLICY_PATH`. */
+  policies?: Policy[] | string;
+  /** A JSON Lines file that receives one record per governed call. */
+  auditLog?: string;
+  /** Diagnostics on stderr. */
+  debug?: boolean;
+  /** When no decision can be had: allow and report (`fail_open`, default) or refuse (`fail_closed`). */
+  enforcementOnOutage?: 'fail_open' | 'fail_closed';
+  onEnforcementBypassed?: (event: EnforcementBypassedEvent) => void;
+  /** Records kept in memory at most (oldest dropped first). Default 10 000. */
+  bufferSize?: number;
+  /** Records per delivery batch. Default 100. */
+  batchSize?: number;
+  /** How often buffered records are delivered. Default 1 000 ms (audit log only), 10 000 ms with a control plane. */
+  flushIntervalMs?: number;
+  /** How long `shutdown()` may spend delivering. Default 5 000 ms. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface EnforcePolicyRequest {
+  agentId: string;
+  tools: string[];
+  arguments?: Record<string, unknown>;
+  input?: string;
+}
+
+export interface EnforcePolicyResult {
+  allowed: true;
+  warnings: Violation[];
+}
+
+export interface ExeclaveStats {
+  decisions: number;
+  allowed: number;
+  blocked: number;
+  warned: number;
+  recordsWritten: number;
+  recordsDropped: number;
+  policyWarnings: number;
+  bypassed: number;
+  remoteDecisions: number;
+  policySyncs: number;
+  policySyncFailures: number;
+}
+
+export declare class Execlave {
+  constructor(options?: ExeclaveOptions);
+  enforcePolicy(request: EnforcePolicyRequest): Promise<EnforcePolicyResult>;
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+  stats(): ExeclaveStats;
+}
+
+export declare class ExeclaveError extends Error {}
+export declare class ExeclaveAuthError extends ExeclaveError {}
+export declare class EnforcementHaltError extends ExeclaveError {}
+export declare class PolicyBlockedError extends EnforcementHaltError {
+  readonly violations: Violation[];
+  readonly warnings: Violation[];
+}
+export declare class AgentPausedError extends EnforcementHaltError {
+  readonly agentId: string;
+  readonly reason: string | null;
+}
+export declare class EnforcementUnavailableError extends EnforcementHaltError {
+  readonly consecutiveFailures: number;
+  readonly lastError: string | null;
+}

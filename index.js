@@ -1,0 +1,6 @@
+'use strict';
+
+const { Execlave } = require('./lib/client');
+const errors = require('./lib/errors');
+
+module.exports = { Execlave, ...errors };

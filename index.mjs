@@ -1,0 +1,14 @@
+// The ESM entry re-exports the CommonJS one, so that both share one set of
+// classes and `instanceof` works whichever way the package was loaded.
+import cjs from './index.js';
+
+export const {
+  Execlave,
+  ExeclaveError,
+  ExeclaveAuthError,
+  EnforcementHaltError,
+  PolicyBlockedError,
+  AgentPausedError,
+  EnforcementUnavailableError,
+} = cjs;
+export default cjs;

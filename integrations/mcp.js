@@ -1,0 +1,144 @@
+'use strict';
+
+// Governs an MCP `Client` from @modelcontextprotocol/sdk, by duck typing: no
+// compile-time dependency on the SDK. Every `tools/call` the client sends is
+// checked once, before it is sent, whichever way it was made: `callTool`
+// (either call shape) or a raw `request({ method: 'tools/call' })`.
+
+const { Execlave, kGovern } = require('../lib/client');
+const { ExeclaveError } = require('../lib/errors');
+const { argumentsJson, checkToolName } = require('../lib/governance');
+
+// Params objects that our `callTool` already checked: when the SDK's
+// `callTool` hands them to `request`, they pass without a second check.
+const governedParams = new WeakSet();
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}
+
+/**
+ * Wraps `client` so that every tool call is governed by `exe`. Returns the
+ * same client; wrapping twice changes nothing.
+ *
+ * @param {object} client an MCP `Client`
+ * @param {Execlave} exe
+ * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string }} options
+ */
+function instrumentMcpClient(client, exe, options) {
+  if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
+    throw new ExeclaveError(
+      `instrumentMcpClient: client must be an MCP Client from @modelcontextprotocol/sdk, got ${describe(client)}`,
+    );
+  }
+  if (typeof client.callTool !== 'function') {
+    throw new ExeclaveError('instrumentMcpClient: client has no callTool function; pass an MCP Client');
+  }
+  if (!(exe instanceof Execlave)) {
+    throw new ExeclaveError(
+      `instrumentMcpClient: the second argument must be an Execlave client (new Execlave(...)), got ${describe(exe)}`,
+    );
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new ExeclaveError("instrumentMcpClient: options with an agentId are required, e.g. { agentId: 'ops-agent' }");
+  }
+  const { agentId, enforce = true, sessionId, userId } = options;
+  if (typeof agentId !== 'string') {
+    throw new ExeclaveError(
+      `instrumentMcpClient: agentId must be a lowercase kebab-case string such as "ops-agent", got ${describe(agentId)}`,
+    );
+  }
+  for (const [name, v] of [['sessionId', sessionId], ['userId', userId]]) {
+    if (v !== undefined && typeof v !== 'string') {
+      throw new ExeclaveError(`instrumentMcpClient: ${name} must be a string when given, got ${describe(v)}`);
+    }
+  }
+  if (typeof enforce !== 'boolean') {
+    throw new ExeclaveError(`instrumentMcpClient: enforce must be a boolean, got ${describe(enforce)}`);
+  }
+  if (client._execlave_instrumented === true) return client;
+
+  const gov = exe[kGovern](agentId, sessionId, userId, enforce);
+  const originalCallTool = client.callTool;
+  const originalRequest = typeof client.request === 'function' ? client.request : null;
+
+  /**
+   * Checks one call; returns the ticket and the arguments to forward: the
+   * very JSON that was checked, re-read, so that nothing (a getter, a later
+   * mutation) can change them between the check and the send.
+   */
+  function check(name, args) {
+    checkToolName(name);
+    const argsJson = argumentsJson(name, args);
+    const ticket = gov.begin(name, argsJson);
+    return { ticket, args: argsJson === null ? args : JSON.parse(argsJson) };
+  }
+
+  async function run(ticket, send) {
+    let result;
+    try {
+      result = await send();
+    } catch (err) {
+      gov.failed(ticket, err);
+      throw err;
+    }
+    gov.succeeded(ticket, result);
+    return result;
+  }
+
+  async function callTool(params, ...rest) {
+    let base;
+    let name;
+    let args;
+    if (typeof params === 'string') {
+      // callTool(name, args, resultSchema?, options?)
+      name = params;
+      args = rest.shift();
+      base = {};
+    } else if (params !== null && typeof params === 'object') {
+      ({ name, arguments: args } = params);
+      base = params;
+    } else {
+      throw new ExeclaveError(
+        `callTool takes ({ name, arguments }, …) or (name, arguments, …), got ${describe(params)}; the call was not sent`,
+      );
+    }
+    const { ticket, args: checked } = check(name, args);
+    const forwarded = { ...base, name, arguments: checked };
+    governedParams.add(forwarded);
+    return run(ticket, () => originalCallTool.call(client, forwarded, ...rest));
+  }
+
+  async function toolsCallRequest(request, params, rest) {
+    if (params === null || typeof params !== 'object') {
+      throw new ExeclaveError('tools/call request without params: the call was not sent');
+    }
+    const { name, arguments: args } = params;
+    const { ticket, args: checked } = check(name, args);
+    const forwarded = { ...request, method: 'tools/call', params: { ...params, name, arguments: checked } };
+    return run(ticket, () => originalRequest.call(client, forwarded, ...rest));
+  }
+
+  client.callTool = callTool;
+  if (originalRequest) {
+    client.request = function request(req, ...rest) {
+      const method = req !== null && typeof req === 'object' ? req.method : undefined;
+      if (method === 'tools/call') {
+        const params = req.params;
+        if (!governedParams.has(params)) return toolsCallRequest(req, params, rest);
+      }
+      return originalRequest.call(client, req, ...rest);
+    };
+  }
+  Object.defineProperty(client, '_execlave_instrumented', {
+    value: true,
+    enumerable: false,
+    writable: false,
+    configurable: false,
+  });
+  return client;
+}
+
+module.exports = { instrumentMcpClient };

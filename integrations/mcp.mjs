@@ -1,0 +1,4 @@
+import cjs from './mcp.js';
+
+export const { instrumentMcpClient } = cjs;
+export default cjs;

@@ -1,0 +1,167 @@
+'use strict';
+
+const native = require('./native');
+const { ExeclaveError } = require('./errors');
+const { argumentsJson, checkToolName, haltError, outputJson } = require('./governance');
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+
+// Internal entry points for the integrations; not part of the public API.
+const kGovern = Symbol('execlave.govern');
+
+const CALLBACK_OPTIONS = ['onEnforcementBypassed'];
+
+class Execlave {
+  #native;
+  #onBypass;
+  #shutdownTimeoutMs;
+  #handles = new Map();
+  #debug;
+
+  /**
+   * @param {import('../index').ExeclaveOptions} [options]
+   */
+  constructor(options = {}) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new ExeclaveError('Execlave options must be an object');
+    }
+    if (options.policies !== undefined && typeof options.policies !== 'string' && !Array.isArray(options.policies)) {
+      throw new ExeclaveError('policies must be an array of policy objects or a path to a file or directory');
+    }
+    for (const name of CALLBACK_OPTIONS) {
+      if (options[name] !== undefined && typeof options[name] !== 'function') {
+        throw new ExeclaveError(`${name} must be a function`);
+      }
+    }
+    const plain = {};
+    for (const [k, v] of Object.entries(options)) {
+      if (!CALLBACK_OPTIONS.includes(k) && v !== undefined) plain[k] = v;
+    }
+    let json;
+    try {
+      json = JSON.stringify(plain);
+    } catch (cause) {
+      throw new ExeclaveError(`Execlave options cannot be serialised: ${cause.message}`, { cause });
+    }
+    try {
+      this.#native = new native.NativeGovernor(json);
+    } catch (cause) {
+      throw new ExeclaveError(cause.message, { cause });
+    }
+    this.#onBypass = options.onEnforcementBypassed;
+    this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    this.#debug = Boolean(options.debug);
+  }
+
+  /**
+   * The same decision the MCP wrapper makes, for callers without MCP.
+   * Resolves `{ allowed: true, warnings }` or rejects with an
+   * `EnforcementHaltError` (usually `PolicyBlockedError`).
+   */
+  async enforcePolicy(request) {
+    if (request === null || typeof request !== 'object') {
+      throw new ExeclaveError('enforcePolicy takes { agentId, tools: [name], arguments?, input? }');
+    }
+    const { agentId, tools, arguments: args } = request;
+    if (!Array.isArray(tools) || tools.length === 0) {
+      throw new ExeclaveError('enforcePolicy: tools must be a non-empty array of tool names');
+    }
+    const handle = this.#handle(agentId);
+    const warnings = [];
+    for (const tool of tools) {
+      checkToolName(tool);
+      const outcome = this.#decide(handle, tool, argumentsJson(tool, args), false);
+      if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
+    }
+    return { allowed: true, warnings };
+  }
+
+  /** Writes buffered records to their sinks; resolves when they have them. */
+  async flush() {
+    await this.#native.flush();
+  }
+
+  /**
+   * Flushes (bounded by `shutdownTimeoutMs`), stops all background work and
+   * refuses further governed calls. Safe to call twice.
+   */
+  async shutdown() {
+    await this.#native.shutdown(this.#shutdownTimeoutMs);
+  }
+
+  /** Counters: decisions, allowed, blocked, warned, records written/dropped, … */
+  stats() {
+    return this.#native.stats();
+  }
+
+  #handle(agentId, sessionId, userId, enforce = true) {
+    const key = `${agentId}\u0000${sessionId ?? ''}\u0000${userId ?? ''}\u0000${enforce}`;
+    let h = this.#handles.get(key);
+    if (h === undefined) {
+      if (typeof agentId !== 'string') {
+        throw new ExeclaveError(`agentId must be a lowercase kebab-case string such as "ops-agent", got ${typeof agentId}`);
+      }
+      try {
+        h = this.#native.registerAgent(agentId, sessionId ?? null, userId ?? null, enforce);
+      } catch (cause) {
+        throw new ExeclaveError(cause.message, { cause });
+      }
+      this.#handles.set(key, h);
+    }
+    return h;
+  }
+
+  /**
+   * Decides one call. Returns the ticket (a number) of an allowed call with
+   * nothing to report, else the parsed outcome of an allowed call; throws
+   * the halt error of a refused one. Synchronous: no network, no promise.
+   */
+  #decide(handle, tool, argsJson, track) {
+    const answer = this.#native.decide(handle, tool, argsJson, track);
+    if (typeof answer === 'number') return answer;
+    const outcome = JSON.parse(answer);
+    const err = haltError(outcome);
+    if (err) throw err;
+    if (outcome.bypass) this.#reportBypass(outcome.bypass, tool);
+    return outcome;
+  }
+
+  #reportBypass(reason, tool) {
+    if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${tool}": ${reason}`);
+    if (!this.#onBypass) return;
+    try {
+      this.#onBypass({ reason, tool });
+    } catch (err) {
+      // A failing callback must not change the call's fate.
+      if (this.#debug) console.warn('[execlave] onEnforcementBypassed threw:', err);
+    }
+  }
+
+  /** For the integrations: everything a wrapper needs, bound to this client. */
+  [kGovern](agentId, sessionId, userId, enforce) {
+    const handle = this.#handle(agentId, sessionId, userId, enforce);
+    const nat = this.#native;
+    return {
+      /**
+       * Decides a call whose arguments are already JSON text: returns its
+       * ticket, or throws why it may not go on.
+       */
+      begin: (tool, argsJson) => {
+        const r = this.#decide(handle, tool, argsJson, true);
+        return typeof r === 'number' ? r : (r.ticket ?? 0);
+      },
+      succeeded: (ticket, result) => {
+        if (ticket === 0) return;
+        const failed = Boolean(result && result.isError === true);
+        nat.complete(ticket, failed, outputJson(result), failed ? 'tool returned isError: true' : null, null);
+      },
+      failed: (ticket, err) => {
+        if (ticket === 0) return;
+        const message = err && err.message ? String(err.message) : String(err);
+        nat.complete(ticket, true, null, message, (err && err.name) || typeof err);
+      },
+    };
+  }
+}
+
+module.exports = { Execlave, kGovern };
