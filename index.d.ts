@@ -55,6 +55,8 @@ export interface EnforcementBypassedEvent {
   /** Why no decision could be had. */
   reason: string;
   tool: string;
+  /** ISO 8601. */
+  timestamp: string;
 }
 
 export interface ExeclaveOptions {
@@ -73,6 +75,22 @@ export interface ExeclaveOptions {
   /** When no decision can be had: allow and report (`fail_open`, default) or refuse (`fail_closed`). */
   enforcementOnOutage?: 'fail_open' | 'fail_closed';
   onEnforcementBypassed?: (event: EnforcementBypassedEvent) => void;
+  /** `'local'` (default): decide locally, ask the control plane only for what it alone decides. `'remote'`: ask it on every call. */
+  enforcement?: 'local' | 'remote';
+  /** How often policies are fetched. Default 30 000 ms. */
+  policyRefreshMs?: number;
+  /** How often the kill switch is polled. Default 15 000 ms. */
+  pollIntervalMs?: number;
+  /** A file that keeps the last good policy set across restarts (written atomically). */
+  policyCachePath?: string;
+  /** How long the first governed call may wait for the first policy sync. Default 5 000 ms. */
+  firstSyncTimeoutMs?: number;
+  /** Timeout of one control-plane request. Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  /** How long the circuit breaker stays open (after 3 consecutive failures) before one trial request. Default 60 000 ms. */
+  circuitBreakerCooldownMs?: number;
+  /** Sign requests with HMAC-SHA256 (`X-Execlave-Signature`). */
+  signRequests?: boolean;
   /** Records kept in memory at most (oldest dropped first). Default 10 000. */
   bufferSize?: number;
   /** Records per delivery batch. Default 100. */

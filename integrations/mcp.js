@@ -65,9 +65,10 @@ function instrumentMcpClient(client, exe, options) {
   const originalRequest = typeof client.request === 'function' ? client.request : null;
 
   /**
-   * Checks one call; returns the ticket and the arguments to forward: the
-   * very JSON that was checked, re-read, so that nothing (a getter, a later
-   * mutation) can change them between the check and the send.
+   * Checks one call; returns the ticket (or its promise, when the control
+   * plane must be asked) and the arguments to forward: the very JSON that
+   * was checked, re-read, so that nothing (a getter, a later mutation) can
+   * change them between the check and the send.
    */
   function check(name, args) {
     checkToolName(name);
@@ -76,7 +77,8 @@ function instrumentMcpClient(client, exe, options) {
     return { ticket, args: argsJson === null ? args : JSON.parse(argsJson) };
   }
 
-  async function run(ticket, send) {
+  async function run(pendingTicket, send) {
+    const ticket = typeof pendingTicket === 'number' ? pendingTicket : await pendingTicket;
     let result;
     try {
       result = await send();

@@ -11,6 +11,8 @@ const kGovern = Symbol('execlave.govern');
 
 const CALLBACK_OPTIONS = ['onEnforcementBypassed'];
 
+const ticketOf = (r) => (typeof r === 'number' ? r : (r.ticket ?? 0));
+
 class Execlave {
   #native;
   #onBypass;
@@ -62,7 +64,7 @@ class Execlave {
     if (request === null || typeof request !== 'object') {
       throw new ExeclaveError('enforcePolicy takes { agentId, tools: [name], arguments?, input? }');
     }
-    const { agentId, tools, arguments: args } = request;
+    const { agentId, tools, arguments: args, input } = request;
     if (!Array.isArray(tools) || tools.length === 0) {
       throw new ExeclaveError('enforcePolicy: tools must be a non-empty array of tool names');
     }
@@ -70,7 +72,7 @@ class Execlave {
     const warnings = [];
     for (const tool of tools) {
       checkToolName(tool);
-      const outcome = this.#decide(handle, tool, argumentsJson(tool, args), false);
+      const outcome = await this.#decide(handle, tool, argumentsJson(tool, args), false, input);
       if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
     }
     return { allowed: true, warnings };
@@ -113,24 +115,39 @@ class Execlave {
 
   /**
    * Decides one call. Returns the ticket (a number) of an allowed call with
-   * nothing to report, else the parsed outcome of an allowed call; throws
-   * the halt error of a refused one. Synchronous: no network, no promise.
+   * nothing to report; else the outcome of an allowed call; throws the halt
+   * error of a refused one. Local decisions are synchronous; only a call
+   * that must wait for the first policy sync or ask the control plane
+   * returns a promise.
    */
-  #decide(handle, tool, argsJson, track) {
+  #decide(handle, tool, argsJson, track, input) {
     const answer = this.#native.decide(handle, tool, argsJson, track);
     if (typeof answer === 'number') return answer;
-    const outcome = JSON.parse(answer);
-    const err = haltError(outcome);
-    if (err) throw err;
-    if (outcome.bypass) this.#reportBypass(outcome.bypass, tool);
-    return outcome;
+    return this.#settle(JSON.parse(answer), handle, tool, argsJson, track, input);
+  }
+
+  #settle(outcome, handle, tool, argsJson, track, input) {
+    switch (outcome.kind) {
+      case 'wait_for_sync':
+        return this.#native.waitForSync(handle).then(() => this.#decide(handle, tool, argsJson, track, input));
+      case 'ask_server':
+        return this.#native
+          .decideRemote(outcome.ticket, input ?? null)
+          .then((answer) => this.#settle(JSON.parse(answer), handle, tool, argsJson, track, input));
+      default: {
+        const err = haltError(outcome);
+        if (err) throw err;
+        if (outcome.bypass) this.#reportBypass(outcome.bypass, tool);
+        return outcome;
+      }
+    }
   }
 
   #reportBypass(reason, tool) {
     if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${tool}": ${reason}`);
     if (!this.#onBypass) return;
     try {
-      this.#onBypass({ reason, tool });
+      this.#onBypass({ reason, tool, timestamp: new Date().toISOString() });
     } catch (err) {
       // A failing callback must not change the call's fate.
       if (this.#debug) console.warn('[execlave] onEnforcementBypassed threw:', err);
@@ -148,7 +165,9 @@ class Execlave {
        */
       begin: (tool, argsJson) => {
         const r = this.#decide(handle, tool, argsJson, true);
-        return typeof r === 'number' ? r : (r.ticket ?? 0);
+        if (typeof r === 'number') return r;
+        if (typeof r.then === 'function') return r.then(ticketOf);
+        return ticketOf(r);
       },
       succeeded: (ticket, result) => {
         if (ticket === 0) return;

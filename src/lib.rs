@@ -91,6 +91,22 @@ impl NativeGovernor {
         serde_json::to_value(self.inner.stats()).map_err(|e| js_error(e.to_string()))
     }
 
+    /// Resolves when calls for this agent may be decided (after a
+    /// `wait_for_sync` outcome); bounded by the first-sync timeout.
+    #[napi]
+    pub async fn wait_for_sync(&self, handle: u32) -> Result<()> {
+        self.inner.wait_for_sync(handle).await;
+        Ok(())
+    }
+
+    /// The control plane's decision on a pending call (after an
+    /// `ask_server` outcome), as outcome JSON.
+    #[napi]
+    pub async fn decide_remote(&self, ticket: f64, input: Option<String>) -> Result<String> {
+        let outcome = self.inner.decide_remote(ticket as u64, input).await;
+        Ok(outcome_json(&outcome))
+    }
+
     #[napi]
     pub async fn flush(&self) -> Result<()> {
         self.inner.flush().await;

@@ -43,7 +43,16 @@ mod tests {
         for ok in ["ops-agent", "a", "agent2", "a-b-c"] {
             assert!(is_valid_agent_id(ok), "{ok}");
         }
-        for bad in ["", "Ops", "ops_agent", "-ops", "ops-", "ops--agent", "ops agent", "ops.agent"] {
+        for bad in [
+            "",
+            "Ops",
+            "ops_agent",
+            "-ops",
+            "ops-",
+            "ops--agent",
+            "ops agent",
+            "ops.agent",
+        ] {
             assert!(!is_valid_agent_id(bad), "{bad}");
         }
     }

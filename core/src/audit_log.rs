@@ -54,14 +54,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path).unwrap();
-        log.append(&[json!({"a": 1}), json!({"b": "x\ny"})]).unwrap();
+        log.append(&[json!({"a": 1}), json!({"b": "x\ny"})])
+            .unwrap();
         log.append(&[json!({"c": 3})]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines, [json!({"a": 1}), json!({"b": "x\ny"}), json!({"c": 3})]);
+        assert_eq!(
+            lines,
+            [json!({"a": 1}), json!({"b": "x\ny"}), json!({"c": 3})]
+        );
     }
 
     #[test]

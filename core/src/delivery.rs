@@ -2,17 +2,22 @@
 //! the control plane too when there is one), in batches, on the runtime.
 
 use crate::audit_log::AuditLog;
+use crate::control_plane::{send_batch, RetryPolicy, SendResult};
 use crate::governor::Shared;
 use serde_json::Value;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long trace sending pauses after the API says the quota is used up.
+const QUOTA_PAUSE: Duration = Duration::from_secs(60);
 use tokio::sync::{oneshot, Notify};
 
 pub struct Delivery {
     wake: Arc<Notify>,
     waiters: Mutex<Vec<oneshot::Sender<()>>>,
     audit_log: Option<Arc<AuditLog>>,
+    quota_paused_until: Mutex<Option<Instant>>,
 }
 
 impl Delivery {
@@ -21,6 +26,7 @@ impl Delivery {
             wake: Arc::new(Notify::new()),
             waiters: Mutex::new(Vec::new()),
             audit_log: audit_log.map(Arc::new),
+            quota_paused_until: Mutex::new(None),
         }
     }
 
@@ -79,7 +85,7 @@ impl Delivery {
     async fn deliver_buffered(&self, s: &Arc<Shared>) {
         let mut left = s.buffer.len();
         while left > 0 {
-            let batch = s.buffer.take(left.min(s.options.batch_size));
+            let mut batch = s.buffer.take(left.min(s.options.batch_size));
             if batch.is_empty() {
                 break;
             }
@@ -88,23 +94,86 @@ impl Delivery {
                 .iter()
                 .map(|r| r.to_trace_payload(&s.options.environment))
                 .collect();
-            let n = traces.len() as u64;
+            let n = batch.len() as u64;
             if let Some(log) = &self.audit_log {
+                // Records retried for the control plane were logged already.
+                let fresh: Vec<Value> = batch
+                    .iter()
+                    .zip(&traces)
+                    .filter(|(r, _)| !r.audit_logged)
+                    .map(|(_, t)| t.clone())
+                    .collect();
                 let log = log.clone();
-                let written = tokio::task::spawn_blocking(move || log.append(&traces)).await;
-                match written {
-                    Ok(Ok(())) => {
-                        s.stats.records_written.fetch_add(n, Relaxed);
-                    }
-                    Ok(Err(e)) => {
-                        s.buffer.count_dropped(n);
-                        s.log.once("audit-log-write", || {
-                            format!("cannot write the audit log: {e}; records are being dropped")
-                        });
-                    }
-                    Err(_) => s.buffer.count_dropped(n),
+                match tokio::task::spawn_blocking(move || log.append(&fresh)).await {
+                    Ok(Ok(())) => batch.iter_mut().for_each(|r| r.audit_logged = true),
+                    Ok(Err(e)) => s.log.once("audit-log-write", || {
+                        format!("cannot write the audit log: {e}; its records are lost")
+                    }),
+                    Err(_) => {}
                 }
             }
+            let Some(api) = &s.api else {
+                s.stats.records_written.fetch_add(n, Relaxed);
+                continue;
+            };
+            if self.quota_paused() {
+                s.buffer.requeue_front(batch);
+                return;
+            }
+            match send_batch(api, &traces, &RetryPolicy::default()).await {
+                SendResult::Delivered => {
+                    s.stats.records_written.fetch_add(n, Relaxed);
+                }
+                SendResult::QuotaExceeded => {
+                    *self
+                        .quota_paused_until
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + QUOTA_PAUSE);
+                    s.log.once("trace-quota", || {
+                        format!(
+                            "the Execlave trace quota is used up (HTTP 402): sending paused for {} s, \
+                             records stay buffered (oldest dropped when full)",
+                            QUOTA_PAUSE.as_secs()
+                        )
+                    });
+                    s.buffer.requeue_front(batch);
+                    return;
+                }
+                SendResult::Rejected(why) => {
+                    s.buffer.count_dropped(n);
+                    s.log
+                        .debug(|| format!("the control plane refused {n} records: {why}"));
+                }
+                SendResult::AuthFailed => {
+                    s.buffer.count_dropped(n);
+                    crate::sync::failed(
+                        s,
+                        &crate::control_plane::ApiError::Auth(401),
+                        "trace delivery",
+                    );
+                }
+                SendResult::GaveUp(why) => {
+                    s.log
+                        .debug(|| format!("trace delivery failed, will retry: {why}"));
+                    s.buffer.requeue_front(batch);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn quota_paused(&self) -> bool {
+        let mut until = self
+            .quota_paused_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
         }
     }
 }

@@ -8,13 +8,16 @@
 
 use crate::agent::{is_valid_agent_id, AgentIdentity};
 use crate::audit_log::AuditLog;
+use crate::control_plane::{ApiClient, ApiConfig, CircuitBreaker};
 use crate::decision::Violation;
 use crate::delivery::Delivery;
 use crate::log::Logger;
-use crate::options::{GovernorOptions, OutageMode, PolicyInput};
+use crate::options::{EnforcementMode, GovernorOptions, OutageMode, PolicyInput};
 use crate::outcome::{Outcome, Ticket};
 use crate::policy::{load_path, PolicySet, SourcedPolicy};
-use crate::record::{bound_text, CallContext, CallRecord, CallStatus, MAX_RECORD_TEXT};
+use crate::record::{
+    bound_text, new_trace_id, CallContext, CallRecord, CallStatus, MAX_RECORD_TEXT,
+};
 use crate::record_buffer::RecordBuffer;
 use crate::stats::{Stats, StatsSnapshot};
 use arc_swap::ArcSwap;
@@ -23,6 +26,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
 
 /// Index of a registered (agent, session, user) triple.
 pub type AgentHandle = u32;
@@ -38,6 +42,14 @@ pub struct AgentStatus {
 pub struct AgentState {
     pub identity: ArcSwap<AgentIdentity>,
     pub status: ArcSwap<AgentStatus>,
+    /// A lookup of this agent's internal id has finished, well or badly:
+    /// the first call waits for it (bounded), so that policies scoped by
+    /// internal id apply from the start when the control plane is up.
+    pub resolved: AtomicBool,
+    /// The control plane answered the lookup (found or not); until it has,
+    /// the lookup is tried again.
+    pub lookup_answered: AtomicBool,
+    pub registered_at: Instant,
 }
 
 struct Registered {
@@ -48,14 +60,19 @@ struct Registered {
     enforce: bool,
 }
 
-struct PendingCall {
-    context: CallContext,
-    tool: String,
-    input: Option<String>,
-    started_at: SystemTime,
-    started: Instant,
-    warnings: Vec<Violation>,
-    decided_by: &'static str,
+pub(crate) struct PendingCall {
+    pub context: CallContext,
+    pub tool: String,
+    pub input: Option<String>,
+    /// The whole arguments, kept only while the control plane decides.
+    pub args_full: Option<String>,
+    /// Record the call when it completes (a wrapped call), or only when it
+    /// is refused (`enforcePolicy`).
+    pub record_completion: bool,
+    pub started_at: SystemTime,
+    pub started: Instant,
+    pub warnings: Vec<Violation>,
+    pub decided_by: &'static str,
 }
 
 /// How a completed call ended, as the host saw it.
@@ -72,12 +89,29 @@ pub(crate) struct Shared {
     pub policies: ArcSwap<PolicySet>,
     pub agents_by_id: Mutex<HashMap<String, Arc<AgentState>>>,
     registered: RwLock<Vec<Registered>>,
-    pending: Mutex<BTreeMap<Ticket, PendingCall>>,
+    pub(crate) pending: Mutex<BTreeMap<Ticket, PendingCall>>,
     next_ticket: AtomicU64,
     pub buffer: RecordBuffer,
     pub stats: Stats,
     pub log: Logger,
     closed: AtomicBool,
+    /// The control plane, when there is an API key.
+    pub api: Option<ApiClient>,
+    /// One breaker for the control plane as a whole: when it is down, no
+    /// part of the SDK keeps hammering it.
+    pub breaker: CircuitBreaker,
+    /// A policy set is held (from a sync or the on-disk cache).
+    pub has_policies: AtomicBool,
+    /// The first policy sync finished, well or badly.
+    pub first_sync_done: AtomicBool,
+    pub etag: Mutex<Option<String>>,
+    /// Woken whenever a sync finishes or an agent is resolved.
+    pub progress: Notify,
+    /// Woken when an agent is registered, so its id and status are looked up at once.
+    pub agents_changed: Arc<Notify>,
+    /// The control plane rejected the key: every call is refused.
+    pub auth_failed: AtomicBool,
+    pub started: Instant,
     /// Where records go; `None` when there is nowhere to send them, in
     /// which case no record is even built.
     pub delivery: Option<Delivery>,
@@ -128,7 +162,26 @@ impl Governor {
         } else {
             None
         };
-        let delivery = audit_log.map(|log| Delivery::new(Some(log)));
+        let api = match &options.api_key {
+            None => None,
+            Some(key) => Some(ApiClient::new(ApiConfig {
+                base_url: options.base_url(),
+                api_key: key.clone(),
+                sign_requests: options.sign_requests,
+                request_timeout: Duration::from_millis(options.request_timeout_ms.max(1)),
+                user_agent: format!("execlave-sdk-rust-core/{}", env!("CARGO_PKG_VERSION")),
+            })?),
+        };
+        let delivery = (audit_log.is_some() || api.is_some()).then(|| Delivery::new(audit_log));
+        let cached = options
+            .policy_cache_path
+            .as_deref()
+            .filter(|_| api.is_some())
+            .and_then(crate::policy_cache::load);
+        let breaker = CircuitBreaker::new(
+            3,
+            Duration::from_millis(options.circuit_breaker_cooldown_ms),
+        );
         let shared = Arc::new(Shared {
             log: Logger::new(options.debug),
             buffer: RecordBuffer::new(options.buffer_size),
@@ -140,23 +193,51 @@ impl Governor {
             next_ticket: AtomicU64::new(1),
             stats: Stats::default(),
             closed: AtomicBool::new(false),
+            api,
+            breaker,
+            has_policies: AtomicBool::new(false),
+            first_sync_done: AtomicBool::new(false),
+            etag: Mutex::new(None),
+            progress: Notify::new(),
+            agents_changed: Arc::new(Notify::new()),
+            auth_failed: AtomicBool::new(false),
+            started: Instant::now(),
             delivery,
             runtime: Mutex::new(runtime),
         });
-        if let Some(rt) = shared.runtime.lock().unwrap().as_ref() {
-            if shared.delivery.is_some() {
-                rt.spawn(Delivery::run(Arc::downgrade(&shared)));
+        let g = Governor { shared };
+        if let Some(cached) = cached {
+            g.adopt_policies(cached.policies, cached.etag, "the policy cache");
+        }
+        if let Some(rt) = g.shared.runtime.lock().unwrap().as_ref() {
+            if g.shared.delivery.is_some() {
+                rt.spawn(Delivery::run(Arc::downgrade(&g.shared)));
+            }
+            if g.shared.api.is_some() {
+                rt.spawn(crate::sync::policy_sync_loop(Arc::downgrade(&g.shared)));
+                rt.spawn(crate::sync::kill_switch_loop(Arc::downgrade(&g.shared)));
             }
         }
-        let g = Governor { shared };
         g.shared.log.debug(|| {
             format!(
                 "started in {} mode with {} policies",
-                if g.shared.options.is_local_only() { "local" } else { "control-plane" },
+                if g.shared.options.is_local_only() {
+                    "local"
+                } else {
+                    "control-plane"
+                },
                 g.shared.policies.load().len()
             )
         });
         Ok(g)
+    }
+
+    pub(crate) fn upgrade(shared: &std::sync::Weak<Shared>) -> Option<Governor> {
+        shared.upgrade().map(|shared| Governor { shared })
+    }
+
+    pub(crate) fn shared_ref(&self) -> &Shared {
+        &self.shared
     }
 
     pub fn options(&self) -> &GovernorOptions {
@@ -202,9 +283,15 @@ impl Governor {
                 Arc::new(AgentState {
                     identity: ArcSwap::from_pointee(AgentIdentity::new(agent_id)),
                     status: ArcSwap::from_pointee(AgentStatus::default()),
+                    resolved: AtomicBool::new(false),
+                    lookup_answered: AtomicBool::new(false),
+                    registered_at: Instant::now(),
                 })
             })
             .clone();
+        if !state.resolved.load(Ordering::Acquire) {
+            self.shared.agents_changed.notify_one();
+        }
         let context = CallContext {
             agent_id: agent_id.into(),
             session_id: session_id.map(Into::into),
@@ -239,6 +326,107 @@ impl Governor {
             .cloned()
     }
 
+    /// Replaces the policy set with raw policies from the control plane or
+    /// its cache: invalid ones are skipped with a warning, the rest apply. A
+    /// non-empty list in which nothing is valid is refused as a whole, so
+    /// that garbage can never turn into an empty set, which allows all.
+    pub(crate) fn adopt_policies(
+        &self,
+        raw: Vec<serde_json::Value>,
+        etag: Option<String>,
+        from: &str,
+    ) -> bool {
+        let s = &*self.shared;
+        let sourced: Vec<SourcedPolicy> = raw
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| SourcedPolicy {
+                value,
+                file: None,
+                index,
+            })
+            .collect();
+        let (set, errors) = PolicySet::compile_lenient(&sourced);
+        for e in &errors {
+            s.log.debug(|| format!("skipped a policy from {from}: {e}"));
+        }
+        s.stats
+            .policy_warnings
+            .fetch_add(errors.len() as u64, Ordering::Relaxed);
+        if !sourced.is_empty() && errors.len() == sourced.len() {
+            s.log.debug(|| {
+                format!("no valid policy in the answer from {from}; keeping the last good set")
+            });
+            return false;
+        }
+        s.log
+            .debug(|| format!("{} policies from {from}", set.len()));
+        s.policies.store(Arc::new(set));
+        *s.etag.lock().unwrap_or_else(|e| e.into_inner()) = etag.clone();
+        s.has_policies.store(true, Ordering::Release);
+        if let (Some(path), true) = (&s.options.policy_cache_path, from != "the policy cache") {
+            let cached = crate::policy_cache::CachedPolicies {
+                etag,
+                policies: sourced.into_iter().map(|p| p.value).collect(),
+            };
+            if let Err(e) = crate::policy_cache::store(path, &cached) {
+                s.log.once("policy-cache-write", || {
+                    format!("cannot write the policy cache {}: {e}", path.display())
+                });
+            }
+        }
+        true
+    }
+
+    /// True once a call for this agent may be decided: the first sync and
+    /// the agent's id lookup are done, or the wait for them has run out.
+    fn ready_for(&self, state: &AgentState) -> bool {
+        let s = &*self.shared;
+        if s.api.is_none() {
+            return true;
+        }
+        let synced =
+            s.first_sync_done.load(Ordering::Acquire) || s.has_policies.load(Ordering::Acquire);
+        if synced && state.resolved.load(Ordering::Acquire) {
+            return true;
+        }
+        Instant::now() >= self.wait_deadline(state)
+    }
+
+    fn wait_deadline(&self, state: &AgentState) -> Instant {
+        state.registered_at.max(self.shared.started)
+            + Duration::from_millis(self.shared.options.first_sync_timeout_ms)
+    }
+
+    /// Resolves when calls for this agent may be decided (see `decide`'s
+    /// `WaitForSync`); never later than the first-sync timeout.
+    pub async fn wait_for_sync(&self, handle: AgentHandle) {
+        let Some((state, _, _)) = self.registered(handle) else {
+            return;
+        };
+        let deadline = tokio::time::Instant::from_std(self.wait_deadline(&state));
+        loop {
+            let progressed = self.shared.progress.notified();
+            if self.ready_for(&state) {
+                return;
+            }
+            tokio::select! {
+                _ = progressed => {}
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
+    fn registered(&self, handle: AgentHandle) -> Option<(Arc<AgentState>, CallContext, bool)> {
+        let reg = self
+            .shared
+            .registered
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        reg.get(handle as usize)
+            .map(|r| (r.state.clone(), r.context.clone(), r.enforce))
+    }
+
     /// Decides one call. With `track`, an allowed call stays pending until
     /// [`Governor::complete`] reports how it ended (the wrapped `callTool`);
     /// without it (a bare `enforcePolicy`), only refusals are recorded.
@@ -253,14 +441,20 @@ impl Governor {
         if self.is_closed() {
             return Ok(Outcome::Closed);
         }
-        let (state, context, enforce) = {
-            let reg = s.registered.read().unwrap_or_else(|e| e.into_inner());
-            let r = reg
-                .get(handle as usize)
-                .ok_or_else(|| format!("unknown agent handle {handle}"))?;
-            (r.state.clone(), r.context.clone(), r.enforce)
-        };
+        let (state, context, enforce) = self
+            .registered(handle)
+            .ok_or_else(|| format!("unknown agent handle {handle}"))?;
+        if !self.ready_for(&state) {
+            return Ok(Outcome::WaitForSync);
+        }
         Stats::bump(&s.stats.decisions);
+
+        if s.api.is_some() && s.auth_failed.load(Ordering::Acquire) {
+            Stats::bump(&s.stats.blocked);
+            return Ok(Outcome::AuthFailed {
+                message: AUTH_FAILED_MESSAGE.into(),
+            });
+        }
 
         let status = state.status.load();
         if status.paused {
@@ -271,10 +465,14 @@ impl Governor {
                 tool,
                 args_json,
                 vec![],
+                vec![],
                 Some(format!(
                     "agent {} is paused{}",
                     context.agent_id,
-                    reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 )),
                 "AgentPausedError",
             );
@@ -284,10 +482,16 @@ impl Governor {
             });
         }
 
-        let mut decision = s
-            .policies
-            .load()
-            .evaluate(&state.identity.load(), &tool, args_json.as_deref());
+        if s.api.is_some() && !s.has_policies.load(Ordering::Acquire) {
+            let reason =
+                "no policy set yet: the Execlave control plane has not answered".to_string();
+            return Ok(self.outage(context, tool, args_json, vec![], track, reason));
+        }
+
+        let mut decision =
+            s.policies
+                .load()
+                .evaluate(&state.identity.load(), &tool, args_json.as_deref());
         if !enforce && decision.is_blocked() {
             let blocking = std::mem::take(&mut decision.violations);
             decision.warnings.extend(blocking);
@@ -296,7 +500,7 @@ impl Governor {
             Stats::bump(&s.stats.blocked);
             let violations = decision.violations.clone();
             let message = violations_message(&violations);
-            self.record_refusal_with(
+            self.record_refusal(
                 &context,
                 tool,
                 args_json,
@@ -311,76 +515,140 @@ impl Governor {
             });
         }
 
-        let mut bypass = None;
+        if s.api.is_some()
+            && (decision.needs_server || s.options.enforcement == EnforcementMode::Remote)
+        {
+            let ticket = self.start_pending(
+                context,
+                tool,
+                args_json,
+                decision.warnings.clone(),
+                track,
+                "remote",
+                true,
+            );
+            return Ok(Outcome::AskServer {
+                ticket,
+                warnings: decision.warnings,
+            });
+        }
         if decision.needs_server {
-            if s.options.is_local_only() {
-                // Nobody can make the server's part of the decision: that is
-                // an outage by another name, and handled the same way.
-                let reason = "the agent has policies only the Execlave control plane can \
-                              evaluate, and no API key is set (local mode)"
-                    .to_string();
-                match s.options.enforcement_on_outage {
-                    OutageMode::FailClosed => {
-                        Stats::bump(&s.stats.blocked);
-                        self.record_refusal(
-                            &context,
-                            tool,
-                            args_json,
-                            decision.warnings,
-                            Some(reason.clone()),
-                            "EnforcementUnavailableError",
-                        );
-                        return Ok(Outcome::Unavailable {
-                            reason,
-                            consecutive_failures: 0,
-                        });
-                    }
-                    OutageMode::FailOpen => {
-                        Stats::bump(&s.stats.bypassed);
-                        bypass = Some(reason);
-                    }
-                }
-            }
+            // Local mode: nobody can make the server's part of the decision.
+            // That is an outage by another name, and handled the same way.
+            let reason = "the agent has policies only the Execlave control plane can evaluate, \
+                          and no API key is set (local mode)"
+                .to_string();
+            return Ok(self.outage(context, tool, args_json, decision.warnings, track, reason));
         }
 
         Stats::bump(&s.stats.allowed);
         if !decision.warnings.is_empty() {
             Stats::bump(&s.stats.warned);
         }
-        let ticket = if track && s.delivery.is_some() {
-            Some(self.start_pending(context, tool, args_json, decision.warnings.clone(), bypass.is_some()))
-        } else if track {
-            // Nowhere to record to: still hand out a ticket so the host's
-            // protocol is the same, but keep nothing.
-            Some(0)
-        } else {
-            None
-        };
+        let ticket = track.then(|| {
+            self.start_pending(
+                context,
+                tool,
+                args_json,
+                decision.warnings.clone(),
+                true,
+                "local",
+                false,
+            )
+        });
         Ok(Outcome::Allow {
             ticket,
             warnings: decision.warnings,
-            bypass,
+            bypass: None,
         })
     }
 
+    /// No decision can be had: `enforcementOnOutage` says what happens.
+    pub(crate) fn outage(
+        &self,
+        context: CallContext,
+        tool: String,
+        args_json: Option<String>,
+        warnings: Vec<Violation>,
+        track: bool,
+        reason: String,
+    ) -> Outcome {
+        let s = &*self.shared;
+        match s.options.enforcement_on_outage {
+            OutageMode::FailClosed => {
+                Stats::bump(&s.stats.blocked);
+                self.record_refusal(
+                    &context,
+                    tool,
+                    args_json,
+                    vec![],
+                    warnings,
+                    Some(reason.clone()),
+                    "EnforcementUnavailableError",
+                );
+                Outcome::Unavailable {
+                    reason,
+                    consecutive_failures: s.breaker.consecutive_failures(),
+                }
+            }
+            OutageMode::FailOpen => {
+                Stats::bump(&s.stats.allowed);
+                Stats::bump(&s.stats.bypassed);
+                s.log
+                    .debug(|| format!("enforcement bypassed for tool {tool:?}: {reason}"));
+                let ticket = track.then(|| {
+                    self.start_pending(
+                        context,
+                        tool,
+                        args_json,
+                        warnings.clone(),
+                        true,
+                        "bypassed",
+                        false,
+                    )
+                });
+                Outcome::Allow {
+                    ticket,
+                    warnings,
+                    bypass: Some(reason),
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn start_pending(
         &self,
         context: CallContext,
         tool: String,
         args_json: Option<String>,
         warnings: Vec<Violation>,
-        bypassed: bool,
+        record_completion: bool,
+        decided_by: &'static str,
+        keep_args: bool,
     ) -> Ticket {
         let s = &*self.shared;
+        if s.delivery.is_none() && !keep_args {
+            // Nowhere to record to and nothing to ask: keep nothing. The
+            // ticket 0 tells the host there is nothing to report either.
+            return 0;
+        }
         let ticket = s.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let (input, args_full) = match args_json {
+            Some(a) if keep_args => (Some(bound_text(a.clone(), MAX_RECORD_TEXT)), Some(a)),
+            Some(a) => (Some(bound_text(a, MAX_RECORD_TEXT)), None),
+            None => (None, None),
+        };
         let call = PendingCall {
             context,
             tool,
-            input: args_json.map(|a| bound_text(a, MAX_RECORD_TEXT)),
+            input,
+            args_full,
+            record_completion,
             started_at: SystemTime::now(),
             started: Instant::now(),
             warnings,
-            decided_by: if bypassed { "bypassed" } else { "local" },
+            decided_by,
         };
         let evicted = {
             let mut pending = s.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -392,17 +660,19 @@ impl Governor {
             }
         };
         if let Some((_, call)) = evicted {
-            self.push_record(finish(
-                call,
-                Completion {
-                    failed: true,
-                    error_message: Some(
-                        "the call never completed (too many calls in flight)".into(),
-                    ),
-                    error_type: Some("Incomplete".into()),
-                    ..Default::default()
-                },
-            ));
+            if call.record_completion {
+                self.push_record(finish(
+                    call,
+                    Completion {
+                        failed: true,
+                        error_message: Some(
+                            "the call never completed (too many calls in flight)".into(),
+                        ),
+                        error_type: Some("Incomplete".into()),
+                        ..Default::default()
+                    },
+                ));
+            }
         }
         ticket
     }
@@ -419,25 +689,13 @@ impl Governor {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ticket);
-        if let Some(call) = call {
+        if let Some(call) = call.filter(|c| c.record_completion) {
             self.push_record(finish(call, completion));
         }
     }
 
-    fn record_refusal(
-        &self,
-        context: &CallContext,
-        tool: String,
-        args_json: Option<String>,
-        warnings: Vec<Violation>,
-        message: Option<String>,
-        error_type: &str,
-    ) {
-        self.record_refusal_with(context, tool, args_json, vec![], warnings, message, error_type)
-    }
-
     #[allow(clippy::too_many_arguments)]
-    fn record_refusal_with(
+    pub(crate) fn record_refusal(
         &self,
         context: &CallContext,
         tool: String,
@@ -451,6 +709,8 @@ impl Governor {
             return;
         }
         self.push_record(CallRecord {
+            trace_id: new_trace_id(),
+            audit_logged: false,
             context: context.clone(),
             tool,
             input: args_json.map(|a| bound_text(a, MAX_RECORD_TEXT)),
@@ -466,7 +726,7 @@ impl Governor {
         });
     }
 
-    fn push_record(&self, record: CallRecord) {
+    pub(crate) fn push_record(&self, record: CallRecord) {
         let s = &*self.shared;
         if let Some(d) = &s.delivery {
             let n = s.buffer.push(record);
@@ -508,8 +768,14 @@ impl Governor {
     }
 }
 
-fn finish(call: PendingCall, completion: Completion) -> CallRecord {
+/// What every refused call says when the control plane rejected the key.
+pub const AUTH_FAILED_MESSAGE: &str = "the Execlave API rejected the API key (HTTP 401/403): \
+     check EXECLAVE_API_KEY; calls are refused until it is fixed";
+
+pub(crate) fn finish(call: PendingCall, completion: Completion) -> CallRecord {
     CallRecord {
+        trace_id: new_trace_id(),
+        audit_logged: false,
         context: call.context,
         tool: call.tool,
         input: call.input,

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod audit_log;
 pub mod clock;
+pub mod control_plane;
 pub mod decision;
 mod delivery;
 pub mod governor;
@@ -14,9 +15,12 @@ pub mod log;
 pub mod options;
 pub mod outcome;
 pub mod policy;
+pub mod policy_cache;
 pub mod record;
 pub mod record_buffer;
+mod remote_decision;
 pub mod stats;
+mod sync;
 
 pub use governor::{AgentHandle, Completion, Governor};
 pub use options::GovernorOptions;

@@ -53,6 +53,8 @@ pub struct GovernorOptions {
     pub first_sync_timeout_ms: u64,
     pub request_timeout_ms: u64,
     pub sign_requests: bool,
+    /// How long the circuit breaker stays open before one trial request.
+    pub circuit_breaker_cooldown_ms: u64,
     pub buffer_size: usize,
     pub batch_size: usize,
     /// Default: 10 000 with a control plane, 1 000 with only an audit log.
@@ -80,6 +82,7 @@ impl Default for GovernorOptions {
             first_sync_timeout_ms: 5_000,
             request_timeout_ms: 10_000,
             sign_requests: false,
+            circuit_breaker_cooldown_ms: 60_000,
             buffer_size: 10_000,
             batch_size: 100,
             flush_interval_ms: None,
@@ -115,10 +118,12 @@ impl GovernorOptions {
 
     pub fn validate(&self) -> Result<(), String> {
         if self.api_key.is_none() && self.policies.is_none() {
-            return Err("no API key and no policies: set EXECLAVE_API_KEY (or the apiKey option) \
+            return Err(
+                "no API key and no policies: set EXECLAVE_API_KEY (or the apiKey option) \
                  to use Execlave, or EXECLAVE_POLICY_PATH (or the policies option) to run with \
                  local policies only"
-                .into());
+                    .into(),
+            );
         }
         if let Some(k) = &self.api_key {
             if k.trim().is_empty() || k.chars().any(char::is_whitespace) {
@@ -172,7 +177,11 @@ mod tests {
 
     fn parse(json: &str, env: &[(&str, &str)]) -> Result<GovernorOptions, String> {
         let mut o: GovernorOptions = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        o.fill_from_env(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()));
+        o.fill_from_env(|k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        });
         o.validate().map(|_| o)
     }
 
@@ -190,7 +199,10 @@ mod tests {
     fn explicit_options_win_over_env() {
         let o = parse(
             r#"{"apiKey": "exe_prod_a", "baseUrl": "http://127.0.0.1:9/"}"#,
-            &[("EXECLAVE_API_KEY", "exe_dev_b"), ("EXECLAVE_BASE_URL", "https://x")],
+            &[
+                ("EXECLAVE_API_KEY", "exe_dev_b"),
+                ("EXECLAVE_BASE_URL", "https://x"),
+            ],
         )
         .unwrap();
         assert_eq!(o.api_key.as_deref(), Some("exe_prod_a"));
@@ -211,7 +223,11 @@ mod tests {
         assert!(parse(r#"{"policies": [], "bufferSize": 0}"#, &[]).is_err());
         assert!(parse(r#"{"apiKey": " "}"#, &[]).is_err());
         assert!(parse(r#"{"policies": [], "enforcementOnOutage": "maybe"}"#, &[]).is_err());
-        let o = parse(r#"{"policies": [], "enforcementOnOutage": "fail_closed"}"#, &[]).unwrap();
+        let o = parse(
+            r#"{"policies": [], "enforcementOnOutage": "fail_closed"}"#,
+            &[],
+        )
+        .unwrap();
         assert_eq!(o.enforcement_on_outage, OutageMode::FailClosed);
     }
 }

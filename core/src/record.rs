@@ -44,6 +44,12 @@ pub struct CallContext {
 
 #[derive(Debug, Clone)]
 pub struct CallRecord {
+    /// Fixed when the record is made, so that a batch sent again after a
+    /// lost answer carries the same ids and the server can tell.
+    pub trace_id: u128,
+    /// Already appended to the audit log (it is not appended again when the
+    /// control plane needs the record retried).
+    pub audit_logged: bool,
     pub context: CallContext,
     pub tool: String,
     /// JSON text of the arguments, already bounded by [`bound_text`].
@@ -84,7 +90,8 @@ impl CallRecord {
         }
 
         let mut trace = Map::new();
-        trace.insert("traceId".into(), json!(uuid::Uuid::new_v4().to_string()));
+        let id = uuid::Builder::from_random_bytes(self.trace_id.to_le_bytes()).into_uuid();
+        trace.insert("traceId".into(), json!(id.to_string()));
         trace.insert("agentId".into(), json!(&*self.context.agent_id));
         if let Some(s) = &self.context.session_id {
             trace.insert("sessionId".into(), json!(&**s));
@@ -117,6 +124,12 @@ impl CallRecord {
     }
 }
 
+/// A random 128-bit trace id. Trace ids need to be unique, not secret, so a
+/// fast non-cryptographic generator keeps the system call off the hot path.
+pub fn new_trace_id() -> u128 {
+    fastrand::u128(..)
+}
+
 /// Cuts `text` to at most `max` bytes at a character boundary, saying how
 /// much was left out. The result is still valid UTF-8 (a JSON string), but a
 /// cut JSON document is no longer parseable JSON, by design: it is a view.
@@ -140,6 +153,8 @@ mod tests {
 
     fn record(status: CallStatus) -> CallRecord {
         CallRecord {
+            trace_id: new_trace_id(),
+            audit_logged: false,
             context: CallContext {
                 agent_id: "ops-agent".into(),
                 session_id: Some("s-1".into()),
@@ -173,7 +188,15 @@ mod tests {
         assert_eq!(t["input"], r#"{"path":"/tmp/x"}"#);
         assert_eq!(t["metadata"]["toolName"], "read_file");
         assert_eq!(t["metadata"]["decision"], "allowed");
-        assert_eq!(t["traceId"].as_str().unwrap().len(), 36);
+        let id = t["traceId"].as_str().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4", "a version-4 UUID: {id}");
+        // The id is fixed with the record: serialising again gives the same.
+        let r = record(CallStatus::Success);
+        assert_eq!(
+            r.to_trace_payload("x")["traceId"],
+            r.to_trace_payload("x")["traceId"]
+        );
     }
 
     #[test]

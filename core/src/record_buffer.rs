@@ -81,6 +81,8 @@ mod tests {
 
     fn rec(tool: &str) -> CallRecord {
         CallRecord {
+            trace_id: crate::record::new_trace_id(),
+            audit_logged: false,
             context: CallContext {
                 agent_id: "a".into(),
                 session_id: None,

@@ -79,7 +79,9 @@ impl Failure {
         };
         match &self.kind {
             FailureKind::Missing => format!("{subject} is missing (required by policy {policy:?})"),
-            FailureKind::Denied => format!("{subject} matches a denied pattern of policy {policy:?}"),
+            FailureKind::Denied => {
+                format!("{subject} matches a denied pattern of policy {policy:?}")
+            }
             FailureKind::NotAllowed => {
                 format!("{subject} matches no allowed pattern of policy {policy:?}")
             }
@@ -98,7 +100,9 @@ impl Failure {
 /// The message when the call's arguments are not readable JSON: the policy
 /// fails closed. `reason` never contains the text.
 pub(crate) fn unreadable_message(tool: &str, reason: &str, policy: &str) -> String {
-    format!("arguments of tool {tool:?} could not be read ({reason}); policy {policy:?} fails closed")
+    format!(
+        "arguments of tool {tool:?} could not be read ({reason}); policy {policy:?} fails closed"
+    )
 }
 
 impl ArgumentRule {
@@ -149,9 +153,10 @@ impl ArgumentRule {
                 }
                 Ok(())
             }
-            Some(value) => self
-                .check_one(value)
-                .map_err(|kind| Failure { kind, element: None }),
+            Some(value) => self.check_one(value).map_err(|kind| Failure {
+                kind,
+                element: None,
+            }),
         }
     }
 
@@ -335,7 +340,10 @@ mod tests {
             Some(FailureKind::NotAllowed)
         );
         assert_eq!(kind(&r, json!({"path": 3})), Some(FailureKind::NotString));
-        assert_eq!(kind(&r, json!({"path": null})), Some(FailureKind::NotString));
+        assert_eq!(
+            kind(&r, json!({"path": null})),
+            Some(FailureKind::NotString)
+        );
         assert_eq!(
             kind(&r, json!({"path": {"p": "/srv/data/x"}})),
             Some(FailureKind::NotString)
@@ -351,13 +359,19 @@ mod tests {
     fn path_rule_without_lists_only_requires_a_string() {
         let r = path_rule(&[], &[]);
         assert_eq!(kind(&r, json!({"path": "anything"})), None);
-        assert_eq!(kind(&r, json!({"path": true})), Some(FailureKind::NotString));
+        assert_eq!(
+            kind(&r, json!({"path": true})),
+            Some(FailureKind::NotString)
+        );
     }
 
     #[test]
     fn arrays_are_checked_element_by_element() {
         let r = path_rule(&["/srv/data/**"], &[]);
-        assert_eq!(kind(&r, json!({"path": ["/srv/data/a", "/srv/data/b"]})), None);
+        assert_eq!(
+            kind(&r, json!({"path": ["/srv/data/a", "/srv/data/b"]})),
+            None
+        );
         assert_eq!(kind(&r, json!({"path": []})), None);
         let f = r
             .check(Some(&json!({"path": ["/srv/data/a", "/etc/x", "/tmp/y"]})))
@@ -383,7 +397,10 @@ mod tests {
         assert_eq!(kind(&r, json!([1, 2])), Some(FailureKind::Missing));
         assert_eq!(kind(&r, json!({"path": "/x"})), None);
         // null is present.
-        assert_eq!(kind(&r, json!({"path": null})), Some(FailureKind::NotString));
+        assert_eq!(
+            kind(&r, json!({"path": null})),
+            Some(FailureKind::NotString)
+        );
         assert_eq!(kind(&r, json!({"path": []})), None);
     }
 
@@ -424,7 +441,10 @@ mod tests {
             kind(&r, json!({"a/b": 101})),
             Some(FailureKind::AboveMax(100.0))
         );
-        assert_eq!(kind(&r, json!({"a": {"b": 101}})), Some(FailureKind::Missing));
+        assert_eq!(
+            kind(&r, json!({"a": {"b": 101}})),
+            Some(FailureKind::Missing)
+        );
     }
 
     #[test]
@@ -437,18 +457,46 @@ mod tests {
             },
             false,
         );
-        for ok in [json!(-1.5), json!(0), json!(100), json!(99.999), json!([1, 2, 3])] {
+        for ok in [
+            json!(-1.5),
+            json!(0),
+            json!(100),
+            json!(99.999),
+            json!([1, 2, 3]),
+        ] {
             assert_eq!(kind(&r, json!({ "n": ok })), None);
         }
-        assert_eq!(kind(&r, json!({"n": 100.0001})), Some(FailureKind::AboveMax(100.0)));
-        assert_eq!(kind(&r, json!({"n": -2})), Some(FailureKind::BelowMin(-1.5)));
-        assert_eq!(kind(&r, json!({"n": u64::MAX})), Some(FailureKind::AboveMax(100.0)));
-        assert_eq!(kind(&r, json!({"n": i64::MIN})), Some(FailureKind::BelowMin(-1.5)));
+        assert_eq!(
+            kind(&r, json!({"n": 100.0001})),
+            Some(FailureKind::AboveMax(100.0))
+        );
+        assert_eq!(
+            kind(&r, json!({"n": -2})),
+            Some(FailureKind::BelowMin(-1.5))
+        );
+        assert_eq!(
+            kind(&r, json!({"n": u64::MAX})),
+            Some(FailureKind::AboveMax(100.0))
+        );
+        assert_eq!(
+            kind(&r, json!({"n": i64::MIN})),
+            Some(FailureKind::BelowMin(-1.5))
+        );
         assert_eq!(kind(&r, json!({"n": "5"})), Some(FailureKind::NotNumber));
         assert_eq!(kind(&r, json!({"n": null})), Some(FailureKind::NotNumber));
         assert_eq!(kind(&r, json!({"n": true})), Some(FailureKind::NotNumber));
-        assert_eq!(kind(&r, json!({"n": [1, "x"]})), Some(FailureKind::NotNumber));
-        let any = rule("n", Check::Number { min: None, max: None }, false);
+        assert_eq!(
+            kind(&r, json!({"n": [1, "x"]})),
+            Some(FailureKind::NotNumber)
+        );
+        let any = rule(
+            "n",
+            Check::Number {
+                min: None,
+                max: None,
+            },
+            false,
+        );
         assert_eq!(kind(&any, json!({"n": 1e300})), None);
         assert_eq!(kind(&any, json!({"n": "1"})), Some(FailureKind::NotNumber));
     }
@@ -458,7 +506,10 @@ mod tests {
         let r = rule(
             "table",
             Check::Glob {
-                allow: vec![ToolPattern::new("public_*", false), ToolPattern::new("4?", false)],
+                allow: vec![
+                    ToolPattern::new("public_*", false),
+                    ToolPattern::new("4?", false),
+                ],
                 deny: vec![ToolPattern::new("*secret*", true)],
             },
             false,
@@ -473,8 +524,14 @@ mod tests {
             Some(FailureKind::NotAllowed)
         );
         assert_eq!(kind(&r, json!({"table": 42})), None);
-        assert_eq!(kind(&r, json!({"table": 420})), Some(FailureKind::NotAllowed));
-        assert_eq!(kind(&r, json!({"table": null})), Some(FailureKind::NotAllowed));
+        assert_eq!(
+            kind(&r, json!({"table": 420})),
+            Some(FailureKind::NotAllowed)
+        );
+        assert_eq!(
+            kind(&r, json!({"table": null})),
+            Some(FailureKind::NotAllowed)
+        );
         assert_eq!(kind(&r, json!({"table": ["public_a", 41]})), None);
     }
 
@@ -514,11 +571,20 @@ mod tests {
             },
             false,
         );
-        for ok in [json!(null), json!(true), json!(12.5), json!({"a": 1}), json!(["x", true])] {
+        for ok in [
+            json!(null),
+            json!(true),
+            json!(12.5),
+            json!({"a": 1}),
+            json!(["x", true]),
+        ] {
             assert_eq!(kind(&r, json!({ "v": ok })), None, "{ok}");
         }
         assert_eq!(kind(&r, json!({"v": false})), Some(FailureKind::NotAllowed));
-        assert_eq!(kind(&r, json!({"v": [[ "x" ]]})), Some(FailureKind::NotAllowed));
+        assert_eq!(
+            kind(&r, json!({"v": [[ "x" ]]})),
+            Some(FailureKind::NotAllowed)
+        );
     }
 
     #[test]
@@ -546,7 +612,11 @@ mod tests {
             FailureKind::NotNumber,
             FailureKind::BelowMin(0.5),
         ] {
-            let m = Failure { kind, element: None }.message("a", "t", "P");
+            let m = Failure {
+                kind,
+                element: None,
+            }
+            .message("a", "t", "P");
             assert!(m.starts_with("argument \"a\" of tool \"t\" "), "{m}");
             assert!(m.contains("policy \"P\""), "{m}");
         }
@@ -576,6 +646,10 @@ mod tests {
         }
         let deep = "[".repeat(200);
         let mut a = LazyArgs::new(Some(&deep));
-        assert!(a.get().unwrap_err().to_string().starts_with("JSON nested too deeply"));
+        assert!(a
+            .get()
+            .unwrap_err()
+            .to_string()
+            .starts_with("JSON nested too deeply"));
     }
 }

@@ -225,16 +225,20 @@ fn one_of<'a>(
     value: &str,
     allowed: &[&'a str],
 ) -> Result<&'a str, PolicyError> {
-    allowed.iter().copied().find(|a| *a == value).ok_or_else(|| {
-        let (last, rest) = allowed.split_last().expect("non-empty list");
-        ctx.err(
-            field,
-            format!(
-                "unknown {what} {value:?} (expected {} or {last})",
-                rest.join(", ")
-            ),
-        )
-    })
+    allowed
+        .iter()
+        .copied()
+        .find(|a| *a == value)
+        .ok_or_else(|| {
+            let (last, rest) = allowed.split_last().expect("non-empty list");
+            ctx.err(
+                field,
+                format!(
+                    "unknown {what} {value:?} (expected {} or {last})",
+                    rest.join(", ")
+                ),
+            )
+        })
 }
 
 /// Validates and compiles one policy.
@@ -299,12 +303,7 @@ pub(crate) fn compile(src: &SourcedPolicy) -> Result<CompiledPolicy, PolicyError
         None => format!("local:{name}"),
         Some(Value::String(s)) if s.is_empty() => return Err(ctx.err("id", "must not be empty")),
         Some(Value::String(s)) => s.clone(),
-        Some(v) => {
-            return Err(ctx.err(
-                "id",
-                format!("must be a string, not {}", type_name(v)),
-            ))
-        }
+        Some(v) => return Err(ctx.err("id", format!("must be a string, not {}", type_name(v)))),
     };
 
     let tool_rules = if policy_type == TOOL_INVOCATION {
@@ -335,12 +334,7 @@ fn compile_rule_definition(
     let rd = match get(obj, RD) {
         None => &empty,
         Some(Value::Object(rd)) => rd,
-        Some(v) => {
-            return Err(ctx.err(
-                RD,
-                format!("must be an object, not {}", type_name(v)),
-            ))
-        }
+        Some(v) => return Err(ctx.err(RD, format!("must be an object, not {}", type_name(v)))),
     };
     // An empty agentId adds no scope (it cannot name an agent).
     let agent_id = optional_string(ctx, rd, "agentId", &join(RD, "agentId"))?
@@ -354,7 +348,8 @@ fn compile_rule_definition(
     };
     let allow = tool_patterns("allow")?;
     let deny = tool_patterns("deny")?;
-    let default_deny = match optional_string(ctx, rd, "defaultAction", &join(RD, "defaultAction"))? {
+    let default_deny = match optional_string(ctx, rd, "defaultAction", &join(RD, "defaultAction"))?
+    {
         None => !allow.is_empty(),
         Some(action) => {
             one_of(
@@ -406,7 +401,10 @@ fn compile_argument_rule(
     let Value::Object(r) = rule else {
         return Err(ctx.err(
             field,
-            format!("an argument rule must be an object, not {}", type_name(rule)),
+            format!(
+                "an argument rule must be an object, not {}",
+                type_name(rule)
+            ),
         ));
     };
     let f = |key: &str| join(field, key);
@@ -426,9 +424,7 @@ fn compile_argument_rule(
         if !valid_pointer(argument) {
             return Err(ctx.err(
                 f("argument"),
-                format!(
-                    "invalid JSON Pointer {argument:?} (`~` must be followed by 0 or 1)"
-                ),
+                format!("invalid JSON Pointer {argument:?} (`~` must be followed by 0 or 1)"),
             ));
         }
         Lookup::Pointer(argument.to_owned())
@@ -460,10 +456,7 @@ fn compile_argument_rule(
         let max = optional_number(ctx, r, "max", &f("max"))?;
         if let (Some(min), Some(max)) = (min, max) {
             if min > max {
-                return Err(ctx.err(
-                    f("min"),
-                    format!("min {min} is above max {max}"),
-                ));
+                return Err(ctx.err(f("min"), format!("min {min} is above max {max}")));
             }
         }
         Check::Number { min, max }
@@ -497,23 +490,24 @@ fn compile_argument_rule(
                     .collect(),
             },
             _ => {
-                let compile = |list: &[&str], key: &str| -> Result<Vec<regex::Regex>, PolicyError> {
-                    list.iter()
-                        .enumerate()
-                        .map(|(i, p)| {
-                            regex::RegexBuilder::new(p)
-                                .case_insensitive(case_insensitive)
-                                .size_limit(REGEX_SIZE_LIMIT)
-                                .build()
-                                .map_err(|e| {
-                                    ctx.err(
-                                        format!("{}[{i}]", f(key)),
-                                        format!("invalid regex: {}", one_line(&e.to_string())),
-                                    )
-                                })
-                        })
-                        .collect()
-                };
+                let compile =
+                    |list: &[&str], key: &str| -> Result<Vec<regex::Regex>, PolicyError> {
+                        list.iter()
+                            .enumerate()
+                            .map(|(i, p)| {
+                                regex::RegexBuilder::new(p)
+                                    .case_insensitive(case_insensitive)
+                                    .size_limit(REGEX_SIZE_LIMIT)
+                                    .build()
+                                    .map_err(|e| {
+                                        ctx.err(
+                                            format!("{}[{i}]", f(key)),
+                                            format!("invalid regex: {}", one_line(&e.to_string())),
+                                        )
+                                    })
+                            })
+                            .collect()
+                    };
                 Check::Regex {
                     allow: compile(&allow, "allow")?,
                     deny: compile(&deny, "deny")?,
@@ -576,14 +570,15 @@ mod tests {
         } else {
             v.pointer_mut(parent).unwrap()
         };
-        let obj = parent.as_object_mut().unwrap();
-        match value {
-            Some(value) => {
+        match (parent, value) {
+            (Value::Array(items), Some(value)) => items[key.parse::<usize>().unwrap()] = value,
+            (Value::Object(obj), Some(value)) => {
                 obj.insert(key.to_owned(), value);
             }
-            None => {
+            (Value::Object(obj), None) => {
                 obj.remove(key);
             }
+            _ => panic!("cannot edit {pointer}"),
         }
         v
     }
@@ -675,7 +670,12 @@ mod tests {
 
     #[test]
     fn default_action() {
-        let rd = |v: Value| compile(&src(with("/ruleDefinition", Some(v)))).unwrap().tool_rules.unwrap();
+        let rd = |v: Value| {
+            compile(&src(with("/ruleDefinition", Some(v))))
+                .unwrap()
+                .tool_rules
+                .unwrap()
+        };
         assert!(!rd(json!({})).default_deny);
         assert!(!rd(json!({"allow": []})).default_deny);
         assert!(!rd(json!({"deny": ["x"]})).default_deny);
@@ -714,53 +714,166 @@ mod tests {
     #[test]
     fn missing_and_bad_name_use_the_index() {
         assert_error(with("/name", None), "#2", "name", "is required");
-        assert_error(with("/name", Some(json!(""))), "#2", "name", "must not be empty");
-        assert_error(with("/name", Some(json!("  "))), "#2", "name", "must not be empty");
-        assert_error(with("/name", Some(json!(5))), "#2", "name", "must be a string, not number");
-        assert_error(with("/name", Some(Value::Null)), "#2", "name", "is required");
+        assert_error(
+            with("/name", Some(json!(""))),
+            "#2",
+            "name",
+            "must not be empty",
+        );
+        assert_error(
+            with("/name", Some(json!("  "))),
+            "#2",
+            "name",
+            "must not be empty",
+        );
+        assert_error(
+            with("/name", Some(json!(5))),
+            "#2",
+            "name",
+            "must be a string, not number",
+        );
+        assert_error(
+            with("/name", Some(Value::Null)),
+            "#2",
+            "name",
+            "is required",
+        );
         let e = error(with("/name", None));
-        assert_eq!(e.to_string(), "policies/fs.yaml: policy #2: name: is required");
+        assert_eq!(
+            e.to_string(),
+            "policies/fs.yaml: policy #2: name: is required"
+        );
     }
 
     #[test]
     fn required_common_fields() {
         let g = "Filesystem guard";
         assert_error(with("/policyType", None), g, "policyType", "is required");
-        assert_error(with("/policyType", Some(json!(""))), g, "policyType", "must not be empty");
-        assert_error(with("/policyType", Some(json!([]))), g, "policyType", "must be a string, not array");
-        assert_error(with("/enforcementMode", None), g, "enforcementMode", "is required");
+        assert_error(
+            with("/policyType", Some(json!(""))),
+            g,
+            "policyType",
+            "must not be empty",
+        );
+        assert_error(
+            with("/policyType", Some(json!([]))),
+            g,
+            "policyType",
+            "must be a string, not array",
+        );
+        assert_error(
+            with("/enforcementMode", None),
+            g,
+            "enforcementMode",
+            "is required",
+        );
         assert_error(
             with("/enforcementMode", Some(json!("Block"))),
             g,
             "enforcementMode",
             "unknown enforcementMode \"Block\" (expected block, hard_block, warn, log_only, monitor or require_approval)",
         );
-        assert_error(with("/enforcementMode", Some(json!(1))), g, "enforcementMode", "must be a string");
+        assert_error(
+            with("/enforcementMode", Some(json!(1))),
+            g,
+            "enforcementMode",
+            "must be a string",
+        );
     }
 
     #[test]
     fn optional_common_fields_wrong_types() {
         let g = "Filesystem guard";
-        assert_error(with("/isActive", Some(json!("yes"))), g, "isActive", "must be a boolean, not string");
-        assert_error(with("/appliesToAgents", Some(json!("ops"))), g, "appliesToAgents", "must be an array of strings");
-        assert_error(with("/appliesToAgents", Some(json!(["a", 1]))), g, "appliesToAgents[1]", "must be a string, not number");
-        assert_error(with("/severity", Some(json!("urgent"))), g, "severity", "unknown severity \"urgent\" (expected low, medium, high or critical)");
-        assert_error(with("/severity", Some(json!(3))), g, "severity", "must be a string");
-        assert_error(with("/id", Some(json!(12))), g, "id", "must be a string, not number");
+        assert_error(
+            with("/isActive", Some(json!("yes"))),
+            g,
+            "isActive",
+            "must be a boolean, not string",
+        );
+        assert_error(
+            with("/appliesToAgents", Some(json!("ops"))),
+            g,
+            "appliesToAgents",
+            "must be an array of strings",
+        );
+        assert_error(
+            with("/appliesToAgents", Some(json!(["a", 1]))),
+            g,
+            "appliesToAgents[1]",
+            "must be a string, not number",
+        );
+        assert_error(
+            with("/severity", Some(json!("urgent"))),
+            g,
+            "severity",
+            "unknown severity \"urgent\" (expected low, medium, high or critical)",
+        );
+        assert_error(
+            with("/severity", Some(json!(3))),
+            g,
+            "severity",
+            "must be a string",
+        );
+        assert_error(
+            with("/id", Some(json!(12))),
+            g,
+            "id",
+            "must be a string, not number",
+        );
         assert_error(with("/id", Some(json!(""))), g, "id", "must not be empty");
     }
 
     #[test]
     fn rule_definition_errors() {
         let g = "Filesystem guard";
-        assert_error(with("/ruleDefinition", Some(json!([]))), g, "ruleDefinition", "must be an object, not array");
-        assert_error(with("/ruleDefinition/agentId", Some(json!(1))), g, "ruleDefinition.agentId", "must be a string");
-        assert_error(with("/ruleDefinition/allow", Some(json!("read_*"))), g, "ruleDefinition.allow", "must be an array of strings, not string");
-        assert_error(with("/ruleDefinition/allow", Some(json!(["a", ""]))), g, "ruleDefinition.allow[1]", "must not be empty");
-        assert_error(with("/ruleDefinition/deny", Some(json!([null]))), g, "ruleDefinition.deny[0]", "must be a string, not null");
-        assert_error(with("/ruleDefinition/defaultAction", Some(json!("block"))), g, "ruleDefinition.defaultAction", "unknown defaultAction \"block\" (expected allow or deny)");
-        assert_error(with("/ruleDefinition/arguments", Some(json!({}))), g, "ruleDefinition.arguments", "must be an array of argument rules, not object");
-        assert_error(with("/ruleDefinition/arguments", Some(json!([1]))), g, "ruleDefinition.arguments[0]", "must be an object, not number");
+        assert_error(
+            with("/ruleDefinition", Some(json!([]))),
+            g,
+            "ruleDefinition",
+            "must be an object, not array",
+        );
+        assert_error(
+            with("/ruleDefinition/agentId", Some(json!(1))),
+            g,
+            "ruleDefinition.agentId",
+            "must be a string",
+        );
+        assert_error(
+            with("/ruleDefinition/allow", Some(json!("read_*"))),
+            g,
+            "ruleDefinition.allow",
+            "must be an array of strings, not string",
+        );
+        assert_error(
+            with("/ruleDefinition/allow", Some(json!(["a", ""]))),
+            g,
+            "ruleDefinition.allow[1]",
+            "must not be empty",
+        );
+        assert_error(
+            with("/ruleDefinition/deny", Some(json!([null]))),
+            g,
+            "ruleDefinition.deny[0]",
+            "must be a string, not null",
+        );
+        assert_error(
+            with("/ruleDefinition/defaultAction", Some(json!("block"))),
+            g,
+            "ruleDefinition.defaultAction",
+            "unknown defaultAction \"block\" (expected allow or deny)",
+        );
+        assert_error(
+            with("/ruleDefinition/arguments", Some(json!({}))),
+            g,
+            "ruleDefinition.arguments",
+            "must be an array of argument rules, not object",
+        );
+        assert_error(
+            with("/ruleDefinition/arguments", Some(json!([1]))),
+            g,
+            "ruleDefinition.arguments[0]",
+            "must be an object, not number",
+        );
     }
 
     #[test]
@@ -771,27 +884,132 @@ mod tests {
         let f0 = "ruleDefinition.arguments[0]";
         let f1 = "ruleDefinition.arguments[1]";
         let cases: Vec<(String, Option<Value>, String, &str)> = vec![
-            (format!("{a0}/kind"), Some(json!("paht")), format!("{f0}.kind"), "unknown kind \"paht\" (expected path, glob, regex or number)"),
-            (format!("{a0}/kind"), None, format!("{f0}.kind"), "is required"),
-            (format!("{a0}/tools"), None, format!("{f0}.tools"), "is required"),
-            (format!("{a0}/tools"), Some(json!([])), format!("{f0}.tools"), "at least one"),
-            (format!("{a0}/tools"), Some(json!("read_*")), format!("{f0}.tools"), "must be an array of strings"),
-            (format!("{a0}/tools"), Some(json!(["x", ""])), format!("{f0}.tools[1]"), "must not be empty"),
-            (format!("{a0}/argument"), None, format!("{f0}.argument"), "is required"),
-            (format!("{a0}/argument"), Some(json!("")), format!("{f0}.argument"), "must not be empty"),
-            (format!("{a0}/argument"), Some(json!(["path"])), format!("{f0}.argument"), "must be a string"),
-            (format!("{a0}/argument"), Some(json!("/a~2b")), format!("{f0}.argument"), "invalid JSON Pointer"),
-            (format!("{a0}/argument"), Some(json!("/a~")), format!("{f0}.argument"), "invalid JSON Pointer"),
-            (format!("{a0}/allow"), Some(json!(["/srv/**", ""])), format!("{f0}.allow[1]"), "must not be empty"),
-            (format!("{a0}/deny"), Some(json!("/etc/**")), format!("{f0}.deny"), "must be an array of strings"),
-            (format!("{a0}/min"), Some(json!(1)), format!("{f0}.min"), "only for number rules"),
-            (format!("{a0}/caseInsensitive"), Some(json!("yes")), format!("{f0}.caseInsensitive"), "must be a boolean"),
-            (format!("{a0}/required"), Some(json!(1)), format!("{f0}.required"), "must be a boolean"),
-            (format!("{a1}/min"), Some(json!(101)), format!("{f1}.min"), "min 101 is above max 100"),
-            (format!("{a1}/max"), Some(json!("100")), format!("{f1}.max"), "must be a number, not string"),
-            (format!("{a1}/min"), Some(json!(true)), format!("{f1}.min"), "must be a number, not boolean"),
-            (format!("{a1}/allow"), Some(json!(["1"])), format!("{f1}.allow"), "only for path, glob and regex"),
-            (format!("{a1}/deny"), Some(json!([])), format!("{f1}.deny"), "only for path, glob and regex"),
+            (
+                format!("{a0}/kind"),
+                Some(json!("paht")),
+                format!("{f0}.kind"),
+                "unknown kind \"paht\" (expected path, glob, regex or number)",
+            ),
+            (
+                format!("{a0}/kind"),
+                None,
+                format!("{f0}.kind"),
+                "is required",
+            ),
+            (
+                format!("{a0}/tools"),
+                None,
+                format!("{f0}.tools"),
+                "is required",
+            ),
+            (
+                format!("{a0}/tools"),
+                Some(json!([])),
+                format!("{f0}.tools"),
+                "at least one",
+            ),
+            (
+                format!("{a0}/tools"),
+                Some(json!("read_*")),
+                format!("{f0}.tools"),
+                "must be an array of strings",
+            ),
+            (
+                format!("{a0}/tools"),
+                Some(json!(["x", ""])),
+                format!("{f0}.tools[1]"),
+                "must not be empty",
+            ),
+            (
+                format!("{a0}/argument"),
+                None,
+                format!("{f0}.argument"),
+                "is required",
+            ),
+            (
+                format!("{a0}/argument"),
+                Some(json!("")),
+                format!("{f0}.argument"),
+                "must not be empty",
+            ),
+            (
+                format!("{a0}/argument"),
+                Some(json!(["path"])),
+                format!("{f0}.argument"),
+                "must be a string",
+            ),
+            (
+                format!("{a0}/argument"),
+                Some(json!("/a~2b")),
+                format!("{f0}.argument"),
+                "invalid JSON Pointer",
+            ),
+            (
+                format!("{a0}/argument"),
+                Some(json!("/a~")),
+                format!("{f0}.argument"),
+                "invalid JSON Pointer",
+            ),
+            (
+                format!("{a0}/allow"),
+                Some(json!(["/srv/**", ""])),
+                format!("{f0}.allow[1]"),
+                "must not be empty",
+            ),
+            (
+                format!("{a0}/deny"),
+                Some(json!("/etc/**")),
+                format!("{f0}.deny"),
+                "must be an array of strings",
+            ),
+            (
+                format!("{a0}/min"),
+                Some(json!(1)),
+                format!("{f0}.min"),
+                "only for number rules",
+            ),
+            (
+                format!("{a0}/caseInsensitive"),
+                Some(json!("yes")),
+                format!("{f0}.caseInsensitive"),
+                "must be a boolean",
+            ),
+            (
+                format!("{a0}/required"),
+                Some(json!(1)),
+                format!("{f0}.required"),
+                "must be a boolean",
+            ),
+            (
+                format!("{a1}/min"),
+                Some(json!(101)),
+                format!("{f1}.min"),
+                "min 101 is above max 100",
+            ),
+            (
+                format!("{a1}/max"),
+                Some(json!("100")),
+                format!("{f1}.max"),
+                "must be a number, not string",
+            ),
+            (
+                format!("{a1}/min"),
+                Some(json!(true)),
+                format!("{f1}.min"),
+                "must be a number, not boolean",
+            ),
+            (
+                format!("{a1}/allow"),
+                Some(json!(["1"])),
+                format!("{f1}.allow"),
+                "only for path, glob and regex",
+            ),
+            (
+                format!("{a1}/deny"),
+                Some(json!([])),
+                format!("{f1}.deny"),
+                "only for path, glob and regex",
+            ),
         ];
         for (pointer, value, field, message) in cases {
             assert_error(with(&pointer, value), g, &field, message);
@@ -827,9 +1045,15 @@ mod tests {
 
     #[test]
     fn number_rule_without_bounds_and_min_equal_max() {
-        let v = with("/ruleDefinition/arguments/1", Some(json!({"tools": ["t"], "argument": "n", "kind": "number"})));
+        let v = with(
+            "/ruleDefinition/arguments/1",
+            Some(json!({"tools": ["t"], "argument": "n", "kind": "number"})),
+        );
         compile(&src(v)).unwrap();
-        let v = with("/ruleDefinition/arguments/1", Some(json!({"tools": ["t"], "argument": "n", "kind": "number", "min": 5, "max": 5})));
+        let v = with(
+            "/ruleDefinition/arguments/1",
+            Some(json!({"tools": ["t"], "argument": "n", "kind": "number", "min": 5, "max": 5})),
+        );
         compile(&src(v)).unwrap();
     }
 
@@ -852,6 +1076,10 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.file(), None);
-        assert!(e.to_string().starts_with("policy \"Filesystem guard\": enforcementMode: "), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("policy \"Filesystem guard\": enforcementMode: "),
+            "{e}"
+        );
     }
 }

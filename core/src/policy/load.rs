@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(names(&p), ["a"]);
         assert!(parse_inline("[]").unwrap().is_empty());
         let e = parse_inline("[{").unwrap_err();
-        assert!(e.message().starts_with("invalid inline policies JSON"), "{e}");
+        assert!(
+            e.message().starts_with("invalid inline policies JSON"),
+            "{e}"
+        );
         assert_eq!(e.file(), None);
         let e = parse_inline("\"x\"").unwrap_err();
         assert!(e.message().contains("array or object"), "{e}");
@@ -210,7 +213,11 @@ mod tests {
     fn yaml_file_one_list_or_documents() {
         let dir = tempfile::tempdir().unwrap();
         let one = dir.path().join("one.yaml");
-        fs::write(&one, "name: solo\npolicyType: tool_invocation\nruleDefinition:\n  deny: [write_file]\n").unwrap();
+        fs::write(
+            &one,
+            "name: solo\npolicyType: tool_invocation\nruleDefinition:\n  deny: [write_file]\n",
+        )
+        .unwrap();
         let p = load_path(&one).unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].value["ruleDefinition"]["deny"], json!(["write_file"]));
@@ -241,7 +248,10 @@ mod tests {
         fs::write(d.join("b_sub/ignored.toml"), "x = 1").unwrap();
         let p = load_path(d).unwrap();
         assert_eq!(names(&p), ["a1", "a2", "by", "bx", "c"]);
-        assert_eq!(p[2].file.as_deref(), Some(d.join("b_sub/deeper/y.json").as_path()));
+        assert_eq!(
+            p[2].file.as_deref(),
+            Some(d.join("b_sub/deeper/y.json").as_path())
+        );
         assert!(load_path(&d.join("b_sub/deeper")).is_ok());
         let empty = tempfile::tempdir().unwrap();
         assert!(load_path(empty.path()).unwrap().is_empty());
@@ -257,7 +267,11 @@ mod tests {
         let e = load_path(d).unwrap_err();
         assert_eq!(e.file(), Some(bad.as_path()));
         assert!(e.message().starts_with("invalid YAML"), "{e}");
-        assert!(e.to_string().starts_with(&format!("{}: invalid YAML", bad.display())), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: invalid YAML", bad.display())),
+            "{e}"
+        );
 
         let bad_json = d.join("c.json");
         fs::write(&bad_json, "{,}").unwrap();

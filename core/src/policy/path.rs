@@ -6,7 +6,7 @@
 //!   `file:/p`) becomes its path: query and fragment dropped, then
 //!   percent-decoded (only URIs are percent-decoded, never plain paths); a
 //!   URI naming another host becomes `//host/p`, i.e. `/host/p`; `/C:/x`
-//!   becomes `C:/x`;
+//!   (and `file://C:/x`) becomes `C:/x`;
 //! - empty and `.` segments go (so repeated and trailing `/` go);
 //! - `..` removes the segment before it; an absolute path never goes above
 //!   `/` (`/..` is `/`), a Windows drive (`C:`) is never removed, and a
@@ -123,6 +123,9 @@ fn file_uri_path(input: &str) -> Option<String> {
             };
             if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
                 Cow::Borrowed(path)
+            } else if is_drive(host) {
+                // `file://C:/x`, a common mistake for `file:///C:/x`.
+                Cow::Owned(format!("{host}{path}"))
             } else {
                 Cow::Owned(format!("//{host}{path}"))
             }
@@ -266,6 +269,8 @@ mod tests {
             ("file://server/share/x", "/server/share/x"),
             ("file:///C:/Users/u", "C:/Users/u"),
             ("file:///c:", "c:"),
+            ("file://C:/Windows/x", "C:/Windows/x"),
+            ("file://localhost/C:/x/../y", "C:/y"),
             ("/etc/%2e%2e/passwd", "/etc/%2e%2e/passwd"),
             ("C:\\x\\y", "C:/x/y"),
             ("C:\\x\\..\\..\\..\\Windows", "C:/Windows"),

@@ -7,7 +7,7 @@
 //! when the plan has no argument rules the arguments are never parsed.
 
 use super::argument_rule::{unreadable_message, LazyArgs};
-use super::compile::{compile, CompiledPolicy};
+use super::compile::{compile, CompiledPolicy, Mode};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
 use crate::agent::AgentIdentity;
@@ -46,7 +46,10 @@ struct Plan {
 #[derive(Debug)]
 enum Step {
     /// A tool-name violation (rule `deny` or `not_allowed`).
-    Fixed { violation: Violation, blocking: bool },
+    Fixed {
+        violation: Box<Violation>,
+        blocking: bool,
+    },
     /// Argument rules (indexes into the policy's rules) to check.
     Arguments { policy: usize, rules: Box<[usize]> },
 }
@@ -122,6 +125,11 @@ impl fmt::Debug for PolicySet {
 }
 
 impl CompiledPolicy {
+    /// `require_approval`: decided by the server even for tool_invocation.
+    fn mode_is_server_only(&self) -> bool {
+        self.mode == Mode::RequireApproval
+    }
+
     fn scoped_to(&self, agent: &AgentIdentity) -> bool {
         (self.applies_to.is_empty() || self.applies_to.iter().any(|id| agent.is(id)))
             && match self.tool_rules.as_ref().and_then(|r| r.agent_id.as_deref()) {
@@ -178,9 +186,8 @@ impl PolicySet {
     }
 
     fn from_compiled(mut policies: Vec<CompiledPolicy>) -> Self {
-        policies.sort_by(|a, b| {
-            (&a.id, &a.name, &a.canonical).cmp(&(&b.id, &b.name, &b.canonical))
-        });
+        policies
+            .sort_by(|a, b| (&a.id, &a.name, &a.canonical).cmp(&(&b.id, &b.name, &b.canonical)));
         let local = policies
             .iter()
             .enumerate()
@@ -278,12 +285,15 @@ impl PolicySet {
             if !policy.scoped_to(agent) {
                 continue;
             }
-            let rules = policy.tool_rules.as_ref().expect("local policies are tool_invocation");
+            let rules = policy
+                .tool_rules
+                .as_ref()
+                .expect("local policies are tool_invocation");
             let blocking = policy.mode.is_blocking();
             if rules.deny.iter().any(|p| p.matches(tool)) {
                 let message = format!("tool {tool:?} is denied by policy {:?}", policy.name);
                 steps.push(Step::Fixed {
-                    violation: policy.violation(tool, "deny", message, None),
+                    violation: Box::new(policy.violation(tool, "deny", message, None)),
                     blocking,
                 });
             } else if rules.default_deny && !rules.allow.iter().any(|p| p.matches(tool)) {
@@ -292,7 +302,7 @@ impl PolicySet {
                     policy.name
                 );
                 steps.push(Step::Fixed {
-                    violation: policy.violation(tool, "not_allowed", message, None),
+                    violation: Box::new(policy.violation(tool, "not_allowed", message, None)),
                     blocking,
                 });
             } else {
@@ -338,7 +348,7 @@ impl PolicySet {
                 Step::Fixed {
                     violation,
                     blocking,
-                } => push(violation.clone(), *blocking),
+                } => push(Violation::clone(violation), *blocking),
                 Step::Arguments { policy, rules } => {
                     let policy = &self.policies[*policy];
                     let all = &policy
@@ -350,11 +360,9 @@ impl PolicySet {
                     for &r in rules.iter() {
                         let rule = &all[r];
                         let message = match args.get() {
-                            Err(reason) => Some(unreadable_message(
-                                tool,
-                                &reason.to_string(),
-                                &policy.name,
-                            )),
+                            Err(reason) => {
+                                Some(unreadable_message(tool, &reason.to_string(), &policy.name))
+                            }
                             Ok(value) => rule
                                 .check(value)
                                 .err()
@@ -371,13 +379,6 @@ impl PolicySet {
             }
         }
         decision
-    }
-}
-
-impl CompiledPolicy {
-    /// `require_approval`: decided by the server even for tool_invocation.
-    fn mode_is_server_only(&self) -> bool {
-        self.mode == super::compile::Mode::RequireApproval
     }
 }
 
@@ -513,7 +514,10 @@ mod tests {
         assert_eq!(v.policy_type, "tool_invocation");
         assert_eq!(v.enforcement_mode, "block");
         assert_eq!(v.severity.as_deref(), Some("high"));
-        assert_eq!(v.message, "tool \"write_file\" is denied by policy \"Filesystem guard\"");
+        assert_eq!(
+            v.message,
+            "tool \"write_file\" is denied by policy \"Filesystem guard\""
+        );
         assert_eq!(v.tool.as_deref(), Some("write_file"));
         assert_eq!(v.rule.as_deref(), Some("deny"));
         assert_eq!(v.argument, None);
@@ -523,14 +527,28 @@ mod tests {
         assert_eq!(wire["rule"], "deny");
 
         let d = eval(&s, &ops, "delete_file", None);
-        assert_eq!(rules(&d), [("Filesystem guard".into(), "not_allowed".into())]);
+        assert_eq!(
+            rules(&d),
+            [("Filesystem guard".into(), "not_allowed".into())]
+        );
         assert_eq!(
             d.violations[0].message,
             "tool \"delete_file\" is not on the allowlist of policy \"Filesystem guard\""
         );
 
-        assert!(eval(&s, &ops, "read_text_file", Some(r#"{"path": "/srv/data/a.txt"}"#)).is_clean());
-        let d = eval(&s, &ops, "read_text_file", Some(r#"{"path": "/srv/data/../../etc/passwd"}"#));
+        assert!(eval(
+            &s,
+            &ops,
+            "read_text_file",
+            Some(r#"{"path": "/srv/data/a.txt"}"#)
+        )
+        .is_clean());
+        let d = eval(
+            &s,
+            &ops,
+            "read_text_file",
+            Some(r#"{"path": "/srv/data/../../etc/passwd"}"#),
+        );
         assert_eq!(d.violations.len(), 1);
         let v = &d.violations[0];
         assert_eq!(v.rule.as_deref(), Some("argument"));
@@ -539,18 +557,45 @@ mod tests {
             v.message,
             "argument \"path\" of tool \"read_text_file\" matches a denied pattern of policy \"Filesystem guard\""
         );
-        let d = eval(&s, &ops, "list_directory", Some(r#"{"path": "/home/u/.ssh"}"#));
+        let d = eval(
+            &s,
+            &ops,
+            "list_directory",
+            Some(r#"{"path": "/home/u/.ssh"}"#),
+        );
         assert!(d.violations[0].message.contains("denied pattern"));
         let d = eval(&s, &ops, "list_directory", Some(r#"{"path": "/tmp"}"#));
-        assert!(d.violations[0].message.contains("matches no allowed pattern"));
+        assert!(d.violations[0]
+            .message
+            .contains("matches no allowed pattern"));
         let d = eval(&s, &ops, "list_directory", Some(r#"{"path": "tmp"}"#));
-        assert!(d.is_blocked(), "relative path against absolute allowlist fails closed");
+        assert!(
+            d.is_blocked(),
+            "relative path against absolute allowlist fails closed"
+        );
 
-        assert!(eval(&s, &ops, "read_multiple_files", Some(r#"{"paths": ["/srv/data/a", "/srv/data/b"]}"#)).is_clean());
+        assert!(eval(
+            &s,
+            &ops,
+            "read_multiple_files",
+            Some(r#"{"paths": ["/srv/data/a", "/srv/data/b"]}"#)
+        )
+        .is_clean());
         assert!(eval(&s, &ops, "read_multiple_files", Some(r#"{"paths": []}"#)).is_clean());
-        let d = eval(&s, &ops, "read_multiple_files", Some(r#"{"paths": ["/srv/data/a", "/etc/x", "/root/y"]}"#));
-        assert_eq!(d.violations.len(), 1, "one violation per rule, not per element");
-        assert!(d.violations[0].message.starts_with("element 1 of argument \"paths\""));
+        let d = eval(
+            &s,
+            &ops,
+            "read_multiple_files",
+            Some(r#"{"paths": ["/srv/data/a", "/etc/x", "/root/y"]}"#),
+        );
+        assert_eq!(
+            d.violations.len(),
+            1,
+            "one violation per rule, not per element"
+        );
+        assert!(d.violations[0]
+            .message
+            .starts_with("element 1 of argument \"paths\""));
 
         assert!(eval(&s, &ops, "query", Some(r#"{"sql": "  SELECT 1"}"#)).is_clean());
         assert!(eval(&s, &ops, "query", Some(r#"{"sql": "delete from t"}"#)).is_blocked());
@@ -581,20 +626,32 @@ mod tests {
         // Deny only: default allow.
         let s = set(&[tp("P", json!({"deny": ["rm"]}))]);
         assert!(eval(&s, &a, "ls", None).is_clean());
-        assert_eq!(rules(&eval(&s, &a, "rm", None)), [("P".into(), "deny".into())]);
+        assert_eq!(
+            rules(&eval(&s, &a, "rm", None)),
+            [("P".into(), "deny".into())]
+        );
         // Allow only: default deny.
         let s = set(&[tp("P", json!({"allow": ["ls"]}))]);
         assert!(eval(&s, &a, "ls", None).is_clean());
-        assert_eq!(rules(&eval(&s, &a, "rm", None)), [("P".into(), "not_allowed".into())]);
+        assert_eq!(
+            rules(&eval(&s, &a, "rm", None)),
+            [("P".into(), "not_allowed".into())]
+        );
         // Allow with explicit default allow: allowlist adds nothing.
         let s = set(&[tp("P", json!({"allow": ["ls"], "defaultAction": "allow"}))]);
         assert!(eval(&s, &a, "rm", None).is_clean());
         // Empty allow with default deny: nothing is allowed.
         let s = set(&[tp("P", json!({"allow": [], "defaultAction": "deny"}))]);
-        assert_eq!(rules(&eval(&s, &a, "ls", None)), [("P".into(), "not_allowed".into())]);
+        assert_eq!(
+            rules(&eval(&s, &a, "ls", None)),
+            [("P".into(), "not_allowed".into())]
+        );
         // Deny wins over allow.
         let s = set(&[tp("P", json!({"allow": ["*"], "deny": ["rm"]}))]);
-        assert_eq!(rules(&eval(&s, &a, "rm", None)), [("P".into(), "deny".into())]);
+        assert_eq!(
+            rules(&eval(&s, &a, "rm", None)),
+            [("P".into(), "deny".into())]
+        );
         assert!(eval(&s, &a, "ls", None).is_clean());
         // `*` alone denies every tool.
         let s = set(&[tp("P", json!({"deny": ["*"]}))]);
@@ -648,7 +705,11 @@ mod tests {
             ]}),
         )]);
         let d = eval(&s, &a, "t", Some(r#"{"n": 2, "p": "/x"}"#));
-        let args: Vec<_> = d.violations.iter().map(|v| v.argument.clone().unwrap()).collect();
+        let args: Vec<_> = d
+            .violations
+            .iter()
+            .map(|v| v.argument.clone().unwrap())
+            .collect();
         assert_eq!(args, ["n", "p", "g"]);
         let d = eval(&s, &a, "t", Some(r#"{"n": 1, "p": "/y", "g": "ok"}"#));
         assert!(d.is_clean());
@@ -672,11 +733,19 @@ mod tests {
             assert!(eval(&s, &web, "x", None).is_blocked());
         }
         // By external id.
-        let s = set(&[with(tp("P", deny_all.clone()), "appliesToAgents", json!(["ops-agent"]))]);
+        let s = set(&[with(
+            tp("P", deny_all.clone()),
+            "appliesToAgents",
+            json!(["ops-agent"]),
+        )]);
         assert!(eval(&s, &ops, "x", None).is_blocked());
         assert!(eval(&s, &web, "x", None).is_clean());
         // By internal id.
-        let s = set(&[with(tp("P", deny_all.clone()), "appliesToAgents", json!(["agt_1"]))]);
+        let s = set(&[with(
+            tp("P", deny_all.clone()),
+            "appliesToAgents",
+            json!(["agt_1"]),
+        )]);
         assert!(eval(&s, &ops_internal, "x", None).is_blocked());
         assert!(eval(&s, &ops, "x", None).is_clean(), "no internal id known");
         assert!(eval(&s, &agent2("web-agent", "agt_2"), "x", None).is_clean());
@@ -705,7 +774,11 @@ mod tests {
 
     #[test]
     fn different_agents_do_not_share_a_plan() {
-        let s = set(&[with(tp("P", json!({"deny": ["x"]})), "appliesToAgents", json!(["agt_1"]))]);
+        let s = set(&[with(
+            tp("P", json!({"deny": ["x"]})),
+            "appliesToAgents",
+            json!(["agt_1"]),
+        )]);
         // Same external id, different internal ids, then none.
         let a1 = agent2("ops-agent", "agt_1");
         let a2 = agent2("ops-agent", "agt_2");
@@ -722,7 +795,11 @@ mod tests {
     fn enforcement_modes() {
         let a = agent("a");
         for mode in ["block", "hard_block"] {
-            let s = set(&[with(tp("P", json!({"deny": ["x"]})), "enforcementMode", json!(mode))]);
+            let s = set(&[with(
+                tp("P", json!({"deny": ["x"]})),
+                "enforcementMode",
+                json!(mode),
+            )]);
             let d = eval(&s, &a, "x", None);
             assert_eq!(d.violations.len(), 1, "{mode}");
             assert!(d.warnings.is_empty());
@@ -731,7 +808,11 @@ mod tests {
             assert_eq!(s.local_len(), 1);
         }
         for mode in ["warn", "log_only", "monitor"] {
-            let s = set(&[with(tp("P", json!({"deny": ["x"]})), "enforcementMode", json!(mode))]);
+            let s = set(&[with(
+                tp("P", json!({"deny": ["x"]})),
+                "enforcementMode",
+                json!(mode),
+            )]);
             let d = eval(&s, &a, "x", None);
             assert!(!d.is_blocked(), "{mode}");
             assert_eq!(d.warnings.len(), 1);
@@ -740,7 +821,11 @@ mod tests {
             assert_eq!(s.local_len(), 1);
         }
         // require_approval: not evaluated locally, needs the server.
-        let s = set(&[with(tp("P", json!({"deny": ["x"]})), "enforcementMode", json!("require_approval"))]);
+        let s = set(&[with(
+            tp("P", json!({"deny": ["x"]})),
+            "enforcementMode",
+            json!("require_approval"),
+        )]);
         assert_eq!(s.local_len(), 0);
         assert_eq!(s.len(), 1);
         let d = eval(&s, &a, "x", None);
@@ -750,7 +835,11 @@ mod tests {
         // Mixed: one blocking, one warning.
         let s = set(&[
             tp("B", json!({"deny": ["x"]})),
-            with(tp("W", json!({"deny": ["x"]})), "enforcementMode", json!("warn")),
+            with(
+                tp("W", json!({"deny": ["x"]})),
+                "enforcementMode",
+                json!("warn"),
+            ),
         ]);
         let d = eval(&s, &a, "x", None);
         assert_eq!(d.violations.len(), 1);
@@ -759,7 +848,10 @@ mod tests {
         assert_eq!(d.warnings[0].policy_name, "W");
         // Argument violations follow the mode too.
         let s = set(&[with(
-            tp("W", json!({"arguments": [{"tools": ["*"], "argument": "n", "kind": "number", "max": 0}]})),
+            tp(
+                "W",
+                json!({"arguments": [{"tools": ["*"], "argument": "n", "kind": "number", "max": 0}]}),
+            ),
             "enforcementMode",
             json!("monitor"),
         )]);
@@ -777,7 +869,7 @@ mod tests {
             "enforcementMode": "block", "appliesToAgents": ["ops-agent"],
             "ruleDefinition": {"deny": ["*"]}
         });
-        let s = set(&[other.clone()]);
+        let s = set(std::slice::from_ref(&other));
         assert_eq!(s.len(), 1);
         assert_eq!(s.local_len(), 0);
         assert!(s.needs_server(&ops));
@@ -803,7 +895,11 @@ mod tests {
 
     #[test]
     fn inactive_policies_are_ignored() {
-        let s = set(&[with(tp("P", json!({"deny": ["*"]})), "isActive", json!(false))]);
+        let s = set(&[with(
+            tp("P", json!({"deny": ["*"]})),
+            "isActive",
+            json!(false),
+        )]);
         assert_eq!(s.len(), 1);
         assert_eq!(s.local_len(), 0);
         assert!(eval(&s, &agent("a"), "x", None).is_clean());
@@ -820,14 +916,25 @@ mod tests {
         let policies = vec![
             example(),
             tp("A", json!({"deny": ["write_file", "rm"]})),
-            with(tp("B", json!({"allow": ["read_*"]})), "enforcementMode", json!("warn")),
-            tp("C", json!({"arguments": [
-                {"tools": ["read_*"], "argument": "path", "kind": "path", "deny": ["/etc/**"]},
-                {"tools": ["*"], "argument": "n", "kind": "number", "max": 1}
-            ]})),
+            with(
+                tp("B", json!({"allow": ["read_*"]})),
+                "enforcementMode",
+                json!("warn"),
+            ),
+            tp(
+                "C",
+                json!({"arguments": [
+                    {"tools": ["read_*"], "argument": "path", "kind": "path", "deny": ["/etc/**"]},
+                    {"tools": ["*"], "argument": "n", "kind": "number", "max": 1}
+                ]}),
+            ),
             // Same id and name as C, different content.
             tp("C", json!({"deny": ["read_secret"]})),
-            with(tp("D", json!({"deny": ["*"]})), "enforcementMode", json!("log_only")),
+            with(
+                tp("D", json!({"deny": ["*"]})),
+                "enforcementMode",
+                json!("log_only"),
+            ),
             json!({"name": "Srv", "policyType": "content", "enforcementMode": "block"}),
             with(tp("E", json!({"deny": ["*"]})), "isActive", json!(false)),
         ];
@@ -862,7 +969,12 @@ mod tests {
                 }
             }
         }
-        let d = eval(&reference, &agents[0], "read_text_file", Some(r#"{"path": "/etc/passwd", "n": 5}"#));
+        let d = eval(
+            &reference,
+            &agents[0],
+            "read_text_file",
+            Some(r#"{"path": "/etc/passwd", "n": 5}"#),
+        );
         assert!(d.violations.len() >= 3, "{d:?}");
     }
 
@@ -883,7 +995,8 @@ mod tests {
             json!({"path": format!("/tmp/{secret}"), "g": secret, "r": secret, "n": secret,
                    "deep": {"k": secret}})
             .to_string(),
-            json!({"path": [format!("/srv/{secret}"), secret], "g": [secret], "r": {"k": secret}}).to_string(),
+            json!({"path": [format!("/srv/{secret}"), secret], "g": [secret], "r": {"k": secret}})
+                .to_string(),
             format!("{{\"path\": \"{secret}"),
             format!("{{\"path\": {secret}}}"),
             format!("{{\"{secret}\": 1,}}"),
@@ -902,12 +1015,18 @@ mod tests {
     fn unreadable_arguments_fail_closed_only_when_rules_apply() {
         let a = agent("a");
         let s = set(&[
-            tp("P", json!({"deny": ["rm"], "arguments": [
-                {"tools": ["cat"], "argument": "path", "kind": "path", "deny": ["/etc/**"]},
-                {"tools": ["c*"], "argument": "n", "kind": "number"}
-            ]})),
+            tp(
+                "P",
+                json!({"deny": ["rm"], "arguments": [
+                    {"tools": ["cat"], "argument": "path", "kind": "path", "deny": ["/etc/**"]},
+                    {"tools": ["c*"], "argument": "n", "kind": "number"}
+                ]}),
+            ),
             with(
-                tp("W", json!({"arguments": [{"tools": ["cat"], "argument": "x", "kind": "glob"}]})),
+                tp(
+                    "W",
+                    json!({"arguments": [{"tools": ["cat"], "argument": "x", "kind": "glob"}]}),
+                ),
                 "enforcementMode",
                 json!("warn"),
             ),
@@ -919,14 +1038,26 @@ mod tests {
             assert_eq!(d.warnings.len(), 1);
             for v in d.violations.iter().chain(&d.warnings) {
                 assert_eq!(v.rule.as_deref(), Some("argument"));
-                assert!(v.message.starts_with("arguments of tool \"cat\" could not be read ("), "{}", v.message);
+                assert!(
+                    v.message
+                        .starts_with("arguments of tool \"cat\" could not be read ("),
+                    "{}",
+                    v.message
+                );
             }
             // No rule applies: the text is never looked at.
             assert!(eval(&s, &a, "ls", Some(bad)).is_clean());
-            assert_eq!(rules(&eval(&s, &a, "rm", Some(bad))), [("P".into(), "deny".into())]);
+            assert_eq!(
+                rules(&eval(&s, &a, "rm", Some(bad))),
+                [("P".into(), "deny".into())]
+            );
         }
         let d = eval(&s, &a, "cat", Some(&deep));
-        assert!(d.violations[0].message.contains("nested too deeply"), "{}", d.violations[0].message);
+        assert!(
+            d.violations[0].message.contains("nested too deeply"),
+            "{}",
+            d.violations[0].message
+        );
         // Valid but not an object: lookups find nothing, not required: passes.
         assert!(eval(&s, &a, "cat", Some("[1, 2]")).is_clean());
         assert!(eval(&s, &a, "cat", Some("null")).is_clean());
@@ -936,9 +1067,12 @@ mod tests {
     #[test]
     fn args_are_not_parsed_without_applicable_rules() {
         // White-box: a plan without argument steps never touches the text.
-        let s = set(&[tp("P", json!({"deny": ["rm"], "arguments": [
-            {"tools": ["cat"], "argument": "path", "kind": "path"}
-        ]}))]);
+        let s = set(&[tp(
+            "P",
+            json!({"deny": ["rm"], "arguments": [
+                {"tools": ["cat"], "argument": "path", "kind": "path"}
+            ]}),
+        )]);
         let plan = s.plan(&agent("a"), "ls");
         assert!(plan.steps.is_empty());
         let plan = s.plan(&agent("a"), "cat");
@@ -950,15 +1084,22 @@ mod tests {
     #[test]
     fn null_argument_values_are_present() {
         let a = agent("a");
-        let s = set(&[tp("P", json!({"arguments": [
-            {"tools": ["path"], "argument": "v", "kind": "path"},
-            {"tools": ["num"], "argument": "v", "kind": "number"},
-            {"tools": ["re"], "argument": "v", "kind": "regex", "allow": ["^null$"]},
-            {"tools": ["req"], "argument": "v", "kind": "glob", "required": true}
-        ]}))]);
+        let s = set(&[tp(
+            "P",
+            json!({"arguments": [
+                {"tools": ["path"], "argument": "v", "kind": "path"},
+                {"tools": ["num"], "argument": "v", "kind": "number"},
+                {"tools": ["re"], "argument": "v", "kind": "regex", "allow": ["^null$"]},
+                {"tools": ["req"], "argument": "v", "kind": "glob", "required": true}
+            ]}),
+        )]);
         let null = Some(r#"{"v": null}"#);
-        assert!(eval(&s, &a, "path", null).violations[0].message.contains("must be a string"));
-        assert!(eval(&s, &a, "num", null).violations[0].message.contains("is not a number"));
+        assert!(eval(&s, &a, "path", null).violations[0]
+            .message
+            .contains("must be a string"));
+        assert!(eval(&s, &a, "num", null).violations[0]
+            .message
+            .contains("is not a number"));
         assert!(eval(&s, &a, "re", null).is_clean());
         assert!(eval(&s, &a, "req", null).is_clean());
         assert!(eval(&s, &a, "req", Some("{}")).is_blocked());
@@ -1005,8 +1146,17 @@ mod tests {
     fn strict_and_lenient_compilation() {
         let good = tp("Good", json!({"deny": ["x"]}));
         let bad_mode = with(tp("Bad", json!({})), "enforcementMode", json!("nope"));
-        let bad_kind = tp("Kind", json!({"arguments": [{"tools": ["*"], "argument": "a", "kind": "paht"}]}));
-        let all = sourced(&[good.clone(), bad_mode, json!({"policyType": "x"}), bad_kind, good]);
+        let bad_kind = tp(
+            "Kind",
+            json!({"arguments": [{"tools": ["*"], "argument": "a", "kind": "paht"}]}),
+        );
+        let all = sourced(&[
+            good.clone(),
+            bad_mode,
+            json!({"policyType": "x"}),
+            bad_kind,
+            good,
+        ]);
         let e = PolicySet::compile_strict(&all).unwrap_err();
         assert_eq!(e.policy().as_deref(), Some("Bad"));
         assert_eq!(e.field(), Some("enforcementMode"));
@@ -1056,7 +1206,12 @@ mod tests {
     #[ignore = "timing; run with --ignored in a release-like setting"]
     fn speed_smoke() {
         let mut policies: Vec<Value> = (0..18)
-            .map(|i| tp(&format!("P{i}"), json!({"deny": [format!("tool_{i}_*"), "rm"]})))
+            .map(|i| {
+                tp(
+                    &format!("P{i}"),
+                    json!({"deny": [format!("tool_{i}_*"), "rm"]}),
+                )
+            })
             .collect();
         policies.push(example());
         policies.push(tp("Args", json!({"arguments": [
@@ -1064,15 +1219,21 @@ mod tests {
         ]})));
         let s = set(&policies);
         let a = agent("ops-agent");
+        let web = agent("web-agent");
         let n = 200_000;
+        assert!(s.plan(&web, "list_things").steps.is_empty());
         let t = std::time::Instant::now();
         for _ in 0..n {
-            std::hint::black_box(s.evaluate(&a, "list_things", Some(r#"{"x": 1}"#)));
+            std::hint::black_box(s.evaluate(&web, "list_things", Some(r#"{"x": 1}"#)));
         }
         eprintln!("no argument rule: {:?}/call", t.elapsed() / n);
         let t = std::time::Instant::now();
         for _ in 0..n {
-            std::hint::black_box(s.evaluate(&a, "read_text_file", Some(r#"{"path": "/srv/data/a/b.txt"}"#)));
+            std::hint::black_box(s.evaluate(
+                &a,
+                "read_text_file",
+                Some(r#"{"path": "/srv/data/a/b.txt"}"#),
+            ));
         }
         eprintln!("path rules: {:?}/call", t.elapsed() / n);
     }

@@ -53,7 +53,10 @@ impl ToolPattern {
             Matcher::Literal(pattern.to_owned())
         } else if tokens == [Token::Star] {
             Matcher::Any
-        } else if !case_insensitive && ones == 0 && stars == 1 && tokens.last() == Some(&Token::Star)
+        } else if !case_insensitive
+            && ones == 0
+            && stars == 1
+            && tokens.last() == Some(&Token::Star)
         {
             Matcher::Prefix(pattern.trim_end_matches('*').to_owned())
         } else if !case_insensitive && ones == 0 && stars == 1 && tokens[0] == Token::Star {
