@@ -25,17 +25,21 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()();
 });
 
-async function setup({ policies = [guard], options = {}, cpOptions = {} } = {}) {
-  const cp = await startControlPlane({ policies, ...cpOptions });
+/** A governed in-process MCP client against `cp`, cleaned up after the test. */
+async function governed(cp, options = {}, { closeControlPlane = true } = {}) {
   const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, ...options });
   const pair = await inMemoryPair();
   instrumentMcpClient(pair.client, exe, { agentId: 'ops-agent' });
   cleanups.push(async () => {
     await pair.close();
     await exe.shutdown();
-    await cp.close();
+    if (closeControlPlane) await cp.close();
   });
   return { cp, exe, pair, client: pair.client };
+}
+
+async function setup({ policies = [guard], options = {}, cpOptions = {} } = {}) {
+  return governed(await startControlPlane({ policies, ...cpOptions }), options);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -97,13 +101,7 @@ describe('outages', () => {
     await client.callTool({ name: 'noop' });
     assert.ok(existsSync(policyCachePath));
     await cp.stop();
-    const exe2 = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, policyCachePath, enforcementOnOutage: 'fail_open' });
-    const pair2 = await inMemoryPair();
-    instrumentMcpClient(pair2.client, exe2, { agentId: 'ops-agent' });
-    cleanups.push(async () => {
-      await pair2.close();
-      await exe2.shutdown();
-    });
+    const { exe: exe2, pair: pair2 } = await governed(cp, { policyCachePath, enforcementOnOutage: 'fail_open' }, { closeControlPlane: false });
     await assert.rejects(pair2.client.callTool({ name: 'delete_all' }), PolicyBlockedError);
     await pair2.client.callTool({ name: 'noop' });
     assert.equal(exe2.stats().bypassed, 0);
@@ -113,14 +111,7 @@ describe('outages', () => {
     const cp = await startControlPlane({ policies: [guard] });
     await cp.stop();
     const events = [];
-    const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, onEnforcementBypassed: (e) => events.push(e) });
-    const pair = await inMemoryPair();
-    instrumentMcpClient(pair.client, exe, { agentId: 'ops-agent' });
-    cleanups.push(async () => {
-      await pair.close();
-      await exe.shutdown();
-      await cp.close();
-    });
+    const { exe, pair } = await governed(cp, { onEnforcementBypassed: (e) => events.push(e) });
     await pair.client.callTool({ name: 'delete_all' });
     assert.equal(pair.ran.delete_all, 1);
     assert.equal(events.length, 1);
@@ -132,14 +123,7 @@ describe('outages', () => {
   test('no policy set and no control plane: fail_closed refuses', async () => {
     const cp = await startControlPlane({ policies: [guard] });
     await cp.stop();
-    const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, enforcementOnOutage: 'fail_closed' });
-    const pair = await inMemoryPair();
-    instrumentMcpClient(pair.client, exe, { agentId: 'ops-agent' });
-    cleanups.push(async () => {
-      await pair.close();
-      await exe.shutdown();
-      await cp.close();
-    });
+    const { pair } = await governed(cp, { enforcementOnOutage: 'fail_closed' });
     await assert.rejects(pair.client.callTool({ name: 'noop' }), (e) => e instanceof EnforcementUnavailableError && e.consecutiveFailures >= 1);
     assert.deepEqual(pair.ran, {});
   });
@@ -165,18 +149,21 @@ describe('outages', () => {
   test('the breaker opens after 3 failures and half-opens after the cool-down', async () => {
     const cp = await startControlPlane({ policies: [guard] });
     cp.setStatus('/api/v1', 503, { error: { code: 'down', message: 'down' } });
-    const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, policyRefreshMs: 50, pollIntervalMs: 50, circuitBreakerCooldownMs: 1000, enforcementOnOutage: 'fail_closed' });
+    const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, policyRefreshMs: 50, pollIntervalMs: 50, circuitBreakerCooldownMs: 3000, enforcementOnOutage: 'fail_closed' });
     cleanups.push(async () => {
       await exe.shutdown();
       await cp.close();
     });
     await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: ['noop'] }), EnforcementUnavailableError);
-    await sleep(300);
+    await cp.waitFor(() => cp.requests.length >= 3, { timeoutMs: 3000 });
+    await sleep(100);
     const during = cp.requests.length;
-    await sleep(400);
-    assert.equal(cp.requests.length, during, 'no request while the breaker is open');
+    await sleep(600);
+    // Without the breaker, two loops polling every 50 ms would send ~24
+    // requests here; one request already on its way may still land.
+    assert.ok(cp.requests.length - during <= 1, `requests while the breaker is open: ${cp.requests.length - during}`);
     cp.clearFaults();
-    await cp.waitFor(() => cp.requests.length > during, { timeoutMs: 3000 });
+    await cp.waitFor(() => cp.requests.length > during, { timeoutMs: 6000 });
     await sleep(300);
     await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: ['delete_all'] }), PolicyBlockedError);
   });
@@ -316,14 +303,7 @@ describe('records to the control plane', () => {
   test('a full buffer drops the oldest and counts it; 402 pauses sending', async () => {
     const cp = await startControlPlane({ policies: [guard] });
     cp.setStatus('/api/v1/traces/ingest', 402, { error: { resource: 'traces', current: 1, max: 1, message: 'Trace quota reached' } });
-    const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, bufferSize: 5, batchSize: 2, flushIntervalMs: 50 });
-    const pair = await inMemoryPair();
-    instrumentMcpClient(pair.client, exe, { agentId: 'ops-agent' });
-    cleanups.push(async () => {
-      await pair.close();
-      await exe.shutdown();
-      await cp.close();
-    });
+    const { exe, pair } = await governed(cp, { bufferSize: 5, batchSize: 2, flushIntervalMs: 50 });
     for (let i = 0; i < 12; i++) await pair.client.callTool({ name: 'noop' });
     await exe.flush();
     await sleep(300);

@@ -11,6 +11,18 @@ import { tempDir } from './helpers/servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** Runs an ESM script in a child Node; fails if it does not exit by itself. */
+function runScript(script) {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: join(here, '..'),
+    timeout: 20_000,
+    encoding: 'utf8',
+  });
+  assert.equal(r.error, undefined, 'the process did not exit by itself');
+  assert.equal(r.status, 0, r.stderr);
+  return r;
+}
+
 test('a governed process exits by itself after shutdown, with every record written', () => {
   const log = join(tempDir(), 'audit.jsonl');
   const script = `
@@ -26,14 +38,7 @@ test('a governed process exits by itself after shutdown, with every record writt
     await exe.shutdown();
     console.log('done');
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: join(here, '..'),
-    timeout: 20_000,
-    encoding: 'utf8',
-  });
-  assert.equal(r.error, undefined, 'the process did not exit by itself');
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /done/);
+  assert.match(runScript(script).stdout, /done/);
   const lines = readFileSync(log, 'utf8').trim().split('\n');
   assert.equal(lines.length, 26);
 });
@@ -45,11 +50,5 @@ test('a client that is never shut down does not keep the process alive either', 
     await exe.enforcePolicy({ agentId: 'a', tools: ['t'] });
     console.log('end of script');
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: join(here, '..'),
-    timeout: 20_000,
-    encoding: 'utf8',
-  });
-  assert.equal(r.error, undefined, 'the process did not exit by itself');
-  assert.equal(r.status, 0, r.stderr);
+  runScript(script);
 });

@@ -15,6 +15,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { Execlave } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { startControlPlane } from '../test-control-plane/index.mjs';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
 const RUNS = Number(args.get('runs') ?? 5);
@@ -103,6 +104,13 @@ const variants = [
     }),
   },
 ];
+// The official SDK's way: one round trip to the control plane per call
+// (here the test control plane on loopback, the best case for it).
+const cp = await startControlPlane({ policies });
+variants.push({
+  name: "governed, enforcement: 'remote' (loopback)",
+  exe: new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, enforcement: 'remote', flushIntervalMs: 1000 }),
+});
 for (const v of variants.slice(1)) {
   v.client = instrumentMcpClient(await pair(), v.exe, { agentId: 'ops-agent' });
 }
@@ -135,7 +143,7 @@ for (let r = 0; r < RUNS; r++) {
   }
   const med = samples.map(median);
   runs.push(med);
-  console.log(`run ${r + 1}: ${med.map((m, i) => `${variants[i].name.split(' (')[0]} ${m.toFixed(1)} µs`).join(', ')}; ratio ${med.slice(1).map((m) => (m / med[0]).toFixed(3)).join(', ')}`);
+  console.log(`run ${r + 1}: ${med.map((m) => `${m.toFixed(1)} µs`).join(' | ')}; ratios ${med.slice(1).map((m) => (m / med[0]).toFixed(3)).join(' | ')}`);
 }
 
 console.log(`\n${RUNS} runs × ${BATCHES} batches × ${BATCH} calls, Node ${process.version}, InMemoryTransport, trivial echo tool`);
@@ -150,3 +158,4 @@ for (const v of variants) {
   await v.client.close();
   if (v.exe) await v.exe.shutdown();
 }
+await cp.close();

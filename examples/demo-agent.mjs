@@ -1,7 +1,9 @@
 // The demo agent: a real MCP filesystem server over stdio, governed by
 // @execlave/sdk with the example policy file. No account, no network.
 //
-//   npm run demo
+//   npm run demo                     local mode: policies from the example file
+//   npm run demo -- --control-plane  the same policies served by the project's
+//                                    test control plane on loopback; records go there
 
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,10 +27,18 @@ writeFileSync(join(sandbox, 'data', 'notes.txt'), 'Quarterly numbers are in.\n')
 writeFileSync(join(sandbox, 'secrets', 'api-key.txt'), 'sk-not-for-agents\n');
 const auditLog = join(sandbox, 'audit.jsonl');
 
-const exe = new Execlave({
-  policies: join(here, 'policies', 'filesystem.yaml'),
-  auditLog,
-});
+const policyFile = join(here, 'policies', 'filesystem.json');
+const useControlPlane = process.argv.includes('--control-plane');
+let controlPlane = null;
+let exe;
+if (useControlPlane) {
+  const { startControlPlane } = await import('../test-control-plane/index.mjs');
+  controlPlane = await startControlPlane({ policies: JSON.parse(readFileSync(policyFile, 'utf8')) });
+  exe = new Execlave({ apiKey: controlPlane.apiKey, baseUrl: controlPlane.url, auditLog });
+  console.log(`control plane: ${controlPlane.url} (test control plane on loopback)\n`);
+} else {
+  exe = new Execlave({ policies: policyFile, auditLog });
+}
 
 const serverEntry = require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js');
 const client = new Client({ name: 'demo-agent', version: '1.0.0' });
@@ -82,7 +92,11 @@ console.log(
 );
 console.log(`secrets/pwned.txt exists after the blocked write: ${existsSync(join(sandbox, 'secrets', 'pwned.txt'))}`);
 console.log(`data/new exists after the blocked mkdir: ${existsSync(join(data, 'new'))}`);
-console.log(`audit log (${stats.recordsWritten} records, one per call): ${auditLog}`);
+console.log(`audit log (one record per call): ${auditLog}`);
+if (controlPlane) {
+  console.log(`control plane received ${controlPlane.traces.length} traces and ${controlPlane.requestsTo('/api/v1/policies', 'GET').length} policy fetches`);
+  await controlPlane.close();
+}
 
 function firstLine(text) {
   const line = String(text).split('\n')[0];

@@ -116,12 +116,15 @@ impl Delivery {
                 s.stats.records_written.fetch_add(n, Relaxed);
                 continue;
             };
-            if self.quota_paused() {
+            // A dead control plane (open breaker) or a used-up quota: keep
+            // the records for a later round rather than hammer the API.
+            if self.quota_paused() || !s.breaker.allow_request() {
                 s.buffer.requeue_front(batch);
                 return;
             }
             match send_batch(api, &traces, &RetryPolicy::default()).await {
                 SendResult::Delivered => {
+                    crate::sync::succeeded(s);
                     s.stats.records_written.fetch_add(n, Relaxed);
                 }
                 SendResult::QuotaExceeded => {

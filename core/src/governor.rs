@@ -337,15 +337,7 @@ impl Governor {
         from: &str,
     ) -> bool {
         let s = &*self.shared;
-        let sourced: Vec<SourcedPolicy> = raw
-            .into_iter()
-            .enumerate()
-            .map(|(index, value)| SourcedPolicy {
-                value,
-                file: None,
-                index,
-            })
-            .collect();
+        let sourced = SourcedPolicy::from_values(raw);
         let (set, errors) = PolicySet::compile_lenient(&sourced);
         for e in &errors {
             s.log.debug(|| format!("skipped a policy from {from}: {e}"));
@@ -806,14 +798,6 @@ pub fn violations_message(violations: &[Violation]) -> String {
 fn load_policy_input(input: &PolicyInput) -> Result<Vec<SourcedPolicy>, String> {
     match input {
         PolicyInput::Path(p) => load_path(Path::new(p)).map_err(|e| e.to_string()),
-        PolicyInput::Inline(values) => Ok(values
-            .iter()
-            .enumerate()
-            .map(|(index, value)| SourcedPolicy {
-                value: value.clone(),
-                file: None,
-                index,
-            })
-            .collect()),
+        PolicyInput::Inline(values) => Ok(SourcedPolicy::from_values(values.iter().cloned())),
     }
 }

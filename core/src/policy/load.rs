@@ -19,6 +19,22 @@ pub struct SourcedPolicy {
     pub index: usize,
 }
 
+impl SourcedPolicy {
+    /// Policies that come from no file (inline, or the control plane),
+    /// numbered by their position in the list.
+    pub fn from_values(values: impl IntoIterator<Item = serde_json::Value>) -> Vec<SourcedPolicy> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| SourcedPolicy {
+                value,
+                file: None,
+                index,
+            })
+            .collect()
+    }
+}
+
 /// How deep `load_path` descends into directories (guards against symlink
 /// loops).
 const MAX_DEPTH: usize = 64;

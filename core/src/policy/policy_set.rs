@@ -389,15 +389,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn sourced(values: &[Value]) -> Vec<SourcedPolicy> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(index, value)| SourcedPolicy {
-                value: value.clone(),
-                file: None,
-                index,
-            })
-            .collect()
+        SourcedPolicy::from_values(values.iter().cloned())
     }
 
     fn set(values: &[Value]) -> PolicySet {
