@@ -1,0 +1,189 @@
+// Fast checks of what ships: the platform packages under npm/, the main
+// package's optionalDependencies and publish settings, the GitHub workflows,
+// and the loader's error when no binary fits. The slow end-to-end check (pack,
+// install, run against MCP servers) is scripts/smoke.mjs (`npm run test:matrix`).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+const { targets, binaryName, packageName } = pkg.napi;
+const WORKFLOWS = path.join(ROOT, '.github', 'workflows');
+
+/** napi's naming: x86_64-unknown-linux-gnu -> { dir: linux-x64-gnu, os: linux, cpu: x64, libc: glibc } */
+function describeTarget(triple) {
+  const [archPart, , sysPart, abiPart] = triple.split('-');
+  const cpu = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm' }[archPart];
+  assert.ok(cpu, `unknown arch in ${triple}`);
+  if (triple.endsWith('-apple-darwin')) return { dir: `darwin-${cpu}`, os: 'darwin', cpu, libc: undefined };
+  if (sysPart === 'windows') return { dir: `win32-${cpu}-${abiPart}`, os: 'win32', cpu, libc: undefined };
+  if (sysPart === 'linux') {
+    const libc = { gnu: 'glibc', musl: 'musl' }[abiPart];
+    assert.ok(libc, `unknown libc in ${triple}`);
+    return { dir: `linux-${cpu}-${abiPart}`, os: 'linux', cpu, libc };
+  }
+  throw new Error(`unexpected target ${triple}`);
+}
+
+function readWorkflow(name) {
+  const text = fs.readFileSync(path.join(WORKFLOWS, name), 'utf8');
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  assert.deepEqual(doc.errors.map(String), [], `${name} does not parse`);
+  assert.deepEqual(doc.warnings.map(String), [], `${name} has YAML warnings`);
+  return doc.toJS();
+}
+
+test('package.json lists the seven release targets', () => {
+  assert.deepEqual([...targets].sort(), [
+    'aarch64-apple-darwin',
+    'aarch64-unknown-linux-gnu',
+    'aarch64-unknown-linux-musl',
+    'x86_64-apple-darwin',
+    'x86_64-pc-windows-msvc',
+    'x86_64-unknown-linux-gnu',
+    'x86_64-unknown-linux-musl',
+  ]);
+  assert.equal(packageName, '@execlave/sdk');
+  assert.equal(binaryName, 'execlave');
+});
+
+test('every target has an npm/ package with matching name, version, os, cpu and libc', () => {
+  for (const triple of targets) {
+    const t = describeTarget(triple);
+    const dir = path.join(ROOT, 'npm', t.dir);
+    const sub = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    const file = `${binaryName}.${t.dir}.node`;
+    assert.equal(sub.name, `${packageName}-${t.dir}`, triple);
+    assert.equal(sub.version, pkg.version, `${sub.name} version`);
+    assert.deepEqual(sub.os, [t.os], `${sub.name} os`);
+    assert.deepEqual(sub.cpu, [t.cpu], `${sub.name} cpu`);
+    assert.deepEqual(sub.libc, t.libc && [t.libc], `${sub.name} libc`);
+    assert.equal(sub.main, file, `${sub.name} main`);
+    assert.deepEqual(sub.files, [file], `${sub.name} files`);
+    assert.equal(sub.license, pkg.license, `${sub.name} license`);
+    assert.deepEqual(sub.engines, pkg.engines, `${sub.name} engines`);
+    // npm provenance checks repository.url against the building repository.
+    assert.deepEqual(sub.repository, pkg.repository, `${sub.name} repository`);
+    assert.equal(sub.publishConfig?.access, 'public', `${sub.name} publishConfig.access`);
+    assert.ok(fs.statSync(path.join(dir, 'README.md')).size > 0, `${sub.name} README.md`);
+  }
+});
+
+test('npm/ holds no package for a target that is not built', () => {
+  const expected = targets.map((t) => describeTarget(t).dir).sort();
+  const present = fs.readdirSync(path.join(ROOT, 'npm')).filter((d) => fs.statSync(path.join(ROOT, 'npm', d)).isDirectory()).sort();
+  assert.deepEqual(present, expected);
+});
+
+test('optionalDependencies are exactly the platform packages, at the same version', () => {
+  // `napi prepublish` (prepublishOnly) writes them into the published
+  // package.json; the repository's may leave them out, as the napi-rs
+  // template does, since unpublished packages there trouble installs. If it
+  // lists them, it must list exactly these.
+  const expected = Object.fromEntries(targets.map((t) => [`${packageName}-${describeTarget(t).dir}`, pkg.version]));
+  assert.match(pkg.scripts.prepublishOnly, /^napi prepublish\b/);
+  assert.doesNotMatch(pkg.scripts.prepublishOnly, /--skip-optional-publish/);
+  if (pkg.optionalDependencies !== undefined) assert.deepEqual(pkg.optionalDependencies, expected);
+  // The smoke test packs the main package the way napi prepublish publishes it.
+  const smoke = fs.readFileSync(path.join(ROOT, 'scripts', 'smoke.mjs'), 'utf8');
+  assert.match(smoke, /optionalDependencies/);
+});
+
+test('the main package ships the loader and no binary, and publishes with provenance', () => {
+  for (const f of ['native.js', 'native.d.ts', 'index.js', 'index.mjs', 'index.d.ts', 'lib/', 'integrations/']) {
+    assert.ok(pkg.files.includes(f), `files lacks ${f}`);
+  }
+  assert.ok(!pkg.files.some((f) => f.includes('.node')), 'the main package must not ship a .node binary');
+  assert.equal(pkg.publishConfig.access, 'public');
+  assert.equal(pkg.publishConfig.provenance, true);
+  assert.match(pkg.repository.url, /github\.com/);
+  assert.equal(pkg.scripts.prepublishOnly, 'napi prepublish -t npm');
+  assert.equal(pkg.scripts.artifacts, 'napi artifacts');
+  // `npm version` bumps npm/*/package.json too, inside its own commit.
+  assert.equal(pkg.scripts.version, 'napi version && git add npm');
+  assert.match(pkg.scripts['test:matrix'], /scripts\/smoke\.mjs --matrix/);
+  assert.ok(pkg.peerDependencies['@modelcontextprotocol/sdk']);
+});
+
+test('the workflows are valid YAML with the expected shape', () => {
+  const files = fs.readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f));
+  assert.ok(files.includes('release.yml'), 'release.yml exists');
+  for (const f of files) {
+    const wf = readWorkflow(f);
+    assert.equal(typeof wf.name, 'string', `${f}: name`);
+    assert.ok(wf.on, `${f}: on`);
+    assert.ok(wf.jobs && Object.keys(wf.jobs).length > 0, `${f}: jobs`);
+    for (const [id, job] of Object.entries(wf.jobs)) {
+      assert.ok(job['runs-on'], `${f}: job ${id} has runs-on`);
+      assert.ok(Array.isArray(job.steps) && job.steps.length > 0, `${f}: job ${id} has steps`);
+      for (const step of job.steps) assert.ok(step.uses || step.run, `${f}: a step of ${id} has neither uses nor run`);
+    }
+  }
+});
+
+test('the release workflow builds and tests every target, then publishes with provenance', () => {
+  const wf = readWorkflow('release.yml');
+  const { build, publish } = wf.jobs;
+
+  const built = build.strategy.matrix.settings.map((s) => s.target).sort();
+  assert.deepEqual(built, [...targets].sort(), 'build matrix = package.json napi.targets');
+  for (const s of build.strategy.matrix.settings) {
+    assert.match(s.build, new RegExp(`--target ${s.target}\\b`), `${s.target}: build command names its target`);
+    if (s.target.endsWith('-linux-musl')) assert.match(s.build, / -x\b/, `${s.target}: musl via cargo-zigbuild`);
+    if (s.target.endsWith('-linux-gnu')) assert.match(s.build, /--use-napi-cross/, `${s.target}: gnu via napi cross toolchain`);
+    if (s.target.includes('apple')) assert.match(s.host, /^macos/);
+    if (s.target.includes('windows')) assert.match(s.host, /^windows/);
+  }
+
+  const tested = new Set([
+    ...wf.jobs['test-native'].strategy.matrix.settings.map((s) => s.target),
+    ...wf.jobs['test-musl'].strategy.matrix.target,
+  ]);
+  assert.deepEqual([...tested].sort(), [...targets].sort(), 'every target is tested on a runner that can load it');
+  assert.deepEqual(wf.jobs['test-native'].strategy.matrix.node, ['20', '22', '24']);
+
+  assert.deepEqual([...publish.needs].sort(), ['build', 'test-musl', 'test-native']);
+  assert.equal(publish.permissions['id-token'], 'write', 'provenance needs an OIDC token');
+  const runs = publish.steps.map((s) => s.run || '').join('\n');
+  assert.match(runs, /napi create-npm-dirs/);
+  assert.match(runs, /npm run artifacts/);
+  assert.match(runs, /npm publish "\$\{args\[@\]\}"/);
+  assert.match(runs, /--provenance/);
+  const publishStep = publish.steps.find((s) => (s.run || '').includes('npm publish'));
+  assert.equal(publishStep.env.NPM_CONFIG_PROVENANCE, 'true', 'platform packages (published by napi prepublish) get provenance too');
+});
+
+test('without a fitting binary the loader names the platform and what to do', (t) => {
+  if (!fs.existsSync(path.join(ROOT, 'native.js'))) {
+    t.skip('native.js is generated by `npm run build`');
+    return;
+  }
+  // The generated loader and the wrapper, with no .node file beside them and
+  // no platform package reachable.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execlave-loader-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'lib'));
+    fs.copyFileSync(path.join(ROOT, 'native.js'), path.join(dir, 'native.js'));
+    fs.copyFileSync(path.join(ROOT, 'lib', 'native.js'), path.join(dir, 'lib', 'native.js'));
+    const r = spawnSync(
+      process.execPath,
+      ['-e', "try { require('./lib/native.js'); console.log('{}') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"],
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const err = JSON.parse(r.stdout.trim().split('\n').pop());
+    assert.equal(err.code, 'EXECLAVE_NO_NATIVE_BINARY');
+    assert.ok(err.message.includes(`${process.platform}-${process.arch}`), err.message);
+    assert.match(err.message, /--omit=optional|npm run build/);
+    assert.doesNotMatch(err.message, /^Cannot find module/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
