@@ -77,11 +77,12 @@ function instrumentMcpClient(client, exe, options) {
     return { ticket, args: argsJson === null ? args : JSON.parse(argsJson) };
   }
 
-  async function run(pendingTicket, send) {
+  /** Sends the checked call and records how it ended. */
+  async function run(pendingTicket, send, forwarded, rest) {
     const ticket = typeof pendingTicket === 'number' ? pendingTicket : await pendingTicket;
     let result;
     try {
-      result = await send();
+      result = await send.call(client, forwarded, ...rest);
     } catch (err) {
       gov.failed(ticket, err);
       throw err;
@@ -90,7 +91,17 @@ function instrumentMcpClient(client, exe, options) {
     return result;
   }
 
-  async function callTool(params, ...rest) {
+  // Not `async`: one promise layer fewer on the hot path. Errors thrown
+  // before the send still reach the caller as a rejection.
+  function callTool(params, ...rest) {
+    try {
+      return governedCallTool(params, rest);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  function governedCallTool(params, rest) {
     let base;
     let name;
     let args;
@@ -110,17 +121,17 @@ function instrumentMcpClient(client, exe, options) {
     const { ticket, args: checked } = check(name, args);
     const forwarded = { ...base, name, arguments: checked };
     governedParams.add(forwarded);
-    return run(ticket, () => originalCallTool.call(client, forwarded, ...rest));
+    return run(ticket, originalCallTool, forwarded, rest);
   }
 
-  async function toolsCallRequest(request, params, rest) {
+  function toolsCallRequest(request, params, rest) {
     if (params === null || typeof params !== 'object') {
       throw new ExeclaveError('tools/call request without params: the call was not sent');
     }
     const { name, arguments: args } = params;
     const { ticket, args: checked } = check(name, args);
     const forwarded = { ...request, method: 'tools/call', params: { ...params, name, arguments: checked } };
-    return run(ticket, () => originalRequest.call(client, forwarded, ...rest));
+    return run(ticket, originalRequest, forwarded, rest);
   }
 
   client.callTool = callTool;
@@ -129,7 +140,13 @@ function instrumentMcpClient(client, exe, options) {
       const method = req !== null && typeof req === 'object' ? req.method : undefined;
       if (method === 'tools/call') {
         const params = req.params;
-        if (!governedParams.has(params)) return toolsCallRequest(req, params, rest);
+        if (!governedParams.has(params)) {
+          try {
+            return toolsCallRequest(req, params, rest);
+          } catch (err) {
+            return Promise.reject(err);
+          }
+        }
       }
       return originalRequest.call(client, req, ...rest);
     };

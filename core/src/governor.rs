@@ -722,7 +722,9 @@ impl Governor {
         let s = &*self.shared;
         if let Some(d) = &s.delivery {
             let n = s.buffer.push(record);
-            if n >= s.options.batch_size {
+            // Wake the delivery task when a batch fills up, not on every push
+            // after that: each wake of a parked worker is a system call.
+            if n == s.options.batch_size {
                 d.wake();
             }
         }
