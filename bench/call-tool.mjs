@@ -83,6 +83,9 @@ const dir = mkdtempSync(join(tmpdir(), 'execlave-bench-'));
 const policies = realisticPolicies();
 const variants = [
   { name: 'bare callTool', client: await pair() },
+  // The same bare call on a second client: its ratio is the noise floor of
+  // this measurement on this machine (ideally 1.000).
+  { name: 'bare callTool, second client (A/A control)', client: await pair(), bare: true },
   {
     name: 'governed (24 policies, records to audit log)',
     exe: new Execlave({ policies, auditLog: join(dir, 'audit.jsonl') }),
@@ -111,7 +114,7 @@ variants.push({
   name: "governed, enforcement: 'remote' (loopback)",
   exe: new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, enforcement: 'remote', flushIntervalMs: 1000 }),
 });
-for (const v of variants.slice(1)) {
+for (const v of variants.filter((x) => x.exe)) {
   v.client = instrumentMcpClient(await pair(), v.exe, { agentId: 'ops-agent' });
 }
 
