@@ -240,10 +240,6 @@ impl Governor {
         &self.shared
     }
 
-    pub fn options(&self) -> &GovernorOptions {
-        &self.shared.options
-    }
-
     pub fn stats(&self) -> StatsSnapshot {
         let mut s = self.shared.stats.snapshot();
         s.records_dropped += self.shared.buffer.dropped();
@@ -252,12 +248,6 @@ impl Governor {
 
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
-    }
-
-    /// Replaces the whole policy set at once: a decision sees the old set or
-    /// the new one, never a mix.
-    pub fn replace_policies(&self, set: PolicySet) {
-        self.shared.policies.store(Arc::new(set));
     }
 
     /// Registers who calls are made for; the handle is what `decide` takes.
@@ -314,16 +304,6 @@ impl Governor {
             enforce,
         });
         Ok((reg.len() - 1) as AgentHandle)
-    }
-
-    /// The agent states, for background work (id resolution, kill switch).
-    pub fn agent_state(&self, agent_id: &str) -> Option<Arc<AgentState>> {
-        self.shared
-            .agents_by_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(agent_id)
-            .cloned()
     }
 
     /// Replaces the policy set with raw policies from the control plane or
