@@ -1,6 +1,6 @@
 //! The local audit trail: one TracePayload per line (JSON Lines), appended.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -30,16 +30,26 @@ impl AuditLog {
         &self.path
     }
 
-    /// Appends the records with one write, so that lines from one batch are
-    /// never interleaved with another writer's.
-    pub fn append(&self, traces: &[Value]) -> io::Result<()> {
-        let mut text = Vec::with_capacity(traces.len() * 512);
+    /// JSON Lines text of the given traces, one per line, ready for
+    /// [`AuditLog::append`]; built on the caller's side so that only bytes
+    /// travel to the thread that writes.
+    pub fn lines<'a>(traces: impl IntoIterator<Item = &'a RawValue>) -> Vec<u8> {
+        let mut text = Vec::new();
         for t in traces {
-            serde_json::to_writer(&mut text, t)?;
+            text.extend_from_slice(t.get().as_bytes());
             text.push(b'\n');
         }
+        text
+    }
+
+    /// Appends with one write, so that lines from one batch are never
+    /// interleaved with another writer's.
+    pub fn append(&self, text: &[u8]) -> io::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        f.write_all(&text)?;
+        f.write_all(text)?;
         f.flush()
     }
 }
@@ -47,16 +57,23 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn raw(v: Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
+    }
 
     #[test]
     fn appends_json_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path).unwrap();
-        log.append(&[json!({"a": 1}), json!({"b": "x\ny"})])
+        let first = [raw(json!({"a": 1})), raw(json!({"b": "x\ny"}))];
+        log.append(&AuditLog::lines(first.iter().map(|t| &**t)))
             .unwrap();
-        log.append(&[json!({"c": 3})]).unwrap();
+        log.append(&AuditLog::lines([&*raw(json!({"c": 3}))]))
+            .unwrap();
+        log.append(&AuditLog::lines([])).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<Value> = text
             .lines()

@@ -4,7 +4,7 @@
 use crate::audit_log::AuditLog;
 use crate::control_plane::{send_batch, RetryPolicy, SendResult};
 use crate::governor::Shared;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -90,19 +90,20 @@ impl Delivery {
                 break;
             }
             left -= batch.len();
-            let traces: Vec<Value> = batch
+            let traces: Vec<Box<RawValue>> = batch
                 .iter()
-                .map(|r| r.to_trace_payload(&s.options.environment))
+                .map(|r| r.to_json(&s.options.environment))
                 .collect();
             let n = batch.len() as u64;
             if let Some(log) = &self.audit_log {
                 // Records retried for the control plane were logged already.
-                let fresh: Vec<Value> = batch
-                    .iter()
-                    .zip(&traces)
-                    .filter(|(r, _)| !r.audit_logged)
-                    .map(|(_, t)| t.clone())
-                    .collect();
+                let fresh = AuditLog::lines(
+                    batch
+                        .iter()
+                        .zip(&traces)
+                        .filter(|(r, _)| !r.audit_logged)
+                        .map(|(_, t)| &**t),
+                );
                 let log = log.clone();
                 match tokio::task::spawn_blocking(move || log.append(&fresh)).await {
                     Ok(Ok(())) => batch.iter_mut().for_each(|r| r.audit_logged = true),

@@ -2,11 +2,12 @@
 //!
 //! A [`CallRecord`] is cheap to build on the calling thread (no JSON, no id
 //! generation); it becomes the API's TracePayload JSON later, off the hot
-//! path, in [`CallRecord::to_trace_payload`].
+//! path, in [`CallRecord::to_json`].
 
 use crate::clock::iso8601;
 use crate::decision::Violation;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -69,10 +70,10 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The record as the API's TracePayload (`POST /api/v1/traces/ingest`).
-    pub fn to_trace_payload(&self, environment: &str) -> Value {
-        let mut metadata = Map::new();
-        metadata.insert("toolName".into(), Value::String(self.tool.clone()));
+    /// The record as the API's TracePayload (`POST /api/v1/traces/ingest`):
+    /// a view that borrows the record, serialised straight to JSON text
+    /// without building a `serde_json::Value` tree first.
+    pub fn trace_payload<'a>(&'a self, environment: &'a str) -> TracePayload<'a> {
         let decision = if !self.violations.is_empty() {
             "blocked"
         } else if !self.warnings.is_empty() {
@@ -80,48 +81,81 @@ impl CallRecord {
         } else {
             "allowed"
         };
-        metadata.insert("decision".into(), Value::String(decision.into()));
-        metadata.insert("decidedBy".into(), Value::String(self.decided_by.into()));
-        if !self.violations.is_empty() {
-            metadata.insert("violations".into(), json!(self.violations));
+        TracePayload {
+            trace_id: uuid::Builder::from_random_bytes(self.trace_id.to_le_bytes())
+                .into_uuid()
+                .hyphenated(),
+            agent_id: &self.context.agent_id,
+            session_id: self.context.session_id.as_deref(),
+            user_id: self.context.user_id.as_deref(),
+            timestamp: iso8601(self.started_at),
+            // Whole milliseconds would turn a 40 µs call into 0; keep 3 decimals.
+            duration_ms: (self.duration_ms * 1000.0).round() / 1000.0,
+            status: self.status.as_str(),
+            input: self.input.as_deref(),
+            output: self.output.as_deref(),
+            error_message: self.error_message.as_deref(),
+            error_type: self.error_type.as_deref(),
+            environment,
+            span_type: "tool",
+            tags: ["mcp"],
+            metadata: TraceMetadata {
+                tool_name: &self.tool,
+                decision,
+                decided_by: self.decided_by,
+                violations: &self.violations,
+                warnings: &self.warnings,
+            },
         }
-        if !self.warnings.is_empty() {
-            metadata.insert("warnings".into(), json!(self.warnings));
-        }
-
-        let mut trace = Map::new();
-        let id = uuid::Builder::from_random_bytes(self.trace_id.to_le_bytes()).into_uuid();
-        trace.insert("traceId".into(), json!(id.to_string()));
-        trace.insert("agentId".into(), json!(&*self.context.agent_id));
-        if let Some(s) = &self.context.session_id {
-            trace.insert("sessionId".into(), json!(&**s));
-        }
-        if let Some(u) = &self.context.user_id {
-            trace.insert("userId".into(), json!(&**u));
-        }
-        trace.insert("timestamp".into(), json!(iso8601(self.started_at)));
-        // Whole milliseconds would turn a 40 µs call into 0; keep 3 decimals.
-        let ms = (self.duration_ms * 1000.0).round() / 1000.0;
-        trace.insert("durationMs".into(), json!(ms));
-        trace.insert("status".into(), json!(self.status.as_str()));
-        if let Some(i) = &self.input {
-            trace.insert("input".into(), json!(i));
-        }
-        if let Some(o) = &self.output {
-            trace.insert("output".into(), json!(o));
-        }
-        if let Some(e) = &self.error_message {
-            trace.insert("errorMessage".into(), json!(e));
-        }
-        if let Some(e) = &self.error_type {
-            trace.insert("errorType".into(), json!(e));
-        }
-        trace.insert("environment".into(), json!(environment));
-        trace.insert("spanType".into(), json!("tool"));
-        trace.insert("tags".into(), json!(["mcp"]));
-        trace.insert("metadata".into(), Value::Object(metadata));
-        Value::Object(trace)
     }
+
+    /// The TracePayload as JSON text, ready for the audit log and the
+    /// ingest body alike (it is serialised once per record).
+    pub fn to_json(&self, environment: &str) -> Box<RawValue> {
+        let text = serde_json::to_string(&self.trace_payload(environment))
+            .expect("a TracePayload has string keys and finite numbers");
+        RawValue::from_string(text).expect("serde_json wrote valid JSON")
+    }
+}
+
+/// One record in the API's TracePayload shape (field names are the wire
+/// format of `POST /api/v1/traces/ingest`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TracePayload<'a> {
+    trace_id: uuid::fmt::Hyphenated,
+    agent_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    timestamp: String,
+    duration_ms: f64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_type: Option<&'a str>,
+    environment: &'a str,
+    span_type: &'static str,
+    tags: [&'static str; 1],
+    metadata: TraceMetadata<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceMetadata<'a> {
+    tool_name: &'a str,
+    decision: &'static str,
+    decided_by: &'static str,
+    #[serde(skip_serializing_if = "<[Violation]>::is_empty")]
+    violations: &'a [Violation],
+    #[serde(skip_serializing_if = "<[Violation]>::is_empty")]
+    warnings: &'a [Violation],
 }
 
 /// A random 128-bit trace id. Trace ids need to be unique, not secret, so a
@@ -151,6 +185,10 @@ pub fn bound_text(mut text: String, max: usize) -> String {
 mod tests {
     use super::*;
 
+    fn payload(r: &CallRecord, environment: &str) -> serde_json::Value {
+        serde_json::from_str(r.to_json(environment).get()).unwrap()
+    }
+
     fn record(status: CallStatus) -> CallRecord {
         CallRecord {
             trace_id: new_trace_id(),
@@ -176,7 +214,7 @@ mod tests {
 
     #[test]
     fn trace_payload_has_the_api_fields() {
-        let t = record(CallStatus::Success).to_trace_payload("production");
+        let t = payload(&record(CallStatus::Success), "production");
         assert_eq!(t["agentId"], "ops-agent");
         assert_eq!(t["sessionId"], "s-1");
         assert!(t.get("userId").is_none());
@@ -193,10 +231,7 @@ mod tests {
         assert_eq!(&id[14..15], "4", "a version-4 UUID: {id}");
         // The id is fixed with the record: serialising again gives the same.
         let r = record(CallStatus::Success);
-        assert_eq!(
-            r.to_trace_payload("x")["traceId"],
-            r.to_trace_payload("x")["traceId"]
-        );
+        assert_eq!(payload(&r, "x")["traceId"], payload(&r, "x")["traceId"]);
     }
 
     #[test]
@@ -207,7 +242,7 @@ mod tests {
             rule: Some("deny".into()),
             ..Default::default()
         });
-        let t = r.to_trace_payload("staging");
+        let t = payload(&r, "staging");
         assert_eq!(t["status"], "policy_blocked");
         assert_eq!(t["metadata"]["decision"], "blocked");
         assert_eq!(t["metadata"]["violations"][0]["rule"], "deny");

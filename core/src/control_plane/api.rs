@@ -620,10 +620,10 @@ impl ApiClient {
 
     /// `POST /api/v1/traces/ingest` with `{"traces": traces}`. 402 is
     /// [`ApiError::QuotaExceeded`].
-    pub async fn ingest(&self, traces: &[Value]) -> Result<(), ApiError> {
+    pub async fn ingest<T: Serialize + Sync>(&self, traces: &[T]) -> Result<(), ApiError> {
         #[derive(Serialize)]
-        struct Body<'a> {
-            traces: &'a [Value],
+        struct Body<'a, T> {
+            traces: &'a [T],
         }
         let body = serde_json::to_vec(&Body { traces })
             .map_err(|e| ApiError::Malformed(format!("cannot encode the traces: {e}")))?;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Serialize;
 
 use super::api::ApiClient;
 use super::backoff;
@@ -51,7 +51,11 @@ pub enum SendResult {
 /// Sends `traces` with `POST /api/v1/traces/ingest`, retrying outages with
 /// exponential backoff and full jitter (tokio time, so a paused test clock
 /// applies). An empty batch is delivered without a request.
-pub async fn send_batch(api: &ApiClient, traces: &[Value], policy: &RetryPolicy) -> SendResult {
+pub async fn send_batch<T: Serialize + Sync>(
+    api: &ApiClient,
+    traces: &[T],
+    policy: &RetryPolicy,
+) -> SendResult {
     if traces.is_empty() {
         return SendResult::Delivered;
     }
@@ -78,7 +82,7 @@ mod tests {
     use super::super::api::ApiConfig;
     use super::super::test_server::{Reply, TestServer};
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const KEY: &str = "exe_test_sender_SECRET_5d1e";
 
@@ -207,7 +211,10 @@ mod tests {
     async fn empty_batch_sends_nothing() {
         let server = TestServer::start(vec![Reply::status(500)]).await;
         let api = client(&server.base_url);
-        assert_eq!(send_batch(&api, &[], &fast()).await, SendResult::Delivered);
+        assert_eq!(
+            send_batch::<Value>(&api, &[], &fast()).await,
+            SendResult::Delivered
+        );
         assert!(server.requests().is_empty());
     }
 
