@@ -283,6 +283,30 @@ describe('records', () => {
     assert.equal(stats.recordsDropped, 0);
   });
 
+  test('completions are handed over without an explicit flush, timed as the call itself', async () => {
+    await pair.client.callTool({ name: 'noop' });
+    // The completion is queued in JS and handed to Rust at the next turn of
+    // the event loop; waiting here must not count as the call's duration.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(exe.stats().decisions, 1);
+    await exe.flush();
+    const [rec] = records();
+    assert.equal(rec.status, 'success');
+    assert.ok(rec.durationMs >= 0 && rec.durationMs < 250, `durationMs ${rec.durationMs}`);
+  });
+
+  test('a burst of concurrent calls, more than one hand-over batch, is recorded once each', async () => {
+    const texts = Array.from({ length: 150 }, (_, i) => `call-${i}`);
+    await Promise.all(texts.map((text) => pair.client.callTool({ name: 'echo', arguments: { text } })));
+    await rejectsBlocked(pair.client.callTool({ name: 'delete_all', arguments: {} }));
+    await exe.flush();
+    const recs = records();
+    assert.equal(recs.length, 151);
+    assert.deepEqual(recs.slice(0, 150).map((r) => JSON.parse(r.input).text).sort(), [...texts].sort());
+    assert.equal(recs.at(-1).status, 'policy_blocked', 'the refusal comes after the calls that ended before it');
+    assert.equal(exe.stats().recordsWritten, 151);
+  });
+
   test('a call that throws is recorded as error', async () => {
     await assert.rejects(pair.client.callTool({ name: 'noop' }, CallToolResultSchema, { signal: AbortSignal.abort() }));
     await exe.flush();

@@ -9,10 +9,6 @@ const { Execlave, kGovern } = require('../lib/client');
 const { ExeclaveError } = require('../lib/errors');
 const { argumentsJson, checkToolName } = require('../lib/governance');
 
-// Params objects that our `callTool` already checked: when the SDK's
-// `callTool` hands them to `request`, they pass without a second check.
-const governedParams = new WeakSet();
-
 function describe(value) {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -61,6 +57,11 @@ function instrumentMcpClient(client, exe, options) {
   if (client._execlave_instrumented === true) return client;
 
   const gov = exe[kGovern](agentId, sessionId, userId, enforce);
+  // Params objects our `callTool` checked and is sending: when the SDK's
+  // `callTool` hands them to `request`, they pass without a second check.
+  // Held only while their call is in flight (a plain Set: a WeakSet costs
+  // the garbage collector more per call than this bounded set).
+  const checkedInFlight = new Set();
   const originalCallTool = client.callTool;
   const originalRequest = typeof client.request === 'function' ? client.request : null;
 
@@ -79,15 +80,20 @@ function instrumentMcpClient(client, exe, options) {
 
   /** Sends the checked call and records how it ended. */
   async function run(pendingTicket, send, forwarded, rest) {
-    const ticket = typeof pendingTicket === 'number' ? pendingTicket : await pendingTicket;
     let result;
     try {
-      result = await send.call(client, forwarded, ...rest);
-    } catch (err) {
-      gov.failed(ticket, err);
-      throw err;
+      const ticket = typeof pendingTicket === 'number' ? pendingTicket : await pendingTicket;
+      const sentAt = performance.now();
+      try {
+        result = await send.call(client, forwarded, ...rest);
+      } catch (err) {
+        gov.failed(ticket, err, performance.now() - sentAt);
+        throw err;
+      }
+      gov.succeeded(ticket, result, performance.now() - sentAt);
+    } finally {
+      checkedInFlight.delete(forwarded);
     }
-    gov.succeeded(ticket, result);
     return result;
   }
 
@@ -120,7 +126,7 @@ function instrumentMcpClient(client, exe, options) {
     }
     const { ticket, args: checked } = check(name, args);
     const forwarded = { ...base, name, arguments: checked };
-    governedParams.add(forwarded);
+    checkedInFlight.add(forwarded);
     return run(ticket, originalCallTool, forwarded, rest);
   }
 
@@ -140,7 +146,7 @@ function instrumentMcpClient(client, exe, options) {
       const method = req !== null && typeof req === 'object' ? req.method : undefined;
       if (method === 'tools/call') {
         const params = req.params;
-        if (!governedParams.has(params)) {
+        if (!checkedInFlight.has(params)) {
           try {
             return toolsCallRequest(req, params, rest);
           } catch (err) {

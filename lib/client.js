@@ -11,6 +11,15 @@ const kGovern = Symbol('execlave.govern');
 
 const CALLBACK_OPTIONS = ['onEnforcementBypassed'];
 
+// Completions handed to Rust in one call: at this many, or at the next turn
+// of the event loop, whichever comes first.
+const COMPLETION_BATCH = 64;
+
+// How a call ended, as `completeBatch` reads it.
+const ANSWERED = 0;
+const ANSWERED_IS_ERROR = 1;
+const THREW = 2;
+
 const ticketOf = (r) => (typeof r === 'number' ? r : (r.ticket ?? 0));
 
 class Execlave {
@@ -19,6 +28,15 @@ class Execlave {
   #shutdownTimeoutMs;
   #handles = new Map();
   #debug;
+  // Completed calls not yet handed to Rust (see #queueCompletion).
+  #doneNumbers = [];
+  #doneTexts = [];
+  #doneErrorTypes = [];
+  #doneScheduled = false;
+  #handOverDone = () => {
+    this.#doneScheduled = false;
+    this.#flushCompletions();
+  };
 
   /**
    * @param {import('../index').ExeclaveOptions} [options]
@@ -80,6 +98,7 @@ class Execlave {
 
   /** Writes buffered records to their sinks; resolves when they have them. */
   async flush() {
+    this.#flushCompletions();
     await this.#native.flush();
   }
 
@@ -88,11 +107,13 @@ class Execlave {
    * refuses further governed calls. Safe to call twice.
    */
   async shutdown() {
+    this.#flushCompletions();
     await this.#native.shutdown(this.#shutdownTimeoutMs);
   }
 
   /** Counters: decisions, allowed, blocked, warned, records written/dropped, … */
   stats() {
+    this.#flushCompletions();
     return this.#native.stats();
   }
 
@@ -121,7 +142,15 @@ class Execlave {
    * returns a promise.
    */
   #decide(handle, tool, argsJson, track, input) {
-    const answer = this.#native.decide(handle, tool, argsJson, track);
+    let answer;
+    if (this.#doneTexts.length === 0) {
+      answer = this.#native.decide(handle, tool, argsJson, track);
+    } else {
+      // Hand over the queued completions with this decision: one crossing
+      // into Rust instead of two, and the records stay in order.
+      const [numbers, texts, errorTypes] = this.#takeCompletions();
+      answer = this.#native.decide(handle, tool, argsJson, track, numbers, texts, errorTypes);
+    }
     if (typeof answer === 'number') return answer;
     return this.#settle(JSON.parse(answer), handle, tool, argsJson, track, input);
   }
@@ -154,10 +183,42 @@ class Execlave {
     }
   }
 
+  /**
+   * Queues how a call ended. Completions cross into Rust with the next
+   * decision, or in a batch: one native call per governed call instead of
+   * two keeps its cost down. The queue is bounded by COMPLETION_BATCH and
+   * emptied at the next turn of the event loop, by `flush()`, `shutdown()`
+   * and `stats()`, so records are neither lost nor reordered.
+   */
+  #queueCompletion(ticket, durationMs, ending, text, errorType) {
+    this.#doneNumbers.push(ticket, durationMs, ending);
+    this.#doneTexts.push(text);
+    if (ending === THREW) this.#doneErrorTypes.push(errorType);
+    if (this.#doneTexts.length >= COMPLETION_BATCH) {
+      this.#flushCompletions();
+    } else if (!this.#doneScheduled) {
+      this.#doneScheduled = true;
+      setImmediate(this.#handOverDone);
+    }
+  }
+
+  #flushCompletions() {
+    if (this.#doneTexts.length === 0) return;
+    const [numbers, texts, errorTypes] = this.#takeCompletions();
+    this.#native.completeBatch(numbers, texts, errorTypes);
+  }
+
+  #takeCompletions() {
+    const taken = [new Float64Array(this.#doneNumbers), this.#doneTexts, this.#doneErrorTypes];
+    this.#doneNumbers = [];
+    this.#doneTexts = [];
+    this.#doneErrorTypes = [];
+    return taken;
+  }
+
   /** For the integrations: everything a wrapper needs, bound to this client. */
   [kGovern](agentId, sessionId, userId, enforce) {
     const handle = this.#handle(agentId, sessionId, userId, enforce);
-    const nat = this.#native;
     return {
       /**
        * Decides a call whose arguments are already JSON text: returns its
@@ -169,15 +230,17 @@ class Execlave {
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
       },
-      succeeded: (ticket, result) => {
+      /** The call answered `result` after `durationMs`. */
+      succeeded: (ticket, result, durationMs) => {
         if (ticket === 0) return;
-        const failed = Boolean(result && result.isError === true);
-        nat.complete(ticket, failed, outputJson(result), failed ? 'tool returned isError: true' : null, null);
+        const ending = result && result.isError === true ? ANSWERED_IS_ERROR : ANSWERED;
+        this.#queueCompletion(ticket, durationMs, ending, outputJson(result));
       },
-      failed: (ticket, err) => {
+      /** The call threw `err` after `durationMs`. */
+      failed: (ticket, err, durationMs) => {
         if (ticket === 0) return;
         const message = err && err.message ? String(err.message) : String(err);
-        nat.complete(ticket, true, null, message, (err && err.name) || typeof err);
+        this.#queueCompletion(ticket, durationMs, THREW, message, String((err && err.name) || typeof err));
       },
     };
   }

@@ -2,7 +2,7 @@
 //! [`Governor`]. No policy logic lives here.
 
 use execlave_core::{Completion, Governor, GovernorOptions, Outcome};
-use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::{Either, Float64Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 use std::time::Duration;
@@ -48,14 +48,27 @@ impl NativeGovernor {
     /// The hot path. An allowed call with nothing to report comes back as a
     /// bare ticket number (no object to build); anything else as the
     /// outcome's JSON text.
+    /// `done_*`: completions queued since the last call, as for
+    /// [`NativeGovernor::complete_batch`]; applied before the decision.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &self,
         handle: u32,
         tool: String,
         args_json: Option<String>,
         track: bool,
+        done_numbers: Option<Float64Array>,
+        done_texts: Option<Vec<Option<String>>>,
+        done_error_types: Option<Vec<String>>,
     ) -> Result<Either<f64, String>> {
+        if let (Some(numbers), Some(texts)) = (done_numbers, done_texts) {
+            self.inner.complete_many(completions(
+                &numbers,
+                texts,
+                done_error_types.unwrap_or_default(),
+            )?);
+        }
         let outcome = self
             .inner
             .decide(handle, tool, args_json, track)
@@ -66,24 +79,26 @@ impl NativeGovernor {
         })
     }
 
+    /// How allowed calls ended, in the order they ended, several at a time.
+    /// The JS layer queues completions and hands them over with its next
+    /// [`NativeGovernor::decide`] (or here, at the next turn of the event
+    /// loop), so that the hot path crosses into Rust once per call and the
+    /// records keep the order in which calls ended and were refused.
+    /// `numbers` holds three per call: ticket, duration in ms as JS measured
+    /// it, and how it ended (0 answered, 1 answered with `isError: true`,
+    /// 2 threw). `texts` holds one per call: the result's JSON text, or for
+    /// a call that threw its error message. `error_types` holds one per call
+    /// that threw, in order.
     #[napi]
-    pub fn complete(
+    pub fn complete_batch(
         &self,
-        ticket: f64,
-        failed: bool,
-        output: Option<String>,
-        error_message: Option<String>,
-        error_type: Option<String>,
-    ) {
-        self.inner.complete(
-            ticket as u64,
-            Completion {
-                failed,
-                output,
-                error_message,
-                error_type,
-            },
-        );
+        numbers: Float64Array,
+        texts: Vec<Option<String>>,
+        error_types: Vec<String>,
+    ) -> Result<()> {
+        self.inner
+            .complete_many(completions(&numbers, texts, error_types)?);
+        Ok(())
     }
 
     #[napi]
@@ -122,6 +137,48 @@ impl NativeGovernor {
     }
 }
 
+/// Completions as `completeBatch` and `decide` receive them (see there).
+fn completions(
+    numbers: &[f64],
+    texts: Vec<Option<String>>,
+    error_types: Vec<String>,
+) -> Result<Vec<(u64, Completion)>> {
+    if numbers.len() != texts.len() * 3 {
+        return Err(js_error(format!(
+            "completions: {} numbers for {} texts (three per call expected)",
+            numbers.len(),
+            texts.len()
+        )));
+    }
+    let mut error_types = error_types.into_iter();
+    Ok(numbers
+        .chunks_exact(3)
+        .zip(texts)
+        .map(|(n, text)| {
+            let (ticket, duration_ms, ending) = (n[0] as u64, Some(n[1]), n[2]);
+            let completion = if ending == 2.0 {
+                Completion {
+                    duration_ms,
+                    failed: true,
+                    output: None,
+                    error_message: text,
+                    error_type: error_types.next(),
+                }
+            } else {
+                let is_error = ending == 1.0;
+                Completion {
+                    duration_ms,
+                    failed: is_error,
+                    output: text,
+                    error_message: is_error.then(|| "tool returned isError: true".into()),
+                    error_type: None,
+                }
+            };
+            (ticket, completion)
+        })
+        .collect())
+}
+
 fn outcome_json(outcome: &Outcome) -> String {
     serde_json::to_string(outcome).unwrap_or_else(|e| {
         // Serialising our own enum cannot fail in practice; if it ever did,
@@ -142,5 +199,9 @@ fn outcome_json(outcome: &Outcome) -> String {
 // cross-thread allocations through per-page lists instead. It is vendored C
 // (built by the `cc` crate, like ring's), so no system library is needed.
 // Only this addon's Rust allocations use it; Node's own heap is untouched.
+// Cargo.toml picks mimalloc v2 with the local-dynamic TLS model, the one
+// meant for a library loaded with dlopen: v3 crashed when the addon was
+// loaded in a worker thread after other workers had exited
+// (__test__/worker-threads.test.mjs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

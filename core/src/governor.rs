@@ -78,6 +78,11 @@ pub(crate) struct PendingCall {
 /// How a completed call ended, as the host saw it.
 #[derive(Debug, Clone, Default)]
 pub struct Completion {
+    /// How long the call took, in milliseconds, as the host measured it
+    /// (from the send to the answer). `None`: measured here, from the
+    /// decision to the completion. A host that reports completions in
+    /// batches must give it, or the batching delay would count as the call's.
+    pub duration_ms: Option<f64>,
     pub failed: bool,
     pub output: Option<String>,
     pub error_message: Option<String>,
@@ -652,18 +657,30 @@ impl Governor {
     /// Reports how an allowed call ended. Unknown tickets (0, or already
     /// completed) are ignored: completing twice must not record twice.
     pub fn complete(&self, ticket: Ticket, completion: Completion) {
-        if ticket == 0 {
-            return;
+        self.complete_many([(ticket, completion)]);
+    }
+
+    /// Reports how several calls ended, in the order given, taking each
+    /// shared lock once: a host on a hot path hands completions over in
+    /// batches rather than crossing into the core once per call.
+    pub fn complete_many(&self, completions: impl IntoIterator<Item = (Ticket, Completion)>) {
+        let mut records = Vec::new();
+        {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (ticket, completion) in completions {
+                if ticket == 0 {
+                    continue;
+                }
+                if let Some(call) = pending.remove(&ticket).filter(|c| c.record_completion) {
+                    records.push((call, completion));
+                }
+            }
         }
-        let call = self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&ticket);
-        if let Some(call) = call.filter(|c| c.record_completion) {
-            self.push_record(finish(call, completion));
-        }
+        self.push_records(records.into_iter().map(|(call, c)| finish(call, c)));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -699,12 +716,16 @@ impl Governor {
     }
 
     pub(crate) fn push_record(&self, record: CallRecord) {
+        self.push_records([record]);
+    }
+
+    fn push_records(&self, records: impl IntoIterator<Item = CallRecord>) {
         let s = &*self.shared;
         if let Some(d) = &s.delivery {
-            let n = s.buffer.push(record);
+            let (before, after) = s.buffer.push_many(records);
             // Wake the delivery task when a batch fills up, not on every push
             // after that: each wake of a parked worker is a system call.
-            if n == s.options.batch_size {
+            if before < s.options.batch_size && after >= s.options.batch_size {
                 d.wake();
             }
         }
@@ -755,7 +776,10 @@ pub(crate) fn finish(call: PendingCall, completion: Completion) -> CallRecord {
         input: call.input,
         output: completion.output.map(|o| bound_text(o, MAX_RECORD_TEXT)),
         started_at: call.started_at,
-        duration_ms: call.started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms: completion
+            .duration_ms
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .unwrap_or_else(|| call.started.elapsed().as_secs_f64() * 1000.0),
         status: if completion.failed {
             CallStatus::Error
         } else {
@@ -781,5 +805,119 @@ fn load_policy_input(input: &PolicyInput) -> Result<Vec<SourcedPolicy>, String> 
     match input {
         PolicyInput::Path(p) => load_path(Path::new(p)).map_err(|e| e.to_string()),
         PolicyInput::Inline(values) => Ok(SourcedPolicy::from_values(values.iter().cloned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// A governor that allows `echo`, blocks `delete_*` and writes records
+    /// to an audit log in `dir`.
+    fn governor(dir: &Path) -> Governor {
+        let options = json!({
+            "policies": [{
+                "name": "G",
+                "policyType": "tool_invocation",
+                "enforcementMode": "block",
+                "ruleDefinition": { "allow": ["echo"], "deny": ["delete_*"] }
+            }],
+            "auditLog": dir.join("audit.jsonl"),
+            "flushIntervalMs": 60_000
+        });
+        Governor::new(serde_json::from_value(options).unwrap()).unwrap()
+    }
+
+    fn allow(g: &Governor, handle: AgentHandle, args: &str) -> Ticket {
+        let outcome = g
+            .decide(handle, "echo".into(), Some(args.into()), true)
+            .unwrap();
+        outcome
+            .clean_ticket()
+            .expect("an allowed call with a ticket")
+    }
+
+    fn audit_log(g: &Governor, dir: &Path) -> Vec<Value> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(g.flush());
+        std::fs::read_to_string(dir.join("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn answered(output: &str, duration_ms: Option<f64>) -> Completion {
+        Completion {
+            duration_ms,
+            output: Some(output.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn completions_in_a_batch_are_recorded_in_order_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = governor(dir.path());
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        let (a, b) = (allow(&g, h, r#"{"n":1}"#), allow(&g, h, r#"{"n":2}"#));
+        g.complete_many([
+            (b, answered(r#""b""#, Some(12.5))),
+            (0, answered("ignored: ticket 0", None)),
+            (
+                a,
+                Completion {
+                    duration_ms: Some(3.25),
+                    failed: true,
+                    error_message: Some("boom".into()),
+                    error_type: Some("TypeError".into()),
+                    ..Default::default()
+                },
+            ),
+            (b, answered("ignored: b completed already", None)),
+        ]);
+        g.complete(a, answered("ignored: a completed already", None));
+        let recs = audit_log(&g, dir.path());
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        assert_eq!(recs[0]["input"], r#"{"n":2}"#);
+        assert_eq!(recs[0]["output"], r#""b""#);
+        assert_eq!(recs[0]["status"], "success");
+        assert_eq!(recs[0]["durationMs"], 12.5, "the host's measure is kept");
+        assert_eq!(recs[1]["input"], r#"{"n":1}"#);
+        assert_eq!(recs[1]["status"], "error");
+        assert_eq!(recs[1]["errorMessage"], "boom");
+        assert_eq!(recs[1]["errorType"], "TypeError");
+        assert_eq!(recs[1]["durationMs"], 3.25);
+        assert_eq!(g.stats().records_written, 2);
+    }
+
+    #[test]
+    fn refusals_and_completions_keep_the_order_they_were_reported_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = governor(dir.path());
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        let a = allow(&g, h, "{}");
+        g.complete(a, answered("1", None));
+        let blocked = g.decide(h, "delete_all".into(), None, true).unwrap();
+        assert!(matches!(blocked, Outcome::Block { .. }));
+        let recs = audit_log(&g, dir.path());
+        let statuses: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["success", "policy_blocked"]);
+    }
+
+    #[test]
+    fn without_a_host_duration_the_call_is_timed_from_its_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = governor(dir.path());
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        let a = allow(&g, h, "{}");
+        std::thread::sleep(Duration::from_millis(20));
+        // A nonsensical host figure is not trusted either.
+        g.complete(a, answered("1", Some(f64::NAN)));
+        let ms = audit_log(&g, dir.path())[0]["durationMs"].as_f64().unwrap();
+        assert!((20.0..10_000.0).contains(&ms), "{ms}");
     }
 }

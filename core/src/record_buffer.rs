@@ -27,13 +27,22 @@ impl RecordBuffer {
 
     /// Adds a record; returns the number buffered afterwards.
     pub fn push(&self, record: CallRecord) -> usize {
+        self.push_many([record]).1
+    }
+
+    /// Adds records in order, under one lock; returns the number buffered
+    /// before and after.
+    pub fn push_many(&self, records: impl IntoIterator<Item = CallRecord>) -> (usize, usize) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() >= self.capacity {
-            q.pop_front();
-            self.dropped.fetch_add(1, Relaxed);
+        let before = q.len();
+        for record in records {
+            if q.len() >= self.capacity {
+                q.pop_front();
+                self.dropped.fetch_add(1, Relaxed);
+            }
+            q.push_back(record);
         }
-        q.push_back(record);
-        q.len()
+        (before, q.len())
     }
 
     /// Takes up to `max` of the oldest records.

@@ -1,0 +1,39 @@
+// The addon is loaded once per process but used from several V8 isolates:
+// agents run tools from worker threads (worker pools), and workers come and
+// go. Each worker gets a working client, and loading the addon again after
+// workers were terminated must work (it once crashed the process, in the
+// allocator's per-thread state).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { tempDir } from './helpers/servers.mjs';
+
+const script = new URL('./helpers/worker-client.mjs', import.meta.url);
+
+function runWorker(auditLog) {
+  const worker = new Worker(script, { workerData: { auditLog } });
+  const report = new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`worker exited with ${code} before reporting`)));
+  });
+  return { worker, report };
+}
+
+test('governed clients in worker threads, over rounds of workers that are terminated', async () => {
+  const dir = tempDir();
+  for (let round = 0; round < 3; round++) {
+    const runs = [0, 1].map((i) => runWorker(join(dir, `audit-${round}-${i}.jsonl`)));
+    for (const { report } of runs) {
+      assert.deepEqual(await report, {
+        text: 'from a worker',
+        blocked: true,
+        deleteRan: 0,
+        records: ['success', 'policy_blocked'],
+      });
+    }
+    await Promise.all(runs.map(({ worker }) => worker.terminate()));
+  }
+});
