@@ -68,10 +68,22 @@ describe('policy sync', () => {
     await assert.rejects(client.callTool({ name: 'noop' }), PolicyBlockedError);
   });
 
-  test('a bad policy from the server is skipped with a warning; the rest apply', async () => {
-    const bad = { id: 'pol_bad', name: 'Bad', policyType: 'tool_invocation', enforcementMode: 'explode' };
-    const { client, exe } = await setup({ policies: [guard, bad], cpOptions: {} });
-    await assert.rejects(client.callTool({ name: 'delete_all' }), PolicyBlockedError);
+  test('a policy the SDK cannot read leaves the calls it may apply to to the server; the rest apply', async () => {
+    // Perhaps valid for a newer SDK; skipping it would drop what it guards.
+    const unreadable = { id: 'pol_new', name: 'Newer', policyType: 'tool_invocation', enforcementMode: 'explode', appliesToAgents: ['ops-agent'] };
+    const { client, exe, cp, pair } = await setup({ policies: [guard, unreadable] });
+    await assert.rejects(client.callTool({ name: 'delete_all' }), PolicyBlockedError, 'the readable policy still applies locally');
+    assert.equal(cp.enforceRequests.length, 0);
+    await client.callTool({ name: 'noop' });
+    assert.equal(cp.enforceRequests.length, 1, 'an allowed call was checked by the server too');
+    cp.setEnforceResponse(200, {
+      allowed: false,
+      violations: [{ policyId: 'pol_new', policyName: 'Newer', policyType: 'tool_invocation', message: 'not now', enforcementMode: 'explode' }],
+    });
+    const err = await client.callTool({ name: 'noop' }).catch((e) => e);
+    assert.ok(err instanceof PolicyBlockedError, String(err));
+    assert.equal(err.violations[0].policyId, 'pol_new');
+    assert.equal(pair.ran.noop, 1);
     assert.ok(exe.stats().policyWarnings >= 1);
   });
 

@@ -1,8 +1,8 @@
 // The addon is loaded once per process but used from several V8 isolates:
 // agents run tools from worker threads (worker pools), and workers come and
 // go. Each worker gets a working client, and loading the addon again after
-// workers were terminated must work (it once crashed the process, in the
-// allocator's per-thread state).
+// workers were terminated must work (a thread-caching allocator once tried
+// here crashed the process on exactly that).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

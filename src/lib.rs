@@ -191,17 +191,3 @@ fn outcome_json(outcome: &Outcome) -> String {
         .to_string()
     })
 }
-
-// Records are allocated on the JS thread (in `complete`) and freed on the
-// delivery thread. glibc's malloc handles that cross-thread pattern badly
-// (arena locking, `malloc_consolidate` on the JS thread): measured through
-// MCP, it cost more than the rest of the governed call. mimalloc frees
-// cross-thread allocations through per-page lists instead. It is vendored C
-// (built by the `cc` crate, like ring's), so no system library is needed.
-// Only this addon's Rust allocations use it; Node's own heap is untouched.
-// Cargo.toml picks mimalloc v2 with the local-dynamic TLS model, the one
-// meant for a library loaded with dlopen: v3 crashed when the addon was
-// loaded in a worker thread after other workers had exited
-// (__test__/worker-threads.test.mjs).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

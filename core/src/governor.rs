@@ -312,7 +312,8 @@ impl Governor {
     }
 
     /// Replaces the policy set with raw policies from the control plane or
-    /// its cache: invalid ones are skipped with a warning, the rest apply. A
+    /// its cache: the valid ones apply; the calls an invalid one may apply
+    /// to are left to the control plane (with a warning). A
     /// non-empty list in which nothing is valid is refused as a whole, so
     /// that garbage can never turn into an empty set, which allows all.
     pub(crate) fn adopt_policies(
@@ -325,7 +326,12 @@ impl Governor {
         let sourced = SourcedPolicy::from_values(raw);
         let (set, errors) = PolicySet::compile_lenient(&sourced);
         for e in &errors {
-            s.log.debug(|| format!("skipped a policy from {from}: {e}"));
+            s.log.debug(|| {
+                format!(
+                    "cannot read a policy from {from} ({e}); \
+                     the control plane decides the calls it may apply to"
+                )
+            });
         }
         s.stats
             .policy_warnings

@@ -325,6 +325,41 @@ pub(crate) fn compile(src: &SourcedPolicy) -> Result<CompiledPolicy, PolicyError
     })
 }
 
+/// Stands in for a control-plane policy this SDK cannot read (invalid
+/// here, or written for a newer SDK): nothing about it is evaluated
+/// locally, so the control plane must decide every call it may apply to.
+/// Its scope is read leniently: `appliesToAgents` when it is a list of
+/// strings, else every agent. `None` when it is plainly switched off
+/// (`"isActive": false`), since then it applies to nobody.
+pub(crate) fn server_decided(src: &SourcedPolicy) -> Option<CompiledPolicy> {
+    let obj = src.value.as_object();
+    let field = |k: &str| obj.and_then(|o| o.get(k));
+    if field("isActive") == Some(&Value::Bool(false)) {
+        return None;
+    }
+    let text = |k: &str| field(k).and_then(Value::as_str).map(str::to_owned);
+    let applies_to = match field("appliesToAgents").and_then(Value::as_array) {
+        Some(ids) if ids.iter().all(Value::is_string) => ids
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let name = text("name").unwrap_or_else(|| format!("#{}", src.index));
+    Some(CompiledPolicy {
+        id: text("id").unwrap_or_else(|| format!("unreadable:{name}")),
+        name,
+        policy_type: text("policyType").unwrap_or_default(),
+        mode: Mode::RequireApproval,
+        active: true,
+        applies_to,
+        severity: None,
+        tool_rules: None,
+        canonical: src.value.to_string(),
+    })
+}
+
 fn compile_rule_definition(
     ctx: &Ctx<'_>,
     obj: &Map<String, Value>,

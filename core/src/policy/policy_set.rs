@@ -7,7 +7,7 @@
 //! when the plan has no argument rules the arguments are never parsed.
 
 use super::argument_rule::{unreadable_message, LazyArgs};
-use super::compile::{compile, CompiledPolicy, Mode};
+use super::compile::{compile, server_decided, CompiledPolicy, Mode};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
 use crate::agent::AgentIdentity;
@@ -171,15 +171,20 @@ impl PolicySet {
         Ok(Self::from_compiled(compiled))
     }
 
-    /// Control-plane policies: invalid ones are skipped and returned, the
-    /// rest apply.
+    /// Control-plane policies: the valid ones apply; the errors of the
+    /// invalid ones are returned, and each invalid one is left to the
+    /// server (see [`server_decided`]): skipping it would silently drop
+    /// whatever it guards for the agents it applies to.
     pub fn compile_lenient(policies: &[SourcedPolicy]) -> (PolicySet, Vec<PolicyError>) {
         let mut compiled = Vec::with_capacity(policies.len());
         let mut errors = Vec::new();
         for policy in policies {
             match compile(policy) {
                 Ok(p) => compiled.push(p),
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    compiled.extend(server_decided(policy));
+                    errors.push(e);
+                }
             }
         }
         (Self::from_compiled(compiled), errors)
@@ -1154,7 +1159,9 @@ mod tests {
         assert_eq!(e.field(), Some("enforcementMode"));
 
         let (s, errors) = PolicySet::compile_lenient(&all);
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.local_len(), 2, "the valid policies apply");
+        assert_eq!(s.len(), 5, "the three invalid ones are left to the server");
+        assert!(s.needs_server(&agent("a")));
         assert_eq!(errors.len(), 3);
         assert_eq!(errors[0].policy().as_deref(), Some("Bad"));
         assert_eq!(errors[1].policy().as_deref(), Some("#2"));
@@ -1163,6 +1170,36 @@ mod tests {
         assert!(eval(&s, &agent("a"), "x", None).is_blocked());
         let (s, errors) = PolicySet::compile_lenient(&[]);
         assert!(s.is_empty() && errors.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_control_plane_policy_sends_its_agents_calls_to_the_server() {
+        // Valid for the server, not for this SDK: a mode it does not know.
+        let newer = |name: &str| {
+            with(
+                tp(name, json!({"deny": ["drop_*"]})),
+                "enforcementMode",
+                json!("quarantine"),
+            )
+        };
+        let scoped = with(newer("Scoped"), "appliesToAgents", json!(["ops-agent"]));
+        let (s, errors) = PolicySet::compile_lenient(&sourced(&[scoped]));
+        assert_eq!(errors.len(), 1);
+        assert!(s.needs_server(&agent("ops-agent")));
+        assert!(!s.needs_server(&agent("web-agent")), "scope still read");
+        let d = eval(&s, &agent("ops-agent"), "drop_table", None);
+        assert!(d.needs_server && !d.is_blocked(), "{d:?}");
+
+        // A scope that cannot be read either: every agent, to be safe.
+        let unscoped = with(newer("Unscoped"), "appliesToAgents", json!("ops-agent"));
+        let (s, _) = PolicySet::compile_lenient(&sourced(&[unscoped]));
+        assert!(s.needs_server(&agent("web-agent")));
+
+        // Switched off: it applies to nobody.
+        let off = with(newer("Off"), "isActive", json!(false));
+        let (s, errors) = PolicySet::compile_lenient(&sourced(&[off]));
+        assert_eq!(errors.len(), 1);
+        assert!(!s.needs_server(&agent("ops-agent")));
     }
 
     #[test]
