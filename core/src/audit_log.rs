@@ -1,6 +1,5 @@
 //! The local audit trail: one TracePayload per line (JSON Lines), appended.
 
-use serde_json::value::RawValue;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -30,18 +29,6 @@ impl AuditLog {
         &self.path
     }
 
-    /// JSON Lines text of the given traces, one per line, ready for
-    /// [`AuditLog::append`]; built on the caller's side so that only bytes
-    /// travel to the thread that writes.
-    pub fn lines<'a>(traces: impl IntoIterator<Item = &'a RawValue>) -> Vec<u8> {
-        let mut text = Vec::new();
-        for t in traces {
-            text.extend_from_slice(t.get().as_bytes());
-            text.push(b'\n');
-        }
-        text
-    }
-
     /// Appends with one write, so that lines from one batch are never
     /// interleaved with another writer's.
     pub fn append(&self, text: &[u8]) -> io::Result<()> {
@@ -57,32 +44,17 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
-
-    fn raw(v: Value) -> Box<RawValue> {
-        RawValue::from_string(v.to_string()).unwrap()
-    }
 
     #[test]
     fn appends_json_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::open(&path).unwrap();
-        let first = [raw(json!({"a": 1})), raw(json!({"b": "x\ny"}))];
-        log.append(&AuditLog::lines(first.iter().map(|t| &**t)))
-            .unwrap();
-        log.append(&AuditLog::lines([&*raw(json!({"c": 3}))]))
-            .unwrap();
-        log.append(&AuditLog::lines([])).unwrap();
+        log.append(b"{\"a\":1}\n{\"b\":2}\n").unwrap();
+        log.append(b"").unwrap();
+        log.append(b"{\"c\":3}\n").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(
-            lines,
-            [json!({"a": 1}), json!({"b": "x\ny"}), json!({"c": 3})]
-        );
+        assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::audit_log::AuditLog;
 use crate::control_plane::{send_batch, RetryPolicy, SendResult};
 use crate::governor::Shared;
-use serde_json::value::RawValue;
+use crate::trace_batch::TraceBatch;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -90,20 +90,11 @@ impl Delivery {
                 break;
             }
             left -= batch.len();
-            let traces: Vec<Box<RawValue>> = batch
-                .iter()
-                .map(|r| r.to_json(&s.options.environment))
-                .collect();
+            let traces = TraceBatch::new(&batch, &s.options.environment);
             let n = batch.len() as u64;
             if let Some(log) = &self.audit_log {
                 // Records retried for the control plane were logged already.
-                let fresh = AuditLog::lines(
-                    batch
-                        .iter()
-                        .zip(&traces)
-                        .filter(|(r, _)| !r.audit_logged)
-                        .map(|(_, t)| &**t),
-                );
+                let fresh = traces.lines(|i| !batch[i].audit_logged);
                 let log = log.clone();
                 match tokio::task::spawn_blocking(move || log.append(&fresh)).await {
                     Ok(Ok(())) => batch.iter_mut().for_each(|r| r.audit_logged = true),
@@ -123,7 +114,7 @@ impl Delivery {
                 s.buffer.requeue_front(batch);
                 return;
             }
-            match send_batch(api, &traces, &RetryPolicy::default()).await {
+            match send_batch(api, &traces.ingest_body(), &RetryPolicy::default()).await {
                 SendResult::Delivered => {
                     crate::sync::succeeded(s);
                     s.stats.records_written.fetch_add(n, Relaxed);

@@ -21,6 +21,7 @@ pub mod record_buffer;
 mod remote_decision;
 pub mod stats;
 mod sync;
+pub mod trace_batch;
 
 pub use governor::{AgentHandle, Completion, Governor};
 pub use options::GovernorOptions;

@@ -2,12 +2,11 @@
 //!
 //! A [`CallRecord`] is cheap to build on the calling thread (no JSON, no id
 //! generation); it becomes the API's TracePayload JSON later, off the hot
-//! path, in [`CallRecord::to_json`].
+//! path, in [`CallRecord::write_json`].
 
 use crate::clock::iso8601;
 use crate::decision::Violation;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -109,12 +108,10 @@ impl CallRecord {
         }
     }
 
-    /// The TracePayload as JSON text, ready for the audit log and the
-    /// ingest body alike (it is serialised once per record).
-    pub fn to_json(&self, environment: &str) -> Box<RawValue> {
-        let text = serde_json::to_string(&self.trace_payload(environment))
-            .expect("a TracePayload has string keys and finite numbers");
-        RawValue::from_string(text).expect("serde_json wrote valid JSON")
+    /// Appends the TracePayload's JSON text to `out`.
+    pub fn write_json(&self, environment: &str, out: &mut Vec<u8>) {
+        serde_json::to_writer(out, &self.trace_payload(environment))
+            .expect("a TracePayload has string keys and finite numbers; a Vec never fails");
     }
 }
 
@@ -186,7 +183,9 @@ mod tests {
     use super::*;
 
     fn payload(r: &CallRecord, environment: &str) -> serde_json::Value {
-        serde_json::from_str(r.to_json(environment).get()).unwrap()
+        let mut text = Vec::new();
+        r.write_json(environment, &mut text);
+        serde_json::from_slice(&text).unwrap()
     }
 
     fn record(status: CallStatus) -> CallRecord {

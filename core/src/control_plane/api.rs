@@ -618,15 +618,10 @@ impl ApiClient {
         EnforceAnswer::Blocked { violations }
     }
 
-    /// `POST /api/v1/traces/ingest` with `{"traces": traces}`. 402 is
-    /// [`ApiError::QuotaExceeded`].
-    pub async fn ingest<T: Serialize + Sync>(&self, traces: &[T]) -> Result<(), ApiError> {
-        #[derive(Serialize)]
-        struct Body<'a, T> {
-            traces: &'a [T],
-        }
-        let body = serde_json::to_vec(&Body { traces })
-            .map_err(|e| ApiError::Malformed(format!("cannot encode the traces: {e}")))?;
+    /// `POST /api/v1/traces/ingest` with a body already encoded
+    /// (`{"traces":[…]}`, as [`crate::trace_batch::TraceBatch`] builds it).
+    /// 402 is [`ApiError::QuotaExceeded`].
+    pub async fn ingest_body(&self, body: Vec<u8>) -> Result<(), ApiError> {
         let resp = self
             .send(Method::POST, "/api/v1/traces/ingest", Some(body), None)
             .await?;
@@ -803,6 +798,10 @@ mod tests {
     use serde_json::json;
     use std::time::Instant;
 
+    fn ingest_body(traces: Value) -> Vec<u8> {
+        json!({ "traces": traces }).to_string().into_bytes()
+    }
+
     const KEY: &str = "exe_test_k3y_SHOULD_NEVER_LEAK_91c2";
 
     fn config(base: &str) -> ApiConfig {
@@ -870,7 +869,7 @@ mod tests {
         cfg.sign_requests = true;
         let api = ApiClient::new(cfg).unwrap();
         api.health().await.unwrap();
-        api.ingest(&[json!({"traceId": "t1", "status": "success"})])
+        api.ingest_body(ingest_body(json!([{"traceId": "t1", "status": "success"}])))
             .await
             .unwrap();
         let now = SystemTime::now()
@@ -1393,18 +1392,24 @@ mod tests {
         ])
         .await;
         let api = client(&server);
-        let traces = [json!({"traceId": "a"}), json!({"traceId": "b"})];
-        api.ingest(&traces).await.unwrap();
-        api.ingest(&traces).await.unwrap();
-        assert_eq!(api.ingest(&traces).await, Err(ApiError::QuotaExceeded));
+        let traces = json!([{"traceId": "a"}, {"traceId": "b"}]);
+        api.ingest_body(ingest_body(traces.clone())).await.unwrap();
+        api.ingest_body(ingest_body(traces.clone())).await.unwrap();
         assert_eq!(
-            api.ingest(&traces).await,
+            api.ingest_body(ingest_body(traces.clone())).await,
+            Err(ApiError::QuotaExceeded)
+        );
+        assert_eq!(
+            api.ingest_body(ingest_body(traces.clone())).await,
             Err(ApiError::Client(
                 400,
                 "traces[0].traceId is required".into()
             ))
         );
-        assert_eq!(api.ingest(&traces).await, Err(ApiError::Server(503)));
+        assert_eq!(
+            api.ingest_body(ingest_body(traces.clone())).await,
+            Err(ApiError::Server(503))
+        );
         let r = &server.requests()[0];
         assert_eq!(r.path, "/api/v1/traces/ingest");
         assert_eq!(
@@ -1454,7 +1459,12 @@ mod tests {
         let dead = ApiClient::new(config(&dead_base_url().await)).unwrap();
         record(&mut texts, dead.health().await.unwrap_err());
         record(&mut texts, dead.enforce(&request()).await.unwrap_err());
-        record(&mut texts, dead.ingest(&[json!({})]).await.unwrap_err());
+        record(
+            &mut texts,
+            dead.ingest_body(ingest_body(json!([{}])))
+                .await
+                .unwrap_err(),
+        );
 
         let silent = TestServer::start(vec![Reply::silent()]).await;
         let mut cfg = config(&silent.base_url);

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::api::ApiClient;
 use super::backoff;
 use super::error::ApiError;
@@ -48,21 +46,15 @@ pub enum SendResult {
     GaveUp(String),
 }
 
-/// Sends `traces` with `POST /api/v1/traces/ingest`, retrying outages with
-/// exponential backoff and full jitter (tokio time, so a paused test clock
-/// applies). An empty batch is delivered without a request.
-pub async fn send_batch<T: Serialize + Sync>(
-    api: &ApiClient,
-    traces: &[T],
-    policy: &RetryPolicy,
-) -> SendResult {
-    if traces.is_empty() {
-        return SendResult::Delivered;
-    }
+/// Sends an ingest body (`{"traces":[…]}`, see
+/// [`crate::trace_batch::TraceBatch::ingest_body`]) with
+/// `POST /api/v1/traces/ingest`, retrying outages with exponential backoff
+/// and full jitter (tokio time, so a paused test clock applies).
+pub async fn send_batch(api: &ApiClient, body: &[u8], policy: &RetryPolicy) -> SendResult {
     let attempts = policy.attempts.max(1);
     let mut attempt = 0;
     loop {
-        let err = match api.ingest(traces).await {
+        let err = match api.ingest_body(body.to_vec()).await {
             Ok(()) => return SendResult::Delivered,
             Err(ApiError::QuotaExceeded) => return SendResult::QuotaExceeded,
             Err(ApiError::Auth(_)) => return SendResult::AuthFailed,
@@ -82,7 +74,7 @@ mod tests {
     use super::super::api::ApiConfig;
     use super::super::test_server::{Reply, TestServer};
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     const KEY: &str = "exe_test_sender_SECRET_5d1e";
 
@@ -100,8 +92,10 @@ mod tests {
         ApiClient::new(cfg).unwrap()
     }
 
-    fn batch() -> Vec<Value> {
-        vec![json!({"traceId": "t1", "spanType": "tool"})]
+    fn batch() -> Vec<u8> {
+        json!({"traces": [{"traceId": "t1", "spanType": "tool"}]})
+            .to_string()
+            .into_bytes()
     }
 
     #[test]
@@ -205,17 +199,6 @@ mod tests {
             SendResult::AuthFailed
         );
         assert_eq!(server.requests().len(), 4, "one request each");
-    }
-
-    #[tokio::test]
-    async fn empty_batch_sends_nothing() {
-        let server = TestServer::start(vec![Reply::status(500)]).await;
-        let api = client(&server.base_url);
-        assert_eq!(
-            send_batch::<Value>(&api, &[], &fast()).await,
-            SendResult::Delivered
-        );
-        assert!(server.requests().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

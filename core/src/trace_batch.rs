@@ -1,0 +1,140 @@
+//! A batch of records serialised once, as TracePayload JSON text: the audit
+//! log takes it as JSON Lines, the ingest body as the same text joined into
+//! a JSON array. One buffer for the whole batch, no per-record allocation
+//! and no second serialisation, because this runs for every governed call
+//! (on the delivery thread, but on a 2-core machine that thread competes
+//! with the agent's).
+
+use crate::record::CallRecord;
+
+pub struct TraceBatch {
+    /// The records' JSON, each followed by a newline.
+    text: Vec<u8>,
+    /// Where each record's line ends (after its newline).
+    ends: Vec<usize>,
+}
+
+impl TraceBatch {
+    pub fn new(records: &[CallRecord], environment: &str) -> Self {
+        let mut text = Vec::with_capacity(records.len() * 640);
+        let mut ends = Vec::with_capacity(records.len());
+        for r in records {
+            r.write_json(environment, &mut text);
+            text.push(b'\n');
+            ends.push(text.len());
+        }
+        Self { text, ends }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Record `i`'s JSON, without its newline.
+    fn json(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i] - 1]
+    }
+
+    /// JSON Lines of the records `keep` selects (by index).
+    pub fn lines(&self, keep: impl Fn(usize) -> bool) -> Vec<u8> {
+        if (0..self.len()).all(&keep) {
+            return self.text.clone();
+        }
+        let mut out = Vec::new();
+        for i in (0..self.len()).filter(|&i| keep(i)) {
+            out.extend_from_slice(self.json(i));
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// The body of `POST /api/v1/traces/ingest`: `{"traces":[…]}`.
+    pub fn ingest_body(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.text.len() + 16);
+        body.extend_from_slice(b"{\"traces\":[");
+        for i in 0..self.len() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(self.json(i));
+        }
+        body.extend_from_slice(b"]}");
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{CallContext, CallStatus};
+    use serde_json::Value;
+    use std::time::SystemTime;
+
+    fn record(tool: &str) -> CallRecord {
+        CallRecord {
+            trace_id: 7,
+            audit_logged: false,
+            context: CallContext {
+                agent_id: "ops-agent".into(),
+                session_id: None,
+                user_id: None,
+            },
+            tool: tool.into(),
+            input: Some("{\"text\":\"line\\nbreak\"}".into()),
+            output: None,
+            started_at: SystemTime::UNIX_EPOCH,
+            duration_ms: 1.0,
+            status: CallStatus::Success,
+            error_message: None,
+            error_type: None,
+            violations: vec![],
+            warnings: vec![],
+            decided_by: "local",
+        }
+    }
+
+    fn tools(values: &[Value]) -> Vec<&str> {
+        values
+            .iter()
+            .map(|v| v["metadata"]["toolName"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lines_and_ingest_body_hold_the_same_records() {
+        let batch = TraceBatch::new(&[record("a"), record("b"), record("c")], "staging");
+        assert_eq!(batch.len(), 3);
+        let text = String::from_utf8(batch.lines(|_| true)).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(tools(&lines), ["a", "b", "c"]);
+        assert_eq!(lines[0]["environment"], "staging");
+        assert_eq!(lines[0]["input"], "{\"text\":\"line\\nbreak\"}");
+
+        let some = String::from_utf8(batch.lines(|i| i != 1)).unwrap();
+        let some: Vec<Value> = some
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(tools(&some), ["a", "c"]);
+
+        let body: Value = serde_json::from_slice(&batch.ingest_body()).unwrap();
+        let traces = body["traces"].as_array().unwrap();
+        assert_eq!(traces, &lines);
+    }
+
+    #[test]
+    fn an_empty_batch_is_an_empty_array() {
+        let batch = TraceBatch::new(&[], "production");
+        assert!(batch.is_empty());
+        assert!(batch.lines(|_| true).is_empty());
+        assert_eq!(batch.ingest_body(), b"{\"traces\":[]}");
+    }
+}
