@@ -142,16 +142,12 @@ class Execlave {
    * returns a promise.
    */
   #decide(handle, tool, argsJson, track, input) {
-    let answer;
-    if (this.#doneTexts.length === 0) {
-      answer = this.#native.decide(handle, tool, argsJson, track);
-    } else {
-      // Hand over the queued completions with this decision: one crossing
-      // into Rust instead of two, and the records stay in order.
-      const [numbers, texts, errorTypes] = this.#takeCompletions();
-      answer = this.#native.decide(handle, tool, argsJson, track, numbers, texts, errorTypes);
-    }
+    const owed = this.#doneTexts.length > 0;
+    const answer = this.#native.decide(handle, tool, argsJson, track, owed);
     if (typeof answer === 'number') return answer;
+    // A refusal's record waits in Rust for the completions queued here;
+    // hand them over now so that the records stay in order.
+    if (owed) this.#flushCompletions();
     return this.#settle(JSON.parse(answer), handle, tool, argsJson, track, input);
   }
 
@@ -184,11 +180,12 @@ class Execlave {
   }
 
   /**
-   * Queues how a call ended. Completions cross into Rust with the next
-   * decision, or in a batch: one native call per governed call instead of
-   * two keeps its cost down. The queue is bounded by COMPLETION_BATCH and
-   * emptied at the next turn of the event loop, by `flush()`, `shutdown()`
-   * and `stats()`, so records are neither lost nor reordered.
+   * Queues how a call ended. Completions cross into Rust in batches: one
+   * crossing with many runs with hot caches, one per call with cold ones.
+   * The queue is bounded by COMPLETION_BATCH and emptied at the next turn
+   * of the event loop, when a refusal's record waits for it (see #decide),
+   * and by `flush()`, `shutdown()` and `stats()`, so records are neither
+   * lost nor reordered.
    */
   #queueCompletion(ticket, durationMs, ending, text, errorType) {
     this.#doneNumbers.push(ticket, durationMs, ending);
@@ -204,16 +201,13 @@ class Execlave {
 
   #flushCompletions() {
     if (this.#doneTexts.length === 0) return;
-    const [numbers, texts, errorTypes] = this.#takeCompletions();
-    this.#native.completeBatch(numbers, texts, errorTypes);
-  }
-
-  #takeCompletions() {
-    const taken = [new Float64Array(this.#doneNumbers), this.#doneTexts, this.#doneErrorTypes];
+    const numbers = new Float64Array(this.#doneNumbers);
+    const texts = this.#doneTexts;
+    const errorTypes = this.#doneErrorTypes;
     this.#doneNumbers = [];
     this.#doneTexts = [];
     this.#doneErrorTypes = [];
-    return taken;
+    this.#native.completeBatch(numbers, texts, errorTypes);
   }
 
   /** For the integrations: everything a wrapper needs, bound to this client. */

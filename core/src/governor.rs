@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     pub agents_by_id: Mutex<HashMap<String, Arc<AgentState>>>,
     registered: RwLock<Vec<Registered>>,
     pub(crate) pending: Mutex<BTreeMap<Ticket, PendingCall>>,
+    /// Refusal records waiting for completions the host owes (see
+    /// [`Governor::decide`]).
+    held: Mutex<Vec<CallRecord>>,
     next_ticket: AtomicU64,
     pub buffer: RecordBuffer,
     pub stats: Stats,
@@ -195,6 +198,7 @@ impl Governor {
             agents_by_id: Mutex::new(HashMap::new()),
             registered: RwLock::new(Vec::new()),
             pending: Mutex::new(BTreeMap::new()),
+            held: Mutex::new(Vec::new()),
             next_ticket: AtomicU64::new(1),
             stats: Stats::default(),
             closed: AtomicBool::new(false),
@@ -413,12 +417,18 @@ impl Governor {
     /// Decides one call. With `track`, an allowed call stays pending until
     /// [`Governor::complete`] reports how it ended (the wrapped `callTool`);
     /// without it (a bare `enforcePolicy`), only refusals are recorded.
+    ///
+    /// `completions_owed`: the host still holds completions of earlier
+    /// calls (it hands them over in batches). A refusal's record then waits
+    /// for them ([`Governor::complete_many`] or [`Governor::flush`]), so
+    /// that records stay in the order calls ended or were refused.
     pub fn decide(
         &self,
         handle: AgentHandle,
         tool: String,
         args_json: Option<String>,
         track: bool,
+        completions_owed: bool,
     ) -> Result<Outcome, String> {
         let s = &*self.shared;
         if self.is_closed() {
@@ -458,6 +468,7 @@ impl Governor {
                         .unwrap_or_default()
                 )),
                 "AgentPausedError",
+                completions_owed,
             );
             return Ok(Outcome::Paused {
                 agent_id: context.agent_id.to_string(),
@@ -468,7 +479,15 @@ impl Governor {
         if s.api.is_some() && !s.has_policies.load(Ordering::Acquire) {
             let reason =
                 "no policy set yet: the Execlave control plane has not answered".to_string();
-            return Ok(self.outage(context, tool, args_json, vec![], track, reason));
+            return Ok(self.outage(
+                context,
+                tool,
+                args_json,
+                vec![],
+                track,
+                reason,
+                completions_owed,
+            ));
         }
 
         let mut decision =
@@ -491,6 +510,7 @@ impl Governor {
                 decision.warnings.clone(),
                 Some(message),
                 "PolicyBlockedError",
+                completions_owed,
             );
             return Ok(Outcome::Block {
                 violations,
@@ -521,7 +541,15 @@ impl Governor {
             let reason = "the agent has policies only the Execlave control plane can evaluate, \
                           and no API key is set (local mode)"
                 .to_string();
-            return Ok(self.outage(context, tool, args_json, decision.warnings, track, reason));
+            return Ok(self.outage(
+                context,
+                tool,
+                args_json,
+                decision.warnings,
+                track,
+                reason,
+                completions_owed,
+            ));
         }
 
         Stats::bump(&s.stats.allowed);
@@ -547,6 +575,7 @@ impl Governor {
     }
 
     /// No decision can be had: `enforcementOnOutage` says what happens.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn outage(
         &self,
         context: CallContext,
@@ -555,6 +584,7 @@ impl Governor {
         warnings: Vec<Violation>,
         track: bool,
         reason: String,
+        hold_record: bool,
     ) -> Outcome {
         let s = &*self.shared;
         match s.options.enforcement_on_outage {
@@ -568,6 +598,7 @@ impl Governor {
                     warnings,
                     Some(reason.clone()),
                     "EnforcementUnavailableError",
+                    hold_record,
                 );
                 Outcome::Unavailable {
                     reason,
@@ -686,7 +717,13 @@ impl Governor {
                 }
             }
         }
-        self.push_records(records.into_iter().map(|(call, c)| finish(call, c)));
+        let held = self.take_held();
+        self.push_records(
+            records
+                .into_iter()
+                .map(|(call, c)| finish(call, c))
+                .chain(held),
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -699,11 +736,12 @@ impl Governor {
         warnings: Vec<Violation>,
         message: Option<String>,
         error_type: &str,
+        hold: bool,
     ) {
         if self.shared.delivery.is_none() {
             return;
         }
-        self.push_record(CallRecord {
+        let record = CallRecord {
             trace_id: new_trace_id(),
             audit_logged: false,
             context: context.clone(),
@@ -718,7 +756,21 @@ impl Governor {
             violations,
             warnings,
             decided_by: "local",
-        });
+        };
+        if hold {
+            self.shared
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(record);
+        } else {
+            self.push_record(record);
+        }
+    }
+
+    /// Refusal records held for completions the host still owes.
+    fn take_held(&self) -> Vec<CallRecord> {
+        std::mem::take(&mut *self.shared.held.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub(crate) fn push_record(&self, record: CallRecord) {
@@ -739,6 +791,8 @@ impl Governor {
 
     /// Delivers everything buffered so far; resolves when the sinks have it.
     pub async fn flush(&self) {
+        let held = self.take_held();
+        self.push_records(held);
         if let Some(d) = &self.shared.delivery {
             d.flush().await;
         }
@@ -837,7 +891,7 @@ mod tests {
 
     fn allow(g: &Governor, handle: AgentHandle, args: &str) -> Ticket {
         let outcome = g
-            .decide(handle, "echo".into(), Some(args.into()), true)
+            .decide(handle, "echo".into(), Some(args.into()), true, false)
             .unwrap();
         outcome
             .clean_ticket()
@@ -907,11 +961,34 @@ mod tests {
         let h = g.register_agent("ops-agent", None, None, true).unwrap();
         let a = allow(&g, h, "{}");
         g.complete(a, answered("1", None));
-        let blocked = g.decide(h, "delete_all".into(), None, true).unwrap();
+        let blocked = g.decide(h, "delete_all".into(), None, true, false).unwrap();
         assert!(matches!(blocked, Outcome::Block { .. }));
         let recs = audit_log(&g, dir.path());
         let statuses: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
         assert_eq!(statuses, ["success", "policy_blocked"]);
+    }
+
+    #[test]
+    fn a_refusal_waits_for_the_completions_the_host_still_owes() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = governor(dir.path());
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        let a = allow(&g, h, "{}");
+        // `a` ended, but its completion is still queued on the host's side.
+        let blocked = g.decide(h, "delete_all".into(), None, true, true).unwrap();
+        assert!(matches!(blocked, Outcome::Block { .. }));
+        g.complete_many([(a, answered("1", Some(1.0)))]);
+        let statuses: Vec<String> = audit_log(&g, dir.path())
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(statuses, ["success", "policy_blocked"]);
+
+        // A host that never hands the completions over loses nothing: a
+        // flush writes the held refusal.
+        let b = g.decide(h, "delete_all".into(), None, true, true).unwrap();
+        assert!(matches!(b, Outcome::Block { .. }));
+        assert_eq!(audit_log(&g, dir.path()).len(), 3);
     }
 
     #[test]

@@ -159,6 +159,7 @@ impl Governor {
             call.warnings.clone(),
             Some(violations_message(&violations)),
             "PolicyBlockedError",
+            false,
         );
         Outcome::Block {
             violations,
@@ -177,6 +178,7 @@ impl Governor {
             call.warnings,
             call.record_completion,
             reason,
+            false,
         )
     }
 }
