@@ -20,6 +20,7 @@ const VARIANTS = [
   // The same bare call in a second worker: its ratio is the noise floor of
   // this measurement on this machine (ideally 1.000).
   'bare callTool, second client (A/A control)',
+  'governed (24 policies, no record sink)',
   'governed (24 policies, records to audit log)',
   'governed + argument rule on the tool',
   "governed, enforcement: 'remote' (loopback)",
@@ -34,8 +35,8 @@ if (isMainThread) {
 async function main() {
   const { startControlPlane } = await import('../test-control-plane/index.mjs');
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
-  const RUNS = Number(args.get('runs') ?? 7);
-  const BATCHES = Number(args.get('batches') ?? 25);
+  const RUNS = Number(args.get('runs') ?? 11);
+  const BATCHES = Number(args.get('batches') ?? 15);
   const BATCH = Number(args.get('batch') ?? 200);
 
   // The official SDK's way: one round trip to the control plane per call
@@ -142,9 +143,12 @@ async function worker({ variant, controlPlane }) {
   let exe = null;
   switch (VARIANTS.indexOf(variant)) {
     case 2:
-      exe = new Execlave({ policies, auditLog: join(dir, 'audit.jsonl') });
+      exe = new Execlave({ policies });
       break;
     case 3:
+      exe = new Execlave({ policies, auditLog: join(dir, 'audit.jsonl') });
+      break;
+    case 4:
       exe = new Execlave({
         policies: [
           ...policies,
@@ -159,7 +163,7 @@ async function worker({ variant, controlPlane }) {
         auditLog: join(dir, 'audit.jsonl'),
       });
       break;
-    case 4:
+    case 5:
       exe = new Execlave({ ...controlPlane, enforcement: 'remote', flushIntervalMs: 1000 });
       break;
     default:
