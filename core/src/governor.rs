@@ -348,12 +348,11 @@ impl Governor {
         }
         s.log
             .debug(|| format!("{} policies from {from}", set.len()));
-        s.policies.store(Arc::new(set));
-        *s.etag.lock().unwrap_or_else(|e| e.into_inner()) = etag.clone();
-        s.has_policies.store(true, Ordering::Release);
+        // Cache first, then publish: once a call has been decided on this
+        // set, a restart during an outage finds the same set on disk.
         if let (Some(path), true) = (&s.options.policy_cache_path, from != "the policy cache") {
             let cached = crate::policy_cache::CachedPolicies {
-                etag,
+                etag: etag.clone(),
                 policies: sourced.into_iter().map(|p| p.value).collect(),
             };
             if let Err(e) = crate::policy_cache::store(path, &cached) {
@@ -362,6 +361,9 @@ impl Governor {
                 });
             }
         }
+        s.policies.store(Arc::new(set));
+        *s.etag.lock().unwrap_or_else(|e| e.into_inner()) = etag;
+        s.has_policies.store(true, Ordering::Release);
         true
     }
 
