@@ -35,7 +35,14 @@ class Execlave {
   #doneScheduled = false;
   #handOverDone = () => {
     this.#doneScheduled = false;
-    this.#flushCompletions();
+    try {
+      this.#flushCompletions();
+    } catch (err) {
+      // Thrown from a timer, this would crash the host process: losing the
+      // records of these calls is the lesser harm. It cannot happen with
+      // what #queueCompletion stores; this is only a guard.
+      if (this.#debug) console.warn('[execlave] could not record completed calls:', err);
+    }
   };
 
   /**
