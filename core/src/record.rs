@@ -178,6 +178,31 @@ pub fn bound_text(mut text: String, max: usize) -> String {
     text
 }
 
+/// A plain successful record of `tool` by `ops-agent`, for tests to adjust.
+#[cfg(test)]
+pub(crate) fn sample_record(tool: &str) -> CallRecord {
+    CallRecord {
+        trace_id: new_trace_id(),
+        audit_logged: false,
+        context: CallContext {
+            agent_id: "ops-agent".into(),
+            session_id: None,
+            user_id: None,
+        },
+        tool: tool.into(),
+        input: None,
+        output: None,
+        started_at: SystemTime::UNIX_EPOCH,
+        duration_ms: 0.0,
+        status: CallStatus::Success,
+        error_message: None,
+        error_type: None,
+        violations: vec![],
+        warnings: vec![],
+        decided_by: "local",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,26 +214,12 @@ mod tests {
     }
 
     fn record(status: CallStatus) -> CallRecord {
-        CallRecord {
-            trace_id: new_trace_id(),
-            audit_logged: false,
-            context: CallContext {
-                agent_id: "ops-agent".into(),
-                session_id: Some("s-1".into()),
-                user_id: None,
-            },
-            tool: "read_file".into(),
-            input: Some(r#"{"path":"/tmp/x"}"#.into()),
-            output: None,
-            started_at: SystemTime::UNIX_EPOCH,
-            duration_ms: 0.0421,
-            status,
-            error_message: None,
-            error_type: None,
-            violations: vec![],
-            warnings: vec![],
-            decided_by: "local",
-        }
+        let mut r = sample_record("read_file");
+        r.context.session_id = Some("s-1".into());
+        r.input = Some(r#"{"path":"/tmp/x"}"#.into());
+        r.duration_ms = 0.0421;
+        r.status = status;
+        r
     }
 
     #[test]

@@ -85,31 +85,7 @@ impl RecordBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{CallContext, CallStatus};
-    use std::time::SystemTime;
-
-    fn rec(tool: &str) -> CallRecord {
-        CallRecord {
-            trace_id: crate::record::new_trace_id(),
-            audit_logged: false,
-            context: CallContext {
-                agent_id: "a".into(),
-                session_id: None,
-                user_id: None,
-            },
-            tool: tool.into(),
-            input: None,
-            output: None,
-            started_at: SystemTime::now(),
-            duration_ms: 0.0,
-            status: CallStatus::Success,
-            error_message: None,
-            error_type: None,
-            violations: vec![],
-            warnings: vec![],
-            decided_by: "local",
-        }
-    }
+    use crate::record::sample_record as rec;
 
     fn tools(v: &[CallRecord]) -> Vec<&str> {
         v.iter().map(|r| r.tool.as_str()).collect()

@@ -71,31 +71,13 @@ impl TraceBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{CallContext, CallStatus};
+    use crate::record::sample_record;
     use serde_json::Value;
-    use std::time::SystemTime;
 
     fn record(tool: &str) -> CallRecord {
-        CallRecord {
-            trace_id: 7,
-            audit_logged: false,
-            context: CallContext {
-                agent_id: "ops-agent".into(),
-                session_id: None,
-                user_id: None,
-            },
-            tool: tool.into(),
-            input: Some("{\"text\":\"line\\nbreak\"}".into()),
-            output: None,
-            started_at: SystemTime::UNIX_EPOCH,
-            duration_ms: 1.0,
-            status: CallStatus::Success,
-            error_message: None,
-            error_type: None,
-            violations: vec![],
-            warnings: vec![],
-            decided_by: "local",
-        }
+        let mut r = sample_record(tool);
+        r.input = Some("{\"text\":\"line\\nbreak\"}".into());
+        r
     }
 
     fn tools(values: &[Value]) -> Vec<&str> {
