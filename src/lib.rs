@@ -87,8 +87,37 @@ impl NativeGovernor {
         texts: Vec<Option<String>>,
         error_types: Vec<String>,
     ) -> Result<()> {
-        self.inner
-            .complete_many(completions(&numbers, texts, error_types)?);
+        if numbers.len() != texts.len() * 3 {
+            return Err(js_error(format!(
+                "completeBatch: {} numbers for {} texts (three per call expected)",
+                numbers.len(),
+                texts.len()
+            )));
+        }
+        let mut error_types = error_types.into_iter();
+        let completions = numbers.chunks_exact(3).zip(texts).map(|(n, text)| {
+            let (ticket, duration_ms, ending) = (n[0] as u64, Some(n[1]), n[2]);
+            let completion = if ending == 2.0 {
+                Completion {
+                    duration_ms,
+                    failed: true,
+                    output: None,
+                    error_message: text,
+                    error_type: error_types.next(),
+                }
+            } else {
+                let is_error = ending == 1.0;
+                Completion {
+                    duration_ms,
+                    failed: is_error,
+                    output: text,
+                    error_message: is_error.then(|| "tool returned isError: true".into()),
+                    error_type: None,
+                }
+            };
+            (ticket, completion)
+        });
+        self.inner.complete_many(completions);
         Ok(())
     }
 
@@ -126,48 +155,6 @@ impl NativeGovernor {
             .await;
         Ok(())
     }
-}
-
-/// Completions as `completeBatch` and `decide` receive them (see there).
-fn completions(
-    numbers: &[f64],
-    texts: Vec<Option<String>>,
-    error_types: Vec<String>,
-) -> Result<Vec<(u64, Completion)>> {
-    if numbers.len() != texts.len() * 3 {
-        return Err(js_error(format!(
-            "completions: {} numbers for {} texts (three per call expected)",
-            numbers.len(),
-            texts.len()
-        )));
-    }
-    let mut error_types = error_types.into_iter();
-    Ok(numbers
-        .chunks_exact(3)
-        .zip(texts)
-        .map(|(n, text)| {
-            let (ticket, duration_ms, ending) = (n[0] as u64, Some(n[1]), n[2]);
-            let completion = if ending == 2.0 {
-                Completion {
-                    duration_ms,
-                    failed: true,
-                    output: None,
-                    error_message: text,
-                    error_type: error_types.next(),
-                }
-            } else {
-                let is_error = ending == 1.0;
-                Completion {
-                    duration_ms,
-                    failed: is_error,
-                    output: text,
-                    error_message: is_error.then(|| "tool returned isError: true".into()),
-                    error_type: None,
-                }
-            };
-            (ticket, completion)
-        })
-        .collect())
 }
 
 fn outcome_json(outcome: &Outcome) -> String {

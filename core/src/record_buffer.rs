@@ -25,11 +25,6 @@ impl RecordBuffer {
         }
     }
 
-    /// Adds a record; returns the number buffered afterwards.
-    pub fn push(&self, record: CallRecord) -> usize {
-        self.push_many([record]).1
-    }
-
     /// Adds records in order, under one lock; returns the number buffered
     /// before and after.
     pub fn push_many(&self, records: impl IntoIterator<Item = CallRecord>) -> (usize, usize) {
@@ -95,7 +90,7 @@ mod tests {
     fn overflow_drops_oldest_and_counts() {
         let b = RecordBuffer::new(3);
         for t in ["1", "2", "3", "4", "5"] {
-            b.push(rec(t));
+            b.push_many([rec(t)]);
         }
         assert_eq!(b.dropped(), 2);
         assert_eq!(tools(&b.take(10)), ["3", "4", "5"]);
@@ -106,12 +101,12 @@ mod tests {
     fn take_is_fifo_and_requeue_keeps_order_within_capacity() {
         let b = RecordBuffer::new(4);
         for t in ["1", "2", "3"] {
-            b.push(rec(t));
+            b.push_many([rec(t)]);
         }
         let batch = b.take(2);
         assert_eq!(tools(&batch), ["1", "2"]);
-        b.push(rec("4"));
-        b.push(rec("5"));
+        b.push_many([rec("4")]);
+        b.push_many([rec("5")]);
         // Room for one of the two: the newer of them stays.
         b.requeue_front(batch);
         assert_eq!(b.dropped(), 1);

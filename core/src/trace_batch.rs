@@ -42,10 +42,7 @@ impl TraceBatch {
 
     /// JSON Lines of the records `keep` selects (by index).
     pub fn lines(&self, keep: impl Fn(usize) -> bool) -> Vec<u8> {
-        if (0..self.len()).all(&keep) {
-            return self.text.clone();
-        }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.text.len());
         for i in (0..self.len()).filter(|&i| keep(i)) {
             out.extend_from_slice(self.json(i));
             out.push(b'\n');
