@@ -151,6 +151,19 @@ describe('call shapes', () => {
     await exe.flush();
     assert.equal(JSON.parse(records().at(-1).input).path, '/srv/notes/ok.txt');
   });
+
+  test('changing the arguments or the result after the call changes neither what was sent nor the record', async () => {
+    const args = { text: 'sent' };
+    const pending = pair.client.callTool({ name: 'echo', arguments: args });
+    args.text = 'changed after the call';
+    const result = await pending;
+    assert.equal(result.content[0].text, 'sent');
+    result.content[0].text = 'changed by the caller';
+    await exe.flush();
+    const rec = records().at(-1);
+    assert.deepEqual(JSON.parse(rec.input), { text: 'sent' });
+    assert.equal(JSON.parse(rec.output).content[0].text, 'sent');
+  });
 });
 
 describe('wrapping', () => {

@@ -7,7 +7,7 @@
 
 const { Execlave, kGovern } = require('../lib/client');
 const { ExeclaveError } = require('../lib/errors');
-const { argumentsJson, checkToolName } = require('../lib/governance');
+const { checkToolName, snapshotArguments } = require('../lib/governance');
 
 function describe(value) {
   if (value === null) return 'null';
@@ -57,44 +57,59 @@ function instrumentMcpClient(client, exe, options) {
   if (client._execlave_instrumented === true) return client;
 
   const gov = exe[kGovern](agentId, sessionId, userId, enforce);
-  // Params objects our `callTool` checked and is sending: when the SDK's
-  // `callTool` hands them to `request`, they pass without a second check.
-  // Held only while their call is in flight (a plain Set: a WeakSet costs
-  // the garbage collector more per call than this bounded set).
-  const checkedInFlight = new Set();
   const originalCallTool = client.callTool;
   const originalRequest = typeof client.request === 'function' ? client.request : null;
+  // The params our `callTool` checked and is handing to the SDK's right
+  // now: the SDK's `callTool` passes them to `request` synchronously, and
+  // there they pass without a second check (and the mark is used up). An
+  // SDK that went through `request` later would only get them checked
+  // twice, never not at all.
+  let sending = null;
 
   /**
-   * Checks one call; returns the ticket (or its promise, when the control
-   * plane must be asked) and the arguments to forward: the very JSON that
-   * was checked, re-read, so that nothing (a getter, a later mutation) can
-   * change them between the check and the send.
+   * Sends a checked call with `send` and, when it has a ticket, records
+   * how it ended and how long it took. A call with ticket 0 has nothing to
+   * record: its promise goes back untouched.
    */
-  function check(name, args) {
-    checkToolName(name);
-    const argsJson = argumentsJson(name, args);
-    const ticket = gov.begin(name, argsJson);
-    return { ticket, args: argsJson === null ? args : JSON.parse(argsJson) };
+  function sendChecked(ticket, send, forwarded, args, rest, params) {
+    const outer = sending;
+    sending = params;
+    const sentAt = ticket === 0 ? 0 : performance.now();
+    let answer;
+    try {
+      answer = send.call(client, forwarded, ...rest);
+    } catch (err) {
+      if (ticket !== 0) gov.failed(ticket, args, err, performance.now() - sentAt);
+      throw err;
+    } finally {
+      sending = outer;
+    }
+    if (ticket === 0) return answer;
+    return Promise.resolve(answer).then(
+      (result) => {
+        gov.succeeded(ticket, args, result, performance.now() - sentAt);
+        return result;
+      },
+      (err) => {
+        gov.failed(ticket, args, err, performance.now() - sentAt);
+        throw err;
+      },
+    );
   }
 
-  /** Sends the checked call and records how it ended. */
-  async function run(pendingTicket, send, forwarded, rest) {
-    let result;
-    try {
-      const ticket = typeof pendingTicket === 'number' ? pendingTicket : await pendingTicket;
-      const sentAt = performance.now();
-      try {
-        result = await send.call(client, forwarded, ...rest);
-      } catch (err) {
-        gov.failed(ticket, err, performance.now() - sentAt);
-        throw err;
-      }
-      gov.succeeded(ticket, result, performance.now() - sentAt);
-    } finally {
-      checkedInFlight.delete(forwarded);
-    }
-    return result;
+  /**
+   * Checks one call and sends it: what is sent is the arguments' snapshot
+   * that was checked, so that nothing (a getter, a later mutation) can
+   * change them between the check and the send.
+   */
+  function governed(name, args, send, build, rest) {
+    checkToolName(name);
+    const checked = snapshotArguments(name, args);
+    const ticket = gov.begin(name, checked);
+    const forwarded = build(checked);
+    const params = send === originalCallTool ? forwarded : null;
+    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, checked, rest, params);
+    return ticket.then((t) => sendChecked(t, send, forwarded, checked, rest, params));
   }
 
   // Not `async`: one promise layer fewer on the hot path. Errors thrown
@@ -124,10 +139,7 @@ function instrumentMcpClient(client, exe, options) {
         `callTool takes ({ name, arguments }, …) or (name, arguments, …), got ${describe(params)}; the call was not sent`,
       );
     }
-    const { ticket, args: checked } = check(name, args);
-    const forwarded = { ...base, name, arguments: checked };
-    checkedInFlight.add(forwarded);
-    return run(ticket, originalCallTool, forwarded, rest);
+    return governed(name, args, originalCallTool, (checked) => ({ ...base, name, arguments: checked }), rest);
   }
 
   function toolsCallRequest(request, params, rest) {
@@ -135,9 +147,8 @@ function instrumentMcpClient(client, exe, options) {
       throw new ExeclaveError('tools/call request without params: the call was not sent');
     }
     const { name, arguments: args } = params;
-    const { ticket, args: checked } = check(name, args);
-    const forwarded = { ...request, method: 'tools/call', params: { ...params, name, arguments: checked } };
-    return run(ticket, originalRequest, forwarded, rest);
+    const build = (checked) => ({ ...request, method: 'tools/call', params: { ...params, name, arguments: checked } });
+    return governed(name, args, originalRequest, build, rest);
   }
 
   client.callTool = callTool;
@@ -146,7 +157,9 @@ function instrumentMcpClient(client, exe, options) {
       const method = req !== null && typeof req === 'object' ? req.method : undefined;
       if (method === 'tools/call') {
         const params = req.params;
-        if (!checkedInFlight.has(params)) {
+        if (params === sending && params !== null) {
+          sending = null;
+        } else {
           try {
             return toolsCallRequest(req, params, rest);
           } catch (err) {

@@ -2,7 +2,7 @@
 
 const native = require('./native');
 const { ExeclaveError } = require('./errors');
-const { argumentsJson, checkToolName, haltError, outputJson } = require('./governance');
+const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 
@@ -22,6 +22,29 @@ const THREW = 2;
 
 const ticketOf = (r) => (typeof r === 'number' ? r : (r.ticket ?? 0));
 
+// Tool name → the id `native.decideByTool` takes. The native table is per
+// thread, as this module is; names it cannot intern (id 0) are not cached,
+// so this map stays as bounded as that table.
+const toolIds = new Map();
+
+function toolIdOf(tool) {
+  let id = toolIds.get(tool);
+  if (id === undefined) {
+    id = native.toolId(tool);
+    if (id !== 0) toolIds.set(tool, id);
+  }
+  return id;
+}
+
+/** A record's copy of a result; the caller may change the original. */
+function resultSnapshot(result) {
+  try {
+    return jsonSnapshot(result);
+  } catch {
+    return '[result not serialisable]';
+  }
+}
+
 class Execlave {
   #native;
   #onBypass;
@@ -30,7 +53,8 @@ class Execlave {
   #debug;
   // Completed calls not yet handed to Rust (see #queueCompletion).
   #doneNumbers = [];
-  #doneTexts = [];
+  #doneArgs = [];
+  #doneValues = [];
   #doneErrorTypes = [];
   #doneScheduled = false;
   #handOverDone = () => {
@@ -149,7 +173,7 @@ class Execlave {
    * returns a promise.
    */
   #decide(handle, tool, argsJson, track, input) {
-    const owed = this.#doneTexts.length > 0;
+    const owed = this.#doneArgs.length > 0;
     const answer = this.#native.decide(handle, tool, argsJson, track, owed);
     if (typeof answer === 'number') return answer;
     // A refusal's record waits in Rust for the completions queued here;
@@ -194,11 +218,12 @@ class Execlave {
    * and by `flush()`, `shutdown()` and `stats()`, so records are neither
    * lost nor reordered.
    */
-  #queueCompletion(ticket, durationMs, ending, text, errorType) {
+  #queueCompletion(ticket, durationMs, ending, args, value, errorType) {
     this.#doneNumbers.push(ticket, durationMs, ending);
-    this.#doneTexts.push(text);
+    this.#doneArgs.push(args);
+    this.#doneValues.push(value);
     if (ending === THREW) this.#doneErrorTypes.push(errorType);
-    if (this.#doneTexts.length >= COMPLETION_BATCH) {
+    if (this.#doneArgs.length >= COMPLETION_BATCH) {
       this.#flushCompletions();
     } else if (!this.#doneScheduled) {
       this.#doneScheduled = true;
@@ -207,14 +232,25 @@ class Execlave {
   }
 
   #flushCompletions() {
-    if (this.#doneTexts.length === 0) return;
+    const args = this.#doneArgs;
+    const n = args.length;
+    if (n === 0) return;
     const numbers = new Float64Array(this.#doneNumbers);
-    const texts = this.#doneTexts;
+    const values = this.#doneValues;
     const errorTypes = this.#doneErrorTypes;
     this.#doneNumbers = [];
-    this.#doneTexts = [];
+    this.#doneArgs = [];
+    this.#doneValues = [];
     this.#doneErrorTypes = [];
-    this.#native.completeBatch(numbers, texts, errorTypes);
+    // Serialised here, many in a row, rather than one per call between
+    // MCP messages: the snapshots taken at call time keep them exact.
+    const texts = new Array(n);
+    const inputs = new Array(n);
+    for (let i = 0; i < n; i++) {
+      inputs[i] = args[i] === undefined || args[i] === null ? null : recordJson(args[i]);
+      texts[i] = numbers[i * 3 + 2] === THREW ? values[i] : recordJson(values[i]);
+    }
+    this.#native.completeBatch(numbers, texts, inputs, errorTypes);
   }
 
   /** For the integrations: everything a wrapper needs, bound to this client. */
@@ -222,26 +258,34 @@ class Execlave {
     const handle = this.#handle(agentId, sessionId, userId, enforce);
     return {
       /**
-       * Decides a call whose arguments are already JSON text: returns its
-       * ticket, or throws why it may not go on.
+       * Decides a call on its arguments' snapshot (see
+       * `snapshotArguments`): returns its ticket (0: nothing to report),
+       * or its promise when the control plane must be asked; throws why
+       * it may not go on.
        */
-      begin: (tool, argsJson) => {
-        const r = this.#decide(handle, tool, argsJson, true);
+      begin: (tool, args) => {
+        // Most calls: the tool name decides, no arguments cross over.
+        const id = toolIdOf(tool);
+        if (id !== 0) {
+          const ticket = native.decideByTool(handle, id);
+          if (ticket >= 0) return ticket;
+        }
+        const r = this.#decide(handle, tool, argumentsJson(tool, args), true);
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
       },
-      /** The call answered `result` after `durationMs`. */
-      succeeded: (ticket, result, durationMs) => {
+      /** The call with these arguments (a snapshot) answered `result` after `durationMs`. */
+      succeeded: (ticket, args, result, durationMs) => {
         if (ticket === 0) return;
         const ending = result && result.isError === true ? ANSWERED_IS_ERROR : ANSWERED;
-        this.#queueCompletion(ticket, durationMs, ending, outputJson(result));
+        this.#queueCompletion(ticket, durationMs, ending, args, resultSnapshot(result));
       },
-      /** The call threw `err` after `durationMs`. */
-      failed: (ticket, err, durationMs) => {
+      /** The call with these arguments (a snapshot) threw `err` after `durationMs`. */
+      failed: (ticket, args, err, durationMs) => {
         if (ticket === 0) return;
         const message = err && err.message ? String(err.message) : String(err);
-        this.#queueCompletion(ticket, durationMs, THREW, message, String((err && err.name) || typeof err));
+        this.#queueCompletion(ticket, durationMs, THREW, args, message, String((err && err.name) || typeof err));
       },
     };
   }

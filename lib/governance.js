@@ -12,9 +12,9 @@ const {
   EnforcementUnavailableError,
 } = require('./errors');
 
-// Records keep at most this much of a result (the core bounds it again);
-// cutting here spares copying a huge result across the boundary.
-const MAX_OUTPUT_CHARS = 8 * 1024;
+// Records keep at most this much of a result or of arguments (the core
+// bounds them again); cutting here spares copying huge ones across.
+const MAX_RECORD_CHARS = 8 * 1024;
 
 /**
  * JSON text of a call's arguments, or null when there are none. Arguments
@@ -34,6 +34,90 @@ function argumentsJson(tool, args) {
     );
   }
   return text === undefined ? null : text;
+}
+
+/**
+ * The arguments as the call will carry them: a deep copy made the way JSON
+ * carries them, so `JSON.stringify` of the copy is the JSON that was
+ * checked, and neither a getter nor a later mutation of the caller's object
+ * can change what is sent after the check. Arguments JSON cannot represent
+ * (circular, BigInt, too deep) could not be sent to an MCP server either:
+ * refuse them with a clear error, before anything is sent.
+ */
+function snapshotArguments(tool, args) {
+  if (args === undefined || args === null) return args;
+  try {
+    return jsonSnapshot(args);
+  } catch (cause) {
+    throw new ExeclaveError(
+      `arguments of tool "${tool}" cannot be serialised to JSON (${cause.message}); the call was not sent`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * What `JSON.parse(JSON.stringify(value))` returns, made in JS: V8 runs
+ * both in C++, and inside MCP traffic each such entry costs microseconds
+ * (measured), where this copy stays in JIT-compiled code. Same rules:
+ * `toJSON`, boxed primitives, own enumerable string keys in order,
+ * `undefined`/functions/symbols dropped (null in arrays), non-finite
+ * numbers as null. Throws like JSON.stringify: TypeError on a cycle or a
+ * BigInt, RangeError when nesting exhausts the stack.
+ */
+function jsonSnapshot(value) {
+  return copyAsJson(value, '', []);
+}
+
+function copyAsJson(value, key, ancestors) {
+  if ((typeof value === 'object' && value !== null) || typeof value === 'bigint') {
+    const toJSON = value.toJSON;
+    if (typeof toJSON === 'function') value = toJSON.call(value, String(key));
+  }
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (value === 0) return 0; // -0 too, as JSON writes it
+      return Number.isFinite(value) ? value : null;
+    case 'bigint':
+      throw new TypeError('Do not know how to serialize a BigInt');
+    case 'object':
+      if (value === null) return null;
+      break;
+    default:
+      return undefined; // undefined, function, symbol
+  }
+  if (value instanceof Number) return copyAsJson(Number(value), key, ancestors);
+  if (value instanceof String) return String(value);
+  if (value instanceof Boolean) return value.valueOf();
+  if (value instanceof BigInt) throw new TypeError('Do not know how to serialize a BigInt');
+  if (ancestors.includes(value)) throw new TypeError('Converting circular structure to JSON');
+  ancestors.push(value);
+  let copy;
+  if (Array.isArray(value)) {
+    copy = [];
+    const n = value.length;
+    for (let i = 0; i < n; i++) {
+      const v = copyAsJson(value[i], i, ancestors);
+      copy.push(v === undefined ? null : v);
+    }
+  } else {
+    copy = {};
+    for (const k of Object.keys(value)) {
+      const v = copyAsJson(value[k], k, ancestors);
+      if (v === undefined) continue;
+      if (k === '__proto__') {
+        // An own property, as JSON.parse makes it, not the prototype.
+        Object.defineProperty(copy, k, { value: v, writable: true, enumerable: true, configurable: true });
+      } else {
+        copy[k] = v;
+      }
+    }
+  }
+  ancestors.pop();
+  return copy;
 }
 
 function checkToolName(tool) {
@@ -68,15 +152,16 @@ function haltError(outcome) {
   }
 }
 
-function outputJson(result) {
+/** Bounded JSON text of a call's arguments or result, for its record. */
+function recordJson(value) {
   let text;
   try {
-    text = JSON.stringify(result);
+    text = JSON.stringify(value);
   } catch {
-    text = '"[result not serialisable]"';
+    text = '"[not serialisable]"';
   }
   if (text === undefined) return null;
-  return text.length > MAX_OUTPUT_CHARS ? `${text.slice(0, MAX_OUTPUT_CHARS)}…[truncated, ${text.length} chars in all]` : text;
+  return text.length > MAX_RECORD_CHARS ? `${text.slice(0, MAX_RECORD_CHARS)}…[truncated, ${text.length} chars in all]` : text;
 }
 
-module.exports = { argumentsJson, checkToolName, haltError, outputJson };
+module.exports = { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson, snapshotArguments };

@@ -1,10 +1,14 @@
 //! The napi binding: marshals between JavaScript and the core's
 //! [`Governor`]. No policy logic lives here.
 
-use execlave_core::{Completion, Governor, GovernorOptions, Outcome};
+mod fast_path;
+
+use execlave_core::{AgentHandle, Completion, Governor, GovernorOptions, Outcome};
 use napi::bindgen_prelude::{Either, Float64Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 fn js_error(message: impl Into<String>) -> Error {
@@ -15,6 +19,25 @@ fn js_error(message: impl Into<String>) -> Error {
 #[napi]
 pub struct NativeGovernor {
     inner: Governor,
+    /// This governor's agent slots (see `fast_path`) → the core's handles.
+    slots: Mutex<HashMap<u32, AgentHandle>>,
+}
+
+impl NativeGovernor {
+    fn handle(&self, slot: u32) -> Result<AgentHandle> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .get(&slot)
+            .copied()
+            .ok_or_else(|| js_error(format!("unknown agent handle {slot}")))
+    }
+}
+
+impl Drop for NativeGovernor {
+    fn drop(&mut self) {
+        let slots = self.slots.get_mut().unwrap_or_else(|e| e.into_inner());
+        fast_path::remove_slots(slots.keys().copied());
+    }
 }
 
 #[napi]
@@ -24,8 +47,14 @@ impl NativeGovernor {
     pub fn new(options_json: String) -> Result<Self> {
         let options = GovernorOptions::from_json(&options_json).map_err(js_error)?;
         let inner = Governor::new(options).map_err(js_error)?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            slots: Mutex::default(),
+        })
     }
+
+    /// Returns the agent's slot: the handle `decide`, `decideByTool` and
+    /// `waitForSync` take.
 
     #[napi]
     pub fn register_agent(
@@ -35,19 +64,24 @@ impl NativeGovernor {
         user_id: Option<String>,
         enforce: bool,
     ) -> Result<u32> {
-        self.inner
+        let handle = self
+            .inner
             .register_agent(
                 &agent_id,
                 session_id.as_deref(),
                 user_id.as_deref(),
                 enforce,
             )
-            .map_err(js_error)
+            .map_err(js_error)?;
+        let slot = fast_path::add_slot(self.inner.clone(), handle);
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.insert(slot, handle);
+        Ok(slot)
     }
 
-    /// The hot path. An allowed call with nothing to report comes back as a
-    /// bare ticket number (no object to build); anything else as the
-    /// outcome's JSON text.
+    /// The full decision (the hot path is `decideByTool`). An allowed call
+    /// with nothing to report comes back as a bare ticket number (no object
+    /// to build); anything else as the outcome's JSON text.
     /// `completions_owed`: JS still queues completions of earlier calls; a
     /// refusal's record then waits for them (see `completeBatch`).
     #[napi]
@@ -61,7 +95,13 @@ impl NativeGovernor {
     ) -> Result<Either<f64, String>> {
         let outcome = self
             .inner
-            .decide(handle, tool, args_json, track, completions_owed)
+            .decide(
+                self.handle(handle)?,
+                tool,
+                args_json,
+                track,
+                completions_owed,
+            )
             .map_err(js_error)?;
         Ok(match outcome.clean_ticket() {
             Some(ticket) => Either::A(ticket as f64),
@@ -78,13 +118,15 @@ impl NativeGovernor {
     /// `numbers` holds three per call: ticket, duration in ms as JS measured
     /// it, and how it ended (0 answered, 1 answered with `isError: true`,
     /// 2 threw). `texts` holds one per call: the result's JSON text, or for
-    /// a call that threw its error message. `error_types` holds one per call
-    /// that threw, in order.
+    /// a call that threw its error message. `inputs` holds one per call: its
+    /// arguments' JSON text (used when the decision was made without them).
+    /// `error_types` holds one per call that threw, in order.
     #[napi]
     pub fn complete_batch(
         &self,
         numbers: Float64Array,
         texts: Vec<Option<String>>,
+        inputs: Vec<Option<String>>,
         error_types: Vec<String>,
     ) -> Result<()> {
         if numbers.len() != texts.len() * 3 {
@@ -94,8 +136,16 @@ impl NativeGovernor {
                 texts.len()
             )));
         }
+        if inputs.len() != texts.len() {
+            return Err(js_error(format!(
+                "completeBatch: {} inputs for {} texts (one per call expected)",
+                inputs.len(),
+                texts.len()
+            )));
+        }
         let mut error_types = error_types.into_iter();
-        let completions = numbers.chunks_exact(3).zip(texts).map(|(n, text)| {
+        let calls = numbers.chunks_exact(3).zip(texts).zip(inputs);
+        let completions = calls.map(|((n, text), input)| {
             let (ticket, duration_ms, ending) = (n[0] as u64, Some(n[1]), n[2]);
             let completion = if ending == 2.0 {
                 Completion {
@@ -104,6 +154,7 @@ impl NativeGovernor {
                     output: None,
                     error_message: text,
                     error_type: error_types.next(),
+                    input,
                 }
             } else {
                 let is_error = ending == 1.0;
@@ -113,6 +164,7 @@ impl NativeGovernor {
                     output: text,
                     error_message: is_error.then(|| "tool returned isError: true".into()),
                     error_type: None,
+                    input,
                 }
             };
             (ticket, completion)
@@ -130,7 +182,7 @@ impl NativeGovernor {
     /// `wait_for_sync` outcome); bounded by the first-sync timeout.
     #[napi]
     pub async fn wait_for_sync(&self, handle: u32) -> Result<()> {
-        self.inner.wait_for_sync(handle).await;
+        self.inner.wait_for_sync(self.handle(handle)?).await;
         Ok(())
     }
 
@@ -155,6 +207,21 @@ impl NativeGovernor {
             .await;
         Ok(())
     }
+}
+
+/// The hot path: decides a wrapped call on its tool name alone when that is
+/// enough (see `Governor::decide_by_tool`). Returns the call's ticket, or
+/// -1: call `decide` with the arguments.
+#[napi]
+pub fn decide_by_tool(handle: u32, tool_id: u32) -> f64 {
+    fast_path::decide_by_tool(handle, tool_id).map_or(-1.0, |ticket| ticket as f64)
+}
+
+/// The id `decideByTool` takes for a tool name (cached by JS), or 0 when
+/// the name cannot be interned (too long, or too many names already).
+#[napi]
+pub fn tool_id(name: String) -> u32 {
+    fast_path::tool_id(&name)
 }
 
 fn outcome_json(outcome: &Outcome) -> String {

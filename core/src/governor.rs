@@ -87,6 +87,9 @@ pub struct Completion {
     pub output: Option<String>,
     pub error_message: Option<String>,
     pub error_type: Option<String>,
+    /// The call's arguments as JSON text, for a call decided without them
+    /// ([`Governor::decide_by_tool`]); ignored when the decision had them.
+    pub input: Option<String>,
 }
 
 pub(crate) struct Shared {
@@ -576,6 +579,49 @@ impl Governor {
         })
     }
 
+    /// The hot path's shortcut: decides a tracked call on its tool name
+    /// alone, when that is enough. Returns the ticket of a call that is
+    /// allowed with nothing to report (no warning, no server involved, no
+    /// argument rule on the tool); `None` otherwise, having counted and
+    /// recorded nothing: the host then calls [`Governor::decide`] with the
+    /// arguments. The arguments of a call allowed here reach its record
+    /// through [`Completion::input`].
+    pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Option<Ticket> {
+        let s = &*self.shared;
+        if self.is_closed() {
+            return None;
+        }
+        // `enforce` only turns violations into warnings, so a clean
+        // decision is the same either way.
+        let (state, context, _enforce) = self.registered(handle)?;
+        if s.api.is_some()
+            && (s.options.enforcement == EnforcementMode::Remote
+                || s.auth_failed.load(Ordering::Acquire)
+                || !s.has_policies.load(Ordering::Acquire))
+        {
+            return None;
+        }
+        if !self.ready_for(&state) || state.status.load().paused {
+            return None;
+        }
+        let decision = s
+            .policies
+            .load()
+            .evaluate_tool(&state.identity.load(), tool)?;
+        let clean = decision.violations.is_empty()
+            && decision.warnings.is_empty()
+            && !decision.needs_server;
+        if !clean {
+            return None;
+        }
+        Stats::bump(&s.stats.decisions);
+        Stats::bump(&s.stats.allowed);
+        if s.delivery.is_none() {
+            return Some(0); // nothing to record (see `start_pending`)
+        }
+        Some(self.start_pending(context, tool.to_owned(), None, vec![], true, "local", false))
+    }
+
     /// No decision can be had: `enforcementOnOutage` says what happens.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn outage(
@@ -835,7 +881,9 @@ pub(crate) fn finish(call: PendingCall, completion: Completion) -> CallRecord {
         audit_logged: false,
         context: call.context,
         tool: call.tool,
-        input: call.input,
+        input: call
+            .input
+            .or_else(|| completion.input.map(|a| bound_text(a, MAX_RECORD_TEXT))),
         output: completion.output.map(|o| bound_text(o, MAX_RECORD_TEXT)),
         started_at: call.started_at,
         duration_ms: completion
@@ -991,6 +1039,74 @@ mod tests {
         let b = g.decide(h, "delete_all".into(), None, true, true).unwrap();
         assert!(matches!(b, Outcome::Block { .. }));
         assert_eq!(audit_log(&g, dir.path()).len(), 3);
+    }
+
+    #[test]
+    fn the_tool_name_decides_only_clean_allows_and_the_input_comes_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = governor(dir.path());
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        let ticket = g.decide_by_tool(h, "echo").expect("echo is allowed");
+        assert_ne!(ticket, 0, "an audit log is set: the call is tracked");
+        // Refusals and the unknown go to the full path, counting nothing.
+        assert_eq!(g.decide_by_tool(h, "delete_all"), None);
+        assert_eq!(g.decide_by_tool(h, "not_listed"), None);
+        assert_eq!(g.decide_by_tool(h + 1, "echo"), None);
+        let stats = g.stats();
+        assert_eq!((stats.decisions, stats.allowed, stats.blocked), (1, 1, 0));
+
+        g.complete(
+            ticket,
+            Completion {
+                input: Some(r#"{"text":"hi"}"#.into()),
+                ..answered("1", Some(1.0))
+            },
+        );
+        let recs = audit_log(&g, dir.path());
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0]["input"], r#"{"text":"hi"}"#);
+        assert_eq!(recs[0]["status"], "success");
+
+        // An input the decision had wins over the completion's.
+        let t = allow(&g, h, r#"{"n":1}"#);
+        g.complete(
+            t,
+            Completion {
+                input: Some("ignored".into()),
+                ..answered("2", Some(1.0))
+            },
+        );
+        assert_eq!(audit_log(&g, dir.path())[1]["input"], r#"{"n":1}"#);
+    }
+
+    #[test]
+    fn the_tool_name_does_not_decide_for_a_paused_or_closed_governor() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = json!({
+            "policies": [{
+                "name": "W",
+                "policyType": "tool_invocation",
+                "enforcementMode": "warn",
+                "ruleDefinition": { "deny": ["echo"] }
+            }],
+        });
+        let g = Governor::new(serde_json::from_value(options).unwrap()).unwrap();
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        assert_eq!(
+            g.decide_by_tool(h, "echo"),
+            None,
+            "a warning needs the full path"
+        );
+        assert_eq!(g.decide_by_tool(h, "other"), Some(0), "no sink: ticket 0");
+
+        let g = governor(dir.path());
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(g.shutdown(Duration::from_secs(1)));
+        assert_eq!(g.decide_by_tool(h, "echo"), None);
     }
 
     #[test]

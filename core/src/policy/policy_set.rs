@@ -248,6 +248,25 @@ impl PolicySet {
         self.run(&plan, tool, args_json)
     }
 
+    /// The decision for a call when its tool name alone decides it; `None`
+    /// when an argument rule applies to `tool` for this agent, so the
+    /// arguments are needed ([`PolicySet::evaluate`]). Lets a host skip
+    /// serialising the arguments for the many tools no argument rule names.
+    pub fn evaluate_tool(&self, agent: &AgentIdentity, tool: &str) -> Option<Decision> {
+        if self.local.is_empty() && self.server.is_empty() {
+            return Some(Decision::default());
+        }
+        let plan = self.plan(agent, tool);
+        if plan
+            .steps
+            .iter()
+            .any(|step| matches!(step, Step::Arguments { .. }))
+        {
+            return None;
+        }
+        Some(self.run(&plan, tool, None))
+    }
+
     /// `evaluate` without the plan cache (the reference the cache must
     /// agree with).
     #[cfg(test)]
@@ -436,6 +455,14 @@ mod tests {
         let second = s.evaluate(a, tool, args);
         assert_eq!(first, reference, "cached plan differs from uncached");
         assert_eq!(second, reference, "second cached evaluation differs");
+        // What the tool name alone decides, whatever the arguments, must be
+        // the full decision.
+        if let Some(by_tool) = s.evaluate_tool(a, tool) {
+            assert_eq!(
+                by_tool, reference,
+                "decision on the tool name alone differs"
+            );
+        }
         reference
     }
 
@@ -487,6 +514,28 @@ mod tests {
         );
         assert!(PolicySet::default().is_empty());
         assert!(format!("{s:?}").contains("pol_fs_guard"));
+    }
+
+    #[test]
+    fn the_tool_name_alone_decides_unless_an_argument_rule_applies() {
+        let s = set(&[example()]);
+        let ops = agent("ops-agent");
+        // Argument rules apply: the arguments are needed.
+        for tool in ["read_text_file", "list_directory", "query", "refund"] {
+            assert_eq!(s.evaluate_tool(&ops, tool), None, "{tool}");
+        }
+        // Denied, off the allowlist: decided on the name.
+        assert!(s.evaluate_tool(&ops, "write_file").unwrap().is_blocked());
+        assert!(s.evaluate_tool(&ops, "delete_file").unwrap().is_blocked());
+        // The policy is scoped to ops-agent: another agent is not concerned.
+        assert!(s
+            .evaluate_tool(&agent("other"), "read_text_file")
+            .unwrap()
+            .is_clean());
+        assert!(PolicySet::empty()
+            .evaluate_tool(&ops, "x")
+            .unwrap()
+            .is_clean());
     }
 
     #[test]
