@@ -1,28 +1,25 @@
 // npm run bench: what governance adds to a callTool, measured side by side.
 //
-// Each variant runs in its own worker thread, so in its own V8 isolate, with
-// its own real MCP Client and in-process server over InMemoryTransport: one
-// variant's object shapes and JIT state cannot slow another's code (in a
-// single isolate, the SDK's code serves every variant's client and grows
-// polymorphic). The main thread drives the workers in turn, one batch at a
-// time (A B C A B C …, the order rotated), so that a noisy neighbour slows
-// them alike; each batch gives a mean per call, timed inside its worker;
-// each variant's figure is the median over its batches, and the ratios are
-// taken within one run. Several runs; the median ratio is reported.
+// Paired design, because this machine is shared and noisy: each variant runs
+// in its own worker thread (its own V8 isolate), which holds two real MCP
+// Clients, each with its own in-process server over InMemoryTransport: one
+// bare, one governed as the variant says. The worker alternates small
+// batches of calls on the two in an A B B A pattern, so that the bare and
+// the governed batch of a pair run microseconds apart on the same thread,
+// the same CPU, the same JIT state: a noisy neighbour, a CPU frequency step
+// or a slow isolate hits both alike and cancels out of their ratio. Each
+// pair gives one ratio; a variant's figure is the median ratio over all its
+// pairs, from a fresh worker in each of several runs. A variant whose
+// "governed" client is bare too (A/A) shows the noise floor (ideally 1.000).
 
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
-const WARMUP = 2000;
-
 const VARIANTS = [
-  'bare callTool',
-  // The same bare call in a second worker: its ratio is the noise floor of
-  // this measurement on this machine (ideally 1.000).
-  'bare callTool, second client (A/A control)',
+  'A/A control (both bare)',
   'governed (24 policies, no record sink)',
   'governed (24 policies, records to audit log)',
-  'governed + argument rule on the tool',
+  'governed + argument rule on the tool, audit log',
   "governed, enforcement: 'remote' (loopback)",
 ];
 
@@ -35,71 +32,72 @@ if (isMainThread) {
 async function main() {
   const { startControlPlane } = await import('../test-control-plane/index.mjs');
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
-  const RUNS = Number(args.get('runs') ?? 11);
-  const BATCHES = Number(args.get('batches') ?? 15);
-  const BATCH = Number(args.get('batch') ?? 200);
+  const RUNS = Number(args.get('runs') ?? 5);
+  const PAIRS = Number(args.get('pairs') ?? 40);
+  const BATCH = Number(args.get('batch') ?? 50);
 
   // The official SDK's way: one round trip to the control plane per call
   // (here the test control plane on loopback in this thread, the best case
-  // for it). Its event loop is free while a worker runs a batch.
+  // for it). This thread's event loop is free while a worker runs.
   const cp = await startControlPlane({ policies: realisticPolicies() });
   const controlPlane = { baseUrl: cp.url, apiKey: cp.apiKey };
 
-  const runs = [];
+  const ratios = VARIANTS.map(() => []);
+  const runMedians = VARIANTS.map(() => []);
+  const bareUs = [];
+  const governedUs = VARIANTS.map(() => []);
   for (let r = 0; r < RUNS; r++) {
-    // Fresh workers every run: two identical isolates differ by several
-    // per cent (heap layout, JIT timing), so each run draws new ones and
-    // the median over runs averages that out.
-    const workers = await Promise.all(VARIANTS.map((variant) => startWorker({ variant, controlPlane })));
-    const samples = VARIANTS.map(() => []);
-    for (let b = 0; b < BATCHES; b++) {
+    const line = [];
+    for (let k = 0; k < VARIANTS.length; k++) {
       // Rotate the order so that no variant always runs first or last.
-      for (let k = 0; k < VARIANTS.length; k++) {
-        const i = (b + k) % VARIANTS.length;
-        samples[i].push(await ask(workers[i], { calls: BATCH }));
-      }
+      const i = (r + k) % VARIANTS.length;
+      const res = await runWorker({ variant: i, controlPlane, pairs: PAIRS, batch: BATCH });
+      checkGoverned(i, res.stats, res.calls);
+      ratios[i].push(...res.ratios);
+      runMedians[i].push(median(res.ratios));
+      bareUs.push(res.bareUs);
+      governedUs[i].push(res.governedUs);
+      line[i] = median(res.ratios).toFixed(3);
     }
-    const ends = await Promise.all(workers.map((w) => ask(w, { calls: 0 })));
-    await Promise.all(workers.map((w) => w.terminate()));
-    checkGoverned(ends, WARMUP + BATCHES * BATCH);
-    const med = samples.map(median);
-    runs.push(med);
-    console.log(
-      `run ${r + 1}: ${med.map((m) => `${m.toFixed(1)} µs`).join(' | ')}; ratios ${med
-        .slice(1)
-        .map((m) => (m / med[0]).toFixed(3))
-        .join(' | ')}`,
-    );
+    console.log(`run ${r + 1}: ratios ${line.join(' | ')}`);
   }
+  await cp.close();
 
   console.log(
-    `\n${RUNS} runs × ${BATCHES} batches × ${BATCH} calls, Node ${process.version}, InMemoryTransport, trivial echo tool, a worker per variant`,
+    `\n${RUNS} runs × ${PAIRS} pairs × 2 × 2 batches × ${BATCH} calls per variant, Node ${process.version}, ` +
+      'InMemoryTransport, trivial echo tool; bare call: ' +
+      `${median(bareUs).toFixed(1)} µs median`,
   );
-  console.log('variant'.padEnd(48), 'median µs/call', ' ratio to bare (median of runs)');
+  console.log(
+    'variant'.padEnd(50),
+    'governed µs/call'.padStart(17),
+    'ratio (median of pairs)'.padStart(24),
+    'runs from–to'.padStart(14),
+  );
   VARIANTS.forEach((name, i) => {
-    const us = median(runs.map((r) => r[i]));
-    const ratio = median(runs.map((r) => r[i] / r[0]));
-    console.log(name.padEnd(48), us.toFixed(1).padStart(14), i === 0 ? '' : ratio.toFixed(3).padStart(14));
+    const runs = [...runMedians[i]].sort((a, b) => a - b);
+    console.log(
+      name.padEnd(50),
+      median(governedUs[i]).toFixed(1).padStart(17),
+      median(ratios[i]).toFixed(3).padStart(24),
+      `${runs[0].toFixed(3)}–${runs.at(-1).toFixed(3)}`.padStart(14),
+    );
   });
-  await cp.close();
 }
 
-function startWorker(data) {
+function runWorker(data) {
   return new Promise((resolve, reject) => {
     const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
-    w.on('error', (err) => {
-      console.error(`bench worker "${data.variant}" failed:`, err);
-      process.exit(1);
+    const onExit = (code) => reject(new Error(`bench worker "${VARIANTS[data.variant]}" exited with ${code}`));
+    w.once('exit', onExit);
+    w.once('error', (err) => {
+      console.error(`bench worker "${VARIANTS[data.variant]}" failed:`, err);
+      reject(err);
     });
-    w.once('message', () => resolve(w));
-    w.once('exit', (code) => reject(new Error(`bench worker "${data.variant}" exited with ${code}`)));
-  });
-}
-
-function ask(w, message) {
-  return new Promise((resolve) => {
-    w.once('message', resolve);
-    w.postMessage(message);
+    w.once('message', (res) => {
+      w.off('exit', onExit);
+      w.terminate().then(() => resolve(res), reject);
+    });
   });
 }
 
@@ -108,19 +106,20 @@ function ask(w, message) {
  * governed variant must have decided every call, and the remote one must
  * have asked the control plane each time.
  */
-function checkGoverned(ends, calls) {
-  ends.forEach((stats, i) => {
-    if (stats === null) return;
-    const remote = VARIANTS[i].includes('remote');
-    if (stats.decisions !== calls || stats.allowed !== calls || (remote && stats.remoteDecisions !== calls)) {
-      throw new Error(`"${VARIANTS[i]}" did not govern all ${calls} calls: ${JSON.stringify(stats)}`);
-    }
-  });
+function checkGoverned(i, stats, calls) {
+  if (i === 0) {
+    if (stats !== null) throw new Error('the A/A control must not be governed');
+    return;
+  }
+  const remote = VARIANTS[i].includes('remote');
+  if (stats.decisions !== calls || stats.allowed !== calls || (remote && stats.remoteDecisions !== calls)) {
+    throw new Error(`"${VARIANTS[i]}" did not govern all ${calls} calls: ${JSON.stringify(stats)}`);
+  }
 }
 
-async function worker({ variant, controlPlane }) {
+async function worker({ variant, controlPlane, pairs, batch }) {
   const { join } = await import('node:path');
-  const { mkdtempSync } = await import('node:fs');
+  const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
@@ -129,65 +128,71 @@ async function worker({ variant, controlPlane }) {
   const { Execlave } = await import('@execlave/sdk');
   const { instrumentMcpClient } = await import('@execlave/sdk/integrations/mcp');
 
-  const server = new McpServer({ name: 'bench', version: '1.0.0' });
-  server.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({
-    content: [{ type: 'text', text }],
-  }));
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  const client = new Client({ name: 'bench', version: '1.0.0' });
-  await client.connect(clientSide);
-
-  const dir = mkdtempSync(join(tmpdir(), 'execlave-bench-'));
-  const policies = realisticPolicies();
-  let exe = null;
-  switch (VARIANTS.indexOf(variant)) {
-    case 2:
-      exe = new Execlave({ policies });
-      break;
-    case 3:
-      exe = new Execlave({ policies, auditLog: join(dir, 'audit.jsonl') });
-      break;
-    case 4:
-      exe = new Execlave({
-        policies: [
-          ...policies,
-          {
-            id: 'pol_echo',
-            name: 'Echo content',
-            policyType: 'tool_invocation',
-            enforcementMode: 'block',
-            ruleDefinition: { arguments: [{ tools: ['echo'], argument: 'text', kind: 'regex', deny: ['(?i)secret'] }] },
-          },
-        ],
-        auditLog: join(dir, 'audit.jsonl'),
-      });
-      break;
-    case 5:
-      exe = new Execlave({ ...controlPlane, enforcement: 'remote', flushIntervalMs: 1000 });
-      break;
-    default:
+  async function connectedClient() {
+    const server = new McpServer({ name: 'bench', version: '1.0.0' });
+    server.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({
+      content: [{ type: 'text', text }],
+    }));
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new Client({ name: 'bench', version: '1.0.0' });
+    await client.connect(clientSide);
+    return client;
   }
-  if (exe) instrumentMcpClient(client, exe, { agentId: 'ops-agent' });
 
-  async function batchMeanUs(n) {
+  const bare = await connectedClient();
+  const governed = await connectedClient();
+  const dir = mkdtempSync(join(tmpdir(), 'execlave-bench-'));
+  const auditLog = join(dir, 'audit.jsonl');
+  const policies = realisticPolicies();
+  const echoRule = {
+    id: 'pol_echo',
+    name: 'Echo content',
+    policyType: 'tool_invocation',
+    enforcementMode: 'block',
+    ruleDefinition: { arguments: [{ tools: ['echo'], argument: 'text', kind: 'regex', deny: ['(?i)secret'] }] },
+  };
+  const exe = [
+    () => null,
+    () => new Execlave({ policies }),
+    () => new Execlave({ policies, auditLog }),
+    () => new Execlave({ policies: [...policies, echoRule], auditLog }),
+    () => new Execlave({ ...controlPlane, enforcement: 'remote', flushIntervalMs: 1000 }),
+  ][variant]();
+  if (exe) instrumentMcpClient(governed, exe, { agentId: 'ops-agent' });
+
+  let calls = 0;
+  async function meanUs(client, n) {
+    if (client === governed) calls += n;
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) await client.callTool({ name: 'echo', arguments: { text: 'hello' } });
     return Number(process.hrtime.bigint() - t0) / 1000 / n;
   }
 
-  await batchMeanUs(WARMUP); // JIT, caches, the first policy plan
-  parentPort.on('message', async ({ calls }) => {
-    if (calls === 0) {
-      await client.close();
-      const stats = exe ? exe.stats() : null;
-      if (exe) await exe.shutdown();
-      parentPort.postMessage(stats);
-      return;
-    }
-    parentPort.postMessage(await batchMeanUs(calls));
-  });
-  parentPort.postMessage('ready');
+  // Warm up both: JIT, caches, the first policy plan.
+  for (let i = 0; i < 10; i++) {
+    await meanUs(bare, 200);
+    await meanUs(governed, 200);
+  }
+  const ratios = [];
+  const bareUs = [];
+  const governedUs = [];
+  for (let p = 0; p < pairs; p++) {
+    // A B B A: a linear drift within the pair cancels out.
+    const b1 = await meanUs(bare, batch);
+    const g1 = await meanUs(governed, batch);
+    const g2 = await meanUs(governed, batch);
+    const b2 = await meanUs(bare, batch);
+    ratios.push((g1 + g2) / (b1 + b2));
+    bareUs.push(b1, b2);
+    governedUs.push(g1, g2);
+  }
+  await bare.close();
+  await governed.close();
+  const stats = exe ? exe.stats() : null;
+  if (exe) await exe.shutdown();
+  rmSync(dir, { recursive: true, force: true });
+  parentPort.postMessage({ ratios, calls, stats, bareUs: median(bareUs), governedUs: median(governedUs) });
 }
 
 /** A realistic organisation: 24 policies, most of them about other agents or tools. */

@@ -121,7 +121,7 @@ class Execlave {
     const warnings = [];
     for (const tool of tools) {
       checkToolName(tool);
-      const outcome = await this.#decide(handle, tool, argumentsJson(tool, args), false, input);
+      const outcome = await this.#decide(handle, toolIdOf(tool), tool, argumentsJson(tool, args), false, input);
       if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
     }
     return { allowed: true, warnings };
@@ -172,24 +172,26 @@ class Execlave {
    * that must wait for the first policy sync or ask the control plane
    * returns a promise.
    */
-  #decide(handle, tool, argsJson, track, input) {
+  #decide(handle, toolId, tool, argsJson, track, input) {
     const owed = this.#doneArgs.length > 0;
-    const answer = this.#native.decide(handle, tool, argsJson, track, owed);
+    const answer = native.decide(handle, toolId, toolId === 0 ? tool : null, argsJson, track, owed);
     if (typeof answer === 'number') return answer;
     // A refusal's record waits in Rust for the completions queued here;
     // hand them over now so that the records stay in order.
     if (owed) this.#flushCompletions();
-    return this.#settle(JSON.parse(answer), handle, tool, argsJson, track, input);
+    return this.#settle(JSON.parse(answer), handle, toolId, tool, argsJson, track, input);
   }
 
-  #settle(outcome, handle, tool, argsJson, track, input) {
+  #settle(outcome, handle, toolId, tool, argsJson, track, input) {
     switch (outcome.kind) {
       case 'wait_for_sync':
-        return this.#native.waitForSync(handle).then(() => this.#decide(handle, tool, argsJson, track, input));
+        return this.#native
+          .waitForSync(handle)
+          .then(() => this.#decide(handle, toolId, tool, argsJson, track, input));
       case 'ask_server':
         return this.#native
           .decideRemote(outcome.ticket, input ?? null)
-          .then((answer) => this.#settle(JSON.parse(answer), handle, tool, argsJson, track, input));
+          .then((answer) => this.#settle(JSON.parse(answer), handle, toolId, tool, argsJson, track, input));
       default: {
         const err = haltError(outcome);
         if (err) throw err;
@@ -270,7 +272,7 @@ class Execlave {
           const ticket = native.decideByTool(handle, id);
           if (ticket >= 0) return ticket;
         }
-        const r = this.#decide(handle, tool, argumentsJson(tool, args), true);
+        const r = this.#decide(handle, id, tool, argumentsJson(tool, args), true);
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);

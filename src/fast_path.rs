@@ -9,7 +9,7 @@
 //! isolate, its own governors and its own slots, and is the only thread
 //! that calls these functions.
 
-use execlave_core::{AgentHandle, Governor};
+use execlave_core::{AgentHandle, Governor, Outcome};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -95,5 +95,34 @@ pub fn decide_by_tool(slot: u32, tool: u32) -> Option<u64> {
         let s = t.slots.get(slot as usize)?.as_ref()?;
         let name = t.names.get((tool as usize).checked_sub(1)?)?;
         s.governor.decide_by_tool(s.handle, name)
+    })
+}
+
+/// [`Governor::decide`] for a slot; the tool is named by its id, or by
+/// `tool` when it has none (id 0).
+pub fn decide(
+    slot: u32,
+    tool_id: u32,
+    tool: Option<String>,
+    args_json: Option<String>,
+    track: bool,
+    completions_owed: bool,
+) -> Result<Outcome, String> {
+    TABLES.with_borrow(|t| {
+        let s = t
+            .slots
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| format!("unknown agent handle {slot}"))?;
+        let tool = match tool {
+            Some(name) => name,
+            None => t
+                .names
+                .get((tool_id as usize).wrapping_sub(1))
+                .ok_or_else(|| format!("unknown tool id {tool_id}"))?
+                .to_string(),
+        };
+        s.governor
+            .decide(s.handle, tool, args_json, track, completions_owed)
     })
 }

@@ -79,36 +79,6 @@ impl NativeGovernor {
         Ok(slot)
     }
 
-    /// The full decision (the hot path is `decideByTool`). An allowed call
-    /// with nothing to report comes back as a bare ticket number (no object
-    /// to build); anything else as the outcome's JSON text.
-    /// `completions_owed`: JS still queues completions of earlier calls; a
-    /// refusal's record then waits for them (see `completeBatch`).
-    #[napi]
-    pub fn decide(
-        &self,
-        handle: u32,
-        tool: String,
-        args_json: Option<String>,
-        track: bool,
-        completions_owed: bool,
-    ) -> Result<Either<f64, String>> {
-        let outcome = self
-            .inner
-            .decide(
-                self.handle(handle)?,
-                tool,
-                args_json,
-                track,
-                completions_owed,
-            )
-            .map_err(js_error)?;
-        Ok(match outcome.clean_ticket() {
-            Some(ticket) => Either::A(ticket as f64),
-            None => Either::B(outcome_json(&outcome)),
-        })
-    }
-
     /// How allowed calls ended, in the order they ended, several at a time:
     /// the JS layer queues completions and hands them over in batches (at
     /// 64, at the next turn of the event loop, or when a refusal is waiting
@@ -207,6 +177,29 @@ impl NativeGovernor {
             .await;
         Ok(())
     }
+}
+
+/// Decides a call. The tool is named by its id (see `toolId`), or by
+/// `tool` when its id is 0. An allowed call with nothing to report comes
+/// back as a bare ticket number (no object to build); anything else as the
+/// outcome's JSON text. `completions_owed`: JS still queues completions of
+/// earlier calls; a refusal's record then waits for them (see
+/// `completeBatch`). A plain function, not a method: see `fast_path`.
+#[napi]
+pub fn decide(
+    handle: u32,
+    tool_id: u32,
+    tool: Option<String>,
+    args_json: Option<String>,
+    track: bool,
+    completions_owed: bool,
+) -> Result<Either<f64, String>> {
+    let outcome = fast_path::decide(handle, tool_id, tool, args_json, track, completions_owed)
+        .map_err(js_error)?;
+    Ok(match outcome.clean_ticket() {
+        Some(ticket) => Either::A(ticket as f64),
+        None => Either::B(outcome_json(&outcome)),
+    })
 }
 
 /// The hot path: decides a wrapped call on its tool name alone when that is
