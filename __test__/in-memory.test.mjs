@@ -308,6 +308,14 @@ describe('records', () => {
     assert.ok(rec.durationMs >= 0 && rec.durationMs < 250, `durationMs ${rec.durationMs}`);
   });
 
+  test('a call lasts from its decision to its answer', async () => {
+    await pair.client.callTool({ name: 'sleep', arguments: { ms: 120 } });
+    await exe.flush();
+    const [rec] = records();
+    assert.deepEqual(JSON.parse(rec.input), { ms: 120 });
+    assert.ok(rec.durationMs >= 119 && rec.durationMs < 1000, `durationMs ${rec.durationMs}`);
+  });
+
   test('a burst of concurrent calls, more than one hand-over batch, is recorded once each', async () => {
     const texts = Array.from({ length: 150 }, (_, i) => `call-${i}`);
     await Promise.all(texts.map((text) => pair.client.callTool({ name: 'echo', arguments: { text } })));

@@ -68,18 +68,17 @@ function instrumentMcpClient(client, exe, options) {
 
   /**
    * Sends a checked call with `send` and, when it has a ticket, records
-   * how it ended and how long it took. A call with ticket 0 has nothing to
-   * record: its promise goes back untouched.
+   * how and when it ended (the core times it from its decision). A call
+   * with ticket 0 has nothing to record: its promise goes back untouched.
    */
   function sendChecked(ticket, send, forwarded, args, rest, params) {
     const outer = sending;
     sending = params;
-    const sentAt = ticket === 0 ? 0 : performance.now();
     let answer;
     try {
       answer = send.call(client, forwarded, ...rest);
     } catch (err) {
-      if (ticket !== 0) gov.failed(ticket, args, err, performance.now() - sentAt);
+      if (ticket !== 0) gov.failed(ticket, args, err, performance.now());
       throw err;
     } finally {
       sending = outer;
@@ -87,11 +86,11 @@ function instrumentMcpClient(client, exe, options) {
     if (ticket === 0) return answer;
     return Promise.resolve(answer).then(
       (result) => {
-        gov.succeeded(ticket, args, result, performance.now() - sentAt);
+        gov.succeeded(ticket, args, result, performance.now());
         return result;
       },
       (err) => {
-        gov.failed(ticket, args, err, performance.now() - sentAt);
+        gov.failed(ticket, args, err, performance.now());
         throw err;
       },
     );

@@ -220,8 +220,8 @@ class Execlave {
    * and by `flush()`, `shutdown()` and `stats()`, so records are neither
    * lost nor reordered.
    */
-  #queueCompletion(ticket, durationMs, ending, args, value, errorType) {
-    this.#doneNumbers.push(ticket, durationMs, ending);
+  #queueCompletion(ticket, endedAt, ending, args, value, errorType) {
+    this.#doneNumbers.push(ticket, endedAt, ending);
     this.#doneArgs.push(args);
     this.#doneValues.push(value);
     if (ending === THREW) this.#doneErrorTypes.push(errorType);
@@ -252,7 +252,7 @@ class Execlave {
       inputs[i] = args[i] === undefined || args[i] === null ? null : recordJson(args[i]);
       texts[i] = numbers[i * 3 + 2] === THREW ? values[i] : recordJson(values[i]);
     }
-    this.#native.completeBatch(numbers, texts, inputs, errorTypes);
+    this.#native.completeBatch(numbers, texts, inputs, errorTypes, performance.now());
   }
 
   /** For the integrations: everything a wrapper needs, bound to this client. */
@@ -277,17 +277,17 @@ class Execlave {
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
       },
-      /** The call with these arguments (a snapshot) answered `result` after `durationMs`. */
-      succeeded: (ticket, args, result, durationMs) => {
+      /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
+      succeeded: (ticket, args, result, endedAt) => {
         if (ticket === 0) return;
         const ending = result && result.isError === true ? ANSWERED_IS_ERROR : ANSWERED;
-        this.#queueCompletion(ticket, durationMs, ending, args, resultSnapshot(result));
+        this.#queueCompletion(ticket, endedAt, ending, args, resultSnapshot(result));
       },
-      /** The call with these arguments (a snapshot) threw `err` after `durationMs`. */
-      failed: (ticket, args, err, durationMs) => {
+      /** The call with these arguments (a snapshot) threw `err` at `endedAt` (`performance.now()`). */
+      failed: (ticket, args, err, endedAt) => {
         if (ticket === 0) return;
         const message = err && err.message ? String(err.message) : String(err);
-        this.#queueCompletion(ticket, durationMs, THREW, args, message, String((err && err.name) || typeof err));
+        this.#queueCompletion(ticket, endedAt, THREW, args, message, String((err && err.name) || typeof err));
       },
     };
   }

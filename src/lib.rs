@@ -9,7 +9,7 @@ use napi::{Error, Result, Status};
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn js_error(message: impl Into<String>) -> Error {
     Error::new(Status::InvalidArg, message.into())
@@ -85,12 +85,14 @@ impl NativeGovernor {
     /// for them), because one crossing with many runs hot where one per
     /// call runs with cold caches (measured: ~10 µs per call inside MCP
     /// traffic, against ~2 µs batched).
-    /// `numbers` holds three per call: ticket, duration in ms as JS measured
-    /// it, and how it ended (0 answered, 1 answered with `isError: true`,
-    /// 2 threw). `texts` holds one per call: the result's JSON text, or for
-    /// a call that threw its error message. `inputs` holds one per call: its
-    /// arguments' JSON text (used when the decision was made without them).
-    /// `error_types` holds one per call that threw, in order.
+    /// `numbers` holds three per call: ticket, when it ended (JS's
+    /// `performance.now()`), and how (0 answered, 1 answered with
+    /// `isError: true`, 2 threw). `now_ms` is `performance.now()` at the
+    /// hand-over: it places those ends on this side's clock. `texts` holds
+    /// one per call: the result's JSON text, or for a call that threw its
+    /// error message. `inputs` holds one per call: its arguments' JSON text
+    /// (used when the decision was made without them). `error_types` holds
+    /// one per call that threw, in order.
     #[napi]
     pub fn complete_batch(
         &self,
@@ -98,7 +100,16 @@ impl NativeGovernor {
         texts: Vec<Option<String>>,
         inputs: Vec<Option<String>>,
         error_types: Vec<String>,
+        now_ms: f64,
     ) -> Result<()> {
+        let now = Instant::now();
+        // A call ended `now_ms - ended_ms` ago; nonsense (NaN, the future)
+        // counts as now.
+        let ended_at = |ended_ms: f64| {
+            let ago = (now_ms - ended_ms) / 1000.0;
+            let ago = Duration::try_from_secs_f64(ago).unwrap_or_default();
+            Some(now.checked_sub(ago).unwrap_or(now))
+        };
         if numbers.len() != texts.len() * 3 {
             return Err(js_error(format!(
                 "completeBatch: {} numbers for {} texts (three per call expected)",
@@ -116,10 +127,10 @@ impl NativeGovernor {
         let mut error_types = error_types.into_iter();
         let calls = numbers.chunks_exact(3).zip(texts).zip(inputs);
         let completions = calls.map(|((n, text), input)| {
-            let (ticket, duration_ms, ending) = (n[0] as u64, Some(n[1]), n[2]);
+            let (ticket, ended_at, ending) = (n[0] as u64, ended_at(n[1]), n[2]);
             let completion = if ending == 2.0 {
                 Completion {
-                    duration_ms,
+                    ended_at,
                     failed: true,
                     output: None,
                     error_message: text,
@@ -129,7 +140,7 @@ impl NativeGovernor {
             } else {
                 let is_error = ending == 1.0;
                 Completion {
-                    duration_ms,
+                    ended_at,
                     failed: is_error,
                     output: text,
                     error_message: is_error.then(|| "tool returned isError: true".into()),

@@ -7,7 +7,7 @@ export const guard = {
   enforcementMode: 'block',
   appliesToAgents: ['ops-agent'],
   ruleDefinition: {
-    allow: ['echo', 'noop', 'write_note', 'refund', 'read_many', 'soft_fail'],
+    allow: ['echo', 'noop', 'write_note', 'refund', 'read_many', 'soft_fail', 'sleep'],
     deny: ['delete_all'],
     arguments: [
       { tools: ['write_note'], argument: 'path', kind: 'path', allow: ['/srv/notes/**'] },

@@ -65,6 +65,11 @@ export async function inMemoryPair() {
     count('read_many');
     return { content: [{ type: 'text', text: 'read' }] };
   });
+  server.registerTool('sleep', { inputSchema: { ms: z.number() } }, async ({ ms }) => {
+    count('sleep');
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return { content: [{ type: 'text', text: 'slept' }] };
+  });
   server.registerTool('soft_fail', {}, async () => {
     count('soft_fail');
     return { content: [{ type: 'text', text: 'nope' }], isError: true };

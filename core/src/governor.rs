@@ -78,11 +78,11 @@ pub(crate) struct PendingCall {
 /// How a completed call ended, as the host saw it.
 #[derive(Debug, Clone, Default)]
 pub struct Completion {
-    /// How long the call took, in milliseconds, as the host measured it
-    /// (from the send to the answer). `None`: measured here, from the
-    /// decision to the completion. A host that reports completions in
-    /// batches must give it, or the batching delay would count as the call's.
-    pub duration_ms: Option<f64>,
+    /// When the call ended (its answer or error arrived), as the host saw
+    /// it; the call's duration runs from its decision to then. `None`: it
+    /// ended now. A host that reports completions in batches must give it,
+    /// or the batching delay would count as the call's.
+    pub ended_at: Option<Instant>,
     pub failed: bool,
     pub output: Option<String>,
     pub error_message: Option<String>,
@@ -887,9 +887,11 @@ pub(crate) fn finish(call: PendingCall, completion: Completion) -> CallRecord {
         output: completion.output.map(|o| bound_text(o, MAX_RECORD_TEXT)),
         started_at: call.started_at,
         duration_ms: completion
-            .duration_ms
-            .filter(|ms| ms.is_finite() && *ms >= 0.0)
-            .unwrap_or_else(|| call.started.elapsed().as_secs_f64() * 1000.0),
+            .ended_at
+            .unwrap_or_else(Instant::now)
+            .saturating_duration_since(call.started)
+            .as_secs_f64()
+            * 1000.0,
         status: if completion.failed {
             CallStatus::Error
         } else {
@@ -960,12 +962,28 @@ mod tests {
             .collect()
     }
 
-    fn answered(output: &str, duration_ms: Option<f64>) -> Completion {
+    /// A call that answered `output`, `ended_ms` after now (None: at its
+    /// completion).
+    fn answered(output: &str, ended_ms: Option<f64>) -> Completion {
         Completion {
-            duration_ms,
+            ended_at: ended_ms.map(in_ms),
             output: Some(output.into()),
             ..Default::default()
         }
+    }
+
+    fn in_ms(ms: f64) -> Instant {
+        let d = Duration::from_secs_f64(ms.abs() / 1000.0);
+        if ms >= 0.0 {
+            Instant::now() + d
+        } else {
+            Instant::now() - d
+        }
+    }
+
+    fn about(ms: &Value, expected: f64) -> bool {
+        let ms = ms.as_f64().unwrap();
+        (expected..expected + 1000.0).contains(&ms)
     }
 
     #[test]
@@ -980,7 +998,7 @@ mod tests {
             (
                 a,
                 Completion {
-                    duration_ms: Some(3.25),
+                    ended_at: Some(in_ms(3.25)),
                     failed: true,
                     error_message: Some("boom".into()),
                     error_type: Some("TypeError".into()),
@@ -995,12 +1013,15 @@ mod tests {
         assert_eq!(recs[0]["input"], r#"{"n":2}"#);
         assert_eq!(recs[0]["output"], r#""b""#);
         assert_eq!(recs[0]["status"], "success");
-        assert_eq!(recs[0]["durationMs"], 12.5, "the host's measure is kept");
+        assert!(
+            about(&recs[0]["durationMs"], 12.5),
+            "the host's end is kept"
+        );
         assert_eq!(recs[1]["input"], r#"{"n":1}"#);
         assert_eq!(recs[1]["status"], "error");
         assert_eq!(recs[1]["errorMessage"], "boom");
         assert_eq!(recs[1]["errorType"], "TypeError");
-        assert_eq!(recs[1]["durationMs"], 3.25);
+        assert!(about(&recs[1]["durationMs"], 3.25));
         assert_eq!(g.stats().records_written, 2);
     }
 
@@ -1059,7 +1080,7 @@ mod tests {
             ticket,
             Completion {
                 input: Some(r#"{"text":"hi"}"#.into()),
-                ..answered("1", Some(1.0))
+                ..answered("1", None)
             },
         );
         let recs = audit_log(&g, dir.path());
@@ -1073,7 +1094,7 @@ mod tests {
             t,
             Completion {
                 input: Some("ignored".into()),
-                ..answered("2", Some(1.0))
+                ..answered("2", None)
             },
         );
         assert_eq!(audit_log(&g, dir.path())[1]["input"], r#"{"n":1}"#);
@@ -1110,15 +1131,23 @@ mod tests {
     }
 
     #[test]
-    fn without_a_host_duration_the_call_is_timed_from_its_decision() {
+    fn a_call_is_timed_from_its_decision_to_its_end() {
         let dir = tempfile::tempdir().unwrap();
         let g = governor(dir.path());
         let h = g.register_agent("ops-agent", None, None, true).unwrap();
         let a = allow(&g, h, "{}");
+        let b = allow(&g, h, "{}");
         std::thread::sleep(Duration::from_millis(20));
-        // A nonsensical host figure is not trusted either.
-        g.complete(a, answered("1", Some(f64::NAN)));
-        let ms = audit_log(&g, dir.path())[0]["durationMs"].as_f64().unwrap();
-        assert!((20.0..10_000.0).contains(&ms), "{ms}");
+        // No end given: it ended now.
+        g.complete(a, answered("1", None));
+        // An end before the decision (a host clock gone wrong) is 0, not negative.
+        g.complete(b, answered("2", Some(-60_000.0)));
+        let recs = audit_log(&g, dir.path());
+        assert!(
+            about(&recs[0]["durationMs"], 20.0),
+            "{}",
+            recs[0]["durationMs"]
+        );
+        assert_eq!(recs[1]["durationMs"], 0.0);
     }
 }
