@@ -7,13 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { tempDir } from './helpers/servers.mjs';
 
 const script = new URL('./helpers/worker-client.mjs', import.meta.url);
 
-function runWorker(auditLog) {
-  const worker = new Worker(script, { workerData: { auditLog } });
+function runWorker(auditLog, silentControlPlane) {
+  const worker = new Worker(script, { workerData: { auditLog, silentControlPlane } });
   const report = new Promise((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
@@ -24,8 +26,13 @@ function runWorker(auditLog) {
 
 test('governed clients in worker threads, over rounds of workers that are terminated', async () => {
   const dir = tempDir();
+  // A control plane that accepts connections and never answers.
+  const sockets = new Set();
+  const silent = createServer((socket) => sockets.add(socket));
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const silentUrl = `http://127.0.0.1:${silent.address().port}`;
   for (let round = 0; round < 3; round++) {
-    const runs = [0, 1].map((i) => runWorker(join(dir, `audit-${round}-${i}.jsonl`)));
+    const runs = [0, 1].map((i) => runWorker(join(dir, `audit-${round}-${i}.jsonl`), silentUrl));
     for (const { report } of runs) {
       assert.deepEqual(await report, {
         text: 'from a worker',
@@ -36,4 +43,8 @@ test('governed clients in worker threads, over rounds of workers that are termin
     }
     await Promise.all(runs.map(({ worker }) => worker.terminate()));
   }
+  // Long enough for the terminated workers' native waits to time out.
+  await sleep(600);
+  for (const socket of sockets) socket.destroy();
+  await new Promise((resolve) => silent.close(resolve));
 });

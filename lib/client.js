@@ -22,19 +22,26 @@ const THREW = 2;
 
 const ticketOf = (r) => (typeof r === 'number' ? r : (r.ticket ?? 0));
 
-// Tool name → the id `native.decideByTool` takes. The native table is per
-// thread, as this module is; names it cannot intern (id 0) are not cached,
-// so this map stays as bounded as that table.
-const toolIds = new Map();
+// `native.decideByTool`'s answer for a call it leaves to `decide` because
+// an argument rule applies to the tool.
+const NEEDS_ARGUMENTS = -2;
 
-function toolIdOf(tool) {
-  let id = toolIds.get(tool);
+/**
+ * Tool name → the id the native side knows it by (its table is per thread,
+ * as this module is). Names it cannot intern (id 0) are not cached, so a
+ * map stays as bounded as that table. `known` may hold a negated id: the
+ * tool needs its arguments (see `kGovern`).
+ */
+function toolIdOf(tool, known) {
+  let id = known.get(tool);
   if (id === undefined) {
     id = native.toolId(tool);
-    if (id !== 0) toolIds.set(tool, id);
+    if (id !== 0) known.set(tool, id);
   }
   return id;
 }
+
+const toolIds = new Map();
 
 /** A record's copy of a result; the caller may change the original. */
 function resultSnapshot(result) {
@@ -121,7 +128,7 @@ class Execlave {
     const warnings = [];
     for (const tool of tools) {
       checkToolName(tool);
-      const outcome = await this.#decide(handle, toolIdOf(tool), tool, argumentsJson(tool, args), false, input);
+      const outcome = await this.#decide(handle, toolIdOf(tool, toolIds), tool, argumentsJson(tool, args), false, input);
       if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
     }
     return { allowed: true, warnings };
@@ -258,6 +265,10 @@ class Execlave {
   /** For the integrations: everything a wrapper needs, bound to this client. */
   [kGovern](agentId, sessionId, userId, enforce) {
     const handle = this.#handle(agentId, sessionId, userId, enforce);
+    // This agent's tools by id, negated once an argument rule was found to
+    // apply: their calls then go straight to `decide` with the arguments.
+    // Only a hint: were the rule removed, `decide` would still be right.
+    const known = new Map();
     return {
       /**
        * Decides a call on its arguments' snapshot (see
@@ -267,10 +278,13 @@ class Execlave {
        */
       begin: (tool, args) => {
         // Most calls: the tool name decides, no arguments cross over.
-        const id = toolIdOf(tool);
-        if (id !== 0) {
+        let id = toolIdOf(tool, known);
+        if (id > 0) {
           const ticket = native.decideByTool(handle, id);
           if (ticket >= 0) return ticket;
+          if (ticket === NEEDS_ARGUMENTS) known.set(tool, -id);
+        } else {
+          id = -id;
         }
         const r = this.#decide(handle, id, tool, argumentsJson(tool, args), true);
         if (typeof r === 'number') return r;

@@ -9,7 +9,7 @@
 //! isolate, its own governors and its own slots, and is the only thread
 //! that calls these functions.
 
-use execlave_core::{AgentHandle, Governor, Outcome};
+use execlave_core::{AgentHandle, Governor, Outcome, Undecided};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -88,12 +88,19 @@ pub fn tool_id(name: &str) -> u32 {
     })
 }
 
-/// [`Governor::decide_by_tool`] for a slot and a tool id; `None` (use the
-/// full path) also for an unknown slot or id.
-pub fn decide_by_tool(slot: u32, tool: u32) -> Option<u64> {
+/// [`Governor::decide_by_tool`] for a slot and a tool id; an unknown slot
+/// or id is left to the full path too.
+pub fn decide_by_tool(slot: u32, tool: u32) -> Result<u64, Undecided> {
     TABLES.with_borrow(|t| {
-        let s = t.slots.get(slot as usize)?.as_ref()?;
-        let name = t.names.get((tool as usize).checked_sub(1)?)?;
+        let s = t
+            .slots
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Undecided::Other)?;
+        let name = (tool as usize)
+            .checked_sub(1)
+            .and_then(|i| t.names.get(i))
+            .ok_or(Undecided::Other)?;
         s.governor.decide_by_tool(s.handle, name)
     })
 }

@@ -2,10 +2,11 @@
 //! [`Governor`]. No policy logic lives here.
 
 mod fast_path;
+mod hot_call;
 
 use execlave_core::{AgentHandle, Completion, Governor, GovernorOptions, Outcome};
-use napi::bindgen_prelude::{Either, Float64Array};
-use napi::{Error, Result, Status};
+use napi::bindgen_prelude::{Either, Float64Array, PromiseRaw};
+use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -159,34 +160,56 @@ impl NativeGovernor {
         serde_json::to_value(self.inner.stats()).map_err(|e| js_error(e.to_string()))
     }
 
+    // The async methods below own a clone of the governor (an `Arc`)
+    // rather than borrowing `self` across an await: a worker thread that is
+    // terminated mid-call tears its environment down and frees `self` while
+    // the future still runs on the shared tokio runtime.
+
     /// Resolves when calls for this agent may be decided (after a
     /// `wait_for_sync` outcome); bounded by the first-sync timeout.
-    #[napi]
-    pub async fn wait_for_sync(&self, handle: u32) -> Result<()> {
-        self.inner.wait_for_sync(self.handle(handle)?).await;
-        Ok(())
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn wait_for_sync<'env>(&self, env: &'env Env, handle: u32) -> Result<PromiseRaw<'env, ()>> {
+        let (inner, handle) = (self.inner.clone(), self.handle(handle)?);
+        env.spawn_future(async move {
+            inner.wait_for_sync(handle).await;
+            Ok(())
+        })
     }
 
     /// The control plane's decision on a pending call (after an
     /// `ask_server` outcome), as outcome JSON.
-    #[napi]
-    pub async fn decide_remote(&self, ticket: f64, input: Option<String>) -> Result<String> {
-        let outcome = self.inner.decide_remote(ticket as u64, input).await;
-        Ok(outcome_json(&outcome))
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn decide_remote<'env>(
+        &self,
+        env: &'env Env,
+        ticket: f64,
+        input: Option<String>,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            let outcome = inner.decide_remote(ticket as u64, input).await;
+            Ok(outcome_json(&outcome))
+        })
     }
 
-    #[napi]
-    pub async fn flush(&self) -> Result<()> {
-        self.inner.flush().await;
-        Ok(())
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn flush<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            inner.flush().await;
+            Ok(())
+        })
     }
 
-    #[napi]
-    pub async fn shutdown(&self, timeout_ms: u32) -> Result<()> {
-        self.inner
-            .shutdown(Duration::from_millis(u64::from(timeout_ms)))
-            .await;
-        Ok(())
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn shutdown<'env>(&self, env: &'env Env, timeout_ms: u32) -> Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            inner
+                .shutdown(Duration::from_millis(u64::from(timeout_ms)))
+                .await;
+            Ok(())
+        })
     }
 }
 
@@ -213,12 +236,10 @@ pub fn decide(
     })
 }
 
-/// The hot path: decides a wrapped call on its tool name alone when that is
-/// enough (see `Governor::decide_by_tool`). Returns the call's ticket, or
-/// -1: call `decide` with the arguments.
-#[napi]
-pub fn decide_by_tool(handle: u32, tool_id: u32) -> f64 {
-    fast_path::decide_by_tool(handle, tool_id).map_or(-1.0, |ticket| ticket as f64)
+/// The hot path, `decideByTool`, is registered here (see `hot_call`).
+#[napi(module_exports)]
+pub fn register_hot_call(mut exports: napi::bindgen_prelude::Object, env: napi::Env) -> Result<()> {
+    hot_call::register(&mut exports, &env)
 }
 
 /// The id `decideByTool` takes for a tool name (cached by JS), or 0 when

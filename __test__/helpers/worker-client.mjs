@@ -14,13 +14,28 @@ const answer = await pair.client.callTool({ name: 'echo', arguments: { text: 'fr
 const blocked = await pair.client.callTool({ name: 'delete_all', arguments: {} }).catch((e) => e);
 await exe.flush();
 const lines = readFileSync(workerData.auditLog, 'utf8').trim().split('\n');
+// A second client whose control plane never answers: its first call waits
+// in native code for the first policy sync (bounded by firstSyncTimeoutMs)
+// and is still waiting when the test terminates this worker: the native
+// futures own what they use, since this environment's objects are freed
+// when it goes (a shutdown borrowing them once crashed this test).
+const silent = new Execlave({
+  apiKey: 'exe_test_silent',
+  baseUrl: workerData.silentControlPlane,
+  firstSyncTimeoutMs: 300,
+  policyCachePath: `${workerData.auditLog}.policy-cache.json`,
+});
+silent.enforcePolicy({ agentId: 'ops-agent', tools: ['echo'] }).catch(() => {});
+
+// Report while a shutdown is under way too.
+await pair.close();
+const closing = exe.shutdown();
 parentPort.postMessage({
   text: answer.content[0].text,
   blocked: blocked instanceof PolicyBlockedError,
   deleteRan: pair.ran.delete_all ?? 0,
   records: lines.map((l) => JSON.parse(l).status),
 });
-await pair.close();
-await exe.shutdown();
+await closing;
 // Stay alive until terminated: the test also ends workers that are busy.
 setInterval(() => {}, 1000);

@@ -13,7 +13,7 @@ use crate::decision::Violation;
 use crate::delivery::Delivery;
 use crate::log::Logger;
 use crate::options::{EnforcementMode, GovernorOptions, OutageMode, PolicyInput};
-use crate::outcome::{Outcome, Ticket};
+use crate::outcome::{Outcome, Ticket, Undecided};
 use crate::policy::{load_path, PolicySet, SourcedPolicy};
 use crate::record::{
     bound_text, new_trace_id, CallContext, CallRecord, CallStatus, MAX_RECORD_TEXT,
@@ -582,44 +582,45 @@ impl Governor {
     /// The hot path's shortcut: decides a tracked call on its tool name
     /// alone, when that is enough. Returns the ticket of a call that is
     /// allowed with nothing to report (no warning, no server involved, no
-    /// argument rule on the tool); `None` otherwise, having counted and
+    /// argument rule on the tool); otherwise why not, having counted and
     /// recorded nothing: the host then calls [`Governor::decide`] with the
     /// arguments. The arguments of a call allowed here reach its record
     /// through [`Completion::input`].
-    pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Option<Ticket> {
+    pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Result<Ticket, Undecided> {
         let s = &*self.shared;
         if self.is_closed() {
-            return None;
+            return Err(Undecided::Other);
         }
         // `enforce` only turns violations into warnings, so a clean
         // decision is the same either way.
-        let (state, context, _enforce) = self.registered(handle)?;
+        let (state, context, _enforce) = self.registered(handle).ok_or(Undecided::Other)?;
         if s.api.is_some()
             && (s.options.enforcement == EnforcementMode::Remote
                 || s.auth_failed.load(Ordering::Acquire)
                 || !s.has_policies.load(Ordering::Acquire))
         {
-            return None;
+            return Err(Undecided::Other);
         }
         if !self.ready_for(&state) || state.status.load().paused {
-            return None;
+            return Err(Undecided::Other);
         }
         let decision = s
             .policies
             .load()
-            .evaluate_tool(&state.identity.load(), tool)?;
+            .evaluate_tool(&state.identity.load(), tool)
+            .ok_or(Undecided::NeedsArguments)?;
         let clean = decision.violations.is_empty()
             && decision.warnings.is_empty()
             && !decision.needs_server;
         if !clean {
-            return None;
+            return Err(Undecided::Other);
         }
         Stats::bump(&s.stats.decisions);
         Stats::bump(&s.stats.allowed);
         if s.delivery.is_none() {
-            return Some(0); // nothing to record (see `start_pending`)
+            return Ok(0); // nothing to record (see `start_pending`)
         }
-        Some(self.start_pending(context, tool.to_owned(), None, vec![], true, "local", false))
+        Ok(self.start_pending(context, tool.to_owned(), None, vec![], true, "local", false))
     }
 
     /// No decision can be had: `enforcementOnOutage` says what happens.
@@ -1068,11 +1069,12 @@ mod tests {
         let g = governor(dir.path());
         let h = g.register_agent("ops-agent", None, None, true).unwrap();
         let ticket = g.decide_by_tool(h, "echo").expect("echo is allowed");
+        let other = Err(Undecided::Other);
         assert_ne!(ticket, 0, "an audit log is set: the call is tracked");
         // Refusals and the unknown go to the full path, counting nothing.
-        assert_eq!(g.decide_by_tool(h, "delete_all"), None);
-        assert_eq!(g.decide_by_tool(h, "not_listed"), None);
-        assert_eq!(g.decide_by_tool(h + 1, "echo"), None);
+        assert_eq!(g.decide_by_tool(h, "delete_all"), other);
+        assert_eq!(g.decide_by_tool(h, "not_listed"), other);
+        assert_eq!(g.decide_by_tool(h + 1, "echo"), other);
         let stats = g.stats();
         assert_eq!((stats.decisions, stats.allowed, stats.blocked), (1, 1, 0));
 
@@ -1101,7 +1103,7 @@ mod tests {
     }
 
     #[test]
-    fn the_tool_name_does_not_decide_for_a_paused_or_closed_governor() {
+    fn the_tool_name_leaves_warnings_arguments_and_a_closed_governor_to_the_full_path() {
         let dir = tempfile::tempdir().unwrap();
         let options = json!({
             "policies": [{
@@ -1109,16 +1111,29 @@ mod tests {
                 "policyType": "tool_invocation",
                 "enforcementMode": "warn",
                 "ruleDefinition": { "deny": ["echo"] }
+            }, {
+                "name": "A",
+                "policyType": "tool_invocation",
+                "enforcementMode": "block",
+                "ruleDefinition": { "arguments": [
+                    { "tools": ["search"], "argument": "q", "kind": "regex", "deny": ["secret"] }
+                ] }
             }],
         });
         let g = Governor::new(serde_json::from_value(options).unwrap()).unwrap();
         let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        let other = Err(Undecided::Other);
         assert_eq!(
             g.decide_by_tool(h, "echo"),
-            None,
+            other,
             "a warning needs the full path"
         );
-        assert_eq!(g.decide_by_tool(h, "other"), Some(0), "no sink: ticket 0");
+        assert_eq!(g.decide_by_tool(h, "other"), Ok(0), "no sink: ticket 0");
+        assert_eq!(
+            g.decide_by_tool(h, "search"),
+            Err(Undecided::NeedsArguments)
+        );
+        assert_eq!(g.stats().decisions, 1, "only the call decided here counts");
 
         let g = governor(dir.path());
         let h = g.register_agent("ops-agent", None, None, true).unwrap();
@@ -1127,7 +1142,7 @@ mod tests {
             .build()
             .unwrap()
             .block_on(g.shutdown(Duration::from_secs(1)));
-        assert_eq!(g.decide_by_tool(h, "echo"), None);
+        assert_eq!(g.decide_by_tool(h, "echo"), Err(Undecided::Other));
     }
 
     #[test]

@@ -25,4 +25,4 @@ pub mod trace_batch;
 
 pub use governor::{AgentHandle, Completion, Governor};
 pub use options::GovernorOptions;
-pub use outcome::{Outcome, Ticket};
+pub use outcome::{Outcome, Ticket, Undecided};

@@ -6,6 +6,20 @@ use serde::Serialize;
 /// Identifies a call between its decision and its completion.
 pub type Ticket = u64;
 
+/// Why [`crate::Governor::decide_by_tool`] left a call to the full
+/// decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecided {
+    /// An argument rule applies to this tool for this agent: while the
+    /// policies stay the same, every call of it needs its arguments, so a
+    /// host may skip the shortcut for it (the full decision is always
+    /// right, only slower).
+    NeedsArguments,
+    /// Anything else: a refusal, a warning, the control plane, a pause, a
+    /// closed governor. Say nothing about the next call.
+    Other,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
