@@ -259,7 +259,9 @@ class Execlave {
       inputs[i] = args[i] === undefined || args[i] === null ? null : recordJson(args[i]);
       texts[i] = numbers[i * 3 + 2] === THREW ? values[i] : recordJson(values[i]);
     }
-    this.#native.completeBatch(numbers, texts, inputs, errorTypes, performance.now());
+    // The two clocks read side by side: the ends JS noted, on the core's clock.
+    const clockOffsetMs = native.clockMs() - performance.now();
+    this.#native.completeBatch(numbers, texts, inputs, errorTypes, clockOffsetMs);
   }
 
   /** For the integrations: everything a wrapper needs, bound to this client. */

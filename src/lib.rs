@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{Either, Float64Array, PromiseRaw};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 fn js_error(message: impl Into<String>) -> Error {
@@ -88,8 +88,8 @@ impl NativeGovernor {
     /// traffic, against ~2 µs batched).
     /// `numbers` holds three per call: ticket, when it ended (JS's
     /// `performance.now()`), and how (0 answered, 1 answered with
-    /// `isError: true`, 2 threw). `now_ms` is `performance.now()` at the
-    /// hand-over: it places those ends on this side's clock. `texts` holds
+    /// `isError: true`, 2 threw). `clock_offset_ms` turns those instants
+    /// into `clockMs()` time (see there). `texts` holds
     /// one per call: the result's JSON text, or for a call that threw its
     /// error message. `inputs` holds one per call: its arguments' JSON text
     /// (used when the decision was made without them). `error_types` holds
@@ -101,15 +101,13 @@ impl NativeGovernor {
         texts: Vec<Option<String>>,
         inputs: Vec<Option<String>>,
         error_types: Vec<String>,
-        now_ms: f64,
+        clock_offset_ms: f64,
     ) -> Result<()> {
         let now = Instant::now();
-        // A call ended `now_ms - ended_ms` ago; nonsense (NaN, the future)
-        // counts as now.
+        // Nonsense (NaN, before the clock's start, the future) counts as now.
         let ended_at = |ended_ms: f64| {
-            let ago = (now_ms - ended_ms) / 1000.0;
-            let ago = Duration::try_from_secs_f64(ago).unwrap_or_default();
-            Some(now.checked_sub(ago).unwrap_or(now))
+            let since_start = Duration::try_from_secs_f64((ended_ms + clock_offset_ms) / 1000.0);
+            Some(since_start.map_or(now, |d| (*CLOCK_START + d).min(now)))
         };
         if numbers.len() != texts.len() * 3 {
             return Err(js_error(format!(
@@ -236,11 +234,25 @@ pub fn decide(
     })
 }
 
-/// The hot path, `decideByTool`, is registered here (see `hot_call`).
+/// Module setup: the hot path, `decideByTool`, is registered here (see
+/// `hot_call`).
 #[napi(module_exports)]
 pub fn register_hot_call(mut exports: napi::bindgen_prelude::Object, env: napi::Env) -> Result<()> {
+    // Start the clock before any call can be timed on it.
+    LazyLock::force(&CLOCK_START);
     hot_call::register(&mut exports, &env)
 }
+
+/// The clock calls are timed on, in milliseconds since it started: the
+/// core's monotonic clock. JS reads it next to `performance.now()` to turn
+/// the instants it noted into this clock's (`completeBatch`), so that a
+/// call's duration runs from its decision, taken here, to its answer.
+#[napi]
+pub fn clock_ms() -> f64 {
+    CLOCK_START.elapsed().as_secs_f64() * 1000.0
+}
+
+static CLOCK_START: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// The id `decideByTool` takes for a tool name (cached by JS), or 0 when
 /// the name cannot be interned (too long, or too many names already).
