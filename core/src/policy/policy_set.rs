@@ -55,8 +55,12 @@ enum Step {
 }
 
 /// agent external id → agent internal id → tool → plan. Nested so that
-/// lookups borrow the caller's strings.
-type PlanMap = HashMap<String, HashMap<Option<String>, HashMap<String, Arc<Plan>>>>;
+/// lookups borrow the caller's strings. Hashed with foldhash, not SipHash:
+/// the lookup runs on every call (SipHash was a tenth of a decision's time),
+/// and foldhash's per-process random seed still keeps made-up tool names
+/// from being aimed at one bucket.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type PlanMap = FastMap<String, FastMap<Option<String>, FastMap<String, Arc<Plan>>>>;
 
 #[derive(Default)]
 struct PlanCache {
