@@ -5,12 +5,15 @@
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Execlave, PolicyBlockedError, ExeclaveError, EnforcementHaltError } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
 import { inMemoryPair, tempDir } from './helpers/servers.mjs';
 import { testPolicies } from './helpers/policies.mjs';
+
+const require = createRequire(import.meta.url);
 
 let pair;
 let exe;
@@ -215,6 +218,13 @@ describe('odd input never fails open', () => {
       assert.deepEqual(pair.ran, {});
     });
   }
+
+  test("the native shortcut answers odd input with 'take the full path', never a ticket", () => {
+    const native = require('../lib/native.js');
+    for (const args of [[], [0], ['0', '1'], [{}, null], [-1, 1], [0, 999_999]]) {
+      assert.ok(native.decideByTool(...args) < 0, JSON.stringify(args));
+    }
+  });
 
   test('circular arguments', async () => {
     const args = { text: 'x' };

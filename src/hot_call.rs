@@ -46,12 +46,15 @@ unsafe extern "C" fn decide_by_tool(
             && sys::napi_get_value_uint32(env, argv[0], &mut handle) == sys::Status::napi_ok
             && sys::napi_get_value_uint32(env, argv[1], &mut tool_id) == sys::Status::napi_ok
     };
+    // A panic must not unwind through this `extern "C"` frame (that would
+    // abort the host process): it becomes -1, and the full path decides.
+    let decide = || match fast_path::decide_by_tool(handle, tool_id) {
+        Ok(ticket) => ticket as f64,
+        Err(Undecided::NeedsArguments) => -2.0,
+        Err(Undecided::Other) => -1.0,
+    };
     let answer = if ok {
-        match fast_path::decide_by_tool(handle, tool_id) {
-            Ok(ticket) => ticket as f64,
-            Err(Undecided::NeedsArguments) => -2.0,
-            Err(Undecided::Other) => -1.0,
-        }
+        std::panic::catch_unwind(decide).unwrap_or(-1.0)
     } else {
         -1.0
     };

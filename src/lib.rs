@@ -56,7 +56,6 @@ impl NativeGovernor {
 
     /// Returns the agent's slot: the handle `decide`, `decideByTool` and
     /// `waitForSync` take.
-
     #[napi]
     pub fn register_agent(
         &self,
