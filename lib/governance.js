@@ -28,12 +28,16 @@ function argumentsJson(tool, args) {
   try {
     text = JSON.stringify(args);
   } catch (cause) {
-    throw new ExeclaveError(
-      `arguments of tool "${tool}" cannot be serialised to JSON (${cause.message}); the call was not sent`,
-      { cause },
-    );
+    throw unserialisable(tool, cause);
   }
   return text === undefined ? null : text;
+}
+
+function unserialisable(tool, cause) {
+  return new ExeclaveError(
+    `arguments of tool "${tool}" cannot be serialised to JSON (${cause.message}); the call was not sent`,
+    { cause },
+  );
 }
 
 /**
@@ -49,10 +53,7 @@ function snapshotArguments(tool, args) {
   try {
     return jsonSnapshot(args);
   } catch (cause) {
-    throw new ExeclaveError(
-      `arguments of tool "${tool}" cannot be serialised to JSON (${cause.message}); the call was not sent`,
-      { cause },
-    );
+    throw unserialisable(tool, cause);
   }
 }
 

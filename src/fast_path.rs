@@ -55,6 +55,11 @@ pub fn add_slot(governor: Governor, handle: AgentHandle) -> u32 {
     })
 }
 
+/// The core's handle of the agent in a slot.
+pub fn handle(slot: u32) -> Option<AgentHandle> {
+    TABLES.with_borrow(|t| Some(t.slots.get(slot as usize)?.as_ref()?.handle))
+}
+
 /// Frees slots whose governor is going away. Tolerates thread teardown,
 /// when the table may already be gone.
 pub fn remove_slots(slots: impl IntoIterator<Item = u32>) {

@@ -8,7 +8,6 @@ use execlave_core::{AgentHandle, Completion, Governor, GovernorOptions, Outcome}
 use napi::bindgen_prelude::{Either, Float64Array, PromiseRaw};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
-use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,16 +19,19 @@ fn js_error(message: impl Into<String>) -> Error {
 #[napi]
 pub struct NativeGovernor {
     inner: Governor,
-    /// This governor's agent slots (see `fast_path`) → the core's handles.
-    slots: Mutex<HashMap<u32, AgentHandle>>,
+    /// This governor's agent slots (see `fast_path`), freed with it.
+    slots: Mutex<Vec<u32>>,
 }
 
 impl NativeGovernor {
     fn handle(&self, slot: u32) -> Result<AgentHandle> {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots
-            .get(&slot)
-            .copied()
+        let ours = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&slot);
+        ours.then(|| fast_path::handle(slot))
+            .flatten()
             .ok_or_else(|| js_error(format!("unknown agent handle {slot}")))
     }
 }
@@ -37,7 +39,7 @@ impl NativeGovernor {
 impl Drop for NativeGovernor {
     fn drop(&mut self) {
         let slots = self.slots.get_mut().unwrap_or_else(|e| e.into_inner());
-        fast_path::remove_slots(slots.keys().copied());
+        fast_path::remove_slots(slots.iter().copied());
     }
 }
 
@@ -75,7 +77,7 @@ impl NativeGovernor {
             .map_err(js_error)?;
         let slot = fast_path::add_slot(self.inner.clone(), handle);
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.insert(slot, handle);
+        slots.push(slot);
         Ok(slot)
     }
 
@@ -88,11 +90,11 @@ impl NativeGovernor {
     /// `numbers` holds three per call: ticket, when it ended (JS's
     /// `performance.now()`), and how (0 answered, 1 answered with
     /// `isError: true`, 2 threw). `clock_offset_ms` turns those instants
-    /// into `clockMs()` time (see there). `texts` holds
-    /// one per call: the result's JSON text, or for a call that threw its
-    /// error message. `inputs` holds one per call: its arguments' JSON text
-    /// (used when the decision was made without them). `error_types` holds
-    /// one per call that threw, in order.
+    /// into `clockMs()` time (see there). `texts` holds one per call: the
+    /// result's JSON text, or for a call that threw its error message.
+    /// `inputs` holds one per call: its arguments' JSON text (used when the
+    /// decision was made without them). `error_types` holds one per call
+    /// that threw, in order.
     #[napi]
     pub fn complete_batch(
         &self,
