@@ -1,0 +1,61 @@
+// Before/after comparison of the MCP bench, side by side in one session:
+//
+//   node bench/compare.mjs /path/to/baseline-checkout [rounds]
+//
+// The baseline is another checkout of this repository with its addon built
+// (`npm run build` there). Each round runs one pass of bench/call-tool.mjs
+// from the baseline and one from this checkout, alternating which goes
+// first, so that a noisy stretch of the machine hits both alike. Each side's
+// figure per variant is the median of its per-run medians of paired ratios.
+
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { resolve, join } from 'node:path';
+
+const here = resolve(fileURLToPath(import.meta.url), '../..');
+const baseline = process.argv[2];
+const rounds = Number(process.argv[3] ?? 5);
+if (!baseline) {
+  console.error('usage: node bench/compare.mjs BASELINE_CHECKOUT [rounds]');
+  process.exit(2);
+}
+
+function onePass(root) {
+  const run = spawnSync(process.execPath, [join(root, 'bench/call-tool.mjs'), '--runs=1'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`bench in ${root} failed:\n${run.stderr}`);
+  const line = run.stdout.split('\n').find((l) => l.startsWith('run 1: ratios '));
+  const names = run.stdout
+    .split('\n')
+    .slice(run.stdout.split('\n').findIndex((l) => l.startsWith('variant')) + 1)
+    .filter((l) => l.trim())
+    .map((l) => l.slice(0, 50).trim());
+  return { names, ratios: line.slice('run 1: ratios '.length).split(' | ').map(Number) };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const sides = { before: [], after: [] };
+let names = [];
+for (let r = 0; r < rounds; r++) {
+  const order = r % 2 ? ['after', 'before'] : ['before', 'after'];
+  for (const side of order) {
+    const res = onePass(side === 'before' ? resolve(baseline) : here);
+    names = res.names;
+    sides[side].push(res.ratios);
+    console.log(`round ${r + 1} ${side.padEnd(6)} ${res.ratios.map((x) => x.toFixed(3)).join(' | ')}`);
+  }
+}
+
+console.log(`\nmedian of ${rounds} runs each (ratio governed / bare, paired):`);
+console.log('variant'.padEnd(50), 'before'.padStart(8), 'after'.padStart(8), 'change'.padStart(8));
+names.forEach((name, i) => {
+  const b = median(sides.before.map((r) => r[i]));
+  const a = median(sides.after.map((r) => r[i]));
+  console.log(name.padEnd(50), b.toFixed(3).padStart(8), a.toFixed(3).padStart(8), (a - b).toFixed(3).padStart(8));
+});
