@@ -22,6 +22,7 @@ use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::kill_switch::KillSwitch;
 use crate::sync::policies::{adopt_cache, PolicySync};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -320,11 +321,13 @@ impl Governor {
             .unwrap_or_else(|e| e.into_inner());
         if let Some(rt) = rt.as_ref() {
             let task = rt.spawn(future);
+            let settle = Settle::new(done);
             rt.spawn(async move {
-                done(task.await.map_err(|e| match e.try_into_panic() {
+                let result = task.await.map_err(|e| match e.try_into_panic() {
                     Ok(panic) => Error::from_panic(&*panic),
-                    Err(_) => Error::new(ErrorKind::Closed, crate::messages::CLOSED),
-                }))
+                    Err(_) => closed(),
+                });
+                settle.done(result);
             });
             return;
         }
@@ -343,6 +346,36 @@ impl Governor {
             )),
             Err(panic) => Err(Error::from_panic(&*panic)),
         });
+    }
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, crate::messages::CLOSED)
+}
+
+/// Calls `done` exactly once: with the result, or, when the task waiting
+/// for it is dropped (the runtime shut down under it), with a `Closed`
+/// error. A host's promise must settle either way: one left pending could
+/// keep the host's event loop alive forever.
+struct Settle<T, D: FnOnce(Result<T, Error>)>(Option<D>, PhantomData<fn(T)>);
+
+impl<T, D: FnOnce(Result<T, Error>)> Settle<T, D> {
+    fn new(done: D) -> Self {
+        Self(Some(done), PhantomData)
+    }
+
+    fn done(mut self, result: Result<T, Error>) {
+        if let Some(done) = self.0.take() {
+            done(result);
+        }
+    }
+}
+
+impl<T, D: FnOnce(Result<T, Error>)> Drop for Settle<T, D> {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done(Err(closed()));
+        }
     }
 }
 

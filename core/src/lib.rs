@@ -13,12 +13,7 @@
 //!   errors, and the shared [`control_plane::Connection`];
 //! - [`policy`]: loading and evaluating policies.
 
-/// Where the policy module finds [`AgentIdentity`](engine::AgentIdentity)
-/// (kept while the policy module is being restructured: it imports
-/// `crate::agent`).
-pub mod agent {
-    pub use crate::engine::agents::{is_valid_agent_id, AgentIdentity};
-}
+pub mod agent;
 pub mod clock;
 pub mod control_plane;
 pub mod decision;

@@ -9,7 +9,8 @@ pub mod decide;
 pub mod outcome;
 pub mod policy_store;
 
-pub use agents::{AgentHandle, AgentIdentity, AgentStatus};
+pub use crate::agent::AgentIdentity;
+pub use agents::{AgentHandle, AgentStatus};
 pub use calls::{Completion, Ending};
 pub use decide::{Engine, EngineSettings};
 pub use outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
