@@ -112,6 +112,9 @@ function instrumentMcpClient(client, exe, options) {
    * Sends a checked call with `send` and, when it has a ticket, records
    * how and when it ended (the core times it from its decision). A call
    * with ticket 0 has nothing to record: its promise goes back untouched.
+   * The answer or the error goes back to the caller as the client gave it:
+   * recording reads it without throwing, and should it throw all the same,
+   * the record is what is lost, never the caller's value.
    */
   function sendChecked(ticket, send, forwarded, args, rest, params) {
     const outer = sending;
@@ -120,7 +123,7 @@ function instrumentMcpClient(client, exe, options) {
     try {
       answer = send.call(client, forwarded, ...rest);
     } catch (err) {
-      if (ticket !== 0) gov.failed(ticket, args, err, performance.now());
+      if (ticket !== 0) recordFailure(ticket, args, err);
       throw err;
     } finally {
       sending = outer;
@@ -128,14 +131,26 @@ function instrumentMcpClient(client, exe, options) {
     if (ticket === 0) return answer;
     return Promise.resolve(answer).then(
       (result) => {
-        gov.succeeded(ticket, args, result, performance.now());
+        try {
+          gov.succeeded(ticket, args, result, performance.now());
+        } catch {
+          // See above: the caller's result comes first.
+        }
         return result;
       },
       (err) => {
-        gov.failed(ticket, args, err, performance.now());
+        recordFailure(ticket, args, err);
         throw err;
       },
     );
+  }
+
+  function recordFailure(ticket, args, err) {
+    try {
+      gov.failed(ticket, args, err, performance.now());
+    } catch {
+      // See `sendChecked`: the caller's error comes first.
+    }
   }
 
   /**

@@ -3,6 +3,7 @@
 const native = require('./native');
 const { ExeclaveError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
+const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 
@@ -296,14 +297,13 @@ class Execlave {
       /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
       succeeded: (ticket, args, result, endedAt) => {
         if (ticket === 0) return;
-        const ending = result && result.isError === true ? ANSWERED_IS_ERROR : ANSWERED;
+        const ending = answerIsError(result) ? ANSWERED_IS_ERROR : ANSWERED;
         this.#queueCompletion(ticket, endedAt, ending, args, resultSnapshot(result));
       },
       /** The call with these arguments (a snapshot) threw `err` at `endedAt` (`performance.now()`). */
       failed: (ticket, args, err, endedAt) => {
         if (ticket === 0) return;
-        const message = err && err.message ? String(err.message) : String(err);
-        this.#queueCompletion(ticket, endedAt, THREW, args, message, String((err && err.name) || typeof err));
+        this.#queueCompletion(ticket, endedAt, THREW, args, thrownMessage(err), thrownType(err));
       },
     };
   }
