@@ -212,11 +212,28 @@ class Execlave {
   #reportBypass(reason, tool) {
     if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${tool}": ${reason}`);
     if (!this.#onBypass) return;
+    let returned;
     try {
-      this.#onBypass({ reason, tool, timestamp: new Date().toISOString() });
+      returned = this.#onBypass({ reason, tool, timestamp: new Date().toISOString() });
     } catch (err) {
       // A failing callback must not change the call's fate.
-      if (this.#debug) console.warn('[execlave] onEnforcementBypassed threw:', err);
+      this.#bypassCallbackFailed(err);
+      return;
+    }
+    if (returned !== null && (typeof returned === 'object' || typeof returned === 'function')) {
+      // An async callback that fails rejects a promise no one else holds:
+      // unhandled, that ends the host process by default. Resolving it in
+      // a promise of our own also catches a `then` that throws.
+      new Promise((resolve) => resolve(returned)).catch((err) => this.#bypassCallbackFailed(err));
+    }
+  }
+
+  #bypassCallbackFailed(err) {
+    if (!this.#debug) return;
+    try {
+      console.warn('[execlave] onEnforcementBypassed failed:', err);
+    } catch {
+      // An error value that cannot even be shown.
     }
   }
 
