@@ -59,6 +59,10 @@ class Execlave {
   #shutdownTimeoutMs;
   #handles = new Map();
   #debug;
+  // The first shutdown()'s promise, and what resolves the flushes under
+  // way when it ends (see flush()).
+  #shutdown = null;
+  #flushesInFlight = new Set();
   // Completed calls not yet handed to Rust (see #queueCompletion).
   #doneNumbers = [];
   #doneArgs = [];
@@ -135,19 +139,46 @@ class Execlave {
     return { allowed: true, warnings };
   }
 
-  /** Writes buffered records to their sinks; resolves when they have them. */
+  /**
+   * Writes buffered records to their sinks; resolves when they have them.
+   * During or after `shutdown()` it resolves with the shutdown: that
+   * delivers what is buffered (within `shutdownTimeoutMs`), and nothing is
+   * delivered after it, so there is nothing else to wait for.
+   */
   async flush() {
+    if (this.#shutdown !== null) return this.#shutdown;
     this.#flushCompletions();
-    await this.#native.flush();
+    let shutDown;
+    const stopped = new Promise((resolve) => {
+      shutDown = resolve;
+    });
+    this.#flushesInFlight.add(shutDown);
+    try {
+      // The core answers a flush from its delivery loop, which shutdown
+      // stops: one it had not started on would never be answered.
+      await Promise.race([this.#native.flush(), stopped]);
+    } finally {
+      this.#flushesInFlight.delete(shutDown);
+    }
   }
 
   /**
    * Flushes (bounded by `shutdownTimeoutMs`), stops all background work and
-   * refuses further governed calls. Safe to call twice.
+   * refuses further governed calls. Safe to call twice: later calls get
+   * the first one's promise.
    */
-  async shutdown() {
-    this.#flushCompletions();
-    await this.#native.shutdown(this.#shutdownTimeoutMs);
+  shutdown() {
+    if (this.#shutdown === null) this.#shutdown = this.#shutDown();
+    return this.#shutdown;
+  }
+
+  async #shutDown() {
+    try {
+      this.#flushCompletions();
+      await this.#native.shutdown(this.#shutdownTimeoutMs);
+    } finally {
+      for (const shutDown of this.#flushesInFlight) shutDown();
+    }
   }
 
   /** Counters: decisions, allowed, blocked, warned, records written/dropped, … */
