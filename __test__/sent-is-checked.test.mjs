@@ -253,3 +253,45 @@ test('other keys of params (_meta) are forwarded as snapshots', async () => {
     await local.shutdown();
   }
 });
+
+/** The last message of a response stream. */
+async function lastMessage(stream) {
+  let message;
+  for await (const m of stream) message = m;
+  return message;
+}
+
+test('requestStream: a toJSON on the request or its params does not change what is sent', async () => {
+  for (const where of ['request', 'params']) {
+    const { allowed, forbidden } = targets();
+    const swap = function toJSON() {
+      return where === 'request'
+        ? { ...this, toJSON: undefined, params: forbiddenWrite(forbidden) }
+        : forbiddenWrite(forbidden);
+    };
+    const params = where === 'params' ? { ...allowedWrite(allowed), toJSON: swap } : allowedWrite(allowed);
+    const req = where === 'request' ? { method: 'tools/call', params, toJSON: swap } : { method: 'tools/call', params };
+    const m = await lastMessage(client.experimental.tasks.requestStream(req, CallToolResultSchema));
+    assert.ok(!existsSync(forbidden), `the server wrote the file the policy forbids (toJSON on the ${where})`);
+    assert.equal(m.type, 'result', m.error && m.error.stack);
+    assert.equal(readFileSync(allowed, 'utf8'), 'checked');
+  }
+});
+
+test('requestStream: a method that is not a primitive string ends the stream with an ExeclaveError, and nothing is sent', async () => {
+  const { forbidden } = targets();
+  const req = { method: new String('tools/call'), params: forbiddenWrite(forbidden) };
+  const m = await lastMessage(client.experimental.tasks.requestStream(req, CallToolResultSchema, { timeout: 5000 }));
+  assert.ok(!existsSync(forbidden), 'the server wrote the file the policy forbids');
+  assert.equal(m.type, 'error');
+  assert.ok(m.error instanceof ExeclaveError, String(m.error));
+});
+
+test('callToolStream: a Proxy whose traps add a toJSON does not change what is sent', async () => {
+  const { allowed, forbidden } = targets();
+  const params = withTrappedToJSON(allowedWrite(allowed), () => forbiddenWrite(forbidden));
+  const m = await lastMessage(client.experimental.tasks.callToolStream(params));
+  assert.ok(!existsSync(forbidden), 'the server wrote the file the policy forbids');
+  assert.equal(m.type, 'result', m.error && m.error.stack);
+  assert.equal(readFileSync(allowed, 'utf8'), 'checked');
+});

@@ -58,6 +58,34 @@ function toolCallParams(name, args, source) {
 }
 
 /**
+ * The `method` and `params` of a request, each read once. A request is
+ * forwarded as a new `{ method, params }` built from these, so that neither
+ * a getter nor a `toJSON` (on the request or on a boxed `method`) can make
+ * the transport send a tools/call that was not checked as one. A `method`
+ * that is not a primitive string is refused rather than guessed at: what a
+ * transport makes of it is the transport's business, and no real request
+ * needs one.
+ */
+function readRequest(req) {
+  if (req === null || typeof req !== 'object') {
+    throw new ExeclaveError(`request takes { method, params }, got ${describe(req)}; the request was not sent`);
+  }
+  const method = req.method;
+  if (typeof method !== 'string') {
+    throw new ExeclaveError(`request method must be a string, got ${describe(method)}; the request was not sent`);
+  }
+  return { method, params: req.params };
+}
+
+/** The name and arguments of a tools/call request's params, each read once. */
+function toolCallOf(params) {
+  if (params === null || typeof params !== 'object') {
+    throw new ExeclaveError('tools/call request without params: the call was not sent');
+  }
+  return [params.name, params.arguments];
+}
+
+/**
  * Wraps `client` so that every tool call is governed by `exe`. Returns the
  * same client; wrapping twice changes nothing.
  *
@@ -191,23 +219,9 @@ function instrumentMcpClient(client, exe, options) {
     return governed(checked, originalCallTool, checked, rest);
   }
 
-  /**
-   * Every request is forwarded as a new `{ method, params }`: its `method`
-   * read once and a primitive string, so that neither a getter nor a
-   * `toJSON` (on the request or on a boxed `method`) can make the transport
-   * send a tools/call that was not checked as one. A `method` of any other
-   * type is refused rather than guessed at: what a transport makes of it
-   * is the transport's business, and no real request needs one.
-   */
+  /** Sends any request as a new `{ method, params }` (see `readRequest`); checks a tools/call once. */
   function governedRequest(req, rest) {
-    if (req === null || typeof req !== 'object') {
-      throw new ExeclaveError(`request takes { method, params }, got ${describe(req)}; the request was not sent`);
-    }
-    const method = req.method;
-    if (typeof method !== 'string') {
-      throw new ExeclaveError(`request method must be a string, got ${describe(method)}; the request was not sent`);
-    }
-    const params = req.params;
+    const { method, params } = readRequest(req);
     if (method !== 'tools/call') {
       // Its params cannot make it another method: a `toJSON` on them
       // replaces the params' value only.
@@ -218,11 +232,57 @@ function instrumentMcpClient(client, exe, options) {
       sending = null;
       return originalRequest.call(client, { method, params }, ...rest);
     }
-    if (params === null || typeof params !== 'object') {
-      throw new ExeclaveError('tools/call request without params: the call was not sent');
+    const ticket = params !== null && typeof params === 'object' ? decidedInStream.get(params) : undefined;
+    if (ticket !== undefined) {
+      // Params our requestStream checked and sends through here.
+      decidedInStream.delete(params);
+      return sendChecked(ticket, originalRequest, { method, params }, params.arguments, rest, null);
     }
-    const checked = toolCallParams(params.name, params.arguments, params);
+    const checked = toolCallParams(...toolCallOf(params), params);
     return governed(checked, originalRequest, { method, params: checked }, rest);
+  }
+
+  // Params our requestStream checked → their ticket, until the SDK's
+  // requestStream hands them to `request` (it does so later, when the
+  // stream is read, so the synchronous `sending` mark cannot serve).
+  const decidedInStream = new WeakMap();
+
+  /**
+   * The SDK's requestStream (and `experimental.tasks.callToolStream`,
+   * which uses it) sends through `request`, so it would be governed
+   * without this; but it turns every error into an McpError. Deciding here
+   * first lets a refused call end the stream with the halt error itself
+   * (a PolicyBlockedError, …), as `callTool` rejects with it, and without
+   * contacting the server; the call is still checked once.
+   */
+  async function* governedStream(req, rest) {
+    let method;
+    let params;
+    let checked = null;
+    let ticket = 0;
+    try {
+      ({ method, params } = readRequest(req));
+      if (method === 'tools/call') {
+        checked = toolCallParams(...toolCallOf(params), params);
+        ticket = await gov.begin(checked.name, checked.arguments);
+      }
+    } catch (error) {
+      yield { type: 'error', error };
+      return;
+    }
+    if (checked === null) {
+      yield* originalRequestStream.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      return;
+    }
+    decidedInStream.set(checked, ticket);
+    try {
+      yield* originalRequestStream.call(client, { method, params: checked }, ...rest);
+    } finally {
+      if (decidedInStream.delete(checked)) {
+        // The SDK never sent it: close its ticket all the same.
+        recordFailure(ticket, checked.arguments, new ExeclaveError('the stream ended before the call was sent'));
+      }
+    }
   }
 
   client.callTool = callTool;
@@ -233,6 +293,12 @@ function instrumentMcpClient(client, exe, options) {
       } catch (err) {
         return Promise.reject(err);
       }
+    };
+  }
+  const originalRequestStream = originalRequest && typeof client.requestStream === 'function' ? client.requestStream : null;
+  if (originalRequestStream) {
+    client.requestStream = function requestStream(req, ...rest) {
+      return governedStream(req, rest);
     };
   }
   Object.defineProperty(client, '_execlave_instrumented', {
