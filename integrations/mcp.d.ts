@@ -13,8 +13,6 @@ export interface InstrumentMcpClientOptions {
 export interface McpClientLike {
   callTool(...args: any[]): Promise<unknown>;
   request?(...args: any[]): Promise<unknown>;
-  /** The SDK's streaming request (behind `experimental.tasks`); governed when present. */
-  requestStream?(...args: any[]): AsyncGenerator<unknown, void, void>;
 }
 
 /** Governs every tool call of `client`; returns the same client. */
