@@ -58,15 +58,15 @@ function toolCallParams(name, args, source) {
 }
 
 /**
- * The `method` and `params` of a request, each read once. A request is
- * forwarded as a new `{ method, params }` built from these, so that neither
+ * The `method` of a request, read once (its `params` are read once after
+ * it). A request is forwarded as a new `{ method, params }` built from these, so that neither
  * a getter nor a `toJSON` (on the request or on a boxed `method`) can make
  * the transport send a tools/call that was not checked as one. A `method`
  * that is not a primitive string is refused rather than guessed at: what a
  * transport makes of it is the transport's business, and no real request
  * needs one.
  */
-function readRequest(req) {
+function requestMethod(req) {
   if (req === null || typeof req !== 'object') {
     throw new ExeclaveError(`request takes { method, params }, got ${describe(req)}; the request was not sent`);
   }
@@ -74,7 +74,7 @@ function readRequest(req) {
   if (typeof method !== 'string') {
     throw new ExeclaveError(`request method must be a string, got ${describe(method)}; the request was not sent`);
   }
-  return { method, params: req.params };
+  return method;
 }
 
 /** The name and arguments of a tools/call request's params, each read once. */
@@ -219,9 +219,10 @@ function instrumentMcpClient(client, exe, options) {
     return governed(checked, originalCallTool, checked, rest);
   }
 
-  /** Sends any request as a new `{ method, params }` (see `readRequest`); checks a tools/call once. */
+  /** Sends any request as a new `{ method, params }` (see `requestMethod`); checks a tools/call once. */
   function governedRequest(req, rest) {
-    const { method, params } = readRequest(req);
+    const method = requestMethod(req);
+    const params = req.params;
     if (method !== 'tools/call') {
       // Its params cannot make it another method: a `toJSON` on them
       // replaces the params' value only.
@@ -261,7 +262,8 @@ function instrumentMcpClient(client, exe, options) {
     let checked = null;
     let ticket = 0;
     try {
-      ({ method, params } = readRequest(req));
+      method = requestMethod(req);
+      params = req.params;
       if (method === 'tools/call') {
         checked = toolCallParams(...toolCallOf(params), params);
         ticket = await gov.begin(checked.name, checked.arguments);
