@@ -4,8 +4,9 @@
 // compile-time dependency on the SDK. Every `tools/call` the client sends is
 // checked once, before it is sent, whichever way it was made: `callTool`
 // (either call shape), a raw `request({ method: 'tools/call' })`, or the
-// SDK's `experimental.tasks.callToolStream`/`requestStream`, which go
-// through `request`.
+// SDK's `experimental.tasks.callToolStream`/`requestStream`. Ways around the
+// client object (its prototype's `request`, the transport) are not: see the
+// README's "What in-process governance cannot stop".
 //
 // What is sent is what was checked: the transports write messages with
 // JSON.stringify, so a `toJSON` (own, or made up by a Proxy) on the caller's
@@ -42,7 +43,7 @@ function toolCallParams(name, args, source) {
       value = jsonSnapshot(source[key]);
     } catch (cause) {
       throw new ExeclaveError(
-        `params.${key} of tool "${name}" cannot be serialised to JSON (${cause.message}); the call was not sent`,
+        `params[${JSON.stringify(key)}] of tool "${name}" cannot be serialised to JSON (${cause.message}); the call was not sent`,
         { cause },
       );
     }
@@ -59,12 +60,12 @@ function toolCallParams(name, args, source) {
 
 /**
  * The `method` of a request, read once (its `params` are read once after
- * it). A request is forwarded as a new `{ method, params }` built from these, so that neither
- * a getter nor a `toJSON` (on the request or on a boxed `method`) can make
- * the transport send a tools/call that was not checked as one. A `method`
- * that is not a primitive string is refused rather than guessed at: what a
- * transport makes of it is the transport's business, and no real request
- * needs one.
+ * it). A request is forwarded as a new `{ method, params }` built from
+ * these, so that neither a getter nor a `toJSON` (on the request or on a
+ * boxed `method`) can make the transport send a tools/call that was not
+ * checked as one. A `method` that is not a primitive string is refused
+ * rather than guessed at: what a transport makes of it is the transport's
+ * business, and no real request needs one.
  */
 function requestMethod(req) {
   if (req === null || typeof req !== 'object') {
