@@ -230,9 +230,11 @@ function instrumentMcpClient(client, exe, options) {
       return originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
     }
     if (params === sending && params !== null) {
-      // Our own callTool's params, checked already (see `sending`).
+      // Our own callTool's params, checked already (see `sending`), in the
+      // request the client's own callTool built around them: it goes on
+      // as it is.
       sending = null;
-      return originalRequest.call(client, { method, params }, ...rest);
+      return originalRequest.call(client, req, ...rest);
     }
     const ticket = params !== null && typeof params === 'object' ? decidedInStream.get(params) : undefined;
     if (ticket !== undefined) {
