@@ -4,6 +4,7 @@
 //! Nothing here ever copies an argument's value into a message: failures
 //! say which check failed, for which argument (and array element), only.
 
+use super::number::Bound;
 use super::path::{normalize, PathPattern};
 use super::tool_pattern::ToolPattern;
 use regex::Regex;
@@ -36,8 +37,8 @@ pub(crate) enum Check {
         deny: Vec<Regex>,
     },
     Number {
-        min: Option<f64>,
-        max: Option<f64>,
+        min: Option<Bound>,
+        max: Option<Bound>,
     },
 }
 
@@ -178,17 +179,17 @@ impl ArgumentRule {
                 lists(allow, deny, |r| r.is_match(&text))
             }
             Check::Number { min, max } => {
-                let Some(n) = value.as_f64() else {
+                let Value::Number(n) = value else {
                     return Err(FailureKind::NotNumber);
                 };
-                if let Some(min) = *min {
-                    if n < min {
-                        return Err(FailureKind::BelowMin(min));
+                if let Some(min) = min {
+                    if min.cmp_value(n).is_lt() {
+                        return Err(FailureKind::BelowMin(min.as_f64()));
                     }
                 }
-                if let Some(max) = *max {
-                    if n > max {
-                        return Err(FailureKind::AboveMax(max));
+                if let Some(max) = max {
+                    if max.cmp_value(n).is_gt() {
+                        return Err(FailureKind::AboveMax(max.as_f64()));
                     }
                 }
                 Ok(())
@@ -314,6 +315,13 @@ mod tests {
         )
     }
 
+    fn bound(v: Value) -> Bound {
+        match v {
+            Value::Number(n) => Bound::new(n),
+            _ => unreachable!(),
+        }
+    }
+
     fn kind(r: &ArgumentRule, args: Value) -> Option<FailureKind> {
         r.check(Some(&args)).err().map(|f| f.kind)
     }
@@ -411,7 +419,7 @@ mod tests {
                 ptr,
                 Check::Number {
                     min: None,
-                    max: Some(100.0),
+                    max: Some(bound(json!(100))),
                 },
                 true,
             )
@@ -452,8 +460,8 @@ mod tests {
         let r = rule(
             "n",
             Check::Number {
-                min: Some(-1.5),
-                max: Some(100.0),
+                min: Some(bound(json!(-1.5))),
+                max: Some(bound(json!(100))),
             },
             false,
         );

@@ -9,6 +9,7 @@
 use super::argument_rule::{ArgumentRule, Check, Lookup};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
+use super::number::Bound;
 use super::path::PathPattern;
 use super::tool_pattern::ToolPattern;
 use serde_json::{Map, Value};
@@ -173,13 +174,10 @@ fn optional_number(
     obj: &Map<String, Value>,
     key: &str,
     field: &str,
-) -> Result<Option<f64>, PolicyError> {
+) -> Result<Option<Bound>, PolicyError> {
     match get(obj, key) {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| ctx.err(field, "is not a finite number")),
+        Some(Value::Number(n)) => Ok(Some(Bound::new(n.clone()))),
         Some(v) => Err(ctx.err(field, format!("must be a number, not {}", type_name(v)))),
     }
 }
@@ -489,9 +487,12 @@ fn compile_argument_rule(
         }
         let min = optional_number(ctx, r, "min", &f("min"))?;
         let max = optional_number(ctx, r, "max", &f("max"))?;
-        if let (Some(min), Some(max)) = (min, max) {
-            if min > max {
-                return Err(ctx.err(f("min"), format!("min {min} is above max {max}")));
+        if let (Some(min), Some(max)) = (&min, &max) {
+            if min.cmp_bound(max).is_gt() {
+                return Err(ctx.err(
+                    f("min"),
+                    format!("min {} is above max {}", min.as_f64(), max.as_f64()),
+                ));
             }
         }
         Check::Number { min, max }

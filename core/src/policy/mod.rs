@@ -11,6 +11,7 @@ mod argument_rule;
 mod compile;
 mod error;
 mod load;
+mod number;
 mod path;
 mod policy_set;
 mod tool_pattern;
