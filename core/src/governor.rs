@@ -14,7 +14,7 @@ use crate::delivery::Delivery;
 use crate::log::Logger;
 use crate::options::{EnforcementMode, GovernorOptions, OutageMode, PolicyInput};
 use crate::outcome::{Outcome, Ticket, Undecided};
-use crate::policy::{load_path, PolicySet, SourcedPolicy};
+use crate::policy::{load_path, ControlPlane, PolicySet, SourcedPolicy};
 use crate::record::{
     bound_text, new_trace_id, CallContext, CallRecord, CallStatus, MAX_RECORD_TEXT,
 };
@@ -151,7 +151,13 @@ impl Governor {
             None => PolicySet::empty(),
             Some(input) => {
                 let sourced = load_policy_input(input)?;
-                PolicySet::compile_strict(&sourced).map_err(|e| e.to_string())?
+                let control_plane = if options.is_local_only() {
+                    ControlPlane::Absent
+                } else {
+                    ControlPlane::Present
+                };
+                PolicySet::compile_strict_with(&sourced, control_plane)
+                    .map_err(|e| e.to_string())?
             }
         };
         let audit_log = options

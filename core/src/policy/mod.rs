@@ -11,6 +11,7 @@ mod argument_rule;
 mod compile;
 mod error;
 mod load;
+mod local_type;
 mod number;
 mod path;
 mod policy_set;
@@ -18,4 +19,5 @@ mod tool_pattern;
 
 pub use error::PolicyError;
 pub use load::{load_path, parse_inline, SourcedPolicy};
+pub use local_type::ControlPlane;
 pub use policy_set::PolicySet;

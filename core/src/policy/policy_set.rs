@@ -10,6 +10,7 @@ use super::argument_rule::{unreadable_message, LazyArgs};
 use super::compile::{compile, server_decided, CompiledPolicy, Mode};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
+use super::local_type::{local_type_problem, ControlPlane};
 use crate::agent::AgentIdentity;
 use crate::decision::{Decision, Violation};
 use std::collections::HashMap;
@@ -169,9 +170,36 @@ impl PolicySet {
         Self::from_compiled(Vec::new())
     }
 
-    /// Local policies: the first invalid policy is an error.
+    /// Local policies in local mode (no control plane): the first invalid
+    /// policy is an error, and so is any `policyType` but
+    /// `tool_invocation`, which nothing could evaluate.
     pub fn compile_strict(policies: &[SourcedPolicy]) -> Result<PolicySet, PolicyError> {
-        let compiled = policies.iter().map(compile).collect::<Result<_, _>>()?;
+        Self::compile_strict_with(policies, ControlPlane::Absent)
+    }
+
+    /// Local policies: the first invalid policy is an error. With a control
+    /// plane, a policy of a server-side type is kept (its agents' calls
+    /// need the control plane's decision); see [`ControlPlane`].
+    pub fn compile_strict_with(
+        policies: &[SourcedPolicy],
+        control_plane: ControlPlane,
+    ) -> Result<PolicySet, PolicyError> {
+        let compiled = policies
+            .iter()
+            .map(|src| {
+                let policy = compile(src)?;
+                match local_type_problem(&policy.policy_type, control_plane) {
+                    None => Ok(policy),
+                    Some(message) => Err(PolicyError::in_policy(
+                        src.file.as_deref(),
+                        Some(&policy.name),
+                        src.index,
+                        Some("policyType".into()),
+                        message,
+                    )),
+                }
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self::from_compiled(compiled))
     }
 
@@ -420,8 +448,11 @@ mod tests {
         SourcedPolicy::from_values(values.iter().cloned())
     }
 
+    /// Local policies beside a control plane, so that server-side types are
+    /// kept (without one they are errors: `tests/policy_types.rs`).
     fn set(values: &[Value]) -> PolicySet {
-        PolicySet::compile_strict(&sourced(values)).expect("valid policies")
+        PolicySet::compile_strict_with(&sourced(values), ControlPlane::Present)
+            .expect("valid policies")
     }
 
     fn agent(external: &str) -> AgentIdentity {
