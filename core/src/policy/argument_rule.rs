@@ -27,6 +27,9 @@ pub(crate) enum Check {
     Path {
         allow: Vec<PathPattern>,
         deny: Vec<PathPattern>,
+        /// Some pattern is absolute: a value that is not (see
+        /// `path::is_fully_qualified`) fails the rule.
+        absolute_only: bool,
     },
     Glob {
         allow: Vec<ToolPattern>,
@@ -40,6 +43,18 @@ pub(crate) enum Check {
         min: Option<Bound>,
         max: Option<Bound>,
     },
+}
+
+impl Check {
+    /// A path check; absolute patterns make it refuse non-absolute values.
+    pub(crate) fn path(allow: Vec<PathPattern>, deny: Vec<PathPattern>) -> Check {
+        let absolute_only = allow.iter().chain(&deny).any(PathPattern::is_absolute);
+        Check::Path {
+            allow,
+            deny,
+            absolute_only,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +73,8 @@ pub(crate) enum FailureKind {
     Denied,
     NotAllowed,
     NotString,
+    /// A path rule with absolute patterns got a path that is not absolute.
+    NotAbsolute,
     NotNumber,
     BelowMin(f64),
     AboveMax(f64),
@@ -87,6 +104,10 @@ impl Failure {
                 format!("{subject} matches no allowed pattern of policy {policy:?}")
             }
             FailureKind::NotString => format!("{subject} must be a string (policy {policy:?})"),
+            FailureKind::NotAbsolute => format!(
+                "{subject} is not an absolute path, which policy {policy:?} requires \
+                 (a server resolves other forms on its own)"
+            ),
             FailureKind::NotNumber => format!("{subject} is not a number (policy {policy:?})"),
             FailureKind::BelowMin(min) => {
                 format!("{subject} is below the minimum {min} of policy {policy:?}")
@@ -163,11 +184,18 @@ impl ArgumentRule {
 
     fn check_one(&self, value: &Value) -> Result<(), FailureKind> {
         match &self.check {
-            Check::Path { allow, deny } => {
+            Check::Path {
+                allow,
+                deny,
+                absolute_only,
+            } => {
                 let Value::String(s) = value else {
                     return Err(FailureKind::NotString);
                 };
                 let path = normalize(s);
+                if *absolute_only && !path.qualified {
+                    return Err(FailureKind::NotAbsolute);
+                }
                 lists(allow, deny, |p| p.matches(&path))
             }
             Check::Glob { allow, deny } => {
@@ -307,10 +335,10 @@ mod tests {
     fn path_rule(allow: &[&str], deny: &[&str]) -> ArgumentRule {
         rule(
             "path",
-            Check::Path {
-                allow: allow.iter().map(|p| PathPattern::new(p, false)).collect(),
-                deny: deny.iter().map(|p| PathPattern::new(p, false)).collect(),
-            },
+            Check::path(
+                allow.iter().map(|p| PathPattern::new(p, false)).collect(),
+                deny.iter().map(|p| PathPattern::new(p, false)).collect(),
+            ),
             false,
         )
     }
@@ -343,9 +371,10 @@ mod tests {
             kind(&r, json!({"path": "/tmp/x"})),
             Some(FailureKind::NotAllowed)
         );
+        // Relative: fails closed (issue 10 item 2), saying why.
         assert_eq!(
             kind(&r, json!({"path": "srv/data/x"})),
-            Some(FailureKind::NotAllowed)
+            Some(FailureKind::NotAbsolute)
         );
         assert_eq!(kind(&r, json!({"path": 3})), Some(FailureKind::NotString));
         assert_eq!(

@@ -505,16 +505,15 @@ fn compile_argument_rule(
         let allow = optional_strings(ctx, r, "allow", &f("allow"), true)?;
         let deny = optional_strings(ctx, r, "deny", &f("deny"), true)?;
         match kind {
-            "path" => Check::Path {
-                allow: allow
+            "path" => Check::path(
+                allow
                     .iter()
                     .map(|p| PathPattern::new(p, case_insensitive))
                     .collect(),
-                deny: deny
-                    .iter()
+                deny.iter()
                     .map(|p| PathPattern::new(p, case_insensitive))
                     .collect(),
-            },
+            ),
             "glob" => Check::Glob {
                 allow: allow
                     .iter()

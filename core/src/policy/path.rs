@@ -34,6 +34,13 @@ use std::borrow::Cow;
 pub(crate) struct NormalPath<'a> {
     pub(crate) absolute: bool,
     pub(crate) segments: Vec<Cow<'a, str>>,
+    /// Written from a root: a leading `/` or `\`, or a drive and one
+    /// (`C:/`, `C:\`). Patterns written so are "absolute patterns".
+    pub(crate) rooted: bool,
+    /// Names one file whatever the server's working directory, roots and
+    /// operating system: rooted, and none of the forms a server resolves
+    /// or rewrites on its own (see [`is_fully_qualified`]).
+    pub(crate) qualified: bool,
 }
 
 impl NormalPath<'_> {
@@ -67,6 +74,8 @@ pub(crate) fn normalize(input: &str) -> NormalPath<'_> {
                     .into_iter()
                     .map(|s| Cow::Owned(s.into_owned()))
                     .collect(),
+                rooted: n.rooted,
+                qualified: n.qualified,
             }
         }
         None => normalize_plain(input),
@@ -101,7 +110,52 @@ fn normalize_plain(input: &str) -> NormalPath<'_> {
             }
         }
     }
-    NormalPath { absolute, segments }
+    NormalPath {
+        absolute,
+        segments,
+        rooted: root_len(input).is_some(),
+        qualified: is_fully_qualified(input),
+    }
+}
+
+fn is_separator(b: u8) -> bool {
+    b == b'/' || b == b'\\'
+}
+
+/// The length of `raw`'s root (`/`, `\`, `C:/`, `C:\`), `None` when it has
+/// none.
+fn root_len(raw: &str) -> Option<usize> {
+    let b = raw.as_bytes();
+    match b {
+        [first, ..] if is_separator(*first) => Some(1),
+        [drive, b':', sep, ..] if drive.is_ascii_alphabetic() && is_separator(*sep) => Some(3),
+        _ => None,
+    }
+}
+
+/// True when `raw` (a plain path, or a `file:` URI's decoded path) names one
+/// file whatever the server's working directory or roots, on any OS. Not
+/// so, and so failing every rule with absolute patterns:
+/// - no root: relative paths, `~…` (a shell's home), drive-relative `C:foo`;
+/// - two leading separators: UNC (`\\server\share`) and device paths
+///   (`\\?\…`, `\\.\…`);
+/// - a `:` after the drive: NTFS streams (`name:stream`, `name::$DATA`);
+/// - a segment ending in a dot or whitespace, which Windows drops
+///   (`secret.` opens `secret`); this covers trailing whitespace too, and
+///   leading whitespace leaves no root.
+fn is_fully_qualified(raw: &str) -> bool {
+    let Some(root) = root_len(raw) else {
+        return false;
+    };
+    if raw.as_bytes().get(1).copied().is_some_and(is_separator) {
+        return false;
+    }
+    raw[root..].split(['/', '\\']).all(|segment| match segment {
+        "" | "." | ".." => true,
+        segment => {
+            !segment.contains(':') && !segment.ends_with(|c: char| c == '.' || c.is_whitespace())
+        }
+    })
 }
 
 /// The path a `file:` URI names, percent-decoded; `None` when `input` is
@@ -150,6 +204,7 @@ fn file_uri_path(input: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub(crate) struct PathPattern {
     tokens: Box<[PathToken]>,
+    rooted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +245,13 @@ impl PathPattern {
         }
         Self {
             tokens: tokens.into_boxed_slice(),
+            rooted: n.rooted,
         }
+    }
+
+    /// Written from a root (`/…`, `C:/…`): it names files by absolute path.
+    pub(crate) fn is_absolute(&self) -> bool {
+        self.rooted
     }
 
     /// True when the (already normalised) path matches the whole pattern.
