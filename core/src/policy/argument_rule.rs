@@ -7,7 +7,7 @@
 use super::number::Bound;
 use super::path::{normalize, PathPattern};
 use super::tool_pattern::ToolPattern;
-use regex::Regex;
+use regex_automata::meta::Regex;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
@@ -204,7 +204,7 @@ impl ArgumentRule {
             }
             Check::Regex { allow, deny } => {
                 let text = as_text(value);
-                lists(allow, deny, |r| r.is_match(&text))
+                lists(allow, deny, |r| r.is_match(text.as_ref()))
             }
             Check::Number { min, max } => {
                 let Value::Number(n) = value else {
@@ -575,9 +575,8 @@ mod tests {
     #[test]
     fn regex_values() {
         let re = |p: &str, ci: bool| {
-            regex::RegexBuilder::new(p)
-                .case_insensitive(ci)
-                .build()
+            super::super::regex_budget::RegexBudget::default()
+                .compile(p, ci)
                 .unwrap()
         };
         let r = rule(

@@ -11,15 +11,13 @@ use super::error::PolicyError;
 use super::load::SourcedPolicy;
 use super::number::Bound;
 use super::path::PathPattern;
+use super::regex_budget::RegexBudget;
 use super::tool_pattern::ToolPattern;
 use serde_json::{Map, Value};
 use std::path::Path;
 
 /// The `policyType` evaluated locally.
 pub(crate) const TOOL_INVOCATION: &str = "tool_invocation";
-
-/// Largest compiled size of one regex of an argument rule.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -239,8 +237,11 @@ fn one_of<'a>(
         })
 }
 
-/// Validates and compiles one policy.
-pub(crate) fn compile(src: &SourcedPolicy) -> Result<CompiledPolicy, PolicyError> {
+/// Validates and compiles one policy, charging its regexes to `budget`.
+pub(crate) fn compile(
+    src: &SourcedPolicy,
+    budget: &mut RegexBudget,
+) -> Result<CompiledPolicy, PolicyError> {
     let file = src.file.as_deref();
     let Value::Object(obj) = &src.value else {
         return Err(PolicyError::in_policy(
@@ -305,7 +306,7 @@ pub(crate) fn compile(src: &SourcedPolicy) -> Result<CompiledPolicy, PolicyError
     };
 
     let tool_rules = if policy_type == TOOL_INVOCATION {
-        Some(compile_rule_definition(&ctx, obj)?)
+        Some(compile_rule_definition(&ctx, obj, budget)?)
     } else {
         None
     };
@@ -361,6 +362,7 @@ pub(crate) fn server_decided(src: &SourcedPolicy) -> Option<CompiledPolicy> {
 fn compile_rule_definition(
     ctx: &Ctx<'_>,
     obj: &Map<String, Value>,
+    budget: &mut RegexBudget,
 ) -> Result<ToolRules, PolicyError> {
     const RD: &str = "ruleDefinition";
     let empty = Map::new();
@@ -399,7 +401,9 @@ fn compile_rule_definition(
         Some(Value::Array(rules)) => rules
             .iter()
             .enumerate()
-            .map(|(i, rule)| compile_argument_rule(ctx, rule, &format!("{RD}.arguments[{i}]")))
+            .map(|(i, rule)| {
+                compile_argument_rule(ctx, rule, &format!("{RD}.arguments[{i}]"), budget)
+            })
             .collect::<Result<_, _>>()?,
         Some(v) => {
             return Err(ctx.err(
@@ -430,6 +434,7 @@ fn compile_argument_rule(
     ctx: &Ctx<'_>,
     rule: &Value,
     field: &str,
+    budget: &mut RegexBudget,
 ) -> Result<ArgumentRule, PolicyError> {
     let Value::Object(r) = rule else {
         return Err(ctx.err(
@@ -525,24 +530,16 @@ fn compile_argument_rule(
                     .collect(),
             },
             _ => {
-                let compile =
-                    |list: &[&str], key: &str| -> Result<Vec<regex::Regex>, PolicyError> {
-                        list.iter()
-                            .enumerate()
-                            .map(|(i, p)| {
-                                regex::RegexBuilder::new(p)
-                                    .case_insensitive(case_insensitive)
-                                    .size_limit(REGEX_SIZE_LIMIT)
-                                    .build()
-                                    .map_err(|e| {
-                                        ctx.err(
-                                            format!("{}[{i}]", f(key)),
-                                            format!("invalid regex: {}", one_line(&e.to_string())),
-                                        )
-                                    })
-                            })
-                            .collect()
-                    };
+                let mut compile = |list: &[&str], key: &str| {
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            budget
+                                .compile(p, case_insensitive)
+                                .map_err(|message| ctx.err(format!("{}[{i}]", f(key)), message))
+                        })
+                        .collect::<Result<Vec<_>, PolicyError>>()
+                };
                 Check::Regex {
                     allow: compile(&allow, "allow")?,
                     deny: compile(&deny, "deny")?,
@@ -557,12 +554,6 @@ fn compile_argument_rule(
         check,
         required,
     ))
-}
-
-/// regex errors are multi-line (pattern, caret, message); keep them on one
-/// line.
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -616,6 +607,10 @@ mod tests {
             _ => panic!("cannot edit {pointer}"),
         }
         v
+    }
+
+    fn compile(src: &SourcedPolicy) -> Result<CompiledPolicy, PolicyError> {
+        super::compile(src, &mut RegexBudget::default())
     }
 
     fn error(value: Value) -> PolicyError {

@@ -15,6 +15,7 @@ mod local_type;
 mod number;
 mod path;
 mod policy_set;
+mod regex_budget;
 mod tool_pattern;
 
 pub use error::PolicyError;

@@ -11,6 +11,7 @@ use super::compile::{compile, server_decided, CompiledPolicy, Mode};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
 use super::local_type::{local_type_problem, ControlPlane};
+use super::regex_budget::RegexBudget;
 use crate::agent::AgentIdentity;
 use crate::decision::{Decision, Violation};
 use std::collections::HashMap;
@@ -184,10 +185,11 @@ impl PolicySet {
         policies: &[SourcedPolicy],
         control_plane: ControlPlane,
     ) -> Result<PolicySet, PolicyError> {
+        let mut budget = RegexBudget::default();
         let compiled = policies
             .iter()
             .map(|src| {
-                let policy = compile(src)?;
+                let policy = compile(src, &mut budget)?;
                 match local_type_problem(&policy.policy_type, control_plane) {
                     None => Ok(policy),
                     Some(message) => Err(PolicyError::in_policy(
@@ -210,10 +212,14 @@ impl PolicySet {
     pub fn compile_lenient(policies: &[SourcedPolicy]) -> (PolicySet, Vec<PolicyError>) {
         let mut compiled = Vec::with_capacity(policies.len());
         let mut errors = Vec::new();
+        let mut budget = RegexBudget::default();
         for policy in policies {
-            match compile(policy) {
+            // A policy that fails gives back what its regexes took.
+            let before = budget.clone();
+            match compile(policy, &mut budget) {
                 Ok(p) => compiled.push(p),
                 Err(e) => {
+                    budget = before;
                     compiled.extend(server_decided(policy));
                     errors.push(e);
                 }
