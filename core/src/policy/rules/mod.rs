@@ -1,16 +1,146 @@
-//! A compiled argument rule (`ruleDefinition.arguments[i]`) and its check
-//! against the arguments of one call.
+//! Argument rules (`ruleDefinition.arguments[i]`): their kinds, how each
+//! compiles, and the check of one call's arguments.
+//!
+//! [`RuleKind`] is the one list of kinds; each kind's patterns compile in
+//! its own module (`path`, `glob`, `regex`, `number`).
 //!
 //! Nothing here ever copies an argument's value into a message: failures
 //! say which check failed, for which argument (and array element), only.
 
-use super::number::Bound;
-use super::path::{normalize, PathPattern};
-use super::tool_pattern::ToolPattern;
+mod glob;
+mod number;
+mod path;
+mod regex;
+
+pub(crate) use glob::Glob;
+pub(crate) use regex::RegexBudget;
+
+use super::compile::{one_of, patterns, required_text};
+use super::error::{Location, PolicyError};
+use super::raw::RawArgumentRule;
+use number::Bound;
+use path::{normalize, PathPattern};
 use regex_automata::meta::Regex;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::fmt;
+
+/// The kinds of argument rule: what `kind` may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleKind {
+    Path,
+    Glob,
+    Regex,
+    Number,
+}
+
+impl RuleKind {
+    pub(crate) const ALL: [RuleKind; 4] = [
+        RuleKind::Path,
+        RuleKind::Glob,
+        RuleKind::Regex,
+        RuleKind::Number,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Path => "path",
+            RuleKind::Glob => "glob",
+            RuleKind::Regex => "regex",
+            RuleKind::Number => "number",
+        }
+    }
+
+    /// This kind's check, from the rule's kind-specific fields. `field` is
+    /// the rule's path (`ruleDefinition.arguments[0]`).
+    fn compile_check(
+        self,
+        at: &Location<'_>,
+        rule: &mut RawArgumentRule,
+        field: &str,
+        case_insensitive: bool,
+        budget: &mut RegexBudget,
+    ) -> Result<Check, PolicyError> {
+        let f = |key: &str| format!("{field}.{key}");
+        if self == RuleKind::Number {
+            for (key, present) in [
+                ("allow", rule.allow.is_some()),
+                ("deny", rule.deny.is_some()),
+            ] {
+                if present {
+                    return Err(at.err(
+                        f(key),
+                        "is only for path, glob and regex rules (use min and max for numbers)",
+                    ));
+                }
+            }
+            let min = rule.min.take().map(|n| Bound::new(n.0));
+            let max = rule.max.take().map(|n| Bound::new(n.0));
+            if let (Some(min), Some(max)) = (&min, &max) {
+                if min.cmp_bound(max).is_gt() {
+                    return Err(at.err(
+                        f("min"),
+                        format!("min {} is above max {}", min.as_f64(), max.as_f64()),
+                    ));
+                }
+            }
+            return Ok(Check::Number { min, max });
+        }
+        for (key, present) in [("min", rule.min.is_some()), ("max", rule.max.is_some())] {
+            if present {
+                return Err(at.err(f(key), "is only for number rules"));
+            }
+        }
+        let allow = patterns(at, rule.allow.take(), &f("allow"))?;
+        let deny = patterns(at, rule.deny.take(), &f("deny"))?;
+        Ok(match self {
+            RuleKind::Path => {
+                let compile = |list: &[String]| {
+                    list.iter()
+                        .map(|p| PathPattern::new(p, case_insensitive))
+                        .collect()
+                };
+                Check::path(compile(&allow), compile(&deny))
+            }
+            RuleKind::Glob => {
+                let compile = |list: &[String]| {
+                    list.iter()
+                        .map(|p| Glob::new(p, case_insensitive))
+                        .collect()
+                };
+                Check::Glob {
+                    allow: compile(&allow),
+                    deny: compile(&deny),
+                }
+            }
+            RuleKind::Regex => {
+                let mut compile = |list: &[String], key: &str| {
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            budget
+                                .compile(p, case_insensitive)
+                                .map_err(|message| at.err(format!("{}[{i}]", f(key)), message))
+                        })
+                        .collect::<Result<Vec<_>, PolicyError>>()
+                };
+                Check::Regex {
+                    allow: compile(&allow, "allow")?,
+                    deny: compile(&deny, "deny")?,
+                }
+            }
+            RuleKind::Number => unreachable!("handled above"),
+        })
+    }
+}
+
+/// Checks that `pointer` (starting with `/`) only uses the escapes `~0`
+/// and `~1`.
+fn valid_pointer(pointer: &str) -> bool {
+    let b = pointer.as_bytes();
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
 
 /// How the rule finds its value in the arguments.
 #[derive(Debug, Clone)]
@@ -32,8 +162,8 @@ pub(crate) enum Check {
         absolute_only: bool,
     },
     Glob {
-        allow: Vec<ToolPattern>,
-        deny: Vec<ToolPattern>,
+        allow: Vec<Glob>,
+        deny: Vec<Glob>,
     },
     Regex {
         allow: Vec<Regex>,
@@ -59,7 +189,7 @@ impl Check {
 
 #[derive(Debug, Clone)]
 pub(crate) struct ArgumentRule {
-    tools: Vec<ToolPattern>,
+    tools: Vec<Glob>,
     argument: String,
     lookup: Lookup,
     check: Check,
@@ -128,8 +258,51 @@ pub(crate) fn unreadable_message(tool: &str, reason: &str, policy: &str) -> Stri
 }
 
 impl ArgumentRule {
+    /// Validates and compiles one raw rule found at `field`.
+    pub(crate) fn compile(
+        at: &Location<'_>,
+        mut rule: RawArgumentRule,
+        field: &str,
+        budget: &mut RegexBudget,
+    ) -> Result<ArgumentRule, PolicyError> {
+        let f = |key: &str| format!("{field}.{key}");
+        let tools = match rule.tools.take() {
+            None => return Err(at.err(f("tools"), "is required")),
+            Some(list) if list.0.is_empty() => {
+                return Err(at.err(f("tools"), "must list at least one tool pattern"))
+            }
+            Some(list) => patterns(at, Some(list), &f("tools"))?
+                .iter()
+                .map(|p| Glob::new(p, false))
+                .collect(),
+        };
+        let argument = required_text(at, rule.argument.take(), &f("argument"))?;
+        let lookup = if argument.starts_with('/') {
+            if !valid_pointer(&argument) {
+                return Err(at.err(
+                    f("argument"),
+                    format!("invalid JSON Pointer {argument:?} (`~` must be followed by 0 or 1)"),
+                ));
+            }
+            Lookup::Pointer(argument.clone())
+        } else {
+            Lookup::Key(argument.clone())
+        };
+        let kind = required_text(at, rule.kind.take(), &f("kind"))?;
+        let names = RuleKind::ALL.map(RuleKind::as_str);
+        let kind_name = one_of(at, &f("kind"), &kind, &names)?;
+        let kind = RuleKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind_name)
+            .expect("validated");
+        let case_insensitive = rule.case_insensitive.is_some_and(|b| b.0);
+        let required = rule.required.is_some_and(|b| b.0);
+        let check = kind.compile_check(at, &mut rule, field, case_insensitive, budget)?;
+        Ok(ArgumentRule::new(tools, argument, lookup, check, required))
+    }
+
     pub(crate) fn new(
-        tools: Vec<ToolPattern>,
+        tools: Vec<Glob>,
         argument: String,
         lookup: Lookup,
         check: Check,
@@ -252,66 +425,6 @@ fn as_text(value: &Value) -> Cow<'_, str> {
     }
 }
 
-/// The arguments of one call, parsed at most once and only when a rule
-/// needs them.
-pub(crate) struct LazyArgs<'a> {
-    text: Option<&'a str>,
-    parsed: Option<Result<Value, ParseFailure>>,
-}
-
-/// Why the arguments could not be read. Says where, never what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParseFailure(String);
-
-impl fmt::Display for ParseFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'a> LazyArgs<'a> {
-    pub(crate) fn new(text: Option<&'a str>) -> Self {
-        Self { text, parsed: None }
-    }
-
-    /// The parsed arguments (`Ok(None)`: the call has none).
-    pub(crate) fn get(&mut self) -> Result<Option<&Value>, &ParseFailure> {
-        let Some(text) = self.text else {
-            return Ok(None);
-        };
-        let parsed = self
-            .parsed
-            .get_or_insert_with(|| serde_json::from_str::<Value>(text).map_err(describe));
-        match parsed {
-            Ok(v) => Ok(Some(v)),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// True once the text has been parsed (for tests of laziness).
-    #[cfg(test)]
-    pub(crate) fn was_parsed(&self) -> bool {
-        self.parsed.is_some()
-    }
-}
-
-/// serde_json's messages for `Value` are fixed strings plus a position, but
-/// to be sure no byte of the input reaches a violation the reason is
-/// rebuilt from the error's category and position only.
-fn describe(e: serde_json::Error) -> ParseFailure {
-    use serde_json::error::Category;
-    let what = match e.classify() {
-        Category::Eof => "unexpected end of JSON",
-        Category::Syntax if e.to_string().starts_with("recursion limit exceeded") => {
-            "JSON nested too deeply"
-        }
-        Category::Syntax => "invalid JSON",
-        Category::Data => "invalid JSON data",
-        Category::Io => "I/O error",
-    };
-    ParseFailure(format!("{what} at line {} column {}", e.line(), e.column()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,7 +437,7 @@ mod tests {
             Lookup::Key(argument.to_owned())
         };
         ArgumentRule::new(
-            vec![ToolPattern::new("*", false)],
+            vec![Glob::new("*", false)],
             argument.to_owned(),
             lookup,
             check,
@@ -543,11 +656,8 @@ mod tests {
         let r = rule(
             "table",
             Check::Glob {
-                allow: vec![
-                    ToolPattern::new("public_*", false),
-                    ToolPattern::new("4?", false),
-                ],
-                deny: vec![ToolPattern::new("*secret*", true)],
+                allow: vec![Glob::new("public_*", false), Glob::new("4?", false)],
+                deny: vec![Glob::new("*secret*", true)],
             },
             false,
         );
@@ -574,11 +684,7 @@ mod tests {
 
     #[test]
     fn regex_values() {
-        let re = |p: &str, ci: bool| {
-            super::super::regex_budget::RegexBudget::default()
-                .compile(p, ci)
-                .unwrap()
-        };
+        let re = |p: &str, ci: bool| RegexBudget::default().compile(p, ci).unwrap();
         let r = rule(
             "sql",
             Check::Regex {
@@ -659,33 +765,12 @@ mod tests {
     }
 
     #[test]
-    fn lazy_args_parse_once_and_never_leak_text() {
-        let mut a = LazyArgs::new(Some(r#"{"x": 1}"#));
-        assert!(!a.was_parsed());
-        assert_eq!(a.get().unwrap(), Some(&json!({"x": 1})));
-        assert!(a.was_parsed());
-        let mut none = LazyArgs::new(None);
-        assert_eq!(none.get().unwrap(), None);
-
-        let secret = "hunter2-SECRET";
-        for text in [
-            format!("{{\"password\": \"{secret}\""),
-            format!("{{\"password\": {secret}}}"),
-            format!("{{\"{secret}\" 1}}"),
-            String::new(),
-            format!("{}{}", "[".repeat(200), "]".repeat(200)),
-        ] {
-            let mut a = LazyArgs::new(Some(&text));
-            let e = a.get().unwrap_err().to_string();
-            assert!(!e.contains(secret), "{e}");
-            assert!(e.contains("line"), "{e}");
+    fn pointer_validation() {
+        for ok in ["/a", "/a~0b", "/a~1b", "/", "/~0~1", "/a/0/b"] {
+            assert!(valid_pointer(ok), "{ok}");
         }
-        let deep = "[".repeat(200);
-        let mut a = LazyArgs::new(Some(&deep));
-        assert!(a
-            .get()
-            .unwrap_err()
-            .to_string()
-            .starts_with("JSON nested too deeply"));
+        for bad in ["/~", "/a~2", "/~~0", "/x~a"] {
+            assert!(!valid_pointer(bad), "{bad}");
+        }
     }
 }

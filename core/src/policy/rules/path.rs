@@ -25,7 +25,7 @@
 //! case (Unicode simple case folding per character); `**` and the root are
 //! unaffected.
 
-use super::tool_pattern::ToolPattern;
+use super::glob::Glob;
 use percent_encoding::percent_decode_str;
 use std::borrow::Cow;
 
@@ -214,7 +214,7 @@ enum PathToken {
     /// `**`: zero or more tokens.
     AnySegments,
     /// One segment.
-    Segment(ToolPattern),
+    Segment(Glob),
 }
 
 /// What a normalised path is made of, for matching.
@@ -237,10 +237,7 @@ impl PathPattern {
                     tokens.push(PathToken::AnySegments);
                 }
             } else {
-                tokens.push(PathToken::Segment(ToolPattern::new(
-                    segment,
-                    case_insensitive,
-                )));
+                tokens.push(PathToken::Segment(Glob::new(segment, case_insensitive)));
             }
         }
         Self {
