@@ -18,8 +18,13 @@
 //! absolute path counts as a segment of its own that only an absolute
 //! pattern's root or a `**` can match: so `/etc/**` matches `/etc` and all
 //! below it, `**/.ssh/**` matches `/home/u/.ssh/id_rsa` and `.ssh/x`, and an
-//! absolute pattern never matches a relative path (an allowlist of absolute
-//! trees refuses relative paths: fail closed).
+//! absolute pattern never matches a relative path.
+//!
+//! A rule with an absolute pattern goes further: a value that is not fully
+//! qualified ([`NormalPath::qualified`]: relative, `~`, `C:foo`, UNC or
+//! device paths, NTFS streams, segments ending in a dot or a space, leading
+//! or trailing whitespace) fails it, deny-only rules included, since the
+//! server, not the policy, decides which file such a value names.
 //!
 //! `caseInsensitive: true` on a path rule makes segment comparisons ignore
 //! case (Unicode simple case folding per character); `**` and the root are
@@ -147,15 +152,37 @@ fn is_fully_qualified(raw: &str) -> bool {
     let Some(root) = root_len(raw) else {
         return false;
     };
-    if raw.as_bytes().get(1).copied().is_some_and(is_separator) {
+    let b = raw.as_bytes();
+    if b.get(1).copied().is_some_and(is_separator) {
         return false;
     }
-    raw[root..].split(['/', '\\']).all(|segment| match segment {
-        "" | "." | ".." => true,
-        segment => {
-            !segment.contains(':') && !segment.ends_with(|c: char| c == '.' || c.is_whitespace())
+    // One pass (this runs for every path value checked): a `:` anywhere
+    // after the root, or a segment other than `.`/`..` ending in a dot or
+    // whitespace, disqualifies.
+    let mut start = root;
+    for i in root..=b.len() {
+        let c = b.get(i).copied().unwrap_or(b'/');
+        if c == b':' {
+            return false;
         }
-    })
+        if !is_separator(c) {
+            continue;
+        }
+        let segment = &raw[start..i];
+        start = i + 1;
+        if matches!(segment, "" | "." | "..") {
+            continue;
+        }
+        let ends_badly = match segment.as_bytes()[segment.len() - 1] {
+            b'.' => true,
+            last if last.is_ascii() => last.is_ascii_whitespace() || last == 0x0b,
+            _ => segment.chars().next_back().is_some_and(char::is_whitespace),
+        };
+        if ends_badly {
+            return false;
+        }
+    }
+    true
 }
 
 /// The path a `file:` URI names, percent-decoded; `None` when `input` is
@@ -355,6 +382,42 @@ mod tests {
         ];
         for (input, want) in table {
             assert_eq!(norm(input), want, "normalising {input:?}");
+        }
+    }
+
+    #[test]
+    fn rooted_and_fully_qualified() {
+        // (value, rooted, fully qualified)
+        let table = [
+            ("/srv/a", true, true),
+            ("/", true, true),
+            ("\\srv\\a", true, true),
+            ("C:/x", true, true),
+            ("c:\\x\\..\\y", true, true),
+            ("file:///C:/x", true, true),
+            ("file:///etc/passwd", true, true),
+            ("/a/./b/../c", true, true),
+            ("srv/a", false, false),
+            ("", false, false),
+            ("~/a", false, false),
+            (" /a", false, false),
+            ("/a ", true, false),
+            ("/a\t", true, false),
+            ("C:x", false, false),
+            ("C:", false, false),
+            ("//server/share", true, false),
+            ("\\\\?\\C:\\x", true, false),
+            ("\\\\.\\pipe\\x", true, false),
+            ("file://server/share", true, false),
+            ("/a/b:stream", true, false),
+            ("C:\\a::$DATA", true, false),
+            ("/a./b", true, false),
+            ("/a /b", true, false),
+            ("/a/b...", true, false),
+        ];
+        for (value, rooted, qualified) in table {
+            let n = normalize(value);
+            assert_eq!((n.rooted, n.qualified), (rooted, qualified), "{value:?}");
         }
     }
 
