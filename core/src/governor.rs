@@ -14,7 +14,7 @@ use crate::engine::{Engine, EngineSettings, Outcome, Ticket, Undecided};
 use crate::error::{Error, ErrorKind};
 use crate::log::Logger;
 use crate::options::{GovernorOptions, PolicyInput};
-use crate::policy::{load_path, PolicySet, SourcedPolicy};
+use crate::policy::{load_path, ControlPlane, PolicySet, SourcedPolicy};
 use crate::records::audit_log::AuditLog;
 use crate::records::pipeline::Pipeline;
 use crate::records::sinks_for;
@@ -63,7 +63,12 @@ impl Governor {
             None => PolicySet::empty(),
             Some(input) => {
                 let sourced = load_policy_input(input)?;
-                PolicySet::compile_strict(&sourced)
+                let control_plane = if options.is_local_only() {
+                    ControlPlane::Absent
+                } else {
+                    ControlPlane::Present
+                };
+                PolicySet::compile_strict_with(&sourced, control_plane)
                     .map_err(|e| Error::new(ErrorKind::InvalidPolicy, e.to_string()))?
             }
         };

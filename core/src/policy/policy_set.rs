@@ -1,26 +1,18 @@
 //! A compiled set of policies and the decision for one call.
 //!
 //! Everything is compiled once. For each (agent, tool) pair the set keeps,
-//! in a small bounded cache, the call's "plan": the tool-name violations
-//! (which depend only on the agent and the tool) and the argument rules to
-//! check. A call then costs a few hash lookups plus the argument checks;
-//! when the plan has no argument rules the arguments are never parsed.
+//! in a small bounded cache, the call's plan (`plan.rs`).
 
-use super::argument_rule::{unreadable_message, LazyArgs};
-use super::compile::{compile, server_decided, CompiledPolicy, Mode};
+use super::compile::{compile, server_decided, CompiledPolicy};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
+use super::local_type::{local_type_problem, ControlPlane};
+use super::plan::{Plan, PlanCache, Step, MAX_CACHED_KEY_LEN};
+use super::rules::RegexBudget;
 use crate::agent::AgentIdentity;
-use crate::decision::{Decision, Violation};
-use std::collections::HashMap;
+use crate::decision::Decision;
 use std::fmt;
 use std::sync::{Arc, RwLock};
-
-/// Most (agent, tool) plans kept per set; the cache is emptied when full.
-const PLAN_CACHE_CAPACITY: usize = 4096;
-/// Plans of agents or tools with longer names are not cached (their keys
-/// would make a bounded number of entries an unbounded amount of memory).
-const MAX_CACHED_KEY_LEN: usize = 512;
 
 /// A compiled, immutable set of policies. Cheap to share (`Send + Sync`);
 /// clones share the compiled policies but not the plan cache.
@@ -34,65 +26,6 @@ pub struct PolicySet {
     /// Indexes of active policies the server decides.
     server: Arc<[usize]>,
     cache: RwLock<PlanCache>,
-}
-
-/// What one call of `tool` by one agent needs, in policy order.
-#[derive(Debug, Default)]
-struct Plan {
-    steps: Vec<Step>,
-    needs_server: bool,
-}
-
-#[derive(Debug)]
-enum Step {
-    /// A tool-name violation (rule `deny` or `not_allowed`).
-    Fixed {
-        violation: Box<Violation>,
-        blocking: bool,
-    },
-    /// Argument rules (indexes into the policy's rules) to check.
-    Arguments { policy: usize, rules: Box<[usize]> },
-}
-
-/// agent external id → agent internal id → tool → plan. Nested so that
-/// lookups borrow the caller's strings. Hashed with foldhash, not SipHash:
-/// the lookup runs on every call (SipHash was a tenth of a decision's time),
-/// and foldhash's per-process random seed still keeps made-up tool names
-/// from being aimed at one bucket.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type PlanMap = FastMap<String, FastMap<Option<String>, FastMap<String, Arc<Plan>>>>;
-
-#[derive(Default)]
-struct PlanCache {
-    map: PlanMap,
-    len: usize,
-}
-
-impl PlanCache {
-    fn get(&self, agent: &AgentIdentity, tool: &str) -> Option<Arc<Plan>> {
-        self.map
-            .get(agent.external.as_str())?
-            .get(&agent.internal)?
-            .get(tool)
-            .cloned()
-    }
-
-    fn insert(&mut self, agent: &AgentIdentity, tool: &str, plan: Arc<Plan>) {
-        if self.len >= PLAN_CACHE_CAPACITY {
-            self.map.clear();
-            self.len = 0;
-        }
-        let previous = self
-            .map
-            .entry(agent.external.clone())
-            .or_default()
-            .entry(agent.internal.clone())
-            .or_default()
-            .insert(tool.to_owned(), plan);
-        if previous.is_none() {
-            self.len += 1;
-        }
-    }
 }
 
 impl Default for PolicySet {
@@ -128,50 +61,42 @@ impl fmt::Debug for PolicySet {
     }
 }
 
-impl CompiledPolicy {
-    /// `require_approval`: decided by the server even for tool_invocation.
-    fn mode_is_server_only(&self) -> bool {
-        self.mode == Mode::RequireApproval
-    }
-
-    fn scoped_to(&self, agent: &AgentIdentity) -> bool {
-        (self.applies_to.is_empty() || self.applies_to.iter().any(|id| agent.is(id)))
-            && match self.tool_rules.as_ref().and_then(|r| r.agent_id.as_deref()) {
-                Some(id) => agent.is(id),
-                None => true,
-            }
-    }
-
-    fn violation(
-        &self,
-        tool: &str,
-        rule: &str,
-        message: String,
-        argument: Option<&str>,
-    ) -> Violation {
-        Violation {
-            policy_id: self.id.clone(),
-            policy_name: self.name.clone(),
-            policy_type: self.policy_type.clone(),
-            enforcement_mode: self.mode.as_str().to_owned(),
-            severity: self.severity.clone(),
-            message,
-            tool: Some(tool.to_owned()),
-            rule: Some(rule.to_owned()),
-            argument: argument.map(str::to_owned),
-            extra: Default::default(),
-        }
-    }
-}
-
 impl PolicySet {
     pub fn empty() -> Self {
         Self::from_compiled(Vec::new())
     }
 
-    /// Local policies: the first invalid policy is an error.
+    /// Local policies in local mode (no control plane): the first invalid
+    /// policy is an error, and so is any `policyType` but
+    /// `tool_invocation`, which nothing could evaluate.
     pub fn compile_strict(policies: &[SourcedPolicy]) -> Result<PolicySet, PolicyError> {
-        let compiled = policies.iter().map(compile).collect::<Result<_, _>>()?;
+        Self::compile_strict_with(policies, ControlPlane::Absent)
+    }
+
+    /// Local policies: the first invalid policy is an error. With a control
+    /// plane, a policy of a server-side type is kept (its agents' calls
+    /// need the control plane's decision); see [`ControlPlane`].
+    pub fn compile_strict_with(
+        policies: &[SourcedPolicy],
+        control_plane: ControlPlane,
+    ) -> Result<PolicySet, PolicyError> {
+        let mut budget = RegexBudget::default();
+        let compiled = policies
+            .iter()
+            .map(|src| {
+                let policy = compile(src, &mut budget)?;
+                match local_type_problem(&policy.policy_type, control_plane) {
+                    None => Ok(policy),
+                    Some(message) => Err(PolicyError::in_policy(
+                        src.file.as_deref(),
+                        Some(&policy.name),
+                        src.index,
+                        Some("policyType".into()),
+                        message,
+                    )),
+                }
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self::from_compiled(compiled))
     }
 
@@ -182,10 +107,14 @@ impl PolicySet {
     pub fn compile_lenient(policies: &[SourcedPolicy]) -> (PolicySet, Vec<PolicyError>) {
         let mut compiled = Vec::with_capacity(policies.len());
         let mut errors = Vec::new();
+        let mut budget = RegexBudget::default();
         for policy in policies {
-            match compile(policy) {
+            // A policy that fails gives back what its regexes took.
+            let before = budget.clone();
+            match compile(policy, &mut budget) {
                 Ok(p) => compiled.push(p),
                 Err(e) => {
+                    budget = before;
                     compiled.extend(server_decided(policy));
                     errors.push(e);
                 }
@@ -249,7 +178,7 @@ impl PolicySet {
             return Decision::default();
         }
         let plan = self.plan(agent, tool);
-        self.run(&plan, tool, args_json)
+        plan.run(&self.policies, tool, args_json)
     }
 
     /// The decision for a call when its tool name alone decides it; `None`
@@ -268,7 +197,7 @@ impl PolicySet {
         {
             return None;
         }
-        Some(self.run(&plan, tool, None))
+        Some(plan.run(&self.policies, tool, None))
     }
 
     /// `evaluate` without the plan cache (the reference the cache must
@@ -280,7 +209,18 @@ impl PolicySet {
         tool: &str,
         args_json: Option<&str>,
     ) -> Decision {
-        self.run(&self.build_plan(agent, tool), tool, args_json)
+        self.build_plan(agent, tool)
+            .run(&self.policies, tool, args_json)
+    }
+
+    fn build_plan(&self, agent: &AgentIdentity, tool: &str) -> Plan {
+        Plan::build(
+            &self.policies,
+            &self.local,
+            self.needs_server(agent),
+            agent,
+            tool,
+        )
     }
 
     fn plan(&self, agent: &AgentIdentity, tool: &str) -> Arc<Plan> {
@@ -305,123 +245,24 @@ impl PolicySet {
             .insert(agent, tool, Arc::clone(&plan));
         plan
     }
-
-    fn build_plan(&self, agent: &AgentIdentity, tool: &str) -> Plan {
-        let mut steps = Vec::new();
-        for &i in self.local.iter() {
-            let policy = &self.policies[i];
-            if !policy.scoped_to(agent) {
-                continue;
-            }
-            let rules = policy
-                .tool_rules
-                .as_ref()
-                .expect("local policies are tool_invocation");
-            let blocking = policy.mode.is_blocking();
-            if rules.deny.iter().any(|p| p.matches(tool)) {
-                let message = format!("tool {tool:?} is denied by policy {:?}", policy.name);
-                steps.push(Step::Fixed {
-                    violation: Box::new(policy.violation(tool, "deny", message, None)),
-                    blocking,
-                });
-            } else if rules.default_deny && !rules.allow.iter().any(|p| p.matches(tool)) {
-                let message = format!(
-                    "tool {tool:?} is not on the allowlist of policy {:?}",
-                    policy.name
-                );
-                steps.push(Step::Fixed {
-                    violation: Box::new(policy.violation(tool, "not_allowed", message, None)),
-                    blocking,
-                });
-            } else {
-                let applicable: Box<[usize]> = rules
-                    .arguments
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.applies_to(tool))
-                    .map(|(j, _)| j)
-                    .collect();
-                if !applicable.is_empty() {
-                    steps.push(Step::Arguments {
-                        policy: i,
-                        rules: applicable,
-                    });
-                }
-            }
-        }
-        Plan {
-            steps,
-            needs_server: self.needs_server(agent),
-        }
-    }
-
-    fn run(&self, plan: &Plan, tool: &str, args_json: Option<&str>) -> Decision {
-        let mut decision = Decision {
-            needs_server: plan.needs_server,
-            ..Decision::default()
-        };
-        if plan.steps.is_empty() {
-            return decision;
-        }
-        let mut args = LazyArgs::new(args_json);
-        let mut push = |v: Violation, blocking: bool| {
-            if blocking {
-                decision.violations.push(v);
-            } else {
-                decision.warnings.push(v);
-            }
-        };
-        for step in &plan.steps {
-            match step {
-                Step::Fixed {
-                    violation,
-                    blocking,
-                } => push(Violation::clone(violation), *blocking),
-                Step::Arguments { policy, rules } => {
-                    let policy = &self.policies[*policy];
-                    let all = &policy
-                        .tool_rules
-                        .as_ref()
-                        .expect("local policies are tool_invocation")
-                        .arguments;
-                    let blocking = policy.mode.is_blocking();
-                    for &r in rules.iter() {
-                        let rule = &all[r];
-                        let message = match args.get() {
-                            Err(reason) => {
-                                Some(unreadable_message(tool, &reason.to_string(), &policy.name))
-                            }
-                            Ok(value) => rule
-                                .check(value)
-                                .err()
-                                .map(|f| f.message(rule.argument(), tool, &policy.name)),
-                        };
-                        if let Some(message) = message {
-                            push(
-                                policy.violation(tool, "argument", message, Some(rule.argument())),
-                                blocking,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        decision
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan::PLAN_CACHE_CAPACITY;
     use super::*;
-    use crate::policy::{load_path, parse_inline};
+    use crate::policy::load_path;
     use serde_json::{json, Value};
 
     fn sourced(values: &[Value]) -> Vec<SourcedPolicy> {
         SourcedPolicy::from_values(values.iter().cloned())
     }
 
+    /// Local policies beside a control plane, so that server-side types are
+    /// kept (without one they are errors: `tests/policy_types.rs`).
     fn set(values: &[Value]) -> PolicySet {
-        PolicySet::compile_strict(&sourced(values)).expect("valid policies")
+        PolicySet::compile_strict_with(&sourced(values), ControlPlane::Present)
+            .expect("valid policies")
     }
 
     fn agent(external: &str) -> AgentIdentity {
@@ -1272,13 +1113,10 @@ mod tests {
                 dir.path().join("fs.yaml").display()
             )
         );
-        let s = PolicySet::compile_strict(
-            &parse_inline(
-                r#"[{"name": "N", "policyType": "tool_invocation", "enforcementMode": "block",
-                     "ruleDefinition": {"deny": ["x"]}}]"#,
-            )
-            .unwrap(),
-        )
+        let s = PolicySet::compile_strict(&SourcedPolicy::from_values([
+            json!({"name": "N", "policyType": "tool_invocation",
+                "enforcementMode": "block", "ruleDefinition": {"deny": ["x"]}}),
+        ]))
         .unwrap();
         let d = eval(&s, &agent("a"), "x", None);
         assert_eq!(d.violations[0].policy_id, "local:N");
