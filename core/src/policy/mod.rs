@@ -4,7 +4,8 @@
 //! - `load`: files, directories and values become [`SourcedPolicy`]s (raw
 //!   JSON plus where it came from);
 //! - `raw`: serde types that check each field's JSON type;
-//! - `compile`: a raw policy becomes a validated, compiled policy;
+//! - `compile`: a raw policy becomes a validated, compiled policy
+//!   (`fields`: the checks of single fields that types cannot express);
 //!   `rules` compiles its argument rules, one module per kind
 //!   (`rules/{path,glob,regex,number}`), within the set's regex budget;
 //!   `local_type` says which `policyType` a local policy may have;
@@ -18,6 +19,7 @@
 mod arguments;
 mod compile;
 mod error;
+mod fields;
 mod load;
 mod local_type;
 mod plan;

@@ -15,8 +15,8 @@ mod regex;
 pub(crate) use glob::Glob;
 pub(crate) use regex::RegexBudget;
 
-use super::compile::{one_of, patterns, required_text};
 use super::error::{Location, PolicyError};
+use super::fields::{one_of, patterns, required_text};
 use super::raw::RawArgumentRule;
 use number::Bound;
 use path::{normalize, PathPattern};
