@@ -113,7 +113,13 @@ fn check(case: &Case, mix: Mix) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `cases` per run in `cargo test`; `PROPTEST_CASES` overrides it for a
+/// longer hunt.
 fn config(cases: u32) -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
     Config {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
@@ -122,7 +128,7 @@ fn config(cases: u32) -> Config {
 }
 
 proptest! {
-    #![proptest_config(config(384))]
+    #![proptest_config(config(512))]
 
     /// Semantics the current engine and issue 10 agree on.
     #[test]

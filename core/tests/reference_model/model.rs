@@ -343,7 +343,7 @@ pub enum Root {
     None,
     /// A leading `/`.
     Slash,
-    /// A drive letter and `/` (`C:/`), letter upper-cased.
+    /// A drive letter and `/` (`C:/`).
     Drive(char),
 }
 
@@ -470,7 +470,9 @@ pub fn normalise(input: &str) -> NPath {
         (Root::Slash, body)
     } else if b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'/' {
         (
-            Root::Drive((b[0] as char).to_ascii_uppercase()),
+            // Kept as written: matching is case-sensitive unless the
+            // rule says `caseInsensitive`.
+            Root::Drive(b[0] as char),
             &slashed[3..],
         )
     } else {
@@ -585,7 +587,19 @@ fn scoped_to(p: &Policy, agent: &Agent) -> bool {
 pub fn decide(policies: &[Policy], agent: &Agent, tool: &str, args: Option<&J>) -> Outcome {
     let mut out = Outcome::default();
     for p in policies {
-        if !p.active || !scoped_to(p, agent) {
+        if !p.active {
+            continue;
+        }
+        let blank = |id: &String| id.trim().is_empty();
+        if p.agent_id.as_ref().is_some_and(blank)
+            || p.applies_to
+                .as_ref()
+                .is_some_and(|ids| ids.is_empty() || ids.iter().any(blank))
+        {
+            // The docs do not say whom an empty id or an empty list scopes.
+            out.unspecified = Some("empty agent scope".into());
+        }
+        if !scoped_to(p, agent) {
             continue;
         }
         if p.policy_type != "tool_invocation" || p.mode == "require_approval" {
@@ -687,6 +701,20 @@ fn check_one(rule: &ArgRule, v: &J) -> Check {
     if matches!(v, J::Arr(_)) {
         return Check::Unspecified("array inside an array".into());
     }
+    let non_ascii = |t: &str| !t.is_ascii();
+    if rule.case_insensitive
+        && rule.kind != Kind::Regex
+        && (matches!(v, J::Str(s) if non_ascii(s))
+            || rule
+                .allow
+                .iter()
+                .chain(rule.deny.iter())
+                .flatten()
+                .any(|p| non_ascii(p)))
+    {
+        // The docs do not say which Unicode case folding applies.
+        return Check::Unspecified("case-insensitive non-ASCII text".into());
+    }
     match rule.kind {
         Kind::Path => {
             let J::Str(s) = v else { return Check::Fail };
@@ -718,18 +746,31 @@ fn check_one(rule: &ArgRule, v: &J) -> Check {
                 }
                 other => other.render(),
             };
-            lists(rule, |p| {
-                regex::RegexBuilder::new(p)
+            let mut compiled = Vec::new();
+            for p in rule.allow.iter().chain(rule.deny.iter()).flatten() {
+                match regex::RegexBuilder::new(p)
                     .case_insensitive(rule.case_insensitive)
                     .build()
-                    .expect("the generators only give valid regexes")
-                    .is_match(&text)
+                {
+                    Ok(r) => compiled.push((p.as_str(), r)),
+                    // The engine refuses such a policy (or bounds its size).
+                    Err(_) => return Check::Unspecified("regex that does not compile".into()),
+                }
+            }
+            lists(rule, |p| {
+                compiled.iter().any(|(q, r)| *q == p && r.is_match(&text))
             })
         }
         Kind::Number => {
+            if rule.min.into_iter().chain(rule.max).any(|b| !b.is_finite()) {
+                // Not a JSON number: the policy would carry `null` there.
+                return Check::Unspecified("non-finite bound".into());
+            }
             let J::Num(n) = v else { return Check::Fail };
             // Issue 10 item 3: the text's correctly rounded double.
-            let x: f64 = n.parse().expect("the generators only give JSON numbers");
+            let Ok(x) = n.parse::<f64>() else {
+                return Check::Unspecified("not a JSON number".into());
+            };
             let ok = rule.min.is_none_or(|m| x >= m) && rule.max.is_none_or(|m| x <= m);
             if ok {
                 Check::Pass
