@@ -599,10 +599,20 @@ pub fn decide(policies: &[Policy], agent: &Agent, tool: &str, args: Option<&J>) 
             // The docs do not say whom an empty id or an empty list scopes.
             out.unspecified = Some("empty agent scope".into());
         }
+        if p.policy_type != "tool_invocation" {
+            // Another type's ruleDefinition is the control plane's format:
+            // only appliesToAgents scopes it here.
+            let unscoped = Policy {
+                agent_id: None,
+                ..p.clone()
+            };
+            out.needs_server |= scoped_to(&unscoped, agent);
+            continue;
+        }
         if !scoped_to(p, agent) {
             continue;
         }
-        if p.policy_type != "tool_invocation" || p.mode == "require_approval" {
+        if p.mode == "require_approval" {
             out.needs_server = true;
             continue;
         }
@@ -653,6 +663,12 @@ enum Check {
 }
 
 fn check_rule(rule: &ArgRule, args: Option<&J>) -> Check {
+    let empty = |l: &Option<Vec<String>>| l.as_ref().is_some_and(Vec::is_empty);
+    if empty(&rule.allow) || empty(&rule.deny) {
+        // "must match one of `allow` (when given)": the docs do not say
+        // whether `[]` is given.
+        return Check::Unspecified("empty allow or deny list".into());
+    }
     if args.is_some_and(|a| a.depth() > MAX_DEPTH) {
         return Check::Fail; // unreadable arguments fail every applicable rule
     }
