@@ -375,21 +375,33 @@ impl NPath {
     }
 }
 
-/// A `file://` URI's path, percent-decoded (RFC 8089: the scheme is
-/// case-insensitive; query and fragment are not part of the path; an empty
-/// or `localhost` authority is the local machine; `/C:/x` names `C:/x`).
-/// `Err` for a URI naming another host (a UNC path: odd).
+/// A `file:` URI's path, percent-decoded (RFC 8089: the scheme is
+/// case-insensitive; `file:/p` is the authority-less form of `file:///p`;
+/// query and fragment are not part of the path; an empty or `localhost`
+/// authority is the local machine; `/C:/x` names `C:/x`). `None`: not a
+/// file URI. `Err` for a URI naming another host (a UNC path: odd).
 fn file_uri_path(input: &str) -> Option<Result<String, ()>> {
-    let head = input.get(..7)?;
-    if !head.eq_ignore_ascii_case("file://") {
+    let head = input.get(..5)?;
+    if !head.eq_ignore_ascii_case("file:") {
         return None;
     }
-    let rest = &input[7..];
+    let rest = &input[5..];
     let rest = &rest[..rest.find(['?', '#']).unwrap_or(rest.len())];
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
-        return Some(Err(()));
-    }
+    let path = match rest.strip_prefix("//") {
+        Some(authority_and_path) => {
+            let (host, path) = authority_and_path.split_at(
+                authority_and_path
+                    .find('/')
+                    .unwrap_or(authority_and_path.len()),
+            );
+            if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+                return Some(Err(()));
+            }
+            path
+        }
+        None if rest.starts_with('/') => rest,
+        None => return None, // `file:x` is no URI: a relative path with a `:`
+    };
     let decoded = percent_decode(path);
     let b = decoded.as_bytes();
     if b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' {
@@ -713,6 +725,25 @@ fn lists(rule: &ArgRule, matches: impl Fn(&str) -> bool) -> Check {
     }
 }
 
+/// "numbers … as written in JSON": the engine matches a number's text as
+/// its JSON library prints the parsed number back (`1e2` → `100.0`), not
+/// as the caller wrote it. The two agree on the short, plain forms the
+/// generators mostly give; on the others the docs are read either way.
+const NUMBER_TEXT: &str = "a number's text that its JSON library reprints differently";
+
+fn reprinted_alike(n: &str) -> bool {
+    serde_json::from_str::<Value>(n).is_ok_and(|v| v.to_string() == n)
+}
+
+fn numbers_reprinted_alike(j: &J) -> bool {
+    match j {
+        J::Num(n) => reprinted_alike(n),
+        J::Arr(items) => items.iter().all(numbers_reprinted_alike),
+        J::Obj(entries) => entries.iter().all(|(_, v)| numbers_reprinted_alike(v)),
+        _ => true,
+    }
+}
+
 fn check_one(rule: &ArgRule, v: &J) -> Check {
     if matches!(v, J::Arr(_)) {
         return Check::Unspecified("array inside an array".into());
@@ -748,6 +779,7 @@ fn check_one(rule: &ArgRule, v: &J) -> Check {
         Kind::Glob => {
             let text = match v {
                 J::Str(s) => s.clone(),
+                J::Num(n) if !reprinted_alike(n) => return Check::Unspecified(NUMBER_TEXT.into()),
                 J::Num(n) => n.clone(),
                 J::Bool(b) => b.to_string(),
                 _ => return Check::Unspecified("glob of null or object".into()),
@@ -759,6 +791,9 @@ fn check_one(rule: &ArgRule, v: &J) -> Check {
                 J::Str(s) => s.clone(),
                 J::Obj(entries) if entries.len() > 1 => {
                     return Check::Unspecified("regex of a multi-key object".into())
+                }
+                other if !numbers_reprinted_alike(other) => {
+                    return Check::Unspecified(NUMBER_TEXT.into())
                 }
                 other => other.render(),
             };
