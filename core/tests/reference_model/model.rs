@@ -732,7 +732,14 @@ fn lists(rule: &ArgRule, matches: impl Fn(&str) -> bool) -> Check {
 const NUMBER_TEXT: &str = "a number's text that its JSON library reprints differently";
 
 fn reprinted_alike(n: &str) -> bool {
-    serde_json::from_str::<Value>(n).is_ok_and(|v| v.to_string() == n)
+    match serde_json::from_str::<Value>(n) {
+        // (Not `v == *n`: a Value equals a str only when it is that string.)
+        Ok(v) => {
+            let printed = v.to_string();
+            printed == n
+        }
+        Err(_) => false,
+    }
 }
 
 fn numbers_reprinted_alike(j: &J) -> bool {
