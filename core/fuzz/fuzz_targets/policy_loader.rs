@@ -1,14 +1,14 @@
 //! The policy loader on JSON and YAML files (the first byte picks the
 //! format), then compilation and a few decisions on whatever loaded.
 //!
-//! Invariants: nothing panics; a file that loads gives the same policies
-//! as inline JSON does; strict and lenient compilation agree on which
+//! Invariants: nothing panics; a JSON file gives exactly the policies its
+//! JSON says; strict and lenient compilation agree on which
 //! policies are valid, and strict errors name the file; every decision
 //! keeps the invariants of `decide_checked`.
 
 #![no_main]
 
-use execlave_core::policy::{load_path, parse_inline, PolicySet};
+use execlave_core::policy::{load_path, PolicySet};
 use execlave_core_fuzz::{agent, decide_checked, SECRET};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -70,11 +70,14 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .all(|p| p.file.as_deref() == Some(path.as_path())));
     if json {
-        let text = std::str::from_utf8(body).expect("loaded, so UTF-8");
-        if let Ok(inline) = parse_inline(text) {
-            let a: Vec<&Value> = inline.iter().map(|p| &p.value).collect();
-            let b: Vec<&Value> = loaded.iter().map(|p| &p.value).collect();
-            assert_eq!(a, b, "file and inline JSON read differently");
+        // The loader must hand over each policy exactly as the JSON says.
+        if let Ok(value) = serde_json::from_slice::<Value>(body) {
+            let expected = match value {
+                Value::Array(items) => items,
+                other => vec![other],
+            };
+            let got: Vec<Value> = loaded.iter().map(|p| p.value.clone()).collect();
+            assert_eq!(got, expected, "the loader changed the policies");
         }
     }
 
@@ -88,8 +91,17 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(strict.len(), lenient.len());
         }
         Err(e) => {
+            // A local policy of a server-side type is refused without an
+            // API key (issue 10 item 9) but is the control plane's business
+            // in a lenient (control-plane) set.
+            let server_side = loaded.iter().any(|p| {
+                p.value
+                    .get("policyType")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t != "tool_invocation")
+            });
             assert!(
-                !errors.is_empty(),
+                server_side || !errors.is_empty(),
                 "lenient accepted what strict refused: {e}"
             );
             assert_eq!(

@@ -456,8 +456,8 @@ fn odd_form(path: &str) -> Option<&'static str> {
         if segment.contains(':') && !(i == 0 && drive && segment.len() == 2) {
             return Some("stream suffix");
         }
-        if segment.ends_with('.') || segment.ends_with(' ') {
-            return Some("segment ends in a dot or space");
+        if segment.ends_with('.') || segment.ends_with(char::is_whitespace) {
+            return Some("segment ends in a dot or whitespace");
         }
     }
     None
