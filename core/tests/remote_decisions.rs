@@ -142,3 +142,37 @@ async fn an_outage_fails_closed_when_asked_to() {
     let recs = audit_log(&g, dir.path()).await;
     assert_eq!(recs[0]["errorType"], "EnforcementUnavailableError");
 }
+
+/// Issue 10 item 4: a status that answers this very request without a
+/// decision (the arguments are a model's) is refused even with `fail_open`;
+/// only real outages may let the call through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_outage_of_enforce_may_fail_open() {
+    let refusals = [400, 404, 409, 413, 422, 302];
+    let outages = [500, 503, 429, 408];
+    for status in refusals.into_iter().chain(outages) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::routed(routes(Reply::status(status))).await;
+        let g = governor(
+            &server,
+            dir.path(),
+            json!({ "enforcementOnOutage": "fail_open" }),
+        );
+        let h = g.register_agent("ops-agent", None, None, true).unwrap();
+        let g2 = g.clone();
+        on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+        let first = g.decide(h, "search".into(), None, true, false).unwrap();
+        let outcome = ask(&g, first).await;
+        if outages.contains(&status) {
+            assert!(
+                matches!(&outcome, Outcome::Allow { bypass: Some(_), .. }),
+                "HTTP {status}: {outcome:?}"
+            );
+        } else {
+            let Outcome::Unavailable { reason, .. } = &outcome else {
+                panic!("HTTP {status} must refuse the call: {outcome:?}")
+            };
+            assert!(reason.contains(&status.to_string()), "{reason}");
+        }
+    }
+}

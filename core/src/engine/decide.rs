@@ -346,22 +346,7 @@ impl Engine {
     ) -> Outcome {
         match self.settings.on_outage {
             OutageMode::FailClosed => {
-                Stats::bump(&self.stats.blocked);
-                let refused = Refused {
-                    kind: Refusal::EnforcementUnavailable,
-                    violations: vec![],
-                    warnings,
-                    message: reason.clone(),
-                    decided_by: DecidedBy::Local,
-                };
-                self.record_refusal(context, tool, args_json, refused, hold_record);
-                Outcome::Unavailable {
-                    reason,
-                    consecutive_failures: self
-                        .connection
-                        .as_ref()
-                        .map_or(0, |c| c.breaker.consecutive_failures()),
-                }
+                self.unavailable(context, tool, args_json, warnings, reason, hold_record)
             }
             OutageMode::FailOpen => {
                 Stats::bump(&self.stats.allowed);
@@ -385,6 +370,35 @@ impl Engine {
                     bypass: Some(reason),
                 }
             }
+        }
+    }
+
+    /// Refuses a call no decision could be had for, with
+    /// `EnforcementUnavailableError`, whatever `enforcementOnOutage` says.
+    fn unavailable(
+        &self,
+        context: CallContext,
+        tool: String,
+        args_json: Option<String>,
+        warnings: Vec<Violation>,
+        reason: String,
+        hold_record: bool,
+    ) -> Outcome {
+        Stats::bump(&self.stats.blocked);
+        let refused = Refused {
+            kind: Refusal::EnforcementUnavailable,
+            violations: vec![],
+            warnings,
+            message: reason.clone(),
+            decided_by: DecidedBy::Local,
+        };
+        self.record_refusal(context, tool, args_json, refused, hold_record);
+        Outcome::Unavailable {
+            reason,
+            consecutive_failures: self
+                .connection
+                .as_ref()
+                .map_or(0, |c| c.breaker.consecutive_failures()),
         }
     }
 
@@ -515,6 +529,19 @@ impl Engine {
                 self.calls.take(ticket);
                 Stats::bump(&self.stats.blocked);
                 Outcome::AuthFailed { status }
+            }
+            RemoteVerdict::Undecided(reason) => {
+                let Some(call) = self.calls.take(ticket) else {
+                    return Outcome::Closed;
+                };
+                self.unavailable(
+                    call.context,
+                    call.tool,
+                    call.input,
+                    call.warnings,
+                    reason,
+                    false,
+                )
             }
             RemoteVerdict::Outage(reason) => {
                 let Some(call) = self.calls.take(ticket) else {
