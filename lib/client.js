@@ -44,6 +44,15 @@ function toolIdOf(tool, known) {
 
 const toolIds = new Map();
 
+// Characters that could end a log line or steer a terminal: C0/C1
+// controls, DEL, U+2028/U+2029, bidirectional overrides and isolates.
+const LINE_BREAKING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Caller or server text for a log line: one line, nothing a terminal acts on. */
+function oneLine(text) {
+  return String(text).replace(LINE_BREAKING, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A record's copy of a result; the caller may change the original. */
 function resultSnapshot(result) {
   try {
@@ -241,7 +250,7 @@ class Execlave {
   }
 
   #reportBypass(reason, tool) {
-    if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${tool}": ${reason}`);
+    if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${oneLine(tool)}": ${oneLine(reason)}`);
     if (!this.#onBypass) return;
     let returned;
     try {
