@@ -52,11 +52,8 @@ impl PolicySync {
             }
             Ok(PolicyList::Fresh { policies, etag }) => {
                 c.succeeded();
-                if self.adopt(policies, etag, "the control plane") {
-                    Stats::bump(&self.stats.policy_syncs);
-                } else {
-                    Stats::bump(&self.stats.policy_sync_failures);
-                }
+                self.adopt(policies, etag, "the control plane");
+                Stats::bump(&self.stats.policy_syncs);
             }
             Err(e) => {
                 // A rejected key is a configuration error, not a failed sync.
@@ -68,8 +65,8 @@ impl PolicySync {
         }
     }
 
-    /// Compiles and publishes raw policies; false when none is valid.
-    pub fn adopt(&self, raw: Vec<Value>, etag: Option<String>, from: &str) -> bool {
+    /// Compiles and publishes raw policies.
+    pub fn adopt(&self, raw: Vec<Value>, etag: Option<String>, from: &str) {
         adopt(
             &self.store,
             self.cache_path.as_ref(),
@@ -82,9 +79,10 @@ impl PolicySync {
     }
 }
 
-/// Compiles `raw`, writes it to the cache (unless it comes from there),
-/// then publishes it: once a call has been decided on this set, a restart
-/// during an outage finds the same set on disk.
+/// Compiles `raw`, writes it to the cache (unless it comes from there, or
+/// nothing in it is readable), then publishes it: once a call has been
+/// decided on this set, a restart during an outage finds the same set on
+/// disk.
 pub fn adopt(
     store: &PolicyStore,
     cache_path: Option<&PathBuf>,
@@ -93,12 +91,10 @@ pub fn adopt(
     from: &str,
     log: &Logger,
     stats: &Stats,
-) -> bool {
+) {
     let to_cache = cache_path.map(|path| (path, raw.clone()));
-    let Some(set) = PolicyStore::compile(raw, from, log, stats) else {
-        return false;
-    };
-    if let Some((path, policies)) = to_cache {
+    let compiled = PolicyStore::compile(raw, from, log, stats);
+    if let (Some((path, policies)), true) = (to_cache, compiled.is_readable()) {
         let cached = CachedPolicies {
             etag: etag.clone(),
             policies,
@@ -109,8 +105,7 @@ pub fn adopt(
             });
         }
     }
-    store.publish(set, etag);
-    true
+    store.publish(compiled, etag, stats);
 }
 
 /// Adopts the on-disk cache, if there is a readable one.
