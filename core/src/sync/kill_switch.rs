@@ -23,7 +23,14 @@ impl KillSwitch {
     pub async fn run(self) {
         loop {
             let changed = self.agents.changed.notified();
-            resolve_agents(&self.connection, &self.agents, &self.log, &self.progress).await;
+            resolve_agents(
+                &self.connection,
+                &self.agents,
+                &self.log,
+                &self.progress,
+                Lookup::NewOnly,
+            )
+            .await;
             self.poll_statuses().await;
             tokio::select! {
                 _ = changed => {}
@@ -74,12 +81,35 @@ impl KillSwitch {
     }
 }
 
-/// Looks up the internal id of every agent not looked up yet.
-pub async fn resolve_agents(c: &Connection, agents: &Agents, log: &Logger, progress: &Notify) {
+/// Which agents [`resolve_agents`] looks up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Agents registered since the last lookup (the kill-switch loop, woken
+    /// at once by a registration).
+    NewOnly,
+    /// Also every agent whose internal id is still unknown: not known to
+    /// the control plane yet, or its lookup failed. Policy sync retries
+    /// them at each refresh, so that an agent created on the control plane
+    /// after the SDK started gets its internal-id policies and its kill
+    /// switch.
+    UntilFound,
+}
+
+/// Looks up the internal ids of agents (see [`Lookup`]).
+pub async fn resolve_agents(
+    c: &Connection,
+    agents: &Agents,
+    log: &Logger,
+    progress: &Notify,
+    which: Lookup,
+) {
     let unresolved: Vec<(String, Arc<AgentState>)> = agents
         .all()
         .into_iter()
-        .filter(|(_, st)| !st.lookup_answered.load(Ordering::Acquire))
+        .filter(|(_, st)| match which {
+            Lookup::NewOnly => !st.lookup_answered.load(Ordering::Acquire),
+            Lookup::UntilFound => st.identity.load().internal.is_none(),
+        })
         .collect();
     for (agent_id, state) in unresolved {
         if !c.breaker.allow_request() {

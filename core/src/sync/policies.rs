@@ -1,7 +1,7 @@
 //! Policy sync: fetch the policies at once, then every `policyRefreshMs`,
 //! conditional on the last ETag; keep the last good set on disk.
 
-use super::kill_switch::resolve_agents;
+use super::kill_switch::{resolve_agents, Lookup};
 use super::policy_cache::{self, CachedPolicies};
 use crate::control_plane::{ApiError, Connection, PolicyList};
 use crate::engine::agents::Agents;
@@ -32,7 +32,14 @@ impl PolicySync {
         loop {
             // Internal ids first, so that policies scoped by them apply from
             // the first decision on.
-            resolve_agents(&self.connection, &self.agents, &self.log, &self.progress).await;
+            resolve_agents(
+                &self.connection,
+                &self.agents,
+                &self.log,
+                &self.progress,
+                Lookup::UntilFound,
+            )
+            .await;
             self.sync_once().await;
             self.store.mark_first_sync_done();
             self.progress.notify_waiters();
