@@ -190,7 +190,12 @@ impl Engine {
             return Ok(Outcome::Paused { agent_id, reason });
         }
 
-        if self.connection.is_some() && !self.policies.has_policies() {
+        // With `enforcement: 'remote'` the server decides every call: no
+        // local set yet is no reason not to ask it.
+        if self.connection.is_some()
+            && !self.policies.has_policies()
+            && self.settings.enforcement != EnforcementMode::Remote
+        {
             return Ok(self.outage(
                 context,
                 tool,
