@@ -176,3 +176,50 @@ async fn only_an_outage_of_enforce_may_fail_open() {
         }
     }
 }
+
+/// Issue 10 item 6: with `enforcement: 'remote'` the server is asked even
+/// when `GET /policies` fails: no local set is no reason to bypass it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_enforcement_asks_the_server_without_a_policy_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = routes(Reply::json(200, r#"{"allowed":true}"#));
+    r[0].1 = vec![Reply::status(503)];
+    let server = TestServer::routed(r).await;
+    let g = governor(
+        &server,
+        dir.path(),
+        json!({ "enforcement": "remote", "enforcementOnOutage": "fail_open" }),
+    );
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let first = g.decide(h, "search".into(), None, true, false).unwrap();
+    let outcome = ask(&g, first).await;
+    assert!(
+        matches!(outcome, Outcome::Allow { bypass: None, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(server.requests_to("POST /api/v1/policies/enforce").len(), 1);
+    assert_eq!(g.stats().bypassed, 0);
+}
+
+/// Issue 10 item 11: with `enforce: false` a server refusal is a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_monitor_mode_a_server_refusal_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocked = json!({ "allowed": false, "violations": [{
+        "policyId": "rate", "policyName": "rate", "policyType": "rate_limit",
+        "enforcementMode": "block", "message": "too many calls"
+    }]});
+    let server = TestServer::routed(routes(Reply::json(403, &blocked.to_string()))).await;
+    let g = governor(&server, dir.path(), json!({}));
+    let h = g.register_agent("ops-agent", None, None, false).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let first = g.decide(h, "search".into(), None, true, false).unwrap();
+    let outcome = ask(&g, first).await;
+    let Outcome::Allow { warnings, .. } = &outcome else {
+        panic!("monitor mode must allow: {outcome:?}")
+    };
+    assert_eq!(warnings[0].message, "too many calls");
+}

@@ -244,6 +244,11 @@ impl Engine {
                 DecidedBy::Remote,
                 true,
             );
+            if !reg.enforce {
+                if let Some(call) = self.calls.lock().get_mut(&ticket) {
+                    call.monitor_only = true;
+                }
+            }
             return Ok(Outcome::AskServer {
                 ticket,
                 warnings: decision.warnings,
@@ -438,6 +443,7 @@ impl Engine {
             started: Instant::now(),
             warnings,
             decided_by,
+            monitor_only: false,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);
@@ -529,7 +535,19 @@ impl Engine {
     pub fn apply_verdict(&self, ticket: Ticket, verdict: RemoteVerdict) -> Outcome {
         match verdict {
             RemoteVerdict::Allowed { warnings } => self.allow_pending(ticket, warnings),
-            RemoteVerdict::Blocked { violations } => self.block_pending(ticket, violations),
+            RemoteVerdict::Blocked { violations } => {
+                let monitor_only = self
+                    .calls
+                    .lock()
+                    .get(&ticket)
+                    .is_some_and(|c| c.monitor_only);
+                if monitor_only {
+                    // Monitor mode: the server's refusal is a warning.
+                    self.allow_pending(ticket, violations)
+                } else {
+                    self.block_pending(ticket, violations)
+                }
+            }
             RemoteVerdict::AuthFailed(status) => {
                 self.calls.take(ticket);
                 Stats::bump(&self.stats.blocked);
