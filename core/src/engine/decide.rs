@@ -408,7 +408,7 @@ impl Engine {
             consecutive_failures: self
                 .connection
                 .as_ref()
-                .map_or(0, |c| c.breaker.consecutive_failures()),
+                .map_or(0, |c| c.consecutive_failures()),
         }
     }
 

@@ -5,6 +5,7 @@
 use crate::control_plane::Connection;
 use crate::engine::agents::{AgentState, AgentStatus, Agents};
 use crate::log::Logger;
+use super::schedule::next_wait;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub struct KillSwitch {
 
 impl KillSwitch {
     pub async fn run(self) {
+        let mut failures = 0;
         loop {
             let changed = self.agents.changed.notified();
             resolve_agents(
@@ -31,15 +33,17 @@ impl KillSwitch {
                 Lookup::NewOnly,
             )
             .await;
-            self.poll_statuses().await;
+            let answered = self.poll_statuses().await;
+            failures = if answered { 0 } else { failures + 1 };
             tokio::select! {
                 _ = changed => {}
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = tokio::time::sleep(next_wait(self.interval, failures)) => {}
             }
         }
     }
 
-    async fn poll_statuses(&self) {
+    /// Polls every known agent's status; false when a poll got no answer.
+    async fn poll_statuses(&self) -> bool {
         let c = &*self.connection;
         let agents: Vec<(String, Arc<AgentState>)> = self
             .agents
@@ -51,15 +55,12 @@ impl KillSwitch {
             })
             .collect();
         for (label, state) in agents {
-            if !c.breaker.allow_request() {
-                return;
-            }
             let Some(internal) = state.identity.load().internal.clone() else {
                 continue;
             };
             match c.api.agent_status(&internal).await {
                 Ok(remote) => {
-                    c.succeeded();
+                    c.answered();
                     let new = AgentStatus {
                         paused: remote.paused,
                         reason: remote.reason,
@@ -74,10 +75,17 @@ impl KillSwitch {
                         state.status.store(Arc::new(new));
                     }
                 }
-                // The last known status stands while the control plane is away.
-                Err(e) => c.failed(&e, "kill-switch poll"),
+                // The last known status stands while the control plane is
+                // away; the other agents are polled next round, which comes
+                // sooner, rather than each waiting out the same outage.
+                Err(e) if e.is_outage() => {
+                    c.poll_failed(&e, "kill-switch poll");
+                    return false;
+                }
+                Err(e) => c.poll_failed(&e, "kill-switch poll"),
             }
         }
+        true
     }
 }
 
@@ -111,16 +119,11 @@ pub async fn resolve_agents(
             Lookup::UntilFound => st.identity.load().internal.is_none(),
         })
         .collect();
-    for (agent_id, state) in unresolved {
-        if !c.breaker.allow_request() {
-            // No answer to wait for: let the first calls go on.
-            state.resolved.store(true, Ordering::Release);
-            progress.notify_waiters();
-            continue;
-        }
+    let mut unresolved = unresolved.into_iter();
+    while let Some((agent_id, state)) = unresolved.next() {
         match c.api.find_agent(&agent_id).await {
             Ok(found) => {
-                c.succeeded();
+                c.answered();
                 if let Some(internal) = found {
                     let mut identity = (**state.identity.load()).clone();
                     identity.internal = Some(internal);
@@ -130,7 +133,17 @@ pub async fn resolve_agents(
                 }
                 state.lookup_answered.store(true, Ordering::Release);
             }
-            Err(e) => c.failed(&e, "agent lookup"),
+            Err(e) => {
+                c.poll_failed(&e, "agent lookup");
+                if e.is_outage() {
+                    // The rest would wait out the same outage one timeout
+                    // each, delaying the policy sync behind them: they are
+                    // tried next round, and their first calls need not wait.
+                    for (_, rest) in unresolved.by_ref() {
+                        rest.resolved.store(true, Ordering::Release);
+                    }
+                }
+            }
         }
         state.resolved.store(true, Ordering::Release);
         progress.notify_waiters();

@@ -3,6 +3,7 @@
 
 use super::kill_switch::{resolve_agents, Lookup};
 use super::policy_cache::{self, CachedPolicies};
+use super::schedule::next_wait;
 use crate::control_plane::{ApiError, Connection, PolicyList};
 use crate::engine::agents::Agents;
 use crate::engine::policy_store::PolicyStore;
@@ -29,6 +30,7 @@ pub struct PolicySync {
 
 impl PolicySync {
     pub async fn run(self) {
+        let mut failures = 0;
         loop {
             // Internal ids first, so that policies scoped by them apply from
             // the first decision on.
@@ -40,34 +42,37 @@ impl PolicySync {
                 Lookup::UntilFound,
             )
             .await;
-            self.sync_once().await;
+            let answered = self.sync_once().await;
             self.store.mark_first_sync_done();
             self.progress.notify_waiters();
-            tokio::time::sleep(self.refresh).await;
+            failures = if answered { 0 } else { failures + 1 };
+            tokio::time::sleep(next_wait(self.refresh, failures)).await;
         }
     }
 
-    async fn sync_once(&self) {
+    /// One sync; false when the control plane gave no answer (an outage:
+    /// the next round comes sooner).
+    async fn sync_once(&self) -> bool {
         let c = &*self.connection;
-        if !c.breaker.allow_request() {
-            return;
-        }
         match c.api.list_policies(self.store.etag().as_deref()).await {
             Ok(PolicyList::NotModified) => {
-                c.succeeded();
+                c.answered();
                 Stats::bump(&self.stats.policy_syncs);
+                true
             }
             Ok(PolicyList::Fresh { policies, etag }) => {
-                c.succeeded();
+                c.answered();
                 self.adopt(policies, etag, "the control plane");
                 Stats::bump(&self.stats.policy_syncs);
+                true
             }
             Err(e) => {
                 // A rejected key is a configuration error, not a failed sync.
                 if !matches!(e, ApiError::Auth(_)) {
                     Stats::bump(&self.stats.policy_sync_failures);
                 }
-                c.failed(&e, "policy sync");
+                c.poll_failed(&e, "policy sync");
+                !e.is_outage()
             }
         }
     }
