@@ -260,8 +260,19 @@ impl Governor {
                 consecutive_failures: 0,
             };
         };
-        let verdict = crate::sync::remote::ask(c, &e.log, &request).await;
-        e.apply_verdict(ticket, verdict)
+        // Shutdown never allows: a request cut short by it, or answered
+        // after it, is no outage that `fail_open` could let through.
+        let verdict = tokio::select! {
+            verdict = crate::sync::remote::ask(c, &e.log, &request) => Some(verdict),
+            _ = e.closing() => None,
+        };
+        match verdict {
+            Some(verdict) if !self.is_closed() => e.apply_verdict(ticket, verdict),
+            _ => {
+                e.calls.take(ticket);
+                Outcome::Closed
+            }
+        }
     }
 
     /// Delivers everything buffered so far; resolves when the sinks have it.

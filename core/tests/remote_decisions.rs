@@ -223,3 +223,77 @@ async fn in_monitor_mode_a_server_refusal_is_a_warning() {
     };
     assert_eq!(warnings[0].message, "too many calls");
 }
+
+/// Issue 10 item 8: a call waiting on a remote decision when `shutdown`
+/// runs is refused as shut down, never let through by `fail_open` as if
+/// the dropped request were an outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_refuses_a_call_waiting_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(routes(Reply::silent())).await;
+    let g = governor(
+        &server,
+        dir.path(),
+        json!({ "enforcementOnOutage": "fail_open" }),
+    );
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let Outcome::AskServer { ticket, .. } = g.decide(h, "search".into(), None, true, false).unwrap()
+    else {
+        panic!("the server must be asked")
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let g2 = g.clone();
+    g.run_async(async move { g2.decide_remote(ticket, None).await }, move |r| {
+        let _ = tx.send(r);
+    });
+    eventually("the request is on its way", || {
+        !server.requests_to("POST /api/v1/policies/enforce").is_empty()
+    })
+    .await;
+    let g2 = g.clone();
+    on_core(&g, async move { g2.shutdown(std::time::Duration::from_millis(100)).await }).await;
+    // The engine's own answer, before the runtime goes: not a task
+    // dropped with it.
+    assert_eq!(rx.await.expect("settled").expect("answered"), Outcome::Closed);
+    assert_eq!(g.stats().bypassed, 0);
+}
+
+/// Issue 10 item 8: a wait for the first sync ends at shutdown, and the
+/// call is then refused as shut down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_a_wait_for_the_first_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(vec![
+        ("GET /api/v1/policies", vec![Reply::silent()]),
+        ("GET /api/v1/agents?", vec![Reply::silent()]),
+    ])
+    .await;
+    let g = governor(
+        &server,
+        dir.path(),
+        json!({ "enforcementOnOutage": "fail_open", "firstSyncTimeoutMs": 30000 }),
+    );
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    assert_eq!(
+        g.decide(h, "search".into(), None, true, false).unwrap(),
+        Outcome::WaitForSync
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let g2 = g.clone();
+    g.run_async(async move { g2.wait_for_sync(h).await }, move |r| {
+        let _ = tx.send(r);
+    });
+    let g2 = g.clone();
+    on_core(&g, async move { g2.shutdown(std::time::Duration::from_millis(100)).await }).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+        .await
+        .expect("the wait ended with the shutdown")
+        .expect("settled")
+        .expect("the wait returned, before the runtime went");
+    assert_eq!(
+        g.decide(h, "search".into(), None, true, false).unwrap(),
+        Outcome::Closed
+    );
+}

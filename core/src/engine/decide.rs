@@ -96,9 +96,26 @@ impl Engine {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Refuses every call from now on; true the first time.
+    /// Refuses every call from now on; true the first time. Calls waiting
+    /// for the first sync are woken, to be refused rather than let through
+    /// when their wait dies with the runtime.
     pub fn close(&self) -> bool {
-        !self.closed.swap(true, Ordering::AcqRel)
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        if first {
+            self.progress.notify_waiters();
+        }
+        first
+    }
+
+    /// Resolves once [`Engine::close`] has run (at once if it has).
+    pub async fn closing(&self) {
+        loop {
+            let progressed = self.progress.notified();
+            if self.is_closed() {
+                return;
+            }
+            progressed.await;
+        }
     }
 
     fn rejected_key(&self) -> Option<u16> {
@@ -131,7 +148,7 @@ impl Engine {
         let deadline = tokio::time::Instant::from_std(self.wait_deadline(&reg.state));
         loop {
             let progressed = self.progress.notified();
-            if self.ready_for(&reg.state) {
+            if self.ready_for(&reg.state) || self.is_closed() {
                 return;
             }
             tokio::select! {
