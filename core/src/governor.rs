@@ -187,6 +187,7 @@ impl Governor {
         let e = self.engine();
         let mut s = e.stats.snapshot();
         s.records_dropped += e.records.as_ref().map_or(0, |p| p.dropped());
+        s.registrations = e.agents.registrations() as u64;
         s
     }
 
@@ -205,6 +206,12 @@ impl Governor {
         self.engine()
             .agents
             .register(agent_id, session_id, user_id, enforce)
+    }
+
+    /// Undoes one `register_agent` of `handle` (its client closed); the
+    /// last one frees the handle, which may then be given out again.
+    pub fn release_agent(&self, handle: AgentHandle) {
+        self.engine().agents.release(handle);
     }
 
     /// See [`Engine::decide`].

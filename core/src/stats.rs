@@ -37,6 +37,8 @@ pub struct StatsSnapshot {
     pub policy_syncs: u64,
     pub policy_sync_failures: u64,
     pub unreadable_policies: u64,
+    /// Registrations in use (see `Agents`): a gauge the governor fills in.
+    pub registrations: u64,
 }
 
 impl Stats {
@@ -58,6 +60,7 @@ impl Stats {
             policy_syncs: self.policy_syncs.load(Relaxed),
             policy_sync_failures: self.policy_sync_failures.load(Relaxed),
             unreadable_policies: self.unreadable_policies.load(Relaxed),
+            registrations: 0,
         }
     }
 }
