@@ -4,6 +4,7 @@
 //! hands a binding's futures to that runtime.
 
 use crate::clock;
+use futures_util::FutureExt;
 use crate::control_plane::{
     ApiClient, ApiConfig, CircuitBreaker, Connection, DEFAULT_FAILURE_THRESHOLD,
 };
@@ -307,6 +308,11 @@ impl Governor {
                 e.log
                     .debug(|| "shutdown: delivery did not finish in time".into());
             }
+            // Nothing is delivered after this: every flush still waiting is
+            // answered now, not left pending with the runtime gone (a host's
+            // promise that never settles keeps its process alive).
+            p.close();
+            tokio::task::yield_now().await;
         }
         let rt = self
             .shared
@@ -343,13 +349,16 @@ impl Governor {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(rt) = rt.as_ref() {
-            let task = rt.spawn(future);
             let settle = Settle::new(done);
+            // Settled in the poll that finishes the future: `shutdown` stops
+            // the runtime right after its own future's last poll, and a
+            // second task waiting to settle it would be dropped unanswered
+            // (then rejected as closed, though it succeeded).
             rt.spawn(async move {
-                let result = task.await.map_err(|e| match e.try_into_panic() {
-                    Ok(panic) => Error::from_panic(&*panic),
-                    Err(_) => closed(),
-                });
+                let result = AssertUnwindSafe(future)
+                    .catch_unwind()
+                    .await
+                    .map_err(|panic| Error::from_panic(&*panic));
                 settle.done(result);
             });
             return;
