@@ -67,6 +67,27 @@ function resultSnapshot(result) {
   }
 }
 
+/**
+ * A rejection of one of the core's promises as an `ExeclaveError`. The core
+ * rejects with code `Closing` when its runtime stopped under the call
+ * (`shutdown()`); its message is then the shut-down error's, the same a
+ * call refused after shutdown gets: shutdown never allows, and says so.
+ */
+function nativeFailure(err) {
+  if (err instanceof ExeclaveError) return err;
+  return new ExeclaveError(typeof err?.message === 'string' ? err.message : String(err), { cause: err });
+}
+
+function rethrowNative(err) {
+  throw nativeFailure(err);
+}
+
+/** For flush and shutdown: a runtime that stopped has nothing left to wait for. */
+function doneIfClosing(err) {
+  if (err?.code === 'Closing') return;
+  throw nativeFailure(err);
+}
+
 function clientClosed() {
   return new ExeclaveError('this governed client was closed while the call was being decided; the call was not sent');
 }
@@ -181,7 +202,7 @@ class Execlave {
     try {
       // The core answers a flush from its delivery loop, which shutdown
       // stops: one it had not started on would never be answered.
-      await Promise.race([this.#native.flush(), stopped]);
+      await Promise.race([this.#native.flush().catch(doneIfClosing), stopped]);
     } finally {
       this.#flushesInFlight.delete(shutDown);
     }
@@ -200,7 +221,7 @@ class Execlave {
   async #shutDown() {
     try {
       this.#flushCompletions();
-      await this.#native.shutdown(this.#shutdownTimeoutMs);
+      await this.#native.shutdown(this.#shutdownTimeoutMs).catch(doneIfClosing);
     } finally {
       for (const shutDown of this.#flushesInFlight) shutDown();
     }
@@ -290,11 +311,11 @@ class Execlave {
         if (reg.released) throw clientClosed();
         return this.#native
           .waitForSync(reg.handle)
-          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input));
+          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input), rethrowNative);
       case 'ask_server':
         return this.#native
           .decideRemote(outcome.ticket, input ?? null)
-          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input));
+          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input), rethrowNative);
       default: {
         const err = haltError(outcome);
         if (err) throw err;
