@@ -4,7 +4,6 @@
 //! hands a binding's futures to that runtime.
 
 use crate::clock;
-use futures_util::FutureExt;
 use crate::control_plane::{
     ApiClient, ApiConfig, CircuitBreaker, Connection, DEFAULT_FAILURE_THRESHOLD,
 };
@@ -22,6 +21,7 @@ use crate::records::sinks_for;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::kill_switch::KillSwitch;
 use crate::sync::policies::{adopt_cache, PolicySync};
+use futures_util::FutureExt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;

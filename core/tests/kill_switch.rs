@@ -116,7 +116,10 @@ async fn an_agent_created_later_is_found_and_its_pause_applies() {
         g.decide(h, "echo".into(), None, false, false).unwrap(),
         Outcome::Allow { .. }
     ));
-    server.route("GET /api/v1/agents?", vec![agent_found("ops-agent", "agt_9")]);
+    server.route(
+        "GET /api/v1/agents?",
+        vec![agent_found("ops-agent", "agt_9")],
+    );
     eventually("the agent is found and its pause seen", || {
         matches!(
             g.decide(h, "echo".into(), None, false, false),
@@ -156,7 +159,11 @@ async fn polls_keep_their_schedule_through_an_outage() {
     let down = execlave_core::control_plane::test_server::Reply::status(503);
     server.route("GET /api/v1/agents/agt_1/status-poll", vec![down.clone()]);
     server.route("GET /api/v1/policies", vec![down]);
-    let polls = || server.requests_to("GET /api/v1/agents/agt_1/status-poll").len();
+    let polls = || {
+        server
+            .requests_to("GET /api/v1/agents/agt_1/status-poll")
+            .len()
+    };
     let before = polls();
     eventually("polls go on well past the breaker's threshold", || {
         polls() >= before + 6

@@ -122,7 +122,11 @@ async fn a_first_answer_with_nothing_readable_sends_calls_to_the_server() {
         ("GET /api/v1/agents/", vec![status("active", None)]),
     ])
     .await;
-    let g = governor(&server, dir.path(), json!({ "enforcementOnOutage": "fail_open" }));
+    let g = governor(
+        &server,
+        dir.path(),
+        json!({ "enforcementOnOutage": "fail_open" }),
+    );
     let h = g.register_agent("ops-agent", None, None, true).unwrap();
     let g2 = g.clone();
     on_core(&g, async move { g2.wait_for_sync(h).await }).await;

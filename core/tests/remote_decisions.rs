@@ -165,7 +165,13 @@ async fn only_an_outage_of_enforce_may_fail_open() {
         let outcome = ask(&g, first).await;
         if outages.contains(&status) {
             assert!(
-                matches!(&outcome, Outcome::Allow { bypass: Some(_), .. }),
+                matches!(
+                    &outcome,
+                    Outcome::Allow {
+                        bypass: Some(_),
+                        ..
+                    }
+                ),
                 "HTTP {status}: {outcome:?}"
             );
         } else {
@@ -239,24 +245,36 @@ async fn shutdown_refuses_a_call_waiting_on_the_server() {
     let h = g.register_agent("ops-agent", None, None, true).unwrap();
     let g2 = g.clone();
     on_core(&g, async move { g2.wait_for_sync(h).await }).await;
-    let Outcome::AskServer { ticket, .. } = g.decide(h, "search".into(), None, true, false).unwrap()
+    let Outcome::AskServer { ticket, .. } =
+        g.decide(h, "search".into(), None, true, false).unwrap()
     else {
         panic!("the server must be asked")
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let g2 = g.clone();
-    g.run_async(async move { g2.decide_remote(ticket, None).await }, move |r| {
-        let _ = tx.send(r);
-    });
+    g.run_async(
+        async move { g2.decide_remote(ticket, None).await },
+        move |r| {
+            let _ = tx.send(r);
+        },
+    );
     eventually("the request is on its way", || {
-        !server.requests_to("POST /api/v1/policies/enforce").is_empty()
+        !server
+            .requests_to("POST /api/v1/policies/enforce")
+            .is_empty()
     })
     .await;
     let g2 = g.clone();
-    on_core(&g, async move { g2.shutdown(std::time::Duration::from_millis(100)).await }).await;
+    on_core(&g, async move {
+        g2.shutdown(std::time::Duration::from_millis(100)).await
+    })
+    .await;
     // The engine's own answer, before the runtime goes: not a task
     // dropped with it.
-    assert_eq!(rx.await.expect("settled").expect("answered"), Outcome::Closed);
+    assert_eq!(
+        rx.await.expect("settled").expect("answered"),
+        Outcome::Closed
+    );
     assert_eq!(g.stats().bypassed, 0);
 }
 
@@ -286,7 +304,10 @@ async fn shutdown_ends_a_wait_for_the_first_sync() {
         let _ = tx.send(r);
     });
     let g2 = g.clone();
-    on_core(&g, async move { g2.shutdown(std::time::Duration::from_millis(100)).await }).await;
+    on_core(&g, async move {
+        g2.shutdown(std::time::Duration::from_millis(100)).await
+    })
+    .await;
     tokio::time::timeout(std::time::Duration::from_secs(5), rx)
         .await
         .expect("the wait ended with the shutdown")

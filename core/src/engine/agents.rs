@@ -159,7 +159,10 @@ impl Agents {
 
     pub fn get(&self, handle: AgentHandle) -> Option<Registered> {
         let reg = self.registered.read().unwrap_or_else(|e| e.into_inner());
-        reg.slots.get(handle as usize)?.as_ref().map(|(r, _)| r.clone())
+        reg.slots
+            .get(handle as usize)?
+            .as_ref()
+            .map(|(r, _)| r.clone())
     }
 
     /// Registrations in use.
@@ -190,8 +193,13 @@ mod tests {
     fn the_same_four_share_a_handle_until_the_last_release() {
         let agents = Agents::default();
         let a = agents.register("ops-agent", Some("s"), None, true).unwrap();
-        assert_eq!(agents.register("ops-agent", Some("s"), None, true).unwrap(), a);
-        let monitor = agents.register("ops-agent", Some("s"), None, false).unwrap();
+        assert_eq!(
+            agents.register("ops-agent", Some("s"), None, true).unwrap(),
+            a
+        );
+        let monitor = agents
+            .register("ops-agent", Some("s"), None, false)
+            .unwrap();
         assert_ne!(monitor, a, "enforce is part of the key");
         assert_eq!(agents.registrations(), 2);
         agents.release(a);

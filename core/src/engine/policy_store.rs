@@ -122,10 +122,7 @@ impl PolicyStore {
     /// nothing readable is added to the last readable set: both apply, so
     /// that garbage can never loosen what is checked.
     pub fn publish(&self, compiled: Compiled, etag: Option<String>, stats: &Stats) {
-        let mut last = self
-            .last_readable
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last_readable.lock().unwrap_or_else(|e| e.into_inner());
         let (set, unreadable) = match (&*last, compiled.nothing_readable) {
             (Some((good, good_unreadable)), true) => (
                 good.merged_with(&compiled.set),
@@ -138,7 +135,9 @@ impl PolicyStore {
         }
         self.set.store(Arc::new(set));
         drop(last);
-        stats.unreadable_policies.store(unreadable, Ordering::Relaxed);
+        stats
+            .unreadable_policies
+            .store(unreadable, Ordering::Relaxed);
         *self.etag.lock().unwrap_or_else(|e| e.into_inner()) = etag;
         self.has_policies.store(true, Ordering::Release);
     }

@@ -2,10 +2,10 @@
 //! up until the control plane answers) and its kill switch, polled every
 //! `pollIntervalMs` and at once when a new agent is registered.
 
+use super::schedule::next_wait;
 use crate::control_plane::Connection;
 use crate::engine::agents::{AgentState, AgentStatus, Agents};
 use crate::log::Logger;
-use super::schedule::next_wait;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
