@@ -318,3 +318,26 @@ async fn shutdown_ends_a_wait_for_the_first_sync() {
         Outcome::Closed
     );
 }
+
+/// Issue 10 item 16: server text carrying the key, in another letter case,
+/// reaches neither the outcome nor the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_is_redacted_from_server_text_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaked = format!("denied for {}", KEY.to_uppercase());
+    let blocked = json!({ "allowed": false, "violations": [{
+        "policyId": "rate", "policyName": "rate", "policyType": "rate_limit",
+        "enforcementMode": "block", "message": leaked
+    }]});
+    let server = TestServer::routed(routes(Reply::json(403, &blocked.to_string()))).await;
+    let (g, h) = ready(&server, dir.path()).await;
+    let first = g.decide(h, "search".into(), None, true, false).unwrap();
+    let outcome = ask(&g, first).await;
+    let text = outcome.to_json().to_lowercase();
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(!text.contains(&KEY.to_lowercase()), "{text}");
+    let recs = serde_json::to_string(&audit_log(&g, dir.path()).await)
+        .unwrap()
+        .to_lowercase();
+    assert!(!recs.contains(&KEY.to_lowercase()), "{recs}");
+}
