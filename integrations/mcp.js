@@ -306,6 +306,7 @@ function instrumentMcpClient(client, exe, options) {
       return governedStream(req, rest);
     };
   }
+  releaseOnClose(client, gov.release);
   Object.defineProperty(client, '_execlave_instrumented', {
     value: true,
     enumerable: false,
@@ -313,6 +314,35 @@ function instrumentMcpClient(client, exe, options) {
     configurable: false,
   });
   return client;
+}
+
+/**
+ * Releases the client's registration when its connection closes, from
+ * either side: the SDK's Protocol calls `onclose` then (it reads the
+ * property at that moment), and `close()` covers a client that never
+ * connected. The caller's own `onclose` is kept and still called. A client
+ * used again after it closed registers anew (see `kGovern`'s `begin`).
+ */
+function releaseOnClose(client, release) {
+  let own = client.onclose;
+  function onclose(...args) {
+    release();
+    return typeof own === 'function' ? own.apply(this, args) : undefined;
+  }
+  Object.defineProperty(client, 'onclose', {
+    get: () => onclose,
+    set: (fn) => {
+      own = fn;
+    },
+    enumerable: true,
+    configurable: true,
+  });
+  const originalClose = client.close;
+  if (typeof originalClose === 'function') {
+    client.close = function close(...args) {
+      return Promise.resolve(originalClose.apply(client, args)).finally(release);
+    };
+  }
 }
 
 module.exports = { instrumentMcpClient };

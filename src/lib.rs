@@ -14,6 +14,7 @@ use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
 use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -65,7 +66,7 @@ fn no_value(_: ()) {}
 pub struct NativeGovernor {
     inner: Governor,
     /// This governor's agent slots (see `fast_path`), freed with it.
-    slots: Mutex<Vec<u32>>,
+    slots: Mutex<HashSet<u32>>,
 }
 
 impl NativeGovernor {
@@ -126,8 +127,27 @@ impl NativeGovernor {
             .map_err(js_error)?;
         let slot = fast_path::add_slot(self.inner.clone(), handle);
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.push(slot);
+        slots.insert(slot);
         Ok(slot)
+    }
+
+    /// Releases a slot from `registerAgent` (its wrapped client closed):
+    /// the slot, and with its last registration the core's handle, are
+    /// freed. An unknown or already released slot is ignored.
+    #[napi(catch_unwind)]
+    pub fn release_agent(&self, slot: u32) {
+        let ours = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&slot);
+        if !ours {
+            return;
+        }
+        if let Some(handle) = fast_path::handle(slot) {
+            self.inner.release_agent(handle);
+        }
+        fast_path::remove_slots([slot]);
     }
 
     /// How allowed calls ended, several at a time, in the order they
