@@ -16,6 +16,8 @@ pub struct Stats {
     pub remote_decisions: AtomicU64,
     pub policy_syncs: AtomicU64,
     pub policy_sync_failures: AtomicU64,
+    /// Tools left out of listings because policies refuse them by name.
+    pub tools_hidden: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], serialised with the names users see.
@@ -33,6 +35,7 @@ pub struct StatsSnapshot {
     pub remote_decisions: u64,
     pub policy_syncs: u64,
     pub policy_sync_failures: u64,
+    pub tools_hidden: u64,
 }
 
 impl Stats {
@@ -53,6 +56,7 @@ impl Stats {
             remote_decisions: self.remote_decisions.load(Relaxed),
             policy_syncs: self.policy_syncs.load(Relaxed),
             policy_sync_failures: self.policy_sync_failures.load(Relaxed),
+            tools_hidden: self.tools_hidden.load(Relaxed),
         }
     }
 }
