@@ -125,6 +125,8 @@ export interface ExeclaveStats {
   remoteDecisions: number;
   policySyncs: number;
   policySyncFailures: number;
+  /** Tools left out of listings because policies refuse them by name (`hideBlockedTools`). */
+  toolsHidden: number;
 }
 
 export declare class Execlave {

@@ -15,8 +15,10 @@
 // forwards objects it built itself from plain JSON copies of them.
 
 const { Execlave, kGovern } = require('../lib/client');
-const { ExeclaveError } = require('../lib/errors');
+const { ExeclaveError, PolicyBlockedError } = require('../lib/errors');
 const { checkToolName, jsonSnapshot, snapshotArguments } = require('../lib/governance');
+const { ListingScope, withoutRefusedTools } = require('../lib/tool-visibility');
+const { blockedCallResult, blocksInBand } = require('../lib/in-band');
 
 function describe(value) {
   if (value === null) return 'null';
@@ -92,7 +94,8 @@ function toolCallOf(params) {
  *
  * @param {object} client an MCP `Client`
  * @param {Execlave} exe
- * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string }} options
+ * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string,
+ *   hideBlockedTools?: boolean, onBlock?: 'throw' | 'result' }} options
  */
 function instrumentMcpClient(client, exe, options) {
   if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
@@ -111,7 +114,7 @@ function instrumentMcpClient(client, exe, options) {
   if (options === null || typeof options !== 'object') {
     throw new ExeclaveError("instrumentMcpClient: options with an agentId are required, e.g. { agentId: 'ops-agent' }");
   }
-  const { agentId, enforce = true, sessionId, userId } = options;
+  const { agentId, enforce = true, sessionId, userId, hideBlockedTools = true, onBlock = 'throw' } = options;
   if (typeof agentId !== 'string') {
     throw new ExeclaveError(
       `instrumentMcpClient: agentId must be a lowercase kebab-case string such as "ops-agent", got ${describe(agentId)}`,
@@ -122,9 +125,13 @@ function instrumentMcpClient(client, exe, options) {
       throw new ExeclaveError(`instrumentMcpClient: ${name} must be a string when given, got ${describe(v)}`);
     }
   }
-  if (typeof enforce !== 'boolean') {
-    throw new ExeclaveError(`instrumentMcpClient: enforce must be a boolean, got ${describe(enforce)}`);
+  for (const [name, v] of [['enforce', enforce], ['hideBlockedTools', hideBlockedTools]]) {
+    if (typeof v !== 'boolean') {
+      throw new ExeclaveError(`instrumentMcpClient: ${name} must be a boolean, got ${describe(v)}`);
+    }
   }
+  // Hook (issue 13 item 5, lib/in-band.js): policy blocks as tool results.
+  const inBand = blocksInBand(onBlock);
   if (client._execlave_instrumented === true) return client;
 
   const gov = exe[kGovern](agentId, sessionId, userId, enforce);
@@ -195,6 +202,24 @@ function instrumentMcpClient(client, exe, options) {
     return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
   }
 
+  /**
+   * `governed` with `onBlock: 'result'` (lib/in-band.js): a policy block,
+   * decided now or by the control plane, resolves to an `isError` result;
+   * the call is not sent. Errors of the send itself are not touched.
+   */
+  function governedInBand(params, send, forwarded, rest) {
+    const args = params.arguments;
+    let ticket;
+    try {
+      ticket = gov.begin(params.name, args);
+    } catch (err) {
+      return Promise.resolve(blockedCallResult(err));
+    }
+    const mark = send === originalCallTool ? params : null;
+    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
+    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark), blockedCallResult);
+  }
+
   // Not `async`: one promise layer fewer on the hot path. Errors thrown
   // before the send still reach the caller as a rejection.
   function callTool(params, ...rest) {
@@ -217,7 +242,7 @@ function instrumentMcpClient(client, exe, options) {
         `callTool takes ({ name, arguments }, …) or (name, arguments, …), got ${describe(params)}; the call was not sent`,
       );
     }
-    return governed(checked, originalCallTool, checked, rest);
+    return governCall(checked, originalCallTool, checked, rest);
   }
 
   /** Sends any request as a new `{ method, params }` (see `requestMethod`); checks a tools/call once. */
@@ -227,7 +252,10 @@ function instrumentMcpClient(client, exe, options) {
     if (method !== 'tools/call') {
       // Its params cannot make it another method: a `toJSON` on them
       // replaces the params' value only.
-      return originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      const answer = originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      // Hook (issue 13 item 2, lib/tool-visibility.js): a raw tools/list.
+      if (method === 'tools/list' && hideBlockedTools && !listing.active()) return Promise.resolve(answer).then(visible);
+      return answer;
     }
     if (params === sending && params !== null) {
       // Our own callTool's params, checked already (see `sending`), in the
@@ -243,7 +271,7 @@ function instrumentMcpClient(client, exe, options) {
       return sendChecked(ticket, originalRequest, { method, params }, params.arguments, rest, null);
     }
     const checked = toolCallParams(...toolCallOf(params), params);
-    return governed(checked, originalRequest, { method, params: checked }, rest);
+    return governCall(checked, originalRequest, { method, params: checked }, rest);
   }
 
   // Params our requestStream checked → their ticket, until the SDK's
@@ -272,6 +300,10 @@ function instrumentMcpClient(client, exe, options) {
         ticket = await gov.begin(checked.name, checked.arguments);
       }
     } catch (error) {
+      if (inBand && error instanceof PolicyBlockedError) {
+        yield { type: 'result', result: blockedCallResult(error) };
+        return;
+      }
       yield { type: 'error', error };
       return;
     }
@@ -288,6 +320,20 @@ function instrumentMcpClient(client, exe, options) {
         recordFailure(ticket, checked.arguments, new ExeclaveError('the stream ended before the call was sent'));
       }
     }
+  }
+
+  // Hooks (issue 13 items 2 and 5): chosen once here, so that with the
+  // defaults the call path does no more than before.
+  const governCall = inBand ? governedInBand : governed;
+  const listing = new ListingScope();
+  const visible = (result) => withoutRefusedTools(result, gov.refusedByName);
+  const originalListTools = typeof client.listTools === 'function' ? client.listTools : null;
+  if (hideBlockedTools && originalListTools) {
+    client.listTools = function listTools(...args) {
+      // The SDK's own tools/list requests for this listing pass `request`
+      // unfiltered (see ListingScope); its answer is filtered here.
+      return listing.run(() => Promise.resolve(originalListTools.apply(client, args))).then(visible);
+    };
   }
 
   client.callTool = callTool;

@@ -342,6 +342,17 @@ class Execlave {
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
       },
+      /**
+       * For each tool name of a listing, whether the policies refuse it by
+       * name alone (counted in `stats().toolsHidden`); one crossing.
+       */
+      refusedByName: (names) => {
+        try {
+          return this.#native.refusedByName(handle, names);
+        } catch (cause) {
+          throw new ExeclaveError(cause.message, { cause });
+        }
+      },
       /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
       succeeded: (ticket, args, result, endedAt) => {
         if (ticket === 0) return;
