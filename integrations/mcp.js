@@ -143,6 +143,9 @@ function instrumentMcpClient(client, exe, options) {
   // SDK that went through `request` later would only get them checked
   // twice, never not at all.
   let sending = null;
+  // Params our `callTool` checked that the SDK's callTool had not handed to
+  // `request` by the time it returned (see `sendChecked`).
+  const sentLater = new WeakSet();
 
   /**
    * Sends a checked call with `send` and, when it has a ticket, records
@@ -162,6 +165,10 @@ function instrumentMcpClient(client, exe, options) {
       if (ticket !== 0) recordFailure(ticket, args, err);
       throw err;
     } finally {
+      // Not taken synchronously: the 2.x client's callTool awaits (its
+      // output-schema cache) before it hands them to `request`. Those
+      // params are then let through there once, as `sending` would.
+      if (params !== null && sending === params) sentLater.add(params);
       sending = outer;
     }
     if (ticket === 0) return answer;
@@ -262,6 +269,10 @@ function instrumentMcpClient(client, exe, options) {
       // request the client's own callTool built around them: it goes on
       // as it is.
       sending = null;
+      return originalRequest.call(client, req, ...rest);
+    }
+    if (params !== null && typeof params === 'object' && sentLater.delete(params)) {
+      // Our own callTool's params again, handed over after an await.
       return originalRequest.call(client, req, ...rest);
     }
     const ticket = params !== null && typeof params === 'object' ? decidedInStream.get(params) : undefined;
