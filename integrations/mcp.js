@@ -342,8 +342,9 @@ function instrumentMcpClient(client, exe, options) {
   if (hideBlockedTools && originalListTools) {
     client.listTools = function listTools(...args) {
       // The SDK's own tools/list requests for this listing pass `request`
-      // unfiltered (see ListingScope); its answer is filtered here.
-      return listing.run(() => Promise.resolve(originalListTools.apply(client, args))).then(visible);
+      // unfiltered (see ListingScope); its answer is filtered here. The
+      // 2.x client's list-changed refresh comes through here too.
+      return listing.run(() => new Promise((resolve) => resolve(originalListTools.apply(client, args)))).then(visible);
     };
   }
 
