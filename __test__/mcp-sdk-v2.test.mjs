@@ -163,3 +163,37 @@ for (const kind of Object.keys(transports)) {
     });
   });
 }
+
+describe('2.x listing with pages', () => {
+  test('listTools() aggregates the filtered pages; a page asked for by cursor keeps its nextCursor', async () => {
+    const { Server } = await import('@modelcontextprotocol/server');
+    const all = ['echo', 'delete_all', 'delete_logs', 'noop', 'write_note'].map((name) => ({ name, inputSchema: { type: 'object' } }));
+    const server = new Server({ name: 'paging-v2', version: '2.0.0' }, { capabilities: { tools: {} } });
+    server.setRequestHandler('tools/list', (req) => {
+      const start = Number(req.params?.cursor ?? 0);
+      const end = start + 2;
+      return { tools: all.slice(start, end), ...(end < all.length && { nextCursor: String(end) }) };
+    });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const exe = new Execlave({
+      policies: [{ name: 'No deletes', policyType: 'tool_invocation', enforcementMode: 'block', ruleDefinition: { deny: ['delete_*'] } }],
+    });
+    const client = v2Client();
+    await client.connect(clientSide);
+    instrumentMcpClient(client, exe, { agentId: 'ops-agent' });
+    cleanups.push(async () => {
+      await client.close();
+      await exe.shutdown();
+      await server.close();
+    });
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['echo', 'noop', 'write_note']);
+    const page = await client.listTools({ cursor: '2' });
+    assert.deepEqual(page.tools.map((t) => t.name), ['noop']);
+    assert.equal(page.nextCursor, '4');
+    // Served from the 2.x client's cache the second time: still filtered,
+    // under the policies of this moment.
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['echo', 'noop', 'write_note']);
+    assert.equal(exe.stats().toolsHidden, 5);
+  });
+});
