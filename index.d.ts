@@ -129,6 +129,8 @@ export interface ExeclaveStats {
   unreadablePolicies: number;
   /** Registrations in use: open wrapped clients' (agentId, sessionId, userId, enforce), and at most 1 024 idle `enforcePolicy` agents. */
   registrations: number;
+  /** Tools left out of listings because policies refuse them by name (`hideBlockedTools`). */
+  toolsHidden: number;
 }
 
 export declare class Execlave {

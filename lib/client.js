@@ -441,6 +441,21 @@ class Execlave {
         held = false;
         this.#release(reg);
       },
+      /**
+       * For each tool name of a listing, whether the policies refuse it by
+       * name alone (counted in `stats().toolsHidden`); one crossing.
+       */
+      refusedByName: (names) => {
+        try {
+          if (!held) {
+            reg = this.#acquire(agentId, sessionId, userId, enforce);
+            held = true;
+          }
+          return this.#native.refusedByName(reg.handle, names);
+        } catch (cause) {
+          throw new ExeclaveError(cause.message, { cause });
+        }
+      },
       /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
       succeeded: (ticket, args, result, endedAt) => {
         if (ticket === 0) return;

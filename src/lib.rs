@@ -171,6 +171,16 @@ impl NativeGovernor {
         Ok(())
     }
 
+    /// For each tool name of a listing, whether the agent's policies refuse
+    /// it by name alone (the core's `refused_by_name`): one crossing per
+    /// listing.
+    #[napi(catch_unwind)]
+    pub fn refused_by_name(&self, handle: u32, names: Vec<String>) -> Result<Vec<bool>> {
+        self.inner
+            .refused_by_name(self.handle(handle)?, &names)
+            .map_err(js_error)
+    }
+
     #[napi(catch_unwind)]
     pub fn stats(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self.inner.stats())

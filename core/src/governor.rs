@@ -233,6 +233,15 @@ impl Governor {
         self.engine().decide_by_tool(handle, tool)
     }
 
+    /// See [`Engine::refused_by_name`].
+    pub fn refused_by_name(
+        &self,
+        handle: AgentHandle,
+        names: &[String],
+    ) -> Result<Vec<bool>, Error> {
+        self.engine().refused_by_name(handle, names)
+    }
+
     /// Reports how an allowed call ended. Unknown tickets (0, or already
     /// completed) are ignored: completing twice must not record twice.
     pub fn complete(&self, ticket: Ticket, completion: Completion) {

@@ -19,6 +19,8 @@ pub struct Stats {
     /// Policies of the set in force this SDK cannot read (the server
     /// decides the calls they may apply to); a gauge, not a counter.
     pub unreadable_policies: AtomicU64,
+    /// Tools left out of listings because policies refuse them by name.
+    pub tools_hidden: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], serialised with the names users see.
@@ -39,6 +41,7 @@ pub struct StatsSnapshot {
     pub unreadable_policies: u64,
     /// Registrations in use (see `Agents`): a gauge the governor fills in.
     pub registrations: u64,
+    pub tools_hidden: u64,
 }
 
 impl Stats {
@@ -61,6 +64,7 @@ impl Stats {
             policy_sync_failures: self.policy_sync_failures.load(Relaxed),
             unreadable_policies: self.unreadable_policies.load(Relaxed),
             registrations: 0,
+            tools_hidden: self.tools_hidden.load(Relaxed),
         }
     }
 }
