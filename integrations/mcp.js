@@ -17,6 +17,10 @@
 const { Execlave, kGovern } = require('../lib/client');
 const { ExeclaveError } = require('../lib/errors');
 const { checkToolName, jsonSnapshot, snapshotArguments } = require('../lib/governance');
+// H11: pinned tool definitions and OpenTelemetry spans live in files of
+// their own; the hooks below (marked "H11") only call them.
+const { ToolPins } = require('../lib/tool-pins');
+const { toolCallTracing } = require('../lib/otel');
 
 function describe(value) {
   if (value === null) return 'null';
@@ -92,7 +96,8 @@ function toolCallOf(params) {
  *
  * @param {object} client an MCP `Client`
  * @param {Execlave} exe
- * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string }} options
+ * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string,
+ *   toolPins?: string, onToolChange?: 'warn' | 'block' }} options
  */
 function instrumentMcpClient(client, exe, options) {
   if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
@@ -111,7 +116,7 @@ function instrumentMcpClient(client, exe, options) {
   if (options === null || typeof options !== 'object') {
     throw new ExeclaveError("instrumentMcpClient: options with an agentId are required, e.g. { agentId: 'ops-agent' }");
   }
-  const { agentId, enforce = true, sessionId, userId } = options;
+  const { agentId, enforce = true, sessionId, userId, toolPins, onToolChange = 'block' } = options;
   if (typeof agentId !== 'string') {
     throw new ExeclaveError(
       `instrumentMcpClient: agentId must be a lowercase kebab-case string such as "ops-agent", got ${describe(agentId)}`,
@@ -128,6 +133,17 @@ function instrumentMcpClient(client, exe, options) {
   if (client._execlave_instrumented === true) return client;
 
   const gov = exe[kGovern](agentId, sessionId, userId, enforce);
+  // H11: both null unless asked for (toolPins) or present (a registered
+  // OpenTelemetry tracer provider); the governed call then takes the
+  // path it took before, with no extra step.
+  const tracing = toolCallTracing(agentId);
+  const pins =
+    toolPins === undefined
+      ? null
+      : new ToolPins(toolPins, onToolChange, {
+          debug: gov.debug,
+          onChange: tracing === null ? null : (change) => tracing.toolChanged(change),
+        });
   const originalCallTool = client.callTool;
   const originalRequest = typeof client.request === 'function' ? client.request : null;
   // The params our `callTool` checked and is handing to the SDK's right
@@ -188,11 +204,61 @@ function instrumentMcpClient(client, exe, options) {
    * can change them between the check and the send.
    */
   function governed(params, send, forwarded, rest) {
+    if (pins !== null || tracing !== null) return governedWithOptions(params, send, forwarded, rest); // H11
     const args = params.arguments;
     const ticket = gov.begin(params.name, args);
     const mark = send === originalCallTool ? params : null;
     if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
     return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
+  }
+
+  /**
+   * H11: `governed` with the pin check before the decision and the call's
+   * span around it all. The span is the current context while the call is
+   * sent, so that the transport's own spans nest under it.
+   */
+  async function governedWithOptions(params, send, forwarded, rest) {
+    const span = tracing === null ? null : tracing.start(params);
+    try {
+      if (pins !== null) await pins.check(params.name, listAllTools);
+      const args = params.arguments;
+      const ticket = await gov.begin(params.name, args);
+      if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
+      span.allowed();
+      const mark = send === originalCallTool ? params : null;
+      const result = await span.run(() => sendChecked(ticket, send, forwarded, args, rest, mark));
+      span.answered(result);
+      return result;
+    } catch (err) {
+      if (span !== null) span.threw(err);
+      throw err;
+    }
+  }
+
+  /**
+   * H11: every page of the server's tool list, read through this client so
+   * that the pin check sees it; for a call made before any list was seen.
+   */
+  async function listAllTools() {
+    if (typeof client.listTools !== 'function') {
+      throw new ExeclaveError('the client has no listTools function');
+    }
+    let cursor;
+    const seen = new Set();
+    do {
+      const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+      cursor = page && typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
+      if (cursor !== undefined && seen.has(cursor)) break; // a server that pages in circles
+      if (cursor !== undefined) seen.add(cursor);
+    } while (cursor !== undefined);
+  }
+
+  /** H11: a tools/list answer goes past the pin check on its way back. */
+  function observedList(answer) {
+    return Promise.resolve(answer).then((result) => {
+      pins.observe(result);
+      return result;
+    });
   }
 
   // Not `async`: one promise layer fewer on the hot path. Errors thrown
@@ -227,7 +293,8 @@ function instrumentMcpClient(client, exe, options) {
     if (method !== 'tools/call') {
       // Its params cannot make it another method: a `toJSON` on them
       // replaces the params' value only.
-      return originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      const answer = originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      return pins !== null && method === 'tools/list' ? observedList(answer) : answer; // H11
     }
     if (params === sending && params !== null) {
       // Our own callTool's params, checked already (see `sending`), in the
@@ -269,6 +336,7 @@ function instrumentMcpClient(client, exe, options) {
       params = req.params;
       if (method === 'tools/call') {
         checked = toolCallParams(...toolCallOf(params), params);
+        if (pins !== null) await pins.check(checked.name, listAllTools); // H11
         ticket = await gov.begin(checked.name, checked.arguments);
       }
     } catch (error) {
@@ -291,6 +359,13 @@ function instrumentMcpClient(client, exe, options) {
   }
 
   client.callTool = callTool;
+  if (pins !== null && !originalRequest && typeof client.listTools === 'function') {
+    // H11: a client without `request` lists through its own listTools.
+    const originalListTools = client.listTools;
+    client.listTools = function listTools(...args) {
+      return observedList(originalListTools.apply(client, args));
+    };
+  }
   if (originalRequest) {
     client.request = function request(req, ...rest) {
       try {

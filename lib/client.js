@@ -321,6 +321,8 @@ class Execlave {
     // Only a hint: were the rule removed, `decide` would still be right.
     const known = new Map();
     return {
+      /** The client's `debug` option: integrations log what they noticed. */
+      debug: this.#debug,
       /**
        * Decides a call on its arguments' snapshot (see
        * `snapshotArguments`): returns its ticket (0: nothing to report),
