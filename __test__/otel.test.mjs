@@ -219,3 +219,25 @@ describe('without OpenTelemetry', () => {
     assert.equal(out.tracing, true);
   });
 });
+
+describe('streams', () => {
+  test('experimental.tasks.callToolStream: allowed and blocked calls are spans too', async () => {
+    const read = async (stream) => {
+      const out = [];
+      for await (const m of stream) out.push(m);
+      return out;
+    };
+    const ok = await read(srv.client.experimental.tasks.callToolStream({ name: 'echo', arguments: { text: 's' } }));
+    assert.equal(ok.at(-1).type, 'result');
+    const blocked = await read(srv.client.experimental.tasks.callToolStream({ name: 'delete_all', arguments: {} }));
+    assert.ok(blocked.at(-1).error instanceof PolicyBlockedError);
+    const [allowedSpan, blockedSpan] = toolSpans();
+    assert.equal(allowedSpan.name, 'execute_tool echo');
+    assert.equal(allowedSpan.attributes['execlave.decision'], 'allowed');
+    assert.equal(srv.metas[0].meta.traceparent.split('-')[2], allowedSpan.spanContext().spanId);
+    assert.equal(blockedSpan.name, 'execute_tool delete_all');
+    assert.equal(blockedSpan.attributes['execlave.decision'], 'blocked');
+    assert.equal(blockedSpan.status.code, SpanStatusCode.ERROR);
+    assert.equal(srv.metas.length, 1);
+  });
+});

@@ -331,15 +331,19 @@ function instrumentMcpClient(client, exe, options) {
     let params;
     let checked = null;
     let ticket = 0;
+    let span = null; // H11
     try {
       method = requestMethod(req);
       params = req.params;
       if (method === 'tools/call') {
         checked = toolCallParams(...toolCallOf(params), params);
+        if (tracing !== null) span = tracing.start(checked); // H11
         if (pins !== null) await pins.check(checked.name, listAllTools); // H11
         ticket = await gov.begin(checked.name, checked.arguments);
+        if (span !== null) span.allowed(); // H11
       }
     } catch (error) {
+      if (span !== null) span.threw(error); // H11
       yield { type: 'error', error };
       return;
     }
@@ -349,7 +353,8 @@ function instrumentMcpClient(client, exe, options) {
     }
     decidedInStream.set(checked, ticket);
     try {
-      yield* originalRequestStream.call(client, { method, params: checked }, ...rest);
+      const stream = originalRequestStream.call(client, { method, params: checked }, ...rest);
+      yield* span === null ? stream : span.stream(stream); // H11
     } finally {
       if (decidedInStream.delete(checked)) {
         // The SDK never sent it: close its ticket all the same.

@@ -136,6 +136,7 @@ class ToolCallSpan {
   #span;
   #context;
   #decided = false;
+  #ended = false;
 
   constructor(api, span, context) {
     this.#api = api;
@@ -154,7 +155,25 @@ class ToolCallSpan {
     this.#span.setAttribute('execlave.policy_ids', []);
   }
 
+  /** Passes a stream's messages on, ending the span with its result or error (or when it stops early). */
+  async *stream(messages) {
+    try {
+      for await (const message of messages) {
+        if (message && message.type === 'result') this.answered(message.result);
+        else if (message && message.type === 'error') this.threw(message.error);
+        yield message;
+      }
+    } finally {
+      if (!this.#ended) {
+        this.#ended = true;
+        this.#span.end();
+      }
+    }
+  }
+
   answered(result) {
+    if (this.#ended) return;
+    this.#ended = true;
     let isError = false;
     try {
       isError = Boolean(result) && result.isError === true;
@@ -170,6 +189,8 @@ class ToolCallSpan {
 
   /** The call threw: before its decision (a refusal, or odd input), or after it was sent. */
   threw(err) {
+    if (this.#ended) return;
+    this.#ended = true;
     const span = this.#span;
     if (!this.#decided && err instanceof EnforcementHaltError) {
       const violations = Array.isArray(err.violations) ? err.violations : [];
