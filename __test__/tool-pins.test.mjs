@@ -57,7 +57,7 @@ beforeEach(async () => {
   client = await connect(srv.server);
   dir = tempDir('execlave-pins-');
   lockfile = join(dir, 'tools.lock.json');
-  exe = new Execlave({ policies, debug: true });
+  exe = new Execlave({ policies, debug: true, auditLog: join(dir, 'audit.jsonl') });
 });
 
 afterEach(async () => {
@@ -175,6 +175,23 @@ describe("onToolChange: 'block'", () => {
     await client.callTool({ name: 'echo', arguments: { text: 'fine' } });
     assert.equal(srv.ran.echo, 1);
     assert.equal(readFileSync(lockfile, 'utf8'), before);
+
+    // Each refused call is on record like a policy block, and counted.
+    await exe.flush();
+    const refused = readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.status === 'policy_blocked');
+    assert.equal(refused.length, 3);
+    for (const r of refused) {
+      assert.equal(r.errorType, 'PolicyBlockedError');
+      assert.equal(r.metadata.toolName, 'fetch_page');
+      assert.equal(r.metadata.violations[0].rule, 'definition_changed');
+      assert.equal(r.metadata.violations[0].policyId, 'execlave_tool_pins');
+      assert.equal(r.input, '{"text":"x"}');
+    }
+    assert.equal(exe.stats().blocked, 3);
 
     // The change is on record beside the lockfile, with what the server now serves.
     const pending = JSON.parse(readFileSync(`${lockfile}.pending`, 'utf8'));

@@ -7,6 +7,18 @@ export interface InstrumentMcpClientOptions {
   enforce?: boolean;
   sessionId?: string;
   userId?: string;
+  /**
+   * Path of a JSON lockfile of pinned tool definitions (digest per tool).
+   * Written at the first complete listing when missing (trust on first use).
+   */
+  toolPins?: string;
+  /**
+   * What a changed or new tool definition does (with `toolPins`): `'block'`
+   * (default) refuses calls to it with `PolicyBlockedError`, rule
+   * `definition_changed`, until `npx execlave-pins accept` updates the
+   * lockfile; `'warn'` only reports it.
+   */
+  onToolChange?: 'warn' | 'block';
 }
 
 /** The part of an MCP `Client` the wrapper needs. */

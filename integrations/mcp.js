@@ -220,7 +220,7 @@ function instrumentMcpClient(client, exe, options) {
   async function governedWithOptions(params, send, forwarded, rest) {
     const span = tracing === null ? null : tracing.start(params);
     try {
-      if (pins !== null) await pins.check(params.name, listAllTools);
+      if (pins !== null) await pinCheck(params);
       const args = params.arguments;
       const ticket = await gov.begin(params.name, args);
       if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
@@ -233,6 +233,12 @@ function instrumentMcpClient(client, exe, options) {
       if (span !== null) span.threw(err);
       throw err;
     }
+  }
+
+  /** H11: refuses (and records) a call whose tool definition is not the pinned one. */
+  async function pinCheck(params) {
+    const violation = await pins.violation(params.name, listAllTools);
+    if (violation !== null) throw gov.refuse(params.name, params.arguments, [violation]);
   }
 
   /**
@@ -338,7 +344,7 @@ function instrumentMcpClient(client, exe, options) {
       if (method === 'tools/call') {
         checked = toolCallParams(...toolCallOf(params), params);
         if (tracing !== null) span = tracing.start(checked); // H11
-        if (pins !== null) await pins.check(checked.name, listAllTools); // H11
+        if (pins !== null) await pinCheck(checked); // H11
         ticket = await gov.begin(checked.name, checked.arguments);
         if (span !== null) span.allowed(); // H11
       }

@@ -1,7 +1,7 @@
 'use strict';
 
 const native = require('./native');
-const { ExeclaveError } = require('./errors');
+const { ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
 
@@ -343,6 +343,24 @@ class Execlave {
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
+      },
+      /**
+       * The halt error of a call refused by a check of the integration's
+       * own (pinned tool definitions), counted and recorded like a policy
+       * block. `args`: the arguments' snapshot; `violations`: why.
+       */
+      refuse: (tool, args, violations) => {
+        const owed = this.#doneArgs.length > 0;
+        let message;
+        try {
+          message = this.#native.refuseByHost(handle, tool, argumentsJson(tool, args), JSON.stringify(violations), owed);
+        } catch (cause) {
+          throw new ExeclaveError(cause.message, { cause });
+        }
+        // The refusal's record waits in Rust for the completions queued
+        // here (see #decide).
+        if (owed) this.#flushCompletions();
+        return new PolicyBlockedError(message, violations, []);
       },
       /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
       succeeded: (ticket, args, result, endedAt) => {

@@ -14,7 +14,7 @@
 
 const { createHash, randomBytes } = require('node:crypto');
 const fs = require('node:fs');
-const { ExeclaveError, PolicyBlockedError } = require('./errors');
+const { ExeclaveError } = require('./errors');
 const { jsonSnapshot } = require('./governance');
 
 const LOCK_VERSION = 1;
@@ -272,40 +272,43 @@ class ToolPins {
   }
 
   /**
-   * Throws the refusal of a call to `tool`, or returns null when it may
-   * go on; a promise of either before any list was seen. Before the first
-   * list the model cannot have read a definition from this client, but the
-   * app may call a tool by a name it knows: the definitions are checked
-   * first, by listing them (`listAll`), so a call never skips the check.
+   * Why a call to `tool` may not go on (a violation), or null when it may;
+   * a promise of either before any list was seen. Before the first list
+   * the model cannot have read a definition from this client, but the app
+   * may call a tool by a name it knows: the definitions are checked first,
+   * by listing them (`listAll`), so a call never skips the check.
    */
-  check(tool, listAll) {
+  violation(tool, listAll) {
     if (!this.#listed) {
       this.#listing ??= this.#listFirst(listAll);
-      return this.#listing.then(() => this.check(tool, listAll));
+      return this.#listing.then((unverified) => unverified ?? this.violation(tool, listAll));
     }
     if (!this.#block) return null;
     let kind = this.#flagged.get(tool);
     if (kind === undefined && !this.#pins.has(tool)) kind = 'new'; // never listed, never pinned
     if (kind === undefined) return null;
-    if (this.#reload()) return this.check(tool, listAll);
-    throw refusal(tool, kind, this.#file);
+    if (this.#reload()) return this.violation(tool, listAll);
+    return pinViolation(tool, kind, this.#file);
   }
 
+  /** Lists the tools; resolves null, or (with 'block') the violation of a list that failed. */
   async #listFirst(listAll) {
     try {
       await listAll();
     } catch (cause) {
       if (this.#block) {
         this.#listing = null; // try again at the next call
-        throw refusal(null, 'unverified', this.#file, cause);
+        return pinViolation(null, 'unverified', this.#file, cause);
       }
       if (this.#debug) console.warn('[execlave] could not list tools to check their pins:', cause);
     }
     this.#listed = true;
+    return null;
   }
 }
 
-function refusal(tool, kind, file, cause) {
+/** A violation shaped like the policies' own, naming the pin check as its policy. */
+function pinViolation(tool, kind, file, cause) {
   const why =
     kind === 'new'
       ? `tool "${tool}" is not in the pinned tool definitions`
@@ -322,7 +325,7 @@ function refusal(tool, kind, file, cause) {
     rule: RULE,
   };
   if (tool !== null) violation.tool = tool;
-  return new PolicyBlockedError(`blocked by policy: ${violation.message}`, [violation], []);
+  return violation;
 }
 
 module.exports = {
