@@ -241,3 +241,38 @@ describe('streams', () => {
     assert.equal(srv.metas.length, 1);
   });
 });
+
+describe('MCP TypeScript SDK 2.x', () => {
+  test('a 2.x server receives the traceparent of the execute_tool span', async () => {
+    const { Client: Client2, InMemoryTransport: Memory2 } = await import('@modelcontextprotocol/client');
+    const { McpServer: McpServer2 } = await import('@modelcontextprotocol/server');
+    const { z: z4 } = await import('zod/v4');
+    const metas = [];
+    const server = new McpServer2({ name: 'meta-2x', version: '1.0.0' });
+    server.registerTool('echo', { inputSchema: z4.object({ text: z4.string() }) }, async ({ text }, ctx) => {
+      metas.push(ctx.mcpReq._meta ?? null);
+      return { content: [{ type: 'text', text }] };
+    });
+    const [c, s] = Memory2.createLinkedPair();
+    await server.connect(s);
+    const client2 = new Client2({ name: 'otel-test-2x', version: '1.0.0' });
+    await client2.connect(c);
+    try {
+      instrumentMcpClient(client2, exe, { agentId: 'ops-agent' });
+      await client2.callTool({ name: 'echo', arguments: { text: 'x' } });
+      // The outermost execute_tool span: 2.x's callTool awaits before it
+      // calls `request`, and there (on main as of this test) the call is
+      // checked a second time, which makes a nested span of its own; that
+      // one keeps the traceparent the outer span put in `_meta`.
+      const spans = toolSpans();
+      const ids = new Set(spans.map((sp) => sp.spanContext().spanId));
+      const outer = spans.filter((sp) => !ids.has(sp.parentSpanContext?.spanId));
+      assert.equal(outer.length, 1);
+      const { traceId, spanId } = outer[0].spanContext();
+      assert.equal(metas.length, 1);
+      assert.equal(metas[0].traceparent, `00-${traceId}-${spanId}-01`);
+    } finally {
+      await client2.close();
+    }
+  });
+});
