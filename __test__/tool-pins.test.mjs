@@ -312,3 +312,62 @@ describe('MCP TypeScript SDK 2.x', () => {
     }
   });
 });
+
+describe('a server that pages or lists a name twice', () => {
+  /** A low-level MCP server whose tools/list answers come from `pages` (by cursor). */
+  async function pagedServer(pages) {
+    const { Server } = await import('@modelcontextprotocol/sdk/server/index.js');
+    const { ListToolsRequestSchema, CallToolRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const ran = [];
+    const server = new Server({ name: 'paged', version: '1.0.0' }, { capabilities: { tools: {} } });
+    server.setRequestHandler(ListToolsRequestSchema, async (req) => {
+      const i = req.params?.cursor === undefined ? 0 : Number(req.params.cursor);
+      return { tools: pages.current[i], ...(i + 1 < pages.current.length ? { nextCursor: String(i + 1) } : {}) };
+    });
+    server.setRequestHandler(CallToolRequestSchema, async (req) => {
+      ran.push(req.params.name);
+      return { content: [{ type: 'text', text: 'ran' }] };
+    });
+    return { client: await connect(server), ran };
+  }
+  const tool = (name, description) => ({ name, description, inputSchema: { type: 'object' } });
+
+  test('trust on first use covers every page of the first listing; later pages are checked like the first', async () => {
+    const pages = { current: [[tool('a', 'A.')], [tool('b', 'B.')]] };
+    const paged = await pagedServer(pages);
+    try {
+      instrumentMcpClient(paged.client, exe, { agentId: 'ops-agent', toolPins: lockfile });
+      // A call before any list: every page is listed and pinned first.
+      await paged.client.callTool({ name: 'b', arguments: {} });
+      assert.deepEqual(Object.keys(lock().tools), ['a', 'b']);
+      pages.current = [[tool('a', 'A.')], [tool('b', 'B, but different.')]];
+      await warnings(async () => {
+        await paged.client.listTools();
+        await paged.client.listTools({ cursor: '1' });
+      });
+      await refusedForPins(paged.client.callTool({ name: 'b', arguments: {} }), 'b');
+      await paged.client.callTool({ name: 'a', arguments: {} });
+      assert.deepEqual(paged.ran, ['b', 'a']);
+    } finally {
+      await paged.client.close();
+    }
+  });
+
+  test('one name listed twice with two definitions is a change, whichever comes first', async () => {
+    const pages = { current: [[tool('a', 'A.')]] };
+    const paged = await pagedServer(pages);
+    try {
+      instrumentMcpClient(paged.client, exe, { agentId: 'ops-agent', toolPins: lockfile });
+      await paged.client.listTools();
+      pages.current = [[tool('a', 'A.'), tool('a', 'A, now with a hidden instruction.')]];
+      await warnings(() => paged.client.listTools());
+      await refusedForPins(paged.client.callTool({ name: 'a', arguments: {} }), 'a');
+      pages.current = [[tool('a', 'A, now with a hidden instruction.'), tool('a', 'A.')]];
+      await warnings(() => paged.client.listTools());
+      await refusedForPins(paged.client.callTool({ name: 'a', arguments: {} }), 'a');
+      assert.deepEqual(paged.ran, []);
+    } finally {
+      await paged.client.close();
+    }
+  });
+});

@@ -21,6 +21,8 @@ const LOCK_VERSION = 1;
 const PIN_POLICY_ID = 'execlave_tool_pins';
 const PIN_POLICY_NAME = 'Pinned tool definitions';
 const RULE = 'definition_changed';
+// Changes `<lockfile>.pending` keeps, newest last.
+const MAX_PENDING_CHANGES = 1000;
 // The parts of a tool definition a model or a client acts on.
 const PINNED_FIELDS = ['name', 'description', 'inputSchema', 'outputSchema', 'annotations'];
 
@@ -254,6 +256,8 @@ class ToolPins {
         }
       }
     }
+    // A server that flips a definition back and forth must not grow the file without bound.
+    if (pending.changes.length > MAX_PENDING_CHANGES) pending.changes.splice(0, pending.changes.length - MAX_PENDING_CHANGES);
     try {
       writeAtomic(pendingPath(this.#file), `${JSON.stringify(pending, null, 2)}\n`);
     } catch (err) {
