@@ -371,3 +371,14 @@ describe('a server that pages or lists a name twice', () => {
     }
   });
 });
+
+describe('a lockfile that cannot be written', () => {
+  test('the list rejects with ExeclaveError and, with block, calls are refused rather than left unpinned', async () => {
+    const nowhere = join(dir, 'missing-dir', 'tools.lock.json');
+    instrumentMcpClient(client, exe, { agentId: 'ops-agent', toolPins: nowhere, onToolChange: 'block' });
+    await assert.rejects(client.listTools(), (err) => err instanceof ExeclaveError && /cannot write the lockfile/.test(err.message));
+    const err = await refusedForPins(client.callTool({ name: 'echo', arguments: { text: 'x' } }));
+    assert.match(err.violations[0].message, /could not be listed/);
+    assert.equal(srv.ran.echo, undefined);
+  });
+});

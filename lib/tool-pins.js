@@ -227,10 +227,18 @@ class ToolPins {
       const kind = this.#flagged.get(name);
       if (kind !== undefined && kind !== before) changes.push({ tool: name, kind, seen });
     }
-    if (trusted) writeAtomic(this.#file, lockfileText(this.#pins));
+    if (trusted) {
+      try {
+        writeAtomic(this.#file, lockfileText(this.#pins));
+        this.#lockMtime = fs.statSync(this.#file).mtimeMs;
+      } catch (cause) {
+        // Nothing is pinned until it is on disk: the next list tries again.
+        for (const [name] of thisPage) if (this.#pins.get(name) === this.#seen.get(name)) this.#pins.delete(name);
+        throw new ExeclaveError(`toolPins: cannot write the lockfile ${this.#file}: ${cause.message}`, { cause });
+      }
+    }
     if (complete) this.#firstUse = false;
     this.#listed = true;
-    if (trusted) this.#lockMtime = fs.statSync(this.#file).mtimeMs;
     if (changes.length > 0) this.#report(changes);
   }
 
