@@ -22,6 +22,18 @@ export interface InstrumentMcpClientOptions {
    * API key reject in both modes.
    */
   onBlock?: 'throw' | 'result';
+  /**
+   * Path of a JSON lockfile of pinned tool definitions (digest per tool).
+   * Written at the first complete listing when missing (trust on first use).
+   */
+  toolPins?: string;
+  /**
+   * What a changed or new tool definition does (with `toolPins`): `'block'`
+   * (default) refuses calls to it with `PolicyBlockedError`, rule
+   * `definition_changed`, until `npx execlave-pins accept` updates the
+   * lockfile; `'warn'` only reports it.
+   */
+  onToolChange?: 'warn' | 'block';
 }
 
 /**

@@ -27,6 +27,10 @@ const { blockedCallResult, blocksInBand } = require('../lib/in-band');
 // Cheaper per call than a WeakSet of them (the wrapper-overhead bench
 // measured a WeakSet at ~0.5 µs more per call).
 const kSentLater = Symbol('execlave.sentLater');
+// H11: pinned tool definitions and OpenTelemetry spans live in files of
+// their own; the hooks below (marked "H11") only call them.
+const { ToolPins } = require('../lib/tool-pins');
+const { toolCallTracing } = require('../lib/otel');
 
 function describe(value) {
   if (value === null) return 'null';
@@ -103,7 +107,8 @@ function toolCallOf(params) {
  * @param {object} client an MCP `Client`
  * @param {Execlave} exe
  * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string,
- *   hideBlockedTools?: boolean, onBlock?: 'throw' | 'result' }} options
+ *   hideBlockedTools?: boolean, onBlock?: 'throw' | 'result',
+ *   toolPins?: string, onToolChange?: 'warn' | 'block' }} options
  */
 function instrumentMcpClient(client, exe, options) {
   if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
@@ -122,7 +127,16 @@ function instrumentMcpClient(client, exe, options) {
   if (options === null || typeof options !== 'object') {
     throw new ExeclaveError("instrumentMcpClient: options with an agentId are required, e.g. { agentId: 'ops-agent' }");
   }
-  const { agentId, enforce = true, sessionId, userId, hideBlockedTools = true, onBlock = 'throw' } = options;
+  const {
+    agentId,
+    enforce = true,
+    sessionId,
+    userId,
+    hideBlockedTools = true,
+    onBlock = 'throw',
+    toolPins,
+    onToolChange = 'block',
+  } = options;
   if (typeof agentId !== 'string') {
     throw new ExeclaveError(
       `instrumentMcpClient: agentId must be a lowercase kebab-case string such as "ops-agent", got ${describe(agentId)}`,
@@ -143,6 +157,17 @@ function instrumentMcpClient(client, exe, options) {
   if (client._execlave_instrumented === true) return client;
 
   const gov = exe[kGovern](agentId, sessionId, userId, enforce);
+  // H11: both null unless asked for (toolPins) or present (a registered
+  // OpenTelemetry tracer provider); the governed call then takes the
+  // path it took before, with no extra step.
+  const tracing = toolCallTracing(agentId);
+  const pins =
+    toolPins === undefined
+      ? null
+      : new ToolPins(toolPins, onToolChange, {
+          debug: gov.debug,
+          onChange: tracing === null ? null : (change) => tracing.toolChanged(change),
+        });
   const originalCallTool = client.callTool;
   const originalRequest = typeof client.request === 'function' ? client.request : null;
   // The params our `callTool` checked and is handing to the SDK's right
@@ -212,6 +237,7 @@ function instrumentMcpClient(client, exe, options) {
    * can change them between the check and the send.
    */
   function governed(params, send, forwarded, rest) {
+    if (pins !== null || tracing !== null) return governedWithOptions(params, send, forwarded, rest); // H11
     const args = params.arguments;
     const ticket = gov.begin(params.name, args);
     const mark = send === originalCallTool ? params : null;
@@ -225,6 +251,10 @@ function instrumentMcpClient(client, exe, options) {
    * the call is not sent. Errors of the send itself are not touched.
    */
   function governedInBand(params, send, forwarded, rest) {
+    if (pins !== null || tracing !== null) {
+      // H11: the pin check and the span, then a block becomes the result.
+      return governedWithOptions(params, send, forwarded, rest).catch(blockedCallResult);
+    }
     const args = params.arguments;
     let ticket;
     try {
@@ -235,6 +265,61 @@ function instrumentMcpClient(client, exe, options) {
     const mark = send === originalCallTool ? params : null;
     if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
     return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark), blockedCallResult);
+  }
+
+  /**
+   * H11: `governed` with the pin check before the decision and the call's
+   * span around it all. The span is the current context while the call is
+   * sent, so that the transport's own spans nest under it.
+   */
+  async function governedWithOptions(params, send, forwarded, rest) {
+    const span = tracing === null ? null : tracing.start(params);
+    try {
+      if (pins !== null) await pinCheck(params);
+      const args = params.arguments;
+      const ticket = await gov.begin(params.name, args);
+      if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
+      span.allowed();
+      const mark = send === originalCallTool ? params : null;
+      const result = await span.run(() => sendChecked(ticket, send, forwarded, args, rest, mark));
+      span.answered(result);
+      return result;
+    } catch (err) {
+      if (span !== null) span.threw(err);
+      throw err;
+    }
+  }
+
+  /** H11: refuses (and records) a call whose tool definition is not the pinned one. */
+  async function pinCheck(params) {
+    const violation = await pins.violation(params.name, listAllTools);
+    if (violation !== null) throw gov.refuse(params.name, params.arguments, [violation]);
+  }
+
+  /**
+   * H11: every page of the server's tool list, read through this client so
+   * that the pin check sees it; for a call made before any list was seen.
+   */
+  async function listAllTools() {
+    if (typeof client.listTools !== 'function') {
+      throw new ExeclaveError('the client has no listTools function');
+    }
+    let cursor;
+    const seen = new Set();
+    do {
+      const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+      cursor = page && typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
+      if (cursor !== undefined && seen.has(cursor)) break; // a server that pages in circles
+      if (cursor !== undefined) seen.add(cursor);
+    } while (cursor !== undefined);
+  }
+
+  /** H11: a tools/list answer goes past the pin check on its way back. */
+  function observedList(answer) {
+    return Promise.resolve(answer).then((result) => {
+      pins.observe(result);
+      return result;
+    });
   }
 
   // Not `async`: one promise layer fewer on the hot path. Errors thrown
@@ -270,9 +355,11 @@ function instrumentMcpClient(client, exe, options) {
       // Its params cannot make it another method: a `toJSON` on them
       // replaces the params' value only.
       const answer = originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      // H11: the pin check sees the server's whole list, before any filtering.
+      const listed = pins !== null && method === 'tools/list' ? observedList(answer) : answer;
       // Hook (issue 13 item 2, lib/tool-visibility.js): a raw tools/list.
-      if (method === 'tools/list' && hideBlockedTools && !listing.active()) return Promise.resolve(answer).then(visible);
-      return answer;
+      if (method === 'tools/list' && hideBlockedTools && !listing.active()) return Promise.resolve(listed).then(visible);
+      return listed;
     }
     if (params === sending && params !== null) {
       // Our own callTool's params, checked already (see `sending`), in the
@@ -315,14 +402,19 @@ function instrumentMcpClient(client, exe, options) {
     let params;
     let checked = null;
     let ticket = 0;
+    let span = null; // H11
     try {
       method = requestMethod(req);
       params = req.params;
       if (method === 'tools/call') {
         checked = toolCallParams(...toolCallOf(params), params);
+        if (tracing !== null) span = tracing.start(checked); // H11
+        if (pins !== null) await pinCheck(checked); // H11
         ticket = await gov.begin(checked.name, checked.arguments);
+        if (span !== null) span.allowed(); // H11
       }
     } catch (error) {
+      if (span !== null) span.threw(error); // H11
       if (inBand && error instanceof PolicyBlockedError) {
         yield { type: 'result', result: blockedCallResult(error) };
         return;
@@ -336,13 +428,23 @@ function instrumentMcpClient(client, exe, options) {
     }
     decidedInStream.set(checked, ticket);
     try {
-      yield* originalRequestStream.call(client, { method, params: checked }, ...rest);
+      const stream = originalRequestStream.call(client, { method, params: checked }, ...rest);
+      yield* span === null ? stream : span.stream(stream); // H11
     } finally {
       if (decidedInStream.delete(checked)) {
         // The SDK never sent it: close its ticket all the same.
         recordFailure(ticket, checked.arguments, new ExeclaveError('the stream ended before the call was sent'));
       }
     }
+  }
+
+  if (pins !== null && !originalRequest && typeof client.listTools === 'function') {
+    // H11: a client without `request` lists through its own listTools
+    // (wrapped before hiding, so that the pins see the whole list).
+    const unobserved = client.listTools;
+    client.listTools = function listTools(...args) {
+      return observedList(unobserved.apply(client, args));
+    };
   }
 
   // Hooks (issue 13 items 2 and 5): chosen once here, so that with the

@@ -1,7 +1,7 @@
 'use strict';
 
 const native = require('./native');
-const { ExeclaveError } = require('./errors');
+const { ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
 
@@ -409,6 +409,8 @@ class Execlave {
     // Only a hint: were the rule removed, `decide` would still be right.
     const known = new Map();
     return {
+      /** The client's `debug` option: integrations log what they noticed. */
+      debug: this.#debug,
       /**
        * Decides a call on its arguments' snapshot (see
        * `snapshotArguments`): returns its ticket (0: nothing to report),
@@ -455,6 +457,28 @@ class Execlave {
         } catch (cause) {
           throw new ExeclaveError(cause.message, { cause });
         }
+      },
+      /**
+       * The halt error of a call refused by a check of the integration's
+       * own (pinned tool definitions), counted and recorded like a policy
+       * block. `args`: the arguments' snapshot; `violations`: why.
+       */
+      refuse: (tool, args, violations) => {
+        const owed = this.#doneArgs.length > 0;
+        let message;
+        try {
+          if (!held) {
+            reg = this.#acquire(agentId, sessionId, userId, enforce);
+            held = true;
+          }
+          message = this.#native.refuseByHost(reg.handle, tool, argumentsJson(tool, args), JSON.stringify(violations), owed);
+        } catch (cause) {
+          throw new ExeclaveError(cause.message, { cause });
+        }
+        // The refusal's record waits in Rust for the completions queued
+        // here (see #decide).
+        if (owed) this.#flushCompletions();
+        return new PolicyBlockedError(message, violations, []);
       },
       /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
       succeeded: (ticket, args, result, endedAt) => {

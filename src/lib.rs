@@ -181,6 +181,35 @@ impl NativeGovernor {
             .map_err(js_error)
     }
 
+    /// Records a call the host refused on a check of its own (the MCP
+    /// wrapper's pinned tool definitions); `violations_json`: a JSON
+    /// array of violations. Returns the message to show. Not on the hot
+    /// path: only refused calls come here.
+    #[napi(catch_unwind)]
+    pub fn refuse_by_host(
+        &self,
+        handle: u32,
+        tool: String,
+        args_json: Option<String>,
+        violations_json: String,
+        completions_owed: bool,
+    ) -> Result<String> {
+        let violations = serde_json::from_str(&violations_json).map_err(|e| {
+            js_error(execlave_core::Error::invalid_argument(format!(
+                "violations: {e}"
+            )))
+        })?;
+        self.inner
+            .refuse_by_host(
+                self.handle(handle)?,
+                tool,
+                args_json,
+                violations,
+                completions_owed,
+            )
+            .map_err(js_error)
+    }
+
     #[napi(catch_unwind)]
     pub fn stats(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self.inner.stats())

@@ -7,6 +7,7 @@ use crate::clock;
 use crate::control_plane::{
     ApiClient, ApiConfig, CircuitBreaker, Connection, DEFAULT_FAILURE_THRESHOLD,
 };
+use crate::decision::Violation;
 use crate::engine::agents::{AgentHandle, Agents};
 use crate::engine::calls::{Calls, Completion};
 use crate::engine::policy_store::PolicyStore;
@@ -226,6 +227,19 @@ impl Governor {
     ) -> Result<Outcome, Error> {
         self.engine()
             .decide(handle, tool, args_json, track, completions_owed)
+    }
+
+    /// See [`Engine::refuse_by_host`].
+    pub fn refuse_by_host(
+        &self,
+        handle: AgentHandle,
+        tool: String,
+        args_json: Option<String>,
+        violations: Vec<Violation>,
+        completions_owed: bool,
+    ) -> Result<String, Error> {
+        self.engine()
+            .refuse_by_host(handle, tool, args_json, violations, completions_owed)
     }
 
     /// See [`Engine::decide_by_tool`].

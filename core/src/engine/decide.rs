@@ -307,6 +307,46 @@ impl Engine {
         })
     }
 
+    /// Records a call that the host refused on a check of its own, one the
+    /// policies cannot make (the MCP wrapper's pinned tool definitions):
+    /// counted and recorded like a policy block, with the host's
+    /// violations, so the audit trail has every refused call whoever
+    /// refused it. Returns the message to show. `completions_owed`: as in
+    /// [`Engine::decide`].
+    pub fn refuse_by_host(
+        &self,
+        handle: AgentHandle,
+        tool: String,
+        args_json: Option<String>,
+        violations: Vec<Violation>,
+        completions_owed: bool,
+    ) -> Result<String, Error> {
+        if violations.is_empty() {
+            return Err(Error::invalid_argument(
+                "a refusal needs at least one violation",
+            ));
+        }
+        let reg = self
+            .agents
+            .get(handle)
+            .ok_or_else(|| Error::invalid_argument(format!("unknown agent handle {handle}")))?;
+        let message = messages::blocked(&violations);
+        if self.is_closed() {
+            return Ok(message);
+        }
+        Stats::bump(&self.stats.decisions);
+        Stats::bump(&self.stats.blocked);
+        let refused = Refused {
+            kind: Refusal::PolicyBlocked,
+            message: message.clone(),
+            violations,
+            warnings: vec![],
+            decided_by: DecidedBy::Local,
+        };
+        self.record_refusal(reg.context, tool, args_json, refused, completions_owed);
+        Ok(message)
+    }
+
     /// The hot path's shortcut: decides a tracked call on its tool name
     /// alone, when that is enough. Returns the ticket of a call that is
     /// allowed with nothing to report (no warning, no server involved, no
