@@ -7,6 +7,7 @@ use super::batch::TraceBatch;
 use super::buffer::RecordBuffer;
 use super::record::CallRecord;
 use super::sink::{RecordSink, SinkResult};
+use crate::log::Logger;
 use crate::stats::Stats;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ pub struct Pipeline {
     interval: Duration,
     environment: String,
     stats: Arc<Stats>,
+    log: Arc<Logger>,
     wake: Notify,
     waiters: Mutex<Vec<oneshot::Sender<()>>>,
 }
@@ -33,6 +35,7 @@ impl Pipeline {
         interval: Duration,
         environment: String,
         stats: Arc<Stats>,
+        log: Arc<Logger>,
     ) -> Self {
         assert!(sinks.len() <= 32, "at most 32 record sinks");
         Self {
@@ -42,6 +45,7 @@ impl Pipeline {
             interval,
             environment,
             stats,
+            log,
             wake: Notify::new(),
             waiters: Mutex::new(Vec::new()),
         }
@@ -51,10 +55,28 @@ impl Pipeline {
     /// up, not on every push after that: each wake of a parked worker is a
     /// system call on the governed call's thread.
     pub fn push(&self, records: impl IntoIterator<Item = CallRecord>) {
-        let (before, after) = self.buffer.push_many(records);
-        if before < self.batch_size && after >= self.batch_size {
+        let pushed = self.buffer.push_many(records);
+        if pushed.before < self.batch_size && pushed.after >= self.batch_size {
             self.wake.notify_one();
         }
+        if pushed.dropped > 0 {
+            self.say_dropped();
+        }
+    }
+
+    /// A gap in an audit trail must not be silent: the first overflow is
+    /// said on stderr, whatever `debug` says (later ones are counted in
+    /// the stats, not said again: one line per record would flood stderr
+    /// exactly when the process is busiest).
+    fn say_dropped(&self) {
+        let capacity = self.buffer.capacity();
+        self.log.once("records-dropped", || {
+            format!(
+                "the record buffer is full (bufferSize {capacity}): the oldest records are being \
+                 dropped, a gap in the audit trail; stats().recordsDropped counts them. Raise \
+                 bufferSize if this rate of calls is expected."
+            )
+        });
     }
 
     /// Records lost to overflow or refused by a sink.
@@ -78,17 +100,27 @@ impl Pipeline {
 
     /// The delivery loop; it ends when the runtime it runs on shuts down.
     pub async fn run(self: Arc<Self>) {
+        let mut caught_up = true;
         loop {
-            let woken = self.wake.notified();
-            tokio::pin!(woken);
-            tokio::select! {
-                _ = &mut woken => {}
-                _ = tokio::time::sleep(self.interval) => {}
+            // A round that ends with a full batch waiting goes on at once:
+            // records that kept arriving during it never took the buffer
+            // below a batch, so no push crossed the mark to wake the loop,
+            // and waiting for the interval would let the buffer overflow.
+            // Not after a retry, though: that would hammer a sink that is
+            // down.
+            let behind = caught_up && self.buffer.len() >= self.batch_size;
+            if !behind {
+                let woken = self.wake.notified();
+                tokio::pin!(woken);
+                tokio::select! {
+                    _ = &mut woken => {}
+                    _ = tokio::time::sleep(self.interval) => {}
+                }
             }
             // Answer only the waiters that were there before this round.
             let waiters =
                 std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
-            self.deliver_buffered().await;
+            caught_up = self.deliver_buffered().await;
             for w in waiters {
                 let _ = w.send(());
             }
@@ -97,8 +129,9 @@ impl Pipeline {
 
     /// Delivers what is buffered now, batch by batch; records arriving
     /// meanwhile wait for the next round, so a busy agent cannot starve
-    /// `flush()`.
-    async fn deliver_buffered(&self) {
+    /// `flush()`. Returns false when a sink asked to retry (the rest then
+    /// waits for a later round).
+    async fn deliver_buffered(&self) -> bool {
         let mut left = self.buffer.len();
         while left > 0 {
             let mut batch = self.buffer.take(left.min(self.batch_size));
@@ -125,8 +158,10 @@ impl Pipeline {
             }
             let n = batch.len() as u64;
             if retry {
-                self.buffer.requeue_front(batch);
-                return;
+                if self.buffer.requeue_front(batch) > 0 {
+                    self.say_dropped();
+                }
+                return false;
             }
             if refused {
                 self.buffer.count_dropped(n);
@@ -134,6 +169,7 @@ impl Pipeline {
                 self.stats.records_written.fetch_add(n, Relaxed);
             }
         }
+        true
     }
 }
 
@@ -188,6 +224,7 @@ mod tests {
             Duration::from_secs(60),
             "production".into(),
             stats.clone(),
+            Arc::new(Logger::new(false)),
         );
         p.push([sample_record("x"), sample_record("y")]);
         p.deliver_buffered().await;
@@ -210,9 +247,96 @@ mod tests {
             Duration::from_secs(60),
             "production".into(),
             stats.clone(),
+            Arc::new(Logger::new(false)),
         );
         p.push([sample_record("x")]);
         p.deliver_buffered().await;
         assert_eq!((stats.records_written.load(Relaxed), p.dropped()), (0, 1));
+    }
+
+    /// A sink whose first delivery waits at a gate, so that a test can add
+    /// records while a round is under way.
+    struct Gated {
+        entered: Notify,
+        gate: Notify,
+        first: std::sync::atomic::AtomicBool,
+        delivered: AtomicUsize,
+    }
+
+    impl RecordSink for Arc<Gated> {
+        fn name(&self) -> &'static str {
+            "gated"
+        }
+        fn deliver<'a>(
+            &'a self,
+            records: &'a [CallRecord],
+            _traces: &'a TraceBatch,
+            pick: &'a (dyn Fn(usize) -> bool + Sync),
+        ) -> SinkFuture<'a> {
+            let n = (0..records.len()).filter(|&i| pick(i)).count();
+            Box::pin(async move {
+                if self.first.swap(false, Relaxed) {
+                    self.entered.notify_one();
+                    self.gate.notified().await;
+                }
+                self.delivered.fetch_add(n, Relaxed);
+                SinkResult::Done
+            })
+        }
+    }
+
+    /// Records that arrive faster than a round delivers keep the buffer
+    /// above a batch: no push crosses the batch mark, so nothing wakes the
+    /// loop. It must go on at once rather than sleep until the interval
+    /// (the buffer would overflow meanwhile: issue 11).
+    #[tokio::test(start_paused = true)]
+    async fn a_round_that_ends_with_a_full_batch_waiting_starts_the_next_at_once() {
+        let sink = Arc::new(Gated {
+            entered: Notify::new(),
+            gate: Notify::new(),
+            first: true.into(),
+            delivered: AtomicUsize::new(0),
+        });
+        let interval = Duration::from_secs(60);
+        let p = Arc::new(Pipeline::new(
+            vec![Box::new(sink.clone())],
+            1000,
+            10,
+            interval,
+            "production".into(),
+            Arc::new(Stats::default()),
+            Arc::new(Logger::new(false)),
+        ));
+        let start = tokio::time::Instant::now();
+        tokio::spawn(p.clone().run());
+        p.push((0..25).map(|_| sample_record("a")));
+        sink.entered.notified().await;
+        // The round took 10 of the 25; 15 wait, and 20 more come: 35, and
+        // the push never crossed the batch mark.
+        p.push((0..20).map(|_| sample_record("b")));
+        sink.gate.notify_one();
+        while sink.delivered.load(Relaxed) < 45 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            start.elapsed() < interval,
+            "the last records waited for the interval"
+        );
+    }
+
+    #[test]
+    fn overflow_counts_every_dropped_record() {
+        let p = Pipeline::new(
+            vec![Box::new(scripted(vec![]))],
+            3,
+            10,
+            Duration::from_secs(60),
+            "production".into(),
+            Arc::new(Stats::default()),
+            Arc::new(Logger::new(false)),
+        );
+        p.push((0..5).map(|_| sample_record("a")));
+        p.push([sample_record("b")]);
+        assert_eq!(p.dropped(), 3);
     }
 }
