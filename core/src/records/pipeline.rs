@@ -6,7 +6,7 @@
 use super::batch::TraceBatch;
 use super::buffer::RecordBuffer;
 use super::record::CallRecord;
-use super::sink::{RecordSink, SinkResult};
+use super::sink::{BatchLimit, RecordSink, SinkResult};
 use crate::log::Logger;
 use crate::stats::Stats;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,7 +17,10 @@ use tokio::sync::{oneshot, Notify};
 pub struct Pipeline {
     buffer: RecordBuffer,
     sinks: Vec<Box<dyn RecordSink>>,
+    /// The user's `batchSize`: a full batch wakes the delivery task.
     batch_size: usize,
+    /// Records taken per delivery: the smallest [`BatchLimit`] of the sinks.
+    chunk: usize,
     interval: Duration,
     environment: String,
     stats: Arc<Stats>,
@@ -38,10 +41,20 @@ impl Pipeline {
         log: Arc<Logger>,
     ) -> Self {
         assert!(sinks.len() <= 32, "at most 32 record sinks");
+        let batch_size = batch_size.max(1);
+        let chunk = sinks
+            .iter()
+            .map(|s| match s.batch_limit() {
+                BatchLimit::Configured => batch_size,
+                BatchLimit::AtMost(n) => n.max(1),
+            })
+            .min()
+            .unwrap_or(batch_size);
         Self {
             buffer: RecordBuffer::new(buffer_size),
             sinks,
-            batch_size: batch_size.max(1),
+            batch_size,
+            chunk,
             interval,
             environment,
             stats,
@@ -134,7 +147,7 @@ impl Pipeline {
     async fn deliver_buffered(&self) -> bool {
         let mut left = self.buffer.len();
         while left > 0 {
-            let mut batch = self.buffer.take(left.min(self.batch_size));
+            let mut batch = self.buffer.take(left.min(self.chunk));
             if batch.is_empty() {
                 break;
             }
@@ -184,11 +197,16 @@ mod tests {
     struct Scripted {
         answers: Mutex<Vec<SinkResult>>,
         taken: AtomicUsize,
+        limit: BatchLimit,
+        sizes: Mutex<Vec<usize>>,
     }
 
     impl RecordSink for Arc<Scripted> {
         fn name(&self) -> &'static str {
             "scripted"
+        }
+        fn batch_limit(&self) -> BatchLimit {
+            self.limit
         }
         fn deliver<'a>(
             &'a self,
@@ -198,16 +216,66 @@ mod tests {
         ) -> SinkFuture<'a> {
             let n = (0..records.len()).filter(|&i| pick(i)).count();
             self.taken.fetch_add(n, Relaxed);
-            let answer = self.answers.lock().unwrap().remove(0);
+            self.sizes.lock().unwrap().push(n);
+            let mut answers = self.answers.lock().unwrap();
+            let answer = if answers.is_empty() {
+                SinkResult::Done
+            } else {
+                answers.remove(0)
+            };
             Box::pin(async move { answer })
         }
     }
 
     fn scripted(answers: Vec<SinkResult>) -> Arc<Scripted> {
+        limited(answers, BatchLimit::Configured)
+    }
+
+    fn limited(answers: Vec<SinkResult>, limit: BatchLimit) -> Arc<Scripted> {
         Arc::new(Scripted {
             answers: Mutex::new(answers),
             taken: AtomicUsize::new(0),
+            limit,
+            sizes: Mutex::new(Vec::new()),
         })
+    }
+
+    fn pipeline(sinks: Vec<Arc<Scripted>>, batch_size: usize) -> Pipeline {
+        let sinks = sinks
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn RecordSink>)
+            .collect();
+        Pipeline::new(
+            sinks,
+            10_000,
+            batch_size,
+            Duration::from_secs(60),
+            "production".into(),
+            Arc::new(Stats::default()),
+            Arc::new(Logger::new(false)),
+        )
+    }
+
+    /// A sink whose cost is per delivery (the audit log) takes what piled
+    /// up, in one delivery, not in batches of `batchSize`; a sink bound to
+    /// `batchSize` (the ingest) bounds the batches of all.
+    #[tokio::test]
+    async fn deliveries_are_as_large_as_the_smallest_limit_of_the_sinks() {
+        let big = limited(vec![], BatchLimit::AtMost(1000));
+        let p = pipeline(vec![big.clone()], 10);
+        p.push((0..2500).map(|_| sample_record("a")));
+        assert!(p.deliver_buffered().await);
+        assert_eq!(*big.sizes.lock().unwrap(), [1000, 1000, 500]);
+
+        let (big, configured) = (
+            limited(vec![], BatchLimit::AtMost(1000)),
+            limited(vec![], BatchLimit::Configured),
+        );
+        let p = pipeline(vec![big.clone(), configured.clone()], 10);
+        p.push((0..25).map(|_| sample_record("a")));
+        assert!(p.deliver_buffered().await);
+        assert_eq!(*big.sizes.lock().unwrap(), [10, 10, 5]);
+        assert_eq!(*configured.sizes.lock().unwrap(), [10, 10, 5]);
     }
 
     #[tokio::test]
@@ -266,6 +334,9 @@ mod tests {
     impl RecordSink for Arc<Gated> {
         fn name(&self) -> &'static str {
             "gated"
+        }
+        fn batch_limit(&self) -> BatchLimit {
+            BatchLimit::Configured
         }
         fn deliver<'a>(
             &'a self,
