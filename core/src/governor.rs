@@ -107,6 +107,7 @@ impl Governor {
                 Duration::from_millis(options.flush_interval_ms()),
                 options.environment.clone(),
                 stats.clone(),
+                log.clone(),
             ))
         });
         let store = Arc::new(PolicyStore::new(policies, options.api_key.is_none()));

@@ -9,6 +9,15 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+/// What [`RecordBuffer::push_many`] did: records buffered before and
+/// after, and how many of the oldest it dropped to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    pub before: usize,
+    pub after: usize,
+    pub dropped: u64,
+}
+
 pub struct RecordBuffer {
     queue: Mutex<VecDeque<CallRecord>>,
     capacity: usize,
@@ -25,19 +34,26 @@ impl RecordBuffer {
         }
     }
 
-    /// Adds records in order, under one lock; returns the number buffered
-    /// before and after.
-    pub fn push_many(&self, records: impl IntoIterator<Item = CallRecord>) -> (usize, usize) {
+    /// Adds records in order, under one lock.
+    pub fn push_many(&self, records: impl IntoIterator<Item = CallRecord>) -> Pushed {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let before = q.len();
+        let mut dropped = 0;
         for record in records {
             if q.len() >= self.capacity {
                 q.pop_front();
-                self.dropped.fetch_add(1, Relaxed);
+                dropped += 1;
             }
             q.push_back(record);
         }
-        (before, q.len())
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped, Relaxed);
+        }
+        Pushed {
+            before,
+            after: q.len(),
+            dropped,
+        }
     }
 
     /// Takes up to `max` of the oldest records.
@@ -49,7 +65,8 @@ impl RecordBuffer {
 
     /// Puts records that could not be delivered back at the front, oldest
     /// first, still within the capacity (newer records win over older ones).
-    pub fn requeue_front(&self, records: Vec<CallRecord>) {
+    /// Returns how many did not fit (dropped).
+    pub fn requeue_front(&self, records: Vec<CallRecord>) -> u64 {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let room = self.capacity.saturating_sub(q.len());
         let skip = records.len().saturating_sub(room);
@@ -57,6 +74,11 @@ impl RecordBuffer {
         for r in records.into_iter().skip(skip).rev() {
             q.push_front(r);
         }
+        skip as u64
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub fn len(&self) -> usize {

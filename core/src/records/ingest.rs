@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::TraceBatch;
 use super::record::CallRecord;
-use super::sink::{RecordSink, SinkFuture, SinkResult};
+use super::sink::{BatchLimit, RecordSink, SinkFuture, SinkResult};
 use crate::control_plane::{backoff, ApiClient, ApiError, Connection};
 use crate::log::Logger;
 
@@ -157,6 +157,10 @@ impl IngestSink {
 impl RecordSink for IngestSink {
     fn name(&self) -> &'static str {
         "control-plane ingest"
+    }
+
+    fn batch_limit(&self) -> BatchLimit {
+        BatchLimit::Configured
     }
 
     fn deliver<'a>(

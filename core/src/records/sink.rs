@@ -27,9 +27,23 @@ pub enum SinkResult {
 
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = SinkResult> + Send + 'a>>;
 
+/// How many records a sink takes in one delivery. The pipeline hands every
+/// sink the same batches, so it uses the smallest limit of its sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchLimit {
+    /// The user's `batchSize`: one request of the wire format.
+    Configured,
+    /// At most this many: a sink whose cost is per delivery (a system call,
+    /// a hand-over to another thread) keeps up with any rate only when a
+    /// delivery takes whatever has piled up.
+    AtMost(usize),
+}
+
 pub trait RecordSink: Send + Sync {
     /// A short name for diagnostics.
     fn name(&self) -> &'static str;
+
+    fn batch_limit(&self) -> BatchLimit;
 
     /// Delivers `traces`, the JSON of the records `records` (the same
     /// order), of which the sink must take those `pick` selects: the others
