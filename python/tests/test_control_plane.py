@@ -233,3 +233,29 @@ async def test_a_rejected_key_refuses_every_call_and_never_shows_the_key(control
         assert "exe_dev_wrong_key" not in str(info.value)
         assert ran == {}
     exe.shutdown()
+
+
+async def test_a_raw_request_changed_while_its_decision_waits_is_sent_as_checked(
+    control_plane_factory: Any,
+) -> None:
+    from mcp import types
+    from support import MCP_MAJOR
+
+    cp = control_plane_factory(policies=[GUARD])
+    cp.call("delay", 400, {"match": "/api/v1/policies", "method": "GET", "count": 1})
+    with client_for(cp) as exe:
+        async with in_memory_session(governed(exe)) as (session, ran):
+            arguments = {"path": "/srv/notes/ok.txt"}
+            request: Any = types.CallToolRequest(
+                params=types.CallToolRequestParams(name="write_note", arguments=arguments)
+            )
+            if MCP_MAJOR < 2:
+                request = types.ClientRequest(request)
+            call = asyncio.create_task(session.send_request(request, types.CallToolResult))
+            for _ in range(5):
+                await asyncio.sleep(0)  # the call is now waiting for the first sync
+            assert not call.done()
+            params = getattr(request, "root", request).params
+            params.arguments["path"] = "/etc/passwd"
+            await call
+            assert ran["write_note"] == [{"path": "/srv/notes/ok.txt", "content": ""}]
