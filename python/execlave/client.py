@@ -236,7 +236,7 @@ class Execlave:
             raise ExeclaveError(
                 f"tool name or arguments of tool {tool!r} are not valid Unicode text; the call was not sent"
             ) from cause
-        if type(answer) is int:
+        if isinstance(answer, int):
             return answer
         return self._settle(json.loads(answer), handle, tool, args_json, track, input)
 

@@ -80,7 +80,7 @@ def instrument_mcp_session(
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
         decided = exe._decide(handle, name, text, True)
-        if type(decided) is int:
+        if isinstance(decided, int):
             ticket = decided
         elif isinstance(decided, dict):
             ticket = ticket_of(decided)
@@ -119,7 +119,7 @@ def instrument_mcp_session(
         snapshot, text = snapshot_arguments(name, arguments)
         request = _with_arguments(request, snapshot)
         decided = exe._decide(handle, name, text, True)
-        if type(decided) is int:
+        if isinstance(decided, int):
             ticket = decided
         elif isinstance(decided, dict):
             ticket = ticket_of(decided)
