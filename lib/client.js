@@ -3,6 +3,7 @@
 const native = require('./native');
 const { ExeclaveError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
+const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 
@@ -58,6 +59,10 @@ class Execlave {
   #shutdownTimeoutMs;
   #handles = new Map();
   #debug;
+  // The first shutdown()'s promise, and what resolves the flushes under
+  // way when it ends (see flush()).
+  #shutdown = null;
+  #flushesInFlight = new Set();
   // Completed calls not yet handed to Rust (see #queueCompletion).
   #doneNumbers = [];
   #doneArgs = [];
@@ -134,19 +139,46 @@ class Execlave {
     return { allowed: true, warnings };
   }
 
-  /** Writes buffered records to their sinks; resolves when they have them. */
+  /**
+   * Writes buffered records to their sinks; resolves when they have them.
+   * During or after `shutdown()` it resolves with the shutdown: that
+   * delivers what is buffered (within `shutdownTimeoutMs`), and nothing is
+   * delivered after it, so there is nothing else to wait for.
+   */
   async flush() {
+    if (this.#shutdown !== null) return this.#shutdown;
     this.#flushCompletions();
-    await this.#native.flush();
+    let shutDown;
+    const stopped = new Promise((resolve) => {
+      shutDown = resolve;
+    });
+    this.#flushesInFlight.add(shutDown);
+    try {
+      // The core answers a flush from its delivery loop, which shutdown
+      // stops: one it had not started on would never be answered.
+      await Promise.race([this.#native.flush(), stopped]);
+    } finally {
+      this.#flushesInFlight.delete(shutDown);
+    }
   }
 
   /**
    * Flushes (bounded by `shutdownTimeoutMs`), stops all background work and
-   * refuses further governed calls. Safe to call twice.
+   * refuses further governed calls. Safe to call twice: later calls get
+   * the first one's promise.
    */
-  async shutdown() {
-    this.#flushCompletions();
-    await this.#native.shutdown(this.#shutdownTimeoutMs);
+  shutdown() {
+    if (this.#shutdown === null) this.#shutdown = this.#shutDown();
+    return this.#shutdown;
+  }
+
+  async #shutDown() {
+    try {
+      this.#flushCompletions();
+      await this.#native.shutdown(this.#shutdownTimeoutMs);
+    } finally {
+      for (const shutDown of this.#flushesInFlight) shutDown();
+    }
   }
 
   /** Counters: decisions, allowed, blocked, warned, records written/dropped, … */
@@ -211,11 +243,28 @@ class Execlave {
   #reportBypass(reason, tool) {
     if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${tool}": ${reason}`);
     if (!this.#onBypass) return;
+    let returned;
     try {
-      this.#onBypass({ reason, tool, timestamp: new Date().toISOString() });
+      returned = this.#onBypass({ reason, tool, timestamp: new Date().toISOString() });
     } catch (err) {
       // A failing callback must not change the call's fate.
-      if (this.#debug) console.warn('[execlave] onEnforcementBypassed threw:', err);
+      this.#bypassCallbackFailed(err);
+      return;
+    }
+    if (returned !== null && (typeof returned === 'object' || typeof returned === 'function')) {
+      // An async callback that fails rejects a promise no one else holds:
+      // unhandled, that ends the host process by default. Resolving it in
+      // a promise of our own also catches a `then` that throws.
+      new Promise((resolve) => resolve(returned)).catch((err) => this.#bypassCallbackFailed(err));
+    }
+  }
+
+  #bypassCallbackFailed(err) {
+    if (!this.#debug) return;
+    try {
+      console.warn('[execlave] onEnforcementBypassed failed:', err);
+    } catch {
+      // An error value that cannot even be shown.
     }
   }
 
@@ -296,14 +345,13 @@ class Execlave {
       /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
       succeeded: (ticket, args, result, endedAt) => {
         if (ticket === 0) return;
-        const ending = result && result.isError === true ? ANSWERED_IS_ERROR : ANSWERED;
+        const ending = answerIsError(result) ? ANSWERED_IS_ERROR : ANSWERED;
         this.#queueCompletion(ticket, endedAt, ending, args, resultSnapshot(result));
       },
       /** The call with these arguments (a snapshot) threw `err` at `endedAt` (`performance.now()`). */
       failed: (ticket, args, err, endedAt) => {
         if (ticket === 0) return;
-        const message = err && err.message ? String(err.message) : String(err);
-        this.#queueCompletion(ticket, endedAt, THREW, args, message, String((err && err.name) || typeof err));
+        this.#queueCompletion(ticket, endedAt, THREW, args, thrownMessage(err), thrownType(err));
       },
     };
   }

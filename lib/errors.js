@@ -36,8 +36,12 @@ class PolicyBlockedError extends EnforcementHaltError {
 }
 
 class AgentPausedError extends EnforcementHaltError {
-  constructor(agentId, reason) {
-    super(`agent ${agentId} is paused${reason ? `: ${reason}` : ''}`);
+  /**
+   * `message`: the SDK passes the core's; one made by hand says the same
+   * in its own words.
+   */
+  constructor(agentId, reason, message = `agent ${agentId} is paused${reason ? `: ${reason}` : ''}`) {
+    super(message);
     this.name = 'AgentPausedError';
     this.agentId = agentId;
     this.reason = reason ?? null;

@@ -12,10 +12,6 @@ const {
   EnforcementUnavailableError,
 } = require('./errors');
 
-// Records keep at most this much of a result or of arguments (the core
-// bounds them again); cutting here spares copying huge ones across.
-const MAX_RECORD_CHARS = 8 * 1024;
-
 /**
  * JSON text of a call's arguments, or null when there are none. Arguments
  * that JSON cannot represent (circular, BigInt, too deep) could not be sent
@@ -129,31 +125,32 @@ function checkToolName(tool) {
   }
 }
 
-/** The error for an outcome that stops the call, or null when it may go on. */
+/**
+ * The error for an outcome that stops the call, or null when it may go on.
+ * The message is the core's (`outcome.message`): it is built once, there.
+ */
 function haltError(outcome) {
+  const { message } = outcome;
   switch (outcome.kind) {
-    case 'block': {
-      const list = outcome.violations.map((v) => v.message).join('; ');
-      return new PolicyBlockedError(`blocked by policy: ${list}`, outcome.violations, outcome.warnings ?? []);
-    }
+    case 'block':
+      return new PolicyBlockedError(message, outcome.violations, outcome.warnings ?? []);
     case 'paused':
-      return new AgentPausedError(outcome.agentId, outcome.reason);
+      return new AgentPausedError(outcome.agentId, outcome.reason, message);
     case 'unavailable':
-      return new EnforcementUnavailableError(
-        `enforcement unavailable: ${outcome.reason}`,
-        outcome.consecutiveFailures,
-        outcome.lastError ?? outcome.reason,
-      );
+      return new EnforcementUnavailableError(message, outcome.consecutiveFailures, outcome.lastError ?? outcome.reason);
     case 'auth_failed':
-      return new ExeclaveAuthError(outcome.message);
+      return new ExeclaveAuthError(message);
     case 'closed':
-      return new ExeclaveError('this Execlave client has been shut down; the call was not sent');
+      return new ExeclaveError(message);
     default:
       return null;
   }
 }
 
-/** Bounded JSON text of a call's arguments or result, for its record. */
+/**
+ * JSON text of a call's arguments or result, for its record. Not cut here:
+ * the core bounds record text, once, and says how long it was in all.
+ */
 function recordJson(value) {
   let text;
   try {
@@ -161,8 +158,7 @@ function recordJson(value) {
   } catch {
     text = '"[not serialisable]"';
   }
-  if (text === undefined) return null;
-  return text.length > MAX_RECORD_CHARS ? `${text.slice(0, MAX_RECORD_CHARS)}…[truncated, ${text.length} chars in all]` : text;
+  return text === undefined ? null : text;
 }
 
 module.exports = { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson, snapshotArguments };

@@ -9,7 +9,7 @@
 //! isolate, its own governors and its own slots, and is the only thread
 //! that calls these functions.
 
-use execlave_core::{AgentHandle, Governor, Outcome, Undecided};
+use execlave_core::{AgentHandle, Error, Governor, Outcome, Undecided};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -119,19 +119,19 @@ pub fn decide(
     args_json: Option<String>,
     track: bool,
     completions_owed: bool,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Error> {
     TABLES.with_borrow(|t| {
         let s = t
             .slots
             .get(slot as usize)
             .and_then(Option::as_ref)
-            .ok_or_else(|| format!("unknown agent handle {slot}"))?;
+            .ok_or_else(|| Error::invalid_argument(format!("unknown agent handle {slot}")))?;
         let tool = match tool {
             Some(name) => name,
             None => t
                 .names
                 .get((tool_id as usize).wrapping_sub(1))
-                .ok_or_else(|| format!("unknown tool id {tool_id}"))?
+                .ok_or_else(|| Error::invalid_argument(format!("unknown tool id {tool_id}")))?
                 .to_string(),
         };
         s.governor

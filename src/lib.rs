@@ -1,19 +1,64 @@
-//! The napi binding: marshals between JavaScript and the core's
-//! [`Governor`]. No policy logic lives here.
+//! The napi binding: converts between JavaScript and the core's
+//! [`Governor`]. No policy logic, no clock arithmetic, no decoding of what
+//! calls did: the core has all of it, so the next binding has it too.
+//!
+//! Every export catches panics (`catch_unwind`, and the core's `run_async`
+//! for futures): a bug in the core becomes an exception in JS, never an
+//! abort of the user's process.
 
 mod fast_path;
 mod hot_call;
 
-use execlave_core::{AgentHandle, Completion, Governor, GovernorOptions, Outcome};
-use napi::bindgen_prelude::{Either, Float64Array, PromiseRaw};
+use execlave_core::engine::calls::decode_batch;
+use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
+use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
 
-fn js_error(message: impl Into<String>) -> Error {
-    Error::new(Status::InvalidArg, message.into())
+/// The core's error as a JS error. The JS layer makes every one an
+/// `ExeclaveError`; the kind travels as the error's `code`, so that nothing
+/// reads the text to tell kinds apart.
+fn js_error(e: execlave_core::Error) -> Error {
+    let status = match e.kind {
+        ErrorKind::InvalidOptions | ErrorKind::InvalidPolicy | ErrorKind::InvalidArgument => {
+            Status::InvalidArg
+        }
+        ErrorKind::Closed => Status::Closing,
+        ErrorKind::Internal => Status::GenericFailure,
+    };
+    Error::new(status, e.message)
 }
+
+/// Runs `future` on the core's runtime and returns a promise settled with
+/// `to_js` of its result, or rejected with its error (a panic included).
+fn promise<'env, T, F, V, R>(
+    env: &'env Env,
+    governor: &Governor,
+    future: F,
+    to_js: R,
+) -> Result<Object<'env>>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+    V: ToNapiValue + 'static,
+    R: FnOnce(T) -> V + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    governor.run_async(future, move |result| match result {
+        Ok(value) => {
+            let value = to_js(value);
+            deferred.resolve(move |_env: Env| Ok(value))
+        }
+        Err(e) => deferred.reject(js_error(e)),
+    });
+    Ok(promise)
+}
+
+/// What a promise of nothing resolves with.
+fn no_value(_: ()) {}
 
 /// The native side of one `Execlave` client.
 #[napi]
@@ -32,7 +77,11 @@ impl NativeGovernor {
             .contains(&slot);
         ours.then(|| fast_path::handle(slot))
             .flatten()
-            .ok_or_else(|| js_error(format!("unknown agent handle {slot}")))
+            .ok_or_else(|| {
+                js_error(execlave_core::Error::invalid_argument(format!(
+                    "unknown agent handle {slot}"
+                )))
+            })
     }
 }
 
@@ -46,7 +95,7 @@ impl Drop for NativeGovernor {
 #[napi]
 impl NativeGovernor {
     /// `options_json`: the client's options as JSON (callbacks stay in JS).
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(options_json: String) -> Result<Self> {
         let options = GovernorOptions::from_json(&options_json).map_err(js_error)?;
         let inner = Governor::new(options).map_err(js_error)?;
@@ -58,7 +107,7 @@ impl NativeGovernor {
 
     /// Returns the agent's slot: the handle `decide`, `decideByTool` and
     /// `waitForSync` take.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn register_agent(
         &self,
         agent_id: String,
@@ -81,21 +130,13 @@ impl NativeGovernor {
         Ok(slot)
     }
 
-    /// How allowed calls ended, in the order they ended, several at a time:
-    /// the JS layer queues completions and hands them over in batches (at
-    /// 64, at the next turn of the event loop, or when a refusal is waiting
-    /// for them), because one crossing with many runs hot where one per
-    /// call runs with cold caches (measured: ~10 µs per call inside MCP
-    /// traffic, against ~2 µs batched).
-    /// `numbers` holds three per call: ticket, when it ended (JS's
-    /// `performance.now()`), and how (0 answered, 1 answered with
-    /// `isError: true`, 2 threw). `clock_offset_ms` turns those instants
-    /// into `clockMs()` time (see there). `texts` holds one per call: the
-    /// result's JSON text, or for a call that threw its error message.
-    /// `inputs` holds one per call: its arguments' JSON text (used when the
-    /// decision was made without them). `error_types` holds one per call
-    /// that threw, in order.
-    #[napi]
+    /// How allowed calls ended, several at a time, in the order they
+    /// ended (the core's `decode_batch` says how the arguments are laid
+    /// out): one crossing with many runs hot where one per call runs with
+    /// cold caches (measured: ~10 µs per call inside MCP traffic, against
+    /// ~2 µs batched). `clock_offset_ms`: `clockMs()` minus
+    /// `performance.now()`, read side by side.
+    #[napi(catch_unwind)]
     pub fn complete_batch(
         &self,
         numbers: Float64Array,
@@ -104,121 +145,102 @@ impl NativeGovernor {
         error_types: Vec<String>,
         clock_offset_ms: f64,
     ) -> Result<()> {
-        let now = Instant::now();
-        // Nonsense (NaN, before the clock's start, the future) counts as now.
-        let ended_at = |ended_ms: f64| {
-            let since_start = Duration::try_from_secs_f64((ended_ms + clock_offset_ms) / 1000.0);
-            Some(since_start.map_or(now, |d| (*CLOCK_START + d).min(now)))
-        };
-        if numbers.len() != texts.len() * 3 {
-            return Err(js_error(format!(
-                "completeBatch: {} numbers for {} texts (three per call expected)",
-                numbers.len(),
-                texts.len()
-            )));
-        }
-        if inputs.len() != texts.len() {
-            return Err(js_error(format!(
-                "completeBatch: {} inputs for {} texts (one per call expected)",
-                inputs.len(),
-                texts.len()
-            )));
-        }
-        let mut error_types = error_types.into_iter();
-        let calls = numbers.chunks_exact(3).zip(texts).zip(inputs);
-        let completions = calls.map(|((n, text), input)| {
-            let (ticket, ended_at, ending) = (n[0] as u64, ended_at(n[1]), n[2]);
-            let completion = if ending == 2.0 {
-                Completion {
-                    ended_at,
-                    failed: true,
-                    output: None,
-                    error_message: text,
-                    error_type: error_types.next(),
-                    input,
-                }
-            } else {
-                let is_error = ending == 1.0;
-                Completion {
-                    ended_at,
-                    failed: is_error,
-                    output: text,
-                    error_message: is_error.then(|| "tool returned isError: true".into()),
-                    error_type: None,
-                    input,
-                }
-            };
-            (ticket, completion)
-        });
+        let completions = decode_batch(&numbers, texts, inputs, error_types, clock_offset_ms)
+            .map_err(js_error)?;
         self.inner.complete_many(completions);
         Ok(())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(self.inner.stats()).map_err(|e| js_error(e.to_string()))
+        serde_json::to_value(self.inner.stats())
+            .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))
     }
 
-    // The async methods below own a clone of the governor (an `Arc`)
-    // rather than borrowing `self` across an await: a worker thread that is
-    // terminated mid-call tears its environment down and frees `self` while
-    // the future still runs on the shared tokio runtime.
+    // The async methods below hand the core a future that owns a clone of
+    // the governor (an `Arc`) rather than borrowing `self` across an await:
+    // a worker thread that is terminated mid-call tears its environment
+    // down and frees `self` while the future still runs.
 
     /// Resolves when calls for this agent may be decided (after a
     /// `wait_for_sync` outcome); bounded by the first-sync timeout.
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn wait_for_sync<'env>(&self, env: &'env Env, handle: u32) -> Result<PromiseRaw<'env, ()>> {
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    pub fn wait_for_sync<'env>(&self, env: &'env Env, handle: u32) -> Result<Object<'env>> {
         let (inner, handle) = (self.inner.clone(), self.handle(handle)?);
-        env.spawn_future(async move {
-            inner.wait_for_sync(handle).await;
-            Ok(())
-        })
+        promise(
+            env,
+            &self.inner,
+            async move { inner.wait_for_sync(handle).await },
+            no_value,
+        )
     }
 
     /// The control plane's decision on a pending call (after an
     /// `ask_server` outcome), as outcome JSON.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<string>", catch_unwind)]
     pub fn decide_remote<'env>(
         &self,
         env: &'env Env,
         ticket: f64,
         input: Option<String>,
-    ) -> Result<PromiseRaw<'env, String>> {
+    ) -> Result<Object<'env>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move {
-            let outcome = inner.decide_remote(ticket as u64, input).await;
-            Ok(outcome_json(&outcome))
-        })
+        let future = async move { inner.decide_remote(ticket as u64, input).await };
+        promise(env, &self.inner, future, |outcome| outcome.to_json())
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn flush<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    pub fn flush<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move {
-            inner.flush().await;
-            Ok(())
-        })
+        promise(
+            env,
+            &self.inner,
+            async move { inner.flush().await },
+            no_value,
+        )
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn shutdown<'env>(&self, env: &'env Env, timeout_ms: u32) -> Result<PromiseRaw<'env, ()>> {
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    pub fn shutdown<'env>(&self, env: &'env Env, timeout_ms: u32) -> Result<Object<'env>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move {
-            inner
-                .shutdown(Duration::from_millis(u64::from(timeout_ms)))
-                .await;
-            Ok(())
-        })
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        promise(
+            env,
+            &self.inner,
+            async move { inner.shutdown(timeout).await },
+            no_value,
+        )
     }
+
+    /// Test only (hidden from the types): a future that panics on the
+    /// core's runtime, to prove the promise is rejected rather than the
+    /// process aborted.
+    #[napi(js_name = "__panicInFuture", skip_typescript, catch_unwind)]
+    pub fn panic_in_future<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        promise(
+            env,
+            &self.inner,
+            async { panic!("a deliberate panic in a future (test)") },
+            no_value,
+        )
+    }
+}
+
+/// Test only (hidden from the types): panics, to prove that a panic in an
+/// export becomes a JS exception rather than an abort of the process.
+#[napi(js_name = "__panic", skip_typescript, catch_unwind)]
+pub fn panic_for_test() -> Result<()> {
+    panic!("a deliberate panic (test)")
 }
 
 /// Decides a call. The tool is named by its id (see `toolId`), or by
 /// `tool` when its id is 0. An allowed call with nothing to report comes
 /// back as a bare ticket number (no object to build); anything else as the
-/// outcome's JSON text. `completions_owed`: JS still queues completions of
-/// earlier calls; a refusal's record then waits for them (see
-/// `completeBatch`). A plain function, not a method: see `fast_path`.
-#[napi]
+/// outcome's JSON text, with the message to show when it stops the call.
+/// `completions_owed`: JS still queues completions of earlier calls; a
+/// refusal's record then waits for them (the core's record order). A
+/// plain function, not a method: see `fast_path`.
+#[napi(catch_unwind)]
 pub fn decide(
     handle: u32,
     tool_id: u32,
@@ -231,7 +253,7 @@ pub fn decide(
         .map_err(js_error)?;
     Ok(match outcome.clean_ticket() {
         Some(ticket) => Either::A(ticket as f64),
-        None => Either::B(outcome_json(&outcome)),
+        None => Either::B(outcome.to_json()),
     })
 }
 
@@ -240,37 +262,21 @@ pub fn decide(
 #[napi(module_exports)]
 pub fn register_hot_call(mut exports: napi::bindgen_prelude::Object, env: napi::Env) -> Result<()> {
     // Start the clock before any call can be timed on it.
-    LazyLock::force(&CLOCK_START);
+    clock::start();
     hot_call::register(&mut exports, &env)
 }
 
-/// The clock calls are timed on, in milliseconds since it started: the
-/// core's monotonic clock. JS reads it next to `performance.now()` to turn
-/// the instants it noted into this clock's (`completeBatch`), so that a
-/// call's duration runs from its decision, taken here, to its answer.
-#[napi]
+/// The core's clock, in milliseconds since it started. JS reads it next to
+/// `performance.now()` to place the instants it noted on it
+/// (`completeBatch`).
+#[napi(catch_unwind)]
 pub fn clock_ms() -> f64 {
-    CLOCK_START.elapsed().as_secs_f64() * 1000.0
+    clock::now_ms()
 }
-
-static CLOCK_START: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// The id `decideByTool` takes for a tool name (cached by JS), or 0 when
 /// the name cannot be interned (too long, or too many names already).
-#[napi]
+#[napi(catch_unwind)]
 pub fn tool_id(name: String) -> u32 {
     fast_path::tool_id(&name)
-}
-
-fn outcome_json(outcome: &Outcome) -> String {
-    serde_json::to_string(outcome).unwrap_or_else(|e| {
-        // Serialising our own enum cannot fail in practice; if it ever did,
-        // the JS side must refuse the call rather than guess.
-        serde_json::json!({
-            "kind": "unavailable",
-            "reason": format!("internal error: {e}"),
-            "consecutiveFailures": 0
-        })
-        .to_string()
-    })
 }

@@ -1,7 +1,31 @@
-//! Wall-clock formatting without a date-time dependency: records only need
-//! UTC ISO 8601 timestamps with milliseconds.
+//! The core's clocks: the monotonic clock calls are timed on (and how a
+//! host's instants are placed on it), and wall-clock formatting without a
+//! date-time dependency (records only need UTC ISO 8601 timestamps with
+//! milliseconds).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Milliseconds since the core's clock started. A host reads it next to its
+/// own clock (JS's `performance.now()`, Python's `time.monotonic()`) to
+/// place the instants it notes on this clock: the difference is the offset
+/// [`instant_at`] takes.
+pub fn now_ms() -> f64 {
+    START.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Starts the clock, so that no instant a host notes precedes it.
+pub fn start() {
+    LazyLock::force(&START);
+}
+
+/// The instant `ms` milliseconds after the clock started. Nonsense (NaN,
+/// before the start) and the future count as `now`.
+pub fn instant_at(ms: f64, now: Instant) -> Instant {
+    Duration::try_from_secs_f64(ms / 1000.0).map_or(now, |d| (*START + d).min(now))
+}
 
 /// `2026-11-23T19:54:33.123Z`
 pub fn iso8601(t: SystemTime) -> String {
@@ -40,6 +64,23 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn host_instants_land_on_the_core_clock() {
+        start();
+        std::thread::sleep(Duration::from_millis(20));
+        let now = Instant::now();
+        let ten_ago = instant_at(now_ms() - 10.0, now);
+        let ms = now.saturating_duration_since(ten_ago).as_secs_f64() * 1000.0;
+        assert!((9.0..100.0).contains(&ms), "{ms}");
+        assert_eq!(instant_at(f64::NAN, now), now);
+        assert_eq!(instant_at(-5.0, now), now);
+        assert_eq!(
+            instant_at(now_ms() + 60_000.0, now),
+            now,
+            "the future is now"
+        );
+    }
 
     #[test]
     fn formats_known_instants() {

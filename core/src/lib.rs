@@ -1,28 +1,34 @@
 //! The Execlave governance core.
 //!
 //! Pure Rust: nothing in this crate knows about Node, napi or any other host.
-//! Host bindings (the napi addon today, maybe Python later) marshal values in
-//! and out of [`Governor`], which owns everything else.
+//! Host bindings (the napi addon today, Python next) marshal values in and
+//! out of [`Governor`], a facade over the parts:
+//!
+//! - [`engine`]: agents, the policies in force, the decision, outcomes, the
+//!   calls between decision and end (tickets, record order);
+//! - [`records`]: call records, their buffer and batches, the pipeline and
+//!   its sinks (audit log, control-plane ingest);
+//! - [`sync`]: policy sync, the kill switch, server-side decisions;
+//! - [`control_plane`]: the HTTP client, endpoints, breaker, backoff,
+//!   errors, and the shared [`control_plane::Connection`];
+//! - [`policy`]: loading and evaluating policies.
 
 pub mod agent;
-pub mod audit_log;
 pub mod clock;
 pub mod control_plane;
 pub mod decision;
-mod delivery;
+pub mod engine;
+pub mod error;
 pub mod governor;
 pub mod log;
+pub mod messages;
 pub mod options;
-pub mod outcome;
 pub mod policy;
-pub mod policy_cache;
-pub mod record;
-pub mod record_buffer;
-mod remote_decision;
+pub mod records;
 pub mod stats;
-mod sync;
-pub mod trace_batch;
+pub mod sync;
 
-pub use governor::{AgentHandle, Completion, Governor};
+pub use engine::{AgentHandle, Completion, Ending, Outcome, Ticket, Undecided};
+pub use error::{Error, ErrorKind};
+pub use governor::Governor;
 pub use options::GovernorOptions;
-pub use outcome::{Outcome, Ticket, Undecided};

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::path::PathBuf;
 
-pub const DEFAULT_BASE_URL: &str = "https://api.execlave.com";
+use crate::control_plane::{DEFAULT_BASE_URL, DEFAULT_COOL_DOWN};
+use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -59,7 +60,6 @@ pub struct GovernorOptions {
     pub batch_size: usize,
     /// Default: 10 000 with a control plane, 1 000 with only an audit log.
     pub flush_interval_ms: Option<u64>,
-    pub shutdown_timeout_ms: u64,
     /// Calls decided but not yet completed; beyond this the oldest is
     /// recorded as never completed, so a leaked promise cannot leak memory.
     pub max_pending_calls: usize,
@@ -82,11 +82,10 @@ impl Default for GovernorOptions {
             first_sync_timeout_ms: 5_000,
             request_timeout_ms: 10_000,
             sign_requests: false,
-            circuit_breaker_cooldown_ms: 60_000,
+            circuit_breaker_cooldown_ms: DEFAULT_COOL_DOWN.as_millis() as u64,
             buffer_size: 10_000,
             batch_size: 100,
             flush_interval_ms: None,
-            shutdown_timeout_ms: 5_000,
             max_pending_calls: 10_000,
         }
     }
@@ -95,11 +94,11 @@ impl Default for GovernorOptions {
 impl GovernorOptions {
     /// Parses the host's JSON and fills what is unset from the environment
     /// (`EXECLAVE_API_KEY`, `EXECLAVE_BASE_URL`, `EXECLAVE_POLICY_PATH`).
-    pub fn from_json(json: &str) -> Result<Self, String> {
-        let mut o: GovernorOptions =
-            serde_json::from_str(json).map_err(|e| format!("invalid options: {e}"))?;
+    pub fn from_json(json: &str) -> Result<Self, Error> {
+        let mut o: GovernorOptions = serde_json::from_str(json)
+            .map_err(|e| Error::invalid_options(format!("invalid options: {e}")))?;
         o.fill_from_env(|k| std::env::var(k).ok());
-        o.validate()?;
+        o.validate().map_err(Error::invalid_options)?;
         Ok(o)
     }
 

@@ -1,24 +1,30 @@
-//! The control plane's HTTP client: one request per call ([`ApiClient`]),
-//! and the pieces callers build reliability from: a [`CircuitBreaker`],
-//! exponential [`backoff`] with jitter, and [`send_batch`] for traces.
+//! The control plane: its HTTP client ([`ApiClient`], one request per
+//! call, the endpoints' types in [`endpoints`]), the pieces reliability is
+//! built from (a [`CircuitBreaker`], exponential [`backoff`] with jitter),
+//! and the [`Connection`] the rest of the core shares: client, breaker and
+//! the rejected-key state, with one place that books each answer.
 //!
 //! Wire format: the Execlave control-plane API (`/api/v1/...`), as the
 //! official SDK speaks it.
 
-pub mod api;
 pub mod backoff;
 pub mod breaker;
+pub mod client;
+pub mod connection;
+pub mod endpoints;
 pub mod error;
-pub mod trace_sender;
 
-#[cfg(test)]
-mod test_server;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_server;
 
-pub use api::{
-    enforce_input, ApiClient, ApiConfig, EnforceAnswer, EnforceRequest, PolicyList,
-    RemoteAgentStatus, DEFAULT_BASE_URL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_USER_AGENT,
+pub use breaker::{CircuitBreaker, DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD};
+pub use client::{
+    ApiClient, ApiConfig, DEFAULT_BASE_URL, DEFAULT_REQUEST_TIMEOUT, DEFAULT_USER_AGENT,
     MAX_BODY_BYTES,
 };
-pub use breaker::{BreakerState, CircuitBreaker};
+pub use connection::Connection;
+pub use endpoints::{
+    enforce_input, EnforceAnswer, EnforceRequest, PolicyList, RemoteAgentStatus,
+    MAX_ENFORCE_INPUT_CHARS,
+};
 pub use error::ApiError;
-pub use trace_sender::{send_batch, RetryPolicy, SendResult};

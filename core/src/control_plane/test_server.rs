@@ -1,6 +1,11 @@
 //! A tiny scripted HTTP/1.1 server on 127.0.0.1 for the control-plane
 //! tests: one request per connection, each answered with the next reply of
-//! the script (the last one repeats), every request recorded.
+//! the script (the last one repeats), every request recorded. A routed
+//! server ([`TestServer::routed`]) keeps one script per route instead, for
+//! tests of a whole governor, whose loops send requests of several kinds.
+//!
+//! Built for the crate's unit tests, and for integration tests and other
+//! crates with the `test-support` feature.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -102,9 +107,20 @@ impl Recorded {
     }
 }
 
+/// Requests whose `"{METHOD} {path}"` starts with `prefix` get the next
+/// reply of `script` (the last one repeats).
+struct Route {
+    prefix: String,
+    script: Vec<Reply>,
+    next: usize,
+}
+
 struct State {
     script: Vec<Reply>,
     next: Mutex<usize>,
+    /// Checked first, newest first; a request no route takes gets the
+    /// script (a 404 for a routed server).
+    routes: Mutex<Vec<Route>>,
     requests: Mutex<Vec<Recorded>>,
     streamed: AtomicU64,
 }
@@ -129,6 +145,7 @@ impl TestServer {
         let state = Arc::new(State {
             script,
             next: Mutex::new(0),
+            routes: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             streamed: AtomicU64::new(0),
         });
@@ -143,6 +160,39 @@ impl TestServer {
             state,
             task,
         }
+    }
+
+    /// A server that answers by route (see [`TestServer::route`]), and 404
+    /// to anything no route takes.
+    pub async fn routed(routes: Vec<(&str, Vec<Reply>)>) -> Self {
+        let server = Self::start(vec![Reply::status(404)]).await;
+        for (prefix, script) in routes {
+            server.route(prefix, script);
+        }
+        server
+    }
+
+    /// From now on, requests whose `"{METHOD} {path}"` starts with `prefix`
+    /// (`"GET /api/v1/policies"`) get the replies of `script` in turn (the
+    /// last one repeats), before any route set earlier.
+    pub fn route(&self, prefix: &str, script: Vec<Reply>) {
+        assert!(!script.is_empty(), "a script needs at least one reply");
+        self.state.routes.lock().unwrap().insert(
+            0,
+            Route {
+                prefix: prefix.into(),
+                script,
+                next: 0,
+            },
+        );
+    }
+
+    /// The requests whose `"{METHOD} {path}"` starts with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| format!("{} {}", r.method, r.path).starts_with(prefix))
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -196,13 +246,27 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
         }
     }
     body.truncate(length);
+    let line = format!("{method} {path}");
     state.requests.lock().unwrap().push(Recorded {
         method,
         path,
         headers,
         body,
     });
-    let reply = {
+    let routed = {
+        let mut routes = state.routes.lock().unwrap();
+        routes
+            .iter_mut()
+            .find(|r| line.starts_with(&r.prefix))
+            .map(|r| {
+                let reply = r.script[r.next.min(r.script.len() - 1)].clone();
+                r.next += 1;
+                reply
+            })
+    };
+    let reply = if let Some(reply) = routed {
+        reply
+    } else {
         let mut next = state.next.lock().unwrap();
         let reply = state.script[(*next).min(state.script.len() - 1)].clone();
         *next += 1;

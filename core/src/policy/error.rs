@@ -90,6 +90,28 @@ impl PolicyError {
     }
 }
 
+/// Where errors about one policy point: its file, its name (when usable)
+/// and its index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Location<'a> {
+    pub(crate) file: Option<&'a Path>,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) index: usize,
+}
+
+impl Location<'_> {
+    /// An error about `field` of this policy.
+    pub(crate) fn err(&self, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+        PolicyError::in_policy(
+            self.file,
+            self.name,
+            self.index,
+            Some(field.into()),
+            message,
+        )
+    }
+}
+
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.file {

@@ -1,4 +1,5 @@
-//! Reading raw policies: local files and directories, and inline JSON.
+//! Reading raw policies: local files and directories, and values given
+//! inline or by the control plane.
 //!
 //! Nothing is validated here beyond "is this JSON/YAML"; see `compile`.
 
@@ -65,28 +66,6 @@ pub fn load_path(path: &std::path::Path) -> Result<Vec<SourcedPolicy>, PolicyErr
             ));
         }
         load_file(path)
-    }
-}
-
-/// Inline policies given as JSON text: an array of policies or one policy
-/// object.
-pub fn parse_inline(json: &str) -> Result<Vec<SourcedPolicy>, PolicyError> {
-    let value: Value = serde_json::from_str(json)
-        .map_err(|e| PolicyError::source(None, format!("invalid inline policies JSON: {e}")))?;
-    match value {
-        Value::Array(_) | Value::Object(_) => Ok(split(value, None, 0)),
-        other => Err(PolicyError::source(
-            None,
-            format!(
-                "inline policies must be a JSON array or object, not {}",
-                match other {
-                    Value::Null => "null",
-                    Value::Bool(_) => "a boolean",
-                    Value::Number(_) => "a number",
-                    _ => "a string",
-                }
-            ),
-        )),
     }
 }
 
@@ -188,25 +167,6 @@ mod tests {
             .iter()
             .map(|p| p.value["name"].as_str().unwrap_or("?").to_owned())
             .collect()
-    }
-
-    #[test]
-    fn inline_array_or_object() {
-        let p = parse_inline(r#"[{"name": "a"}, {"name": "b"}]"#).unwrap();
-        assert_eq!(names(&p), ["a", "b"]);
-        assert_eq!(p[1].index, 1);
-        assert!(p[1].file.is_none());
-        let p = parse_inline(r#"{"name": "a"}"#).unwrap();
-        assert_eq!(names(&p), ["a"]);
-        assert!(parse_inline("[]").unwrap().is_empty());
-        let e = parse_inline("[{").unwrap_err();
-        assert!(
-            e.message().starts_with("invalid inline policies JSON"),
-            "{e}"
-        );
-        assert_eq!(e.file(), None);
-        let e = parse_inline("\"x\"").unwrap_err();
-        assert!(e.message().contains("array or object"), "{e}");
     }
 
     #[test]

@@ -1,20 +1,33 @@
-//! Tool-invocation policies (`docs/policy-format.md`): loading, validation
-//! and local evaluation.
+//! Tool-invocation policies (`docs/policies.md`): loading, validation and
+//! local evaluation, in stages:
 //!
-//! - [`load_path`] / [`parse_inline`] read raw policies;
-//! - [`PolicySet::compile_strict`] (local policies) and
-//!   [`PolicySet::compile_lenient`] (control-plane policies) validate and
-//!   compile them;
-//! - [`PolicySet::evaluate`] decides one call.
+//! - `load`: files, directories and values become [`SourcedPolicy`]s (raw
+//!   JSON plus where it came from);
+//! - `raw`: serde types that check each field's JSON type;
+//! - `compile`: a raw policy becomes a validated, compiled policy
+//!   (`fields`: the checks of single fields that types cannot express);
+//!   `rules` compiles its argument rules, one module per kind
+//!   (`rules/{path,glob,regex,number}`), within the set's regex budget;
+//!   `local_type` says which `policyType` a local policy may have;
+//! - `policy_set`: [`PolicySet::compile_strict`] (local policies) and
+//!   [`PolicySet::compile_lenient`] (control-plane policies) build the set;
+//!   [`PolicySet::evaluate`] and [`PolicySet::evaluate_tool`] decide one
+//!   call;
+//! - `plan`: what one (agent, tool) pair needs, computed once and cached;
+//!   `arguments`: a call's arguments, parsed only when a rule needs them.
 
-mod argument_rule;
+mod arguments;
 mod compile;
 mod error;
+mod fields;
 mod load;
-mod path;
+mod local_type;
+mod plan;
 mod policy_set;
-mod tool_pattern;
+mod raw;
+mod rules;
 
 pub use error::PolicyError;
-pub use load::{load_path, parse_inline, SourcedPolicy};
+pub use load::{load_path, SourcedPolicy};
+pub use local_type::ControlPlane;
 pub use policy_set::PolicySet;

@@ -1,15 +1,146 @@
-//! A compiled argument rule (`ruleDefinition.arguments[i]`) and its check
-//! against the arguments of one call.
+//! Argument rules (`ruleDefinition.arguments[i]`): their kinds, how each
+//! compiles, and the check of one call's arguments.
+//!
+//! [`RuleKind`] is the one list of kinds; each kind's patterns compile in
+//! its own module (`path`, `glob`, `regex`, `number`).
 //!
 //! Nothing here ever copies an argument's value into a message: failures
 //! say which check failed, for which argument (and array element), only.
 
-use super::path::{normalize, PathPattern};
-use super::tool_pattern::ToolPattern;
-use regex::Regex;
+mod glob;
+mod number;
+mod path;
+mod regex;
+
+pub(crate) use glob::Glob;
+pub(crate) use regex::RegexBudget;
+
+use super::error::{Location, PolicyError};
+use super::fields::{one_of, patterns, required_text};
+use super::raw::RawArgumentRule;
+use number::Bound;
+use path::{normalize, PathPattern};
+use regex_automata::meta::Regex;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::fmt;
+
+/// The kinds of argument rule: what `kind` may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleKind {
+    Path,
+    Glob,
+    Regex,
+    Number,
+}
+
+impl RuleKind {
+    pub(crate) const ALL: [RuleKind; 4] = [
+        RuleKind::Path,
+        RuleKind::Glob,
+        RuleKind::Regex,
+        RuleKind::Number,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Path => "path",
+            RuleKind::Glob => "glob",
+            RuleKind::Regex => "regex",
+            RuleKind::Number => "number",
+        }
+    }
+
+    /// This kind's check, from the rule's kind-specific fields. `field` is
+    /// the rule's path (`ruleDefinition.arguments[0]`).
+    fn compile_check(
+        self,
+        at: &Location<'_>,
+        rule: &mut RawArgumentRule,
+        field: &str,
+        case_insensitive: bool,
+        budget: &mut RegexBudget,
+    ) -> Result<Check, PolicyError> {
+        let f = |key: &str| format!("{field}.{key}");
+        if self == RuleKind::Number {
+            for (key, present) in [
+                ("allow", rule.allow.is_some()),
+                ("deny", rule.deny.is_some()),
+            ] {
+                if present {
+                    return Err(at.err(
+                        f(key),
+                        "is only for path, glob and regex rules (use min and max for numbers)",
+                    ));
+                }
+            }
+            let min = rule.min.take().map(|n| Bound::new(n.0));
+            let max = rule.max.take().map(|n| Bound::new(n.0));
+            if let (Some(min), Some(max)) = (&min, &max) {
+                if min.cmp_bound(max).is_gt() {
+                    return Err(at.err(
+                        f("min"),
+                        format!("min {} is above max {}", min.as_f64(), max.as_f64()),
+                    ));
+                }
+            }
+            return Ok(Check::Number { min, max });
+        }
+        for (key, present) in [("min", rule.min.is_some()), ("max", rule.max.is_some())] {
+            if present {
+                return Err(at.err(f(key), "is only for number rules"));
+            }
+        }
+        let allow = patterns(at, rule.allow.take(), &f("allow"))?;
+        let deny = patterns(at, rule.deny.take(), &f("deny"))?;
+        Ok(match self {
+            RuleKind::Path => {
+                let compile = |list: &[String]| {
+                    list.iter()
+                        .map(|p| PathPattern::new(p, case_insensitive))
+                        .collect()
+                };
+                Check::path(compile(&allow), compile(&deny))
+            }
+            RuleKind::Glob => {
+                let compile = |list: &[String]| {
+                    list.iter()
+                        .map(|p| Glob::new(p, case_insensitive))
+                        .collect()
+                };
+                Check::Glob {
+                    allow: compile(&allow),
+                    deny: compile(&deny),
+                }
+            }
+            RuleKind::Regex => {
+                let mut compile = |list: &[String], key: &str| {
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            budget
+                                .compile(p, case_insensitive)
+                                .map_err(|message| at.err(format!("{}[{i}]", f(key)), message))
+                        })
+                        .collect::<Result<Vec<_>, PolicyError>>()
+                };
+                Check::Regex {
+                    allow: compile(&allow, "allow")?,
+                    deny: compile(&deny, "deny")?,
+                }
+            }
+            RuleKind::Number => unreachable!("handled above"),
+        })
+    }
+}
+
+/// Checks that `pointer` (starting with `/`) only uses the escapes `~0`
+/// and `~1`.
+fn valid_pointer(pointer: &str) -> bool {
+    let b = pointer.as_bytes();
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
 
 /// How the rule finds its value in the arguments.
 #[derive(Debug, Clone)]
@@ -26,24 +157,39 @@ pub(crate) enum Check {
     Path {
         allow: Vec<PathPattern>,
         deny: Vec<PathPattern>,
+        /// Some pattern is absolute: a value that is not (see
+        /// `path::is_fully_qualified`) fails the rule.
+        absolute_only: bool,
     },
     Glob {
-        allow: Vec<ToolPattern>,
-        deny: Vec<ToolPattern>,
+        allow: Vec<Glob>,
+        deny: Vec<Glob>,
     },
     Regex {
         allow: Vec<Regex>,
         deny: Vec<Regex>,
     },
     Number {
-        min: Option<f64>,
-        max: Option<f64>,
+        min: Option<Bound>,
+        max: Option<Bound>,
     },
+}
+
+impl Check {
+    /// A path check; absolute patterns make it refuse non-absolute values.
+    pub(crate) fn path(allow: Vec<PathPattern>, deny: Vec<PathPattern>) -> Check {
+        let absolute_only = allow.iter().chain(&deny).any(PathPattern::is_absolute);
+        Check::Path {
+            allow,
+            deny,
+            absolute_only,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct ArgumentRule {
-    tools: Vec<ToolPattern>,
+    tools: Vec<Glob>,
     argument: String,
     lookup: Lookup,
     check: Check,
@@ -57,6 +203,8 @@ pub(crate) enum FailureKind {
     Denied,
     NotAllowed,
     NotString,
+    /// A path rule with absolute patterns got a path that is not absolute.
+    NotAbsolute,
     NotNumber,
     BelowMin(f64),
     AboveMax(f64),
@@ -86,6 +234,10 @@ impl Failure {
                 format!("{subject} matches no allowed pattern of policy {policy:?}")
             }
             FailureKind::NotString => format!("{subject} must be a string (policy {policy:?})"),
+            FailureKind::NotAbsolute => format!(
+                "{subject} is not an absolute path, which policy {policy:?} requires \
+                 (a server resolves other forms on its own)"
+            ),
             FailureKind::NotNumber => format!("{subject} is not a number (policy {policy:?})"),
             FailureKind::BelowMin(min) => {
                 format!("{subject} is below the minimum {min} of policy {policy:?}")
@@ -106,8 +258,51 @@ pub(crate) fn unreadable_message(tool: &str, reason: &str, policy: &str) -> Stri
 }
 
 impl ArgumentRule {
+    /// Validates and compiles one raw rule found at `field`.
+    pub(crate) fn compile(
+        at: &Location<'_>,
+        mut rule: RawArgumentRule,
+        field: &str,
+        budget: &mut RegexBudget,
+    ) -> Result<ArgumentRule, PolicyError> {
+        let f = |key: &str| format!("{field}.{key}");
+        let tools = match rule.tools.take() {
+            None => return Err(at.err(f("tools"), "is required")),
+            Some(list) if list.0.is_empty() => {
+                return Err(at.err(f("tools"), "must list at least one tool pattern"))
+            }
+            Some(list) => patterns(at, Some(list), &f("tools"))?
+                .iter()
+                .map(|p| Glob::new(p, false))
+                .collect(),
+        };
+        let argument = required_text(at, rule.argument.take(), &f("argument"))?;
+        let lookup = if argument.starts_with('/') {
+            if !valid_pointer(&argument) {
+                return Err(at.err(
+                    f("argument"),
+                    format!("invalid JSON Pointer {argument:?} (`~` must be followed by 0 or 1)"),
+                ));
+            }
+            Lookup::Pointer(argument.clone())
+        } else {
+            Lookup::Key(argument.clone())
+        };
+        let kind = required_text(at, rule.kind.take(), &f("kind"))?;
+        let names = RuleKind::ALL.map(RuleKind::as_str);
+        let kind_name = one_of(at, &f("kind"), &kind, &names)?;
+        let kind = RuleKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind_name)
+            .expect("validated");
+        let case_insensitive = rule.case_insensitive.is_some_and(|b| b.0);
+        let required = rule.required.is_some_and(|b| b.0);
+        let check = kind.compile_check(at, &mut rule, field, case_insensitive, budget)?;
+        Ok(ArgumentRule::new(tools, argument, lookup, check, required))
+    }
+
     pub(crate) fn new(
-        tools: Vec<ToolPattern>,
+        tools: Vec<Glob>,
         argument: String,
         lookup: Lookup,
         check: Check,
@@ -162,11 +357,18 @@ impl ArgumentRule {
 
     fn check_one(&self, value: &Value) -> Result<(), FailureKind> {
         match &self.check {
-            Check::Path { allow, deny } => {
+            Check::Path {
+                allow,
+                deny,
+                absolute_only,
+            } => {
                 let Value::String(s) = value else {
                     return Err(FailureKind::NotString);
                 };
                 let path = normalize(s);
+                if *absolute_only && !path.qualified {
+                    return Err(FailureKind::NotAbsolute);
+                }
                 lists(allow, deny, |p| p.matches(&path))
             }
             Check::Glob { allow, deny } => {
@@ -175,20 +377,20 @@ impl ArgumentRule {
             }
             Check::Regex { allow, deny } => {
                 let text = as_text(value);
-                lists(allow, deny, |r| r.is_match(&text))
+                lists(allow, deny, |r| r.is_match(text.as_ref()))
             }
             Check::Number { min, max } => {
-                let Some(n) = value.as_f64() else {
+                let Value::Number(n) = value else {
                     return Err(FailureKind::NotNumber);
                 };
-                if let Some(min) = *min {
-                    if n < min {
-                        return Err(FailureKind::BelowMin(min));
+                if let Some(min) = min {
+                    if min.cmp_value(n).is_lt() {
+                        return Err(FailureKind::BelowMin(min.as_f64()));
                     }
                 }
-                if let Some(max) = *max {
-                    if n > max {
-                        return Err(FailureKind::AboveMax(max));
+                if let Some(max) = max {
+                    if max.cmp_value(n).is_gt() {
+                        return Err(FailureKind::AboveMax(max.as_f64()));
                     }
                 }
                 Ok(())
@@ -223,66 +425,6 @@ fn as_text(value: &Value) -> Cow<'_, str> {
     }
 }
 
-/// The arguments of one call, parsed at most once and only when a rule
-/// needs them.
-pub(crate) struct LazyArgs<'a> {
-    text: Option<&'a str>,
-    parsed: Option<Result<Value, ParseFailure>>,
-}
-
-/// Why the arguments could not be read. Says where, never what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParseFailure(String);
-
-impl fmt::Display for ParseFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'a> LazyArgs<'a> {
-    pub(crate) fn new(text: Option<&'a str>) -> Self {
-        Self { text, parsed: None }
-    }
-
-    /// The parsed arguments (`Ok(None)`: the call has none).
-    pub(crate) fn get(&mut self) -> Result<Option<&Value>, &ParseFailure> {
-        let Some(text) = self.text else {
-            return Ok(None);
-        };
-        let parsed = self
-            .parsed
-            .get_or_insert_with(|| serde_json::from_str::<Value>(text).map_err(describe));
-        match parsed {
-            Ok(v) => Ok(Some(v)),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// True once the text has been parsed (for tests of laziness).
-    #[cfg(test)]
-    pub(crate) fn was_parsed(&self) -> bool {
-        self.parsed.is_some()
-    }
-}
-
-/// serde_json's messages for `Value` are fixed strings plus a position, but
-/// to be sure no byte of the input reaches a violation the reason is
-/// rebuilt from the error's category and position only.
-fn describe(e: serde_json::Error) -> ParseFailure {
-    use serde_json::error::Category;
-    let what = match e.classify() {
-        Category::Eof => "unexpected end of JSON",
-        Category::Syntax if e.to_string().starts_with("recursion limit exceeded") => {
-            "JSON nested too deeply"
-        }
-        Category::Syntax => "invalid JSON",
-        Category::Data => "invalid JSON data",
-        Category::Io => "I/O error",
-    };
-    ParseFailure(format!("{what} at line {} column {}", e.line(), e.column()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,7 +437,7 @@ mod tests {
             Lookup::Key(argument.to_owned())
         };
         ArgumentRule::new(
-            vec![ToolPattern::new("*", false)],
+            vec![Glob::new("*", false)],
             argument.to_owned(),
             lookup,
             check,
@@ -306,12 +448,19 @@ mod tests {
     fn path_rule(allow: &[&str], deny: &[&str]) -> ArgumentRule {
         rule(
             "path",
-            Check::Path {
-                allow: allow.iter().map(|p| PathPattern::new(p, false)).collect(),
-                deny: deny.iter().map(|p| PathPattern::new(p, false)).collect(),
-            },
+            Check::path(
+                allow.iter().map(|p| PathPattern::new(p, false)).collect(),
+                deny.iter().map(|p| PathPattern::new(p, false)).collect(),
+            ),
             false,
         )
+    }
+
+    fn bound(v: Value) -> Bound {
+        match v {
+            Value::Number(n) => Bound::new(n),
+            _ => unreachable!(),
+        }
     }
 
     fn kind(r: &ArgumentRule, args: Value) -> Option<FailureKind> {
@@ -335,9 +484,10 @@ mod tests {
             kind(&r, json!({"path": "/tmp/x"})),
             Some(FailureKind::NotAllowed)
         );
+        // Relative: fails closed (issue 10 item 2), saying why.
         assert_eq!(
             kind(&r, json!({"path": "srv/data/x"})),
-            Some(FailureKind::NotAllowed)
+            Some(FailureKind::NotAbsolute)
         );
         assert_eq!(kind(&r, json!({"path": 3})), Some(FailureKind::NotString));
         assert_eq!(
@@ -411,7 +561,7 @@ mod tests {
                 ptr,
                 Check::Number {
                     min: None,
-                    max: Some(100.0),
+                    max: Some(bound(json!(100))),
                 },
                 true,
             )
@@ -452,8 +602,8 @@ mod tests {
         let r = rule(
             "n",
             Check::Number {
-                min: Some(-1.5),
-                max: Some(100.0),
+                min: Some(bound(json!(-1.5))),
+                max: Some(bound(json!(100))),
             },
             false,
         );
@@ -506,11 +656,8 @@ mod tests {
         let r = rule(
             "table",
             Check::Glob {
-                allow: vec![
-                    ToolPattern::new("public_*", false),
-                    ToolPattern::new("4?", false),
-                ],
-                deny: vec![ToolPattern::new("*secret*", true)],
+                allow: vec![Glob::new("public_*", false), Glob::new("4?", false)],
+                deny: vec![Glob::new("*secret*", true)],
             },
             false,
         );
@@ -537,12 +684,7 @@ mod tests {
 
     #[test]
     fn regex_values() {
-        let re = |p: &str, ci: bool| {
-            regex::RegexBuilder::new(p)
-                .case_insensitive(ci)
-                .build()
-                .unwrap()
-        };
+        let re = |p: &str, ci: bool| RegexBudget::default().compile(p, ci).unwrap();
         let r = rule(
             "sql",
             Check::Regex {
@@ -623,33 +765,12 @@ mod tests {
     }
 
     #[test]
-    fn lazy_args_parse_once_and_never_leak_text() {
-        let mut a = LazyArgs::new(Some(r#"{"x": 1}"#));
-        assert!(!a.was_parsed());
-        assert_eq!(a.get().unwrap(), Some(&json!({"x": 1})));
-        assert!(a.was_parsed());
-        let mut none = LazyArgs::new(None);
-        assert_eq!(none.get().unwrap(), None);
-
-        let secret = "hunter2-SECRET";
-        for text in [
-            format!("{{\"password\": \"{secret}\""),
-            format!("{{\"password\": {secret}}}"),
-            format!("{{\"{secret}\" 1}}"),
-            String::new(),
-            format!("{}{}", "[".repeat(200), "]".repeat(200)),
-        ] {
-            let mut a = LazyArgs::new(Some(&text));
-            let e = a.get().unwrap_err().to_string();
-            assert!(!e.contains(secret), "{e}");
-            assert!(e.contains("line"), "{e}");
+    fn pointer_validation() {
+        for ok in ["/a", "/a~0b", "/a~1b", "/", "/~0~1", "/a/0/b"] {
+            assert!(valid_pointer(ok), "{ok}");
         }
-        let deep = "[".repeat(200);
-        let mut a = LazyArgs::new(Some(&deep));
-        assert!(a
-            .get()
-            .unwrap_err()
-            .to_string()
-            .starts_with("JSON nested too deeply"));
+        for bad in ["/~", "/a~2", "/~~0", "/x~a"] {
+            assert!(!valid_pointer(bad), "{bad}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! (on the delivery thread, but on a 2-core machine that thread competes
 //! with the agent's).
 
-use crate::record::CallRecord;
+use super::record::CallRecord;
 
 pub struct TraceBatch {
     /// The records' JSON, each followed by a newline.
@@ -50,12 +50,13 @@ impl TraceBatch {
         out
     }
 
-    /// The body of `POST /api/v1/traces/ingest`: `{"traces":[…]}`.
-    pub fn ingest_body(&self) -> Vec<u8> {
+    /// The body of `POST /api/v1/traces/ingest` holding the records `keep`
+    /// selects (by index): `{"traces":[…]}`.
+    pub fn ingest_body(&self, keep: impl Fn(usize) -> bool) -> Vec<u8> {
         let mut body = Vec::with_capacity(self.text.len() + 16);
         body.extend_from_slice(b"{\"traces\":[");
-        for i in 0..self.len() {
-            if i > 0 {
+        for (n, i) in (0..self.len()).filter(|&i| keep(i)).enumerate() {
+            if n > 0 {
                 body.push(b',');
             }
             body.extend_from_slice(self.json(i));
@@ -68,7 +69,7 @@ impl TraceBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::sample_record;
+    use crate::records::record::sample_record;
     use serde_json::Value;
 
     fn record(tool: &str) -> CallRecord {
@@ -104,7 +105,7 @@ mod tests {
             .collect();
         assert_eq!(tools(&some), ["a", "c"]);
 
-        let body: Value = serde_json::from_slice(&batch.ingest_body()).unwrap();
+        let body: Value = serde_json::from_slice(&batch.ingest_body(|_| true)).unwrap();
         let traces = body["traces"].as_array().unwrap();
         assert_eq!(traces, &lines);
     }
@@ -114,6 +115,6 @@ mod tests {
         let batch = TraceBatch::new(&[], "production");
         assert!(batch.is_empty());
         assert!(batch.lines(|_| true).is_empty());
-        assert_eq!(batch.ingest_body(), b"{\"traces\":[]}");
+        assert_eq!(batch.ingest_body(|_| true), b"{\"traces\":[]}");
     }
 }

@@ -1,10 +1,19 @@
-//! Sends one batch of trace payloads with retries.
+//! Control-plane ingest as a sink: `POST /api/v1/traces/ingest` with
+//! retries ([`send_batch`]), and the state that belongs to it alone: the
+//! pause after the plan's trace quota is used up (402), and the shared
+//! circuit breaker's verdict before each batch.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::api::ApiClient;
-use super::backoff;
-use super::error::ApiError;
+use super::batch::TraceBatch;
+use super::record::CallRecord;
+use super::sink::{RecordSink, SinkFuture, SinkResult};
+use crate::control_plane::{backoff, ApiClient, ApiError, Connection};
+use crate::log::Logger;
+
+/// How long trace sending pauses after the API says the quota is used up.
+const QUOTA_PAUSE: Duration = Duration::from_secs(60);
 
 /// How hard [`send_batch`] tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,15 +48,15 @@ pub enum SendResult {
     /// Refused for good (4xx other than 401/402/403/408/429): the batch
     /// itself is wrong, drop it. Holds the reason.
     Rejected(String),
-    /// 401 / 403: the key is refused.
-    AuthFailed,
+    /// 401 / 403: the key is refused (the status it came with).
+    AuthFailed(u16),
     /// Outages (network, 5xx, garbage answers, 408/429) on every try: keep
     /// the batch for later. Holds the last error.
     GaveUp(String),
 }
 
 /// Sends an ingest body (`{"traces":[…]}`, see
-/// [`crate::trace_batch::TraceBatch::ingest_body`]) with
+/// [`TraceBatch::ingest_body`]) with
 /// `POST /api/v1/traces/ingest`, retrying outages with exponential backoff
 /// and full jitter (tokio time, so a paused test clock applies).
 pub async fn send_batch(api: &ApiClient, body: &[u8], policy: &RetryPolicy) -> SendResult {
@@ -57,7 +66,7 @@ pub async fn send_batch(api: &ApiClient, body: &[u8], policy: &RetryPolicy) -> S
         let err = match api.ingest_body(body.to_vec()).await {
             Ok(()) => return SendResult::Delivered,
             Err(ApiError::QuotaExceeded) => return SendResult::QuotaExceeded,
-            Err(ApiError::Auth(_)) => return SendResult::AuthFailed,
+            Err(ApiError::Auth(status)) => return SendResult::AuthFailed(status),
             Err(e) if !e.is_retryable() => return SendResult::Rejected(e.to_string()),
             Err(e) => e,
         };
@@ -69,11 +78,103 @@ pub async fn send_batch(api: &ApiClient, body: &[u8], policy: &RetryPolicy) -> S
     }
 }
 
+pub struct IngestSink {
+    connection: Arc<Connection>,
+    retry: RetryPolicy,
+    quota_paused_until: Mutex<Option<Instant>>,
+    log: Arc<Logger>,
+}
+
+impl IngestSink {
+    pub fn new(connection: Arc<Connection>, log: Arc<Logger>) -> Self {
+        Self {
+            connection,
+            retry: RetryPolicy::default(),
+            quota_paused_until: Mutex::new(None),
+            log,
+        }
+    }
+
+    fn quota_paused(&self) -> bool {
+        let mut until = self
+            .quota_paused_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    async fn send(&self, body: Vec<u8>, n: usize) -> SinkResult {
+        let c = &*self.connection;
+        // A dead control plane (open breaker) or a used-up quota: keep the
+        // records for a later round rather than hammer the API.
+        if self.quota_paused() || !c.breaker.allow_request() {
+            return SinkResult::Retry;
+        }
+        match send_batch(&c.api, &body, &self.retry).await {
+            SendResult::Delivered => {
+                c.succeeded();
+                SinkResult::Done
+            }
+            SendResult::QuotaExceeded => {
+                *self
+                    .quota_paused_until
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + QUOTA_PAUSE);
+                self.log.once("trace-quota", || {
+                    format!(
+                        "the Execlave trace quota is used up (HTTP 402): sending paused for {} s, \
+                         records stay buffered (oldest dropped when full)",
+                        QUOTA_PAUSE.as_secs()
+                    )
+                });
+                SinkResult::Retry
+            }
+            SendResult::Rejected(why) => {
+                self.log
+                    .debug(|| format!("the control plane refused {n} records: {why}"));
+                SinkResult::Refused
+            }
+            SendResult::AuthFailed(status) => {
+                c.failed(&ApiError::Auth(status), "trace delivery");
+                SinkResult::Refused
+            }
+            SendResult::GaveUp(why) => {
+                self.log
+                    .debug(|| format!("trace delivery failed, will retry: {why}"));
+                SinkResult::Retry
+            }
+        }
+    }
+}
+
+impl RecordSink for IngestSink {
+    fn name(&self) -> &'static str {
+        "control-plane ingest"
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        records: &'a [CallRecord],
+        traces: &'a TraceBatch,
+        pick: &'a (dyn Fn(usize) -> bool + Sync),
+    ) -> SinkFuture<'a> {
+        let n = (0..records.len()).filter(|&i| pick(i)).count();
+        Box::pin(self.send(traces.ingest_body(pick), n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::api::ApiConfig;
-    use super::super::test_server::{Reply, TestServer};
     use super::*;
+    use crate::control_plane::test_server::{Reply, TestServer};
+    use crate::control_plane::ApiConfig;
     use serde_json::json;
 
     const KEY: &str = "exe_test_sender_SECRET_5d1e";
@@ -192,11 +293,12 @@ mod tests {
         );
         assert_eq!(
             send_batch(&api, &batch(), &fast()).await,
-            SendResult::AuthFailed
+            SendResult::AuthFailed(401)
         );
         assert_eq!(
             send_batch(&api, &batch(), &fast()).await,
-            SendResult::AuthFailed
+            SendResult::AuthFailed(403),
+            "a 403 is reported as the 403 it is"
         );
         assert_eq!(server.requests().len(), 4, "one request each");
     }

@@ -7,6 +7,7 @@
 use crate::clock::iso8601;
 use crate::decision::Violation;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,7 +21,6 @@ pub enum CallStatus {
     Success,
     Error,
     PolicyBlocked,
-    Timeout,
 }
 
 impl CallStatus {
@@ -29,10 +29,53 @@ impl CallStatus {
             CallStatus::Success => "success",
             CallStatus::Error => "error",
             CallStatus::PolicyBlocked => "policy_blocked",
-            CallStatus::Timeout => "timeout",
         }
     }
 }
+
+/// Who made the decision a record reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// The local engine alone.
+    Local,
+    /// The control plane decided too.
+    Remote,
+    /// No decision could be had and `fail_open` let the call through.
+    Bypassed,
+}
+
+impl DecidedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecidedBy::Local => "local",
+            DecidedBy::Remote => "remote",
+            DecidedBy::Bypassed => "bypassed",
+        }
+    }
+}
+
+/// Why governance refused a call, as its record's `errorType` names it.
+/// The names are the record format's (the official SDK's error classes);
+/// they are defined here once, whatever host the core runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    PolicyBlocked,
+    AgentPaused,
+    EnforcementUnavailable,
+}
+
+impl Refusal {
+    pub fn record_text(self) -> &'static str {
+        match self {
+            Refusal::PolicyBlocked => "PolicyBlockedError",
+            Refusal::AgentPaused => "AgentPausedError",
+            Refusal::EnforcementUnavailable => "EnforcementUnavailableError",
+        }
+    }
+}
+
+/// The `errorType` of a call that was decided but never completed.
+pub const INCOMPLETE: &str = "Incomplete";
 
 /// Who a call was made for; shared by every record of the same wrapped client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +90,10 @@ pub struct CallRecord {
     /// Fixed when the record is made, so that a batch sent again after a
     /// lost answer carries the same ids and the server can tell.
     pub trace_id: u128,
-    /// Already appended to the audit log (it is not appended again when the
-    /// control plane needs the record retried).
-    pub audit_logged: bool,
+    /// The sinks that are done with this record, one bit each (see
+    /// [`crate::records::pipeline`]): a record kept for a sink that must
+    /// retry is not handed again to those that have it.
+    pub done_by: u32,
     pub context: CallContext,
     pub tool: String,
     /// JSON text of the arguments, already bounded by [`bound_text`].
@@ -60,12 +104,12 @@ pub struct CallRecord {
     pub duration_ms: f64,
     pub status: CallStatus,
     pub error_message: Option<String>,
-    pub error_type: Option<String>,
+    /// A [`Refusal`]'s text, [`INCOMPLETE`], or the name the host gave the
+    /// error a call threw.
+    pub error_type: Option<Cow<'static, str>>,
     pub violations: Vec<Violation>,
     pub warnings: Vec<Violation>,
-    /// `local`, `remote` (the control plane decided too) or `bypassed`
-    /// (no decision could be had and `fail_open` let the call through).
-    pub decided_by: &'static str,
+    pub decided_by: DecidedBy,
 }
 
 impl CallRecord {
@@ -101,7 +145,7 @@ impl CallRecord {
             metadata: TraceMetadata {
                 tool_name: &self.tool,
                 decision,
-                decided_by: self.decided_by,
+                decided_by: self.decided_by.as_str(),
                 violations: &self.violations,
                 warnings: &self.warnings,
             },
@@ -183,7 +227,7 @@ pub fn bound_text(mut text: String, max: usize) -> String {
 pub(crate) fn sample_record(tool: &str) -> CallRecord {
     CallRecord {
         trace_id: new_trace_id(),
-        audit_logged: false,
+        done_by: 0,
         context: CallContext {
             agent_id: "ops-agent".into(),
             session_id: None,
@@ -199,7 +243,7 @@ pub(crate) fn sample_record(tool: &str) -> CallRecord {
         error_type: None,
         violations: vec![],
         warnings: vec![],
-        decided_by: "local",
+        decided_by: DecidedBy::Local,
     }
 }
 

@@ -6,7 +6,7 @@
 /// A compiled pattern. Patterns without wildcards compare as plain strings;
 /// `*` alone (or only stars) matches without looking at the string.
 #[derive(Debug, Clone)]
-pub(crate) struct ToolPattern {
+pub(crate) struct Glob {
     matcher: Matcher,
     case_insensitive: bool,
 }
@@ -32,7 +32,7 @@ enum Token {
     Char(char),
 }
 
-impl ToolPattern {
+impl Glob {
     pub(crate) fn new(pattern: &str, case_insensitive: bool) -> Self {
         let mut tokens: Vec<Token> = Vec::with_capacity(pattern.len());
         for c in pattern.chars() {
@@ -144,11 +144,11 @@ mod tests {
     use super::*;
 
     fn m(p: &str, s: &str) -> bool {
-        ToolPattern::new(p, false).matches(s)
+        Glob::new(p, false).matches(s)
     }
 
     fn mi(p: &str, s: &str) -> bool {
-        ToolPattern::new(p, true).matches(s)
+        Glob::new(p, true).matches(s)
     }
 
     #[test]
@@ -157,7 +157,7 @@ mod tests {
         assert!(!m("write_file", "write_files"));
         assert!(!m("write_file", "rewrite_file"));
         assert!(!m("write_file", ""));
-        assert!(ToolPattern::new("write_file", false).is_literal());
+        assert!(Glob::new("write_file", false).is_literal());
     }
 
     #[test]

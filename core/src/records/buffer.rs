@@ -4,7 +4,7 @@
 //! oldest record goes and is counted, because a stalled sink must not turn
 //! into unbounded memory or into back-pressure on the agent's tool calls.
 
-use crate::record::CallRecord;
+use super::record::CallRecord;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -80,7 +80,7 @@ impl RecordBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::sample_record as rec;
+    use crate::records::record::sample_record as rec;
 
     fn tools(v: &[CallRecord]) -> Vec<&str> {
         v.iter().map(|r| r.tool.as_str()).collect()

@@ -18,14 +18,19 @@
 //! absolute path counts as a segment of its own that only an absolute
 //! pattern's root or a `**` can match: so `/etc/**` matches `/etc` and all
 //! below it, `**/.ssh/**` matches `/home/u/.ssh/id_rsa` and `.ssh/x`, and an
-//! absolute pattern never matches a relative path (an allowlist of absolute
-//! trees refuses relative paths: fail closed).
+//! absolute pattern never matches a relative path.
+//!
+//! A rule with an absolute pattern goes further: a value that is not fully
+//! qualified ([`NormalPath::qualified`]: relative, `~`, `C:foo`, UNC or
+//! device paths, NTFS streams, segments ending in a dot or a space, leading
+//! or trailing whitespace) fails it, deny-only rules included, since the
+//! server, not the policy, decides which file such a value names.
 //!
 //! `caseInsensitive: true` on a path rule makes segment comparisons ignore
 //! case (Unicode simple case folding per character); `**` and the root are
 //! unaffected.
 
-use super::tool_pattern::ToolPattern;
+use super::glob::Glob;
 use percent_encoding::percent_decode_str;
 use std::borrow::Cow;
 
@@ -34,6 +39,13 @@ use std::borrow::Cow;
 pub(crate) struct NormalPath<'a> {
     pub(crate) absolute: bool,
     pub(crate) segments: Vec<Cow<'a, str>>,
+    /// Written from a root: a leading `/` or `\`, or a drive and one
+    /// (`C:/`, `C:\`). Patterns written so are "absolute patterns".
+    pub(crate) rooted: bool,
+    /// Names one file whatever the server's working directory, roots and
+    /// operating system: rooted, and none of the forms a server resolves
+    /// or rewrites on its own (see [`is_fully_qualified`]).
+    pub(crate) qualified: bool,
 }
 
 impl NormalPath<'_> {
@@ -67,6 +79,8 @@ pub(crate) fn normalize(input: &str) -> NormalPath<'_> {
                     .into_iter()
                     .map(|s| Cow::Owned(s.into_owned()))
                     .collect(),
+                rooted: n.rooted,
+                qualified: n.qualified,
             }
         }
         None => normalize_plain(input),
@@ -101,7 +115,74 @@ fn normalize_plain(input: &str) -> NormalPath<'_> {
             }
         }
     }
-    NormalPath { absolute, segments }
+    NormalPath {
+        absolute,
+        segments,
+        rooted: root_len(input).is_some(),
+        qualified: is_fully_qualified(input),
+    }
+}
+
+fn is_separator(b: u8) -> bool {
+    b == b'/' || b == b'\\'
+}
+
+/// The length of `raw`'s root (`/`, `\`, `C:/`, `C:\`), `None` when it has
+/// none.
+fn root_len(raw: &str) -> Option<usize> {
+    let b = raw.as_bytes();
+    match b {
+        [first, ..] if is_separator(*first) => Some(1),
+        [drive, b':', sep, ..] if drive.is_ascii_alphabetic() && is_separator(*sep) => Some(3),
+        _ => None,
+    }
+}
+
+/// True when `raw` (a plain path, or a `file:` URI's decoded path) names one
+/// file whatever the server's working directory or roots, on any OS. Not
+/// so, and so failing every rule with absolute patterns:
+/// - no root: relative paths, `~…` (a shell's home), drive-relative `C:foo`;
+/// - two leading separators: UNC (`\\server\share`) and device paths
+///   (`\\?\…`, `\\.\…`);
+/// - a `:` after the drive: NTFS streams (`name:stream`, `name::$DATA`);
+/// - a segment ending in a dot or whitespace, which Windows drops
+///   (`secret.` opens `secret`); this covers trailing whitespace too, and
+///   leading whitespace leaves no root.
+fn is_fully_qualified(raw: &str) -> bool {
+    let Some(root) = root_len(raw) else {
+        return false;
+    };
+    let b = raw.as_bytes();
+    if b.get(1).copied().is_some_and(is_separator) {
+        return false;
+    }
+    // One pass (this runs for every path value checked): a `:` anywhere
+    // after the root, or a segment other than `.`/`..` ending in a dot or
+    // whitespace, disqualifies.
+    let mut start = root;
+    for i in root..=b.len() {
+        let c = b.get(i).copied().unwrap_or(b'/');
+        if c == b':' {
+            return false;
+        }
+        if !is_separator(c) {
+            continue;
+        }
+        let segment = &raw[start..i];
+        start = i + 1;
+        if matches!(segment, "" | "." | "..") {
+            continue;
+        }
+        let ends_badly = match segment.as_bytes()[segment.len() - 1] {
+            b'.' => true,
+            last if last.is_ascii() => last.is_ascii_whitespace() || last == 0x0b,
+            _ => segment.chars().next_back().is_some_and(char::is_whitespace),
+        };
+        if ends_badly {
+            return false;
+        }
+    }
+    true
 }
 
 /// The path a `file:` URI names, percent-decoded; `None` when `input` is
@@ -150,6 +231,7 @@ fn file_uri_path(input: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub(crate) struct PathPattern {
     tokens: Box<[PathToken]>,
+    rooted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -159,7 +241,7 @@ enum PathToken {
     /// `**`: zero or more tokens.
     AnySegments,
     /// One segment.
-    Segment(ToolPattern),
+    Segment(Glob),
 }
 
 /// What a normalised path is made of, for matching.
@@ -182,15 +264,18 @@ impl PathPattern {
                     tokens.push(PathToken::AnySegments);
                 }
             } else {
-                tokens.push(PathToken::Segment(ToolPattern::new(
-                    segment,
-                    case_insensitive,
-                )));
+                tokens.push(PathToken::Segment(Glob::new(segment, case_insensitive)));
             }
         }
         Self {
             tokens: tokens.into_boxed_slice(),
+            rooted: n.rooted,
         }
+    }
+
+    /// Written from a root (`/…`, `C:/…`): it names files by absolute path.
+    pub(crate) fn is_absolute(&self) -> bool {
+        self.rooted
     }
 
     /// True when the (already normalised) path matches the whole pattern.
@@ -297,6 +382,42 @@ mod tests {
         ];
         for (input, want) in table {
             assert_eq!(norm(input), want, "normalising {input:?}");
+        }
+    }
+
+    #[test]
+    fn rooted_and_fully_qualified() {
+        // (value, rooted, fully qualified)
+        let table = [
+            ("/srv/a", true, true),
+            ("/", true, true),
+            ("\\srv\\a", true, true),
+            ("C:/x", true, true),
+            ("c:\\x\\..\\y", true, true),
+            ("file:///C:/x", true, true),
+            ("file:///etc/passwd", true, true),
+            ("/a/./b/../c", true, true),
+            ("srv/a", false, false),
+            ("", false, false),
+            ("~/a", false, false),
+            (" /a", false, false),
+            ("/a ", true, false),
+            ("/a\t", true, false),
+            ("C:x", false, false),
+            ("C:", false, false),
+            ("//server/share", true, false),
+            ("\\\\?\\C:\\x", true, false),
+            ("\\\\.\\pipe\\x", true, false),
+            ("file://server/share", true, false),
+            ("/a/b:stream", true, false),
+            ("C:\\a::$DATA", true, false),
+            ("/a./b", true, false),
+            ("/a /b", true, false),
+            ("/a/b...", true, false),
+        ];
+        for (value, rooted, qualified) in table {
+            let n = normalize(value);
+            assert_eq!((n.rooted, n.qualified), (rooted, qualified), "{value:?}");
         }
     }
 

@@ -1,12 +1,15 @@
 //! The local audit trail: one TracePayload per line (JSON Lines), appended.
 
+use super::batch::TraceBatch;
+use super::record::CallRecord;
+use super::sink::{RecordSink, SinkFuture, SinkResult};
+use crate::log::Logger;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 pub struct AuditLog {
-    path: PathBuf,
     file: Mutex<File>,
 }
 
@@ -20,13 +23,8 @@ impl AuditLog {
             .open(path)
             .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))?;
         Ok(Self {
-            path: path.to_path_buf(),
             file: Mutex::new(file),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Appends with one write, so that lines from one batch are never
@@ -38,6 +36,49 @@ impl AuditLog {
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
         f.write_all(text)?;
         f.flush()
+    }
+}
+
+/// The audit log as a sink: file writes happen on the blocking pool, and a
+/// failed write is said once and not retried (the file is the user's; what
+/// broke it will not mend itself between two batches).
+pub struct AuditLogSink {
+    log: Arc<AuditLog>,
+    diagnostics: Arc<Logger>,
+}
+
+impl AuditLogSink {
+    pub fn new(log: AuditLog, diagnostics: Arc<Logger>) -> Self {
+        Self {
+            log: Arc::new(log),
+            diagnostics,
+        }
+    }
+}
+
+impl RecordSink for AuditLogSink {
+    fn name(&self) -> &'static str {
+        "audit log"
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        _records: &'a [CallRecord],
+        traces: &'a TraceBatch,
+        pick: &'a (dyn Fn(usize) -> bool + Sync),
+    ) -> SinkFuture<'a> {
+        let lines = traces.lines(pick);
+        Box::pin(async move {
+            let log = self.log.clone();
+            match tokio::task::spawn_blocking(move || log.append(&lines)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.diagnostics.once("audit-log-write", || {
+                    format!("cannot write the audit log: {e}; its records are lost")
+                }),
+                Err(_) => {}
+            }
+            SinkResult::Done
+        })
     }
 }
 

@@ -1,0 +1,312 @@
+//! Calls between their decision and their end: tickets, the pending
+//! calls, how a call ended ([`Completion`]), and the record order.
+//!
+//! Record order: records go out in the order calls ended or were refused.
+//! A host may report how calls ended some time after they did (in
+//! batches); while it owes such reports, a refusal's record is held back
+//! and released after them, or by a flush.
+
+use super::outcome::Ticket;
+use crate::clock;
+use crate::decision::Violation;
+use crate::error::Error;
+use crate::messages;
+use crate::records::record::{
+    bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy, INCOMPLETE,
+    MAX_RECORD_TEXT,
+};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+pub struct PendingCall {
+    pub context: CallContext,
+    pub tool: String,
+    pub input: Option<String>,
+    /// The whole arguments, kept only while the control plane decides.
+    pub args_full: Option<String>,
+    /// Record the call when it completes (a wrapped call), or only when it
+    /// is refused (a bare decision).
+    pub record_completion: bool,
+    pub started_at: SystemTime,
+    pub started: Instant,
+    pub warnings: Vec<Violation>,
+    pub decided_by: DecidedBy,
+}
+
+/// How a call ended, as its host saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Ending {
+    /// It answered; `output` is the answer's JSON text.
+    #[default]
+    Answered,
+    /// It answered with `isError: true`.
+    AnsweredIsError,
+    /// It threw: the error's message and the host's name for its type.
+    Threw {
+        message: Option<String>,
+        error_type: Option<String>,
+    },
+}
+
+/// How a completed call ended, as the host saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    /// When the call ended (its answer or error arrived); the call's
+    /// duration runs from its decision to then. `None`: it ended now. A
+    /// host that reports completions in batches must give it, or the
+    /// batching delay would count as the call's.
+    pub ended_at: Option<Instant>,
+    pub ending: Ending,
+    /// The answer's JSON text (not for a call that threw).
+    pub output: Option<String>,
+    /// The call's arguments as JSON text, for a call decided without them
+    /// (`decide_by_tool`); ignored when the decision had them.
+    pub input: Option<String>,
+}
+
+impl Completion {
+    pub fn answered(output: Option<String>) -> Self {
+        Self {
+            ended_at: None,
+            ending: Ending::Answered,
+            output,
+            input: None,
+        }
+    }
+
+    pub fn threw(message: Option<String>, error_type: Option<String>) -> Self {
+        Self {
+            ended_at: None,
+            ending: Ending::Threw {
+                message,
+                error_type,
+            },
+            output: None,
+            input: None,
+        }
+    }
+}
+
+/// How a host hands many completions over in one crossing: three numbers
+/// per call in `numbers` (ticket; when it ended, in the host's clock's
+/// milliseconds; 0 answered, 1 answered with `isError`, 2 threw), one text
+/// per call in `texts` (the answer's JSON, or the error's message), one
+/// input per call, and one error type per call that threw, in order.
+/// `host_offset_ms`: the core's clock ([`clock::now_ms`]) minus the host's,
+/// read side by side.
+pub fn decode_batch(
+    numbers: &[f64],
+    texts: Vec<Option<String>>,
+    inputs: Vec<Option<String>>,
+    error_types: Vec<String>,
+    host_offset_ms: f64,
+) -> Result<Vec<(Ticket, Completion)>, Error> {
+    if numbers.len() != texts.len() * 3 {
+        return Err(Error::invalid_argument(format!(
+            "completeBatch: {} numbers for {} texts (three per call expected)",
+            numbers.len(),
+            texts.len()
+        )));
+    }
+    if inputs.len() != texts.len() {
+        return Err(Error::invalid_argument(format!(
+            "completeBatch: {} inputs for {} texts (one per call expected)",
+            inputs.len(),
+            texts.len()
+        )));
+    }
+    let now = Instant::now();
+    let mut error_types = error_types.into_iter();
+    let calls = numbers.chunks_exact(3).zip(texts).zip(inputs);
+    Ok(calls
+        .map(|((n, text), input)| {
+            let ended_at = Some(clock::instant_at(n[1] + host_offset_ms, now));
+            let ending = n[2];
+            let (ending, output) = if ending == 2.0 {
+                (
+                    Ending::Threw {
+                        message: text,
+                        error_type: error_types.next(),
+                    },
+                    None,
+                )
+            } else if ending == 1.0 {
+                (Ending::AnsweredIsError, text)
+            } else {
+                (Ending::Answered, text)
+            };
+            let completion = Completion {
+                ended_at,
+                ending,
+                output,
+                input,
+            };
+            (n[0] as Ticket, completion)
+        })
+        .collect())
+}
+
+pub struct Calls {
+    pending: Mutex<BTreeMap<Ticket, PendingCall>>,
+    /// Refusal records waiting for completions the host owes (record order).
+    held: Mutex<Vec<CallRecord>>,
+    next_ticket: AtomicU64,
+    max_pending: usize,
+}
+
+impl Calls {
+    pub fn new(max_pending: usize) -> Self {
+        Self {
+            pending: Mutex::new(BTreeMap::new()),
+            held: Mutex::new(Vec::new()),
+            next_ticket: AtomicU64::new(1),
+            max_pending,
+        }
+    }
+
+    /// Keeps a call until it completes; returns its ticket and the call
+    /// evicted to make room, if any (the oldest, past `max_pending`).
+    pub fn start(&self, call: PendingCall) -> (Ticket, Option<PendingCall>) {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.insert(ticket, call);
+        let evicted = if pending.len() > self.max_pending {
+            pending.pop_first().map(|(_, c)| c)
+        } else {
+            None
+        };
+        (ticket, evicted)
+    }
+
+    pub fn take(&self, ticket: Ticket) -> Option<PendingCall> {
+        self.lock().remove(&ticket)
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Ticket, PendingCall>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The records of the calls that completed, in the order given, taking
+    /// the lock once. Unknown tickets (0, or already completed) are
+    /// ignored: completing twice must not record twice.
+    pub fn complete_many(
+        &self,
+        completions: impl IntoIterator<Item = (Ticket, Completion)>,
+    ) -> Vec<CallRecord> {
+        let mut done = Vec::new();
+        {
+            let mut pending = self.lock();
+            for (ticket, completion) in completions {
+                if ticket == 0 {
+                    continue;
+                }
+                if let Some(call) = pending.remove(&ticket).filter(|c| c.record_completion) {
+                    done.push((call, completion));
+                }
+            }
+        }
+        done.into_iter().map(|(c, e)| finish(c, e)).collect()
+    }
+
+    /// Holds a refusal's record until the host has reported what it owes.
+    pub fn hold(&self, record: CallRecord) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
+    }
+
+    /// The held records, to go out after the completions just reported.
+    pub fn take_held(&self) -> Vec<CallRecord> {
+        std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The record of a call that never completed.
+pub fn incomplete(call: PendingCall) -> CallRecord {
+    let mut record = finish(
+        call,
+        Completion::threw(Some(messages::NEVER_COMPLETED.into()), None),
+    );
+    record.error_type = Some(Cow::Borrowed(INCOMPLETE));
+    record
+}
+
+pub fn finish(call: PendingCall, completion: Completion) -> CallRecord {
+    let (status, error_message, error_type) = match completion.ending {
+        Ending::Answered => (CallStatus::Success, None, None),
+        Ending::AnsweredIsError => (
+            CallStatus::Error,
+            Some(messages::ANSWERED_IS_ERROR.to_string()),
+            None,
+        ),
+        Ending::Threw {
+            message,
+            error_type,
+        } => (
+            CallStatus::Error,
+            message.map(|m| bound_text(m, MAX_RECORD_TEXT)),
+            error_type.map(Cow::Owned),
+        ),
+    };
+    CallRecord {
+        trace_id: new_trace_id(),
+        done_by: 0,
+        context: call.context,
+        tool: call.tool,
+        input: call
+            .input
+            .or_else(|| completion.input.map(|a| bound_text(a, MAX_RECORD_TEXT))),
+        output: completion.output.map(|o| bound_text(o, MAX_RECORD_TEXT)),
+        started_at: call.started_at,
+        duration_ms: completion
+            .ended_at
+            .unwrap_or_else(Instant::now)
+            .saturating_duration_since(call.started)
+            .as_secs_f64()
+            * 1000.0,
+        status,
+        error_message,
+        error_type,
+        violations: vec![],
+        warnings: call.warnings,
+        decided_by: call.decided_by,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_decodes_to_completions_in_order() {
+        let numbers = [5.0, 1.0, 0.0, 6.0, 2.0, 1.0, 7.0, 3.0, 2.0];
+        let texts = vec![Some("a".into()), Some("b".into()), Some("boom".into())];
+        let inputs = vec![None, Some("{}".into()), None];
+        let got = decode_batch(&numbers, texts, inputs, vec!["TypeError".into()], 0.0).unwrap();
+        let tickets: Vec<Ticket> = got.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tickets, [5, 6, 7]);
+        assert_eq!(got[0].1.ending, Ending::Answered);
+        assert_eq!(got[1].1.ending, Ending::AnsweredIsError);
+        assert_eq!(got[1].1.input.as_deref(), Some("{}"));
+        assert_eq!(
+            got[2].1.ending,
+            Ending::Threw {
+                message: Some("boom".into()),
+                error_type: Some("TypeError".into())
+            }
+        );
+        assert_eq!(got[2].1.output, None);
+    }
+
+    #[test]
+    fn a_batch_of_the_wrong_shape_is_an_invalid_argument() {
+        let e = decode_batch(&[1.0, 2.0], vec![None], vec![None], vec![], 0.0).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);
+        let e = decode_batch(&[1.0, 2.0, 0.0], vec![None], vec![], vec![], 0.0).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);
+    }
+}

@@ -1,0 +1,580 @@
+//! The decision on each call, and what follows from it: a pending call, a
+//! refusal's record, an outage handled as the options say.
+//!
+//! `decide` and `complete` are synchronous and never touch the network: they
+//! run on the host's calling thread, so their cost is the governed call's
+//! overhead.
+
+use super::agents::{AgentHandle, AgentState, Agents};
+use super::calls::{incomplete, Calls, Completion, PendingCall};
+use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
+use super::policy_store::PolicyStore;
+use crate::control_plane::{enforce_input, Connection, EnforceRequest};
+use crate::decision::Violation;
+use crate::error::Error;
+use crate::log::Logger;
+use crate::messages;
+use crate::options::{EnforcementMode, OutageMode};
+use crate::records::pipeline::Pipeline;
+use crate::records::record::{
+    bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy, Refusal,
+    MAX_RECORD_TEXT,
+};
+use crate::stats::Stats;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
+
+/// What the engine needs of the options.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub enforcement: EnforcementMode,
+    pub on_outage: OutageMode,
+    pub first_sync_timeout: Duration,
+    pub environment: String,
+}
+
+pub struct Engine {
+    pub settings: EngineSettings,
+    pub policies: Arc<PolicyStore>,
+    pub agents: Arc<Agents>,
+    pub calls: Calls,
+    /// Where records go; `None` when there is nowhere to send them, in
+    /// which case no record is even built.
+    pub records: Option<Arc<Pipeline>>,
+    /// The control plane, when there is an API key.
+    pub connection: Option<Arc<Connection>>,
+    pub stats: Arc<Stats>,
+    pub log: Arc<Logger>,
+    /// Woken whenever a sync finishes or an agent is resolved.
+    pub progress: Arc<Notify>,
+    closed: AtomicBool,
+    started: Instant,
+}
+
+/// What a refusal's record says.
+struct Refused {
+    kind: Refusal,
+    violations: Vec<Violation>,
+    warnings: Vec<Violation>,
+    message: String,
+    decided_by: DecidedBy,
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: EngineSettings,
+        policies: Arc<PolicyStore>,
+        agents: Arc<Agents>,
+        calls: Calls,
+        records: Option<Arc<Pipeline>>,
+        connection: Option<Arc<Connection>>,
+        stats: Arc<Stats>,
+        log: Arc<Logger>,
+        progress: Arc<Notify>,
+    ) -> Self {
+        Self {
+            settings,
+            policies,
+            agents,
+            calls,
+            records,
+            connection,
+            stats,
+            log,
+            progress,
+            closed: AtomicBool::new(false),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Refuses every call from now on; true the first time.
+    pub fn close(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    fn rejected_key(&self) -> Option<u16> {
+        self.connection.as_ref().and_then(|c| c.rejected_key())
+    }
+
+    /// True once a call for this agent may be decided: the first sync and
+    /// the agent's id lookup are done, or the wait for them has run out.
+    fn ready_for(&self, state: &AgentState) -> bool {
+        if self.connection.is_none() {
+            return true;
+        }
+        let synced = self.policies.first_sync_done() || self.policies.has_policies();
+        if synced && state.resolved.load(Ordering::Acquire) {
+            return true;
+        }
+        Instant::now() >= self.wait_deadline(state)
+    }
+
+    fn wait_deadline(&self, state: &AgentState) -> Instant {
+        state.registered_at.max(self.started) + self.settings.first_sync_timeout
+    }
+
+    /// Resolves when calls for this agent may be decided (see `decide`'s
+    /// `WaitForSync`); never later than the first-sync timeout.
+    pub async fn wait_for_sync(&self, handle: AgentHandle) {
+        let Some(reg) = self.agents.get(handle) else {
+            return;
+        };
+        let deadline = tokio::time::Instant::from_std(self.wait_deadline(&reg.state));
+        loop {
+            let progressed = self.progress.notified();
+            if self.ready_for(&reg.state) {
+                return;
+            }
+            tokio::select! {
+                _ = progressed => {}
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
+    /// Decides one call. With `track`, an allowed call stays pending until
+    /// [`Engine::complete_many`] reports how it ended (a wrapped call);
+    /// without it (a bare decision), only refusals are recorded.
+    ///
+    /// `completions_owed`: the host still owes reports of how earlier calls
+    /// ended. A refusal's record then waits for them (record order, see
+    /// [`super::calls`]).
+    pub fn decide(
+        &self,
+        handle: AgentHandle,
+        tool: String,
+        args_json: Option<String>,
+        track: bool,
+        completions_owed: bool,
+    ) -> Result<Outcome, Error> {
+        if self.is_closed() {
+            return Ok(Outcome::Closed);
+        }
+        let reg = self
+            .agents
+            .get(handle)
+            .ok_or_else(|| Error::invalid_argument(format!("unknown agent handle {handle}")))?;
+        let (state, context) = (reg.state, reg.context);
+        if !self.ready_for(&state) {
+            return Ok(Outcome::WaitForSync);
+        }
+        Stats::bump(&self.stats.decisions);
+
+        if let Some(status) = self.rejected_key() {
+            Stats::bump(&self.stats.blocked);
+            return Ok(Outcome::AuthFailed { status });
+        }
+
+        let status = state.status.load();
+        if status.paused {
+            Stats::bump(&self.stats.blocked);
+            let reason = status.reason.clone();
+            let refused = Refused {
+                kind: Refusal::AgentPaused,
+                violations: vec![],
+                warnings: vec![],
+                message: messages::paused(&context.agent_id, reason.as_deref()),
+                decided_by: DecidedBy::Local,
+            };
+            let agent_id = context.agent_id.to_string();
+            self.record_refusal(context, tool, args_json, refused, completions_owed);
+            return Ok(Outcome::Paused { agent_id, reason });
+        }
+
+        if self.connection.is_some() && !self.policies.has_policies() {
+            return Ok(self.outage(
+                context,
+                tool,
+                args_json,
+                vec![],
+                track,
+                messages::NO_POLICIES_YET.into(),
+                completions_owed,
+            ));
+        }
+
+        let mut decision =
+            self.policies
+                .current()
+                .evaluate(&state.identity.load(), &tool, args_json.as_deref());
+        if !reg.enforce && decision.is_blocked() {
+            let blocking = std::mem::take(&mut decision.violations);
+            decision.warnings.extend(blocking);
+        }
+        if decision.is_blocked() {
+            Stats::bump(&self.stats.blocked);
+            let outcome = Outcome::Block {
+                violations: decision.violations.clone(),
+                warnings: decision.warnings.clone(),
+            };
+            let refused = Refused {
+                kind: Refusal::PolicyBlocked,
+                message: messages::blocked(&decision.violations),
+                violations: decision.violations,
+                warnings: decision.warnings,
+                decided_by: DecidedBy::Local,
+            };
+            self.record_refusal(context, tool, args_json, refused, completions_owed);
+            return Ok(outcome);
+        }
+
+        if self.connection.is_some()
+            && (decision.needs_server || self.settings.enforcement == EnforcementMode::Remote)
+        {
+            let ticket = self.start_pending(
+                context,
+                tool,
+                args_json,
+                decision.warnings.clone(),
+                track,
+                DecidedBy::Remote,
+                true,
+            );
+            return Ok(Outcome::AskServer {
+                ticket,
+                warnings: decision.warnings,
+            });
+        }
+        if decision.needs_server {
+            // Local mode: nobody can make the server's part of the decision.
+            // That is an outage by another name, and handled the same way.
+            return Ok(self.outage(
+                context,
+                tool,
+                args_json,
+                decision.warnings,
+                track,
+                messages::SERVER_ONLY_IN_LOCAL_MODE.into(),
+                completions_owed,
+            ));
+        }
+
+        Stats::bump(&self.stats.allowed);
+        if !decision.warnings.is_empty() {
+            Stats::bump(&self.stats.warned);
+        }
+        let ticket = track.then(|| {
+            self.start_pending(
+                context,
+                tool,
+                args_json,
+                decision.warnings.clone(),
+                true,
+                DecidedBy::Local,
+                false,
+            )
+        });
+        Ok(Outcome::Allow {
+            ticket,
+            warnings: decision.warnings,
+            bypass: None,
+        })
+    }
+
+    /// The hot path's shortcut: decides a tracked call on its tool name
+    /// alone, when that is enough. Returns the ticket of a call that is
+    /// allowed with nothing to report (no warning, no server involved, no
+    /// argument rule on the tool); otherwise why not, having counted and
+    /// recorded nothing: the host then calls [`Engine::decide`] with the
+    /// arguments. The arguments of a call allowed here reach its record
+    /// through [`Completion::input`].
+    pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Result<Ticket, Undecided> {
+        if self.is_closed() {
+            return Err(Undecided::Other);
+        }
+        // `enforce` only turns violations into warnings, so a clean
+        // decision is the same either way.
+        let reg = self.agents.get(handle).ok_or(Undecided::Other)?;
+        if let Some(c) = &self.connection {
+            if self.settings.enforcement == EnforcementMode::Remote
+                || c.rejected_key().is_some()
+                || !self.policies.has_policies()
+            {
+                return Err(Undecided::Other);
+            }
+        }
+        if !self.ready_for(&reg.state) || reg.state.status.load().paused {
+            return Err(Undecided::Other);
+        }
+        let decision = self
+            .policies
+            .current()
+            .evaluate_tool(&reg.state.identity.load(), tool)
+            .ok_or(Undecided::NeedsArguments)?;
+        let clean = decision.violations.is_empty()
+            && decision.warnings.is_empty()
+            && !decision.needs_server;
+        if !clean {
+            return Err(Undecided::Other);
+        }
+        Stats::bump(&self.stats.decisions);
+        Stats::bump(&self.stats.allowed);
+        if self.records.is_none() {
+            return Ok(0); // nothing to record (see `start_pending`)
+        }
+        Ok(self.start_pending(
+            reg.context,
+            tool.to_owned(),
+            None,
+            vec![],
+            true,
+            DecidedBy::Local,
+            false,
+        ))
+    }
+
+    /// No decision can be had: `enforcementOnOutage` says what happens.
+    #[allow(clippy::too_many_arguments)]
+    fn outage(
+        &self,
+        context: CallContext,
+        tool: String,
+        args_json: Option<String>,
+        warnings: Vec<Violation>,
+        track: bool,
+        reason: String,
+        hold_record: bool,
+    ) -> Outcome {
+        match self.settings.on_outage {
+            OutageMode::FailClosed => {
+                Stats::bump(&self.stats.blocked);
+                let refused = Refused {
+                    kind: Refusal::EnforcementUnavailable,
+                    violations: vec![],
+                    warnings,
+                    message: reason.clone(),
+                    decided_by: DecidedBy::Local,
+                };
+                self.record_refusal(context, tool, args_json, refused, hold_record);
+                Outcome::Unavailable {
+                    reason,
+                    consecutive_failures: self
+                        .connection
+                        .as_ref()
+                        .map_or(0, |c| c.breaker.consecutive_failures()),
+                }
+            }
+            OutageMode::FailOpen => {
+                Stats::bump(&self.stats.allowed);
+                Stats::bump(&self.stats.bypassed);
+                self.log
+                    .debug(|| format!("enforcement bypassed for tool {tool:?}: {reason}"));
+                let ticket = track.then(|| {
+                    self.start_pending(
+                        context,
+                        tool,
+                        args_json,
+                        warnings.clone(),
+                        true,
+                        DecidedBy::Bypassed,
+                        false,
+                    )
+                });
+                Outcome::Allow {
+                    ticket,
+                    warnings,
+                    bypass: Some(reason),
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_pending(
+        &self,
+        context: CallContext,
+        tool: String,
+        args_json: Option<String>,
+        warnings: Vec<Violation>,
+        record_completion: bool,
+        decided_by: DecidedBy,
+        keep_args: bool,
+    ) -> Ticket {
+        if self.records.is_none() && !keep_args {
+            // Nowhere to record to and nothing to ask: keep nothing. The
+            // ticket 0 tells the host there is nothing to report either.
+            return 0;
+        }
+        let (input, args_full) = match args_json {
+            Some(a) if keep_args => (Some(bound_text(a.clone(), MAX_RECORD_TEXT)), Some(a)),
+            Some(a) => (Some(bound_text(a, MAX_RECORD_TEXT)), None),
+            None => (None, None),
+        };
+        let (ticket, evicted) = self.calls.start(PendingCall {
+            context,
+            tool,
+            input,
+            args_full,
+            record_completion,
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            warnings,
+            decided_by,
+        });
+        if let Some(call) = evicted.filter(|c| c.record_completion) {
+            self.push_records([incomplete(call)]);
+        }
+        ticket
+    }
+
+    /// Reports how several calls ended, in the order given; then the
+    /// refusals held for them (record order).
+    pub fn complete_many(&self, completions: impl IntoIterator<Item = (Ticket, Completion)>) {
+        let done = self.calls.complete_many(completions);
+        let held = self.calls.take_held();
+        self.push_records(done.into_iter().chain(held));
+    }
+
+    fn record_refusal(
+        &self,
+        context: CallContext,
+        tool: String,
+        args_json: Option<String>,
+        refused: Refused,
+        hold: bool,
+    ) {
+        if self.records.is_none() {
+            return;
+        }
+        let record = CallRecord {
+            trace_id: new_trace_id(),
+            done_by: 0,
+            context,
+            tool,
+            input: args_json.map(|a| bound_text(a, MAX_RECORD_TEXT)),
+            output: None,
+            started_at: SystemTime::now(),
+            duration_ms: 0.0,
+            status: CallStatus::PolicyBlocked,
+            error_message: Some(refused.message),
+            error_type: Some(Cow::Borrowed(refused.kind.record_text())),
+            violations: refused.violations,
+            warnings: refused.warnings,
+            decided_by: refused.decided_by,
+        };
+        if hold {
+            self.calls.hold(record);
+        } else {
+            self.push_records([record]);
+        }
+    }
+
+    /// Everything held goes to the sinks' buffer (a flush).
+    pub fn release_held(&self) {
+        let held = self.calls.take_held();
+        self.push_records(held);
+    }
+
+    fn push_records(&self, records: impl IntoIterator<Item = CallRecord>) {
+        if let Some(p) = &self.records {
+            p.push(records);
+        }
+    }
+
+    // ---- the control plane's part (see `sync::remote`) ----
+
+    /// The request that asks the control plane about the pending call
+    /// `ticket` (from an `AskServer` outcome). `input` overrides the text
+    /// view of the arguments. `None`: there is no such call.
+    pub fn remote_request(&self, ticket: Ticket, input: Option<String>) -> Option<EnforceRequest> {
+        let pending = self.calls.lock();
+        let call = pending.get(&ticket)?;
+        let arguments: Value = call
+            .args_full
+            .as_deref()
+            .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Value::String(a.to_string())))
+            .unwrap_or(Value::Null);
+        let mut req = EnforceRequest::for_tool_call(
+            call.context.agent_id.to_string(),
+            self.settings.environment.clone(),
+            &call.tool,
+            arguments,
+        );
+        if let Some(i) = input {
+            req.input = enforce_input(&call.tool, &Value::String(i));
+        }
+        Stats::bump(&self.stats.remote_decisions);
+        Some(req)
+    }
+
+    /// The outcome of a pending call once the control plane's verdict is in.
+    pub fn apply_verdict(&self, ticket: Ticket, verdict: RemoteVerdict) -> Outcome {
+        match verdict {
+            RemoteVerdict::Allowed { warnings } => self.allow_pending(ticket, warnings),
+            RemoteVerdict::Blocked { violations } => self.block_pending(ticket, violations),
+            RemoteVerdict::AuthFailed(status) => {
+                self.calls.take(ticket);
+                Stats::bump(&self.stats.blocked);
+                Outcome::AuthFailed { status }
+            }
+            RemoteVerdict::Outage(reason) => {
+                let Some(call) = self.calls.take(ticket) else {
+                    return Outcome::Closed;
+                };
+                self.outage(
+                    call.context,
+                    call.tool,
+                    call.input,
+                    call.warnings,
+                    call.record_completion,
+                    reason,
+                    false,
+                )
+            }
+        }
+    }
+
+    fn allow_pending(&self, ticket: Ticket, remote_warnings: Vec<Violation>) -> Outcome {
+        Stats::bump(&self.stats.allowed);
+        let mut pending = self.calls.lock();
+        let Some(call) = pending.get_mut(&ticket) else {
+            return Outcome::Closed;
+        };
+        call.warnings.extend(remote_warnings);
+        call.args_full = None;
+        let warnings = call.warnings.clone();
+        if !warnings.is_empty() {
+            Stats::bump(&self.stats.warned);
+        }
+        let ticket = if call.record_completion {
+            Some(ticket)
+        } else {
+            pending.remove(&ticket);
+            None
+        };
+        Outcome::Allow {
+            ticket,
+            warnings,
+            bypass: None,
+        }
+    }
+
+    fn block_pending(&self, ticket: Ticket, violations: Vec<Violation>) -> Outcome {
+        Stats::bump(&self.stats.blocked);
+        let Some(call) = self.calls.take(ticket) else {
+            return Outcome::Closed;
+        };
+        let outcome = Outcome::Block {
+            violations: violations.clone(),
+            warnings: call.warnings.clone(),
+        };
+        let refused = Refused {
+            kind: Refusal::PolicyBlocked,
+            message: messages::blocked(&violations),
+            violations,
+            warnings: call.warnings,
+            decided_by: call.decided_by,
+        };
+        self.record_refusal(call.context, call.tool, call.input, refused, false);
+        outcome
+    }
+}

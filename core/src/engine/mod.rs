@@ -1,0 +1,16 @@
+//! The decision engine: who calls ([`agents`]), the policies in force
+//! ([`policy_store`]), the decision itself ([`decide`]), what it means for
+//! the host ([`outcome`]) and the calls between decision and end
+//! ([`calls`]: tickets, pending calls, record order).
+
+pub mod agents;
+pub mod calls;
+pub mod decide;
+pub mod outcome;
+pub mod policy_store;
+
+pub use crate::agent::AgentIdentity;
+pub use agents::{AgentHandle, AgentStatus};
+pub use calls::{Completion, Ending};
+pub use decide::{Engine, EngineSettings};
+pub use outcome::{Outcome, RemoteVerdict, Ticket, Undecided};

@@ -1,0 +1,157 @@
+//! What the host must do with a call, once the governor has looked at it.
+
+use crate::decision::Violation;
+use crate::messages;
+use serde::Serialize;
+
+/// Identifies a call between its decision and its completion.
+pub type Ticket = u64;
+
+/// Why [`crate::Governor::decide_by_tool`] left a call to the full
+/// decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecided {
+    /// An argument rule applies to this tool for this agent: while the
+    /// policies stay the same, every call of it needs its arguments, so a
+    /// host may skip the shortcut for it (the full decision is always
+    /// right, only slower).
+    NeedsArguments,
+    /// Anything else: a refusal, a warning, the control plane, a pause, a
+    /// closed governor. Say nothing about the next call.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Go ahead; report the result with `complete(ticket, …)`.
+    Allow {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ticket: Option<Ticket>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<Violation>,
+        /// Set when no decision could be had and `fail_open` let the call
+        /// through: the host reports it (`onEnforcementBypassed`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bypass: Option<String>,
+    },
+    /// Refused by policy.
+    Block {
+        violations: Vec<Violation>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<Violation>,
+    },
+    /// The kill switch is on for this agent.
+    Paused {
+        #[serde(rename = "agentId")]
+        agent_id: String,
+        reason: Option<String>,
+    },
+    /// No decision could be had and `fail_closed` is set.
+    Unavailable {
+        reason: String,
+        #[serde(rename = "consecutiveFailures")]
+        consecutive_failures: u32,
+    },
+    /// The control plane rejected the API key, with this HTTP status.
+    AuthFailed { status: u16 },
+    /// The first policy sync has not finished: wait for it, then decide again.
+    WaitForSync,
+    /// The local check passed; the control plane must decide too.
+    AskServer {
+        ticket: Ticket,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<Violation>,
+    },
+    /// `shutdown()` was called.
+    Closed,
+}
+
+/// The control plane's part of a decision (see `sync::remote`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteVerdict {
+    Allowed {
+        warnings: Vec<Violation>,
+    },
+    Blocked {
+        violations: Vec<Violation>,
+    },
+    /// No decision could be had: the reason.
+    Outage(String),
+    /// The key was rejected with this status.
+    AuthFailed(u16),
+}
+
+impl Outcome {
+    /// What the user reads when this outcome stops the call; `None` when it
+    /// does not.
+    pub fn message(&self) -> Option<String> {
+        Some(match self {
+            Outcome::Block { violations, .. } => messages::blocked(violations),
+            Outcome::Paused { agent_id, reason } => messages::paused(agent_id, reason.as_deref()),
+            Outcome::Unavailable { reason, .. } => messages::unavailable(reason),
+            Outcome::AuthFailed { status } => messages::auth_failed(*status),
+            Outcome::Closed => messages::CLOSED.to_string(),
+            Outcome::Allow { .. } | Outcome::WaitForSync | Outcome::AskServer { .. } => {
+                return None
+            }
+        })
+    }
+
+    /// The outcome as JSON for a host: its fields, and the `message` of an
+    /// outcome that stops the call.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct WithMessage<'a> {
+            #[serde(flatten)]
+            outcome: &'a Outcome,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            message: Option<String>,
+        }
+        serde_json::to_string(&WithMessage {
+            outcome: self,
+            message: self.message(),
+        })
+        .expect("an outcome has string keys and no non-finite numbers")
+    }
+
+    /// An allowed call with nothing to report: the hot path's answer, which a
+    /// binding can pass back as the bare ticket.
+    pub fn clean_ticket(&self) -> Option<Ticket> {
+        match self {
+            Outcome::Allow {
+                ticket: Some(t),
+                warnings,
+                bypass: None,
+            } if warnings.is_empty() => Some(*t),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_carries_its_message_and_an_allow_none() {
+        let v: serde_json::Value =
+            serde_json::from_str(&Outcome::AuthFailed { status: 403 }.to_json()).unwrap();
+        assert_eq!(v["kind"], "auth_failed");
+        assert_eq!(v["status"], 403);
+        assert!(v["message"].as_str().unwrap().contains("HTTP 403"));
+        let paused = Outcome::Paused {
+            agent_id: "ops-agent".into(),
+            reason: Some("incident 42".into()),
+        };
+        let v: serde_json::Value = serde_json::from_str(&paused.to_json()).unwrap();
+        assert_eq!(v["message"], "agent ops-agent is paused: incident 42");
+        assert_eq!(v["agentId"], "ops-agent");
+        let allow = Outcome::Allow {
+            ticket: Some(3),
+            warnings: vec![],
+            bypass: None,
+        };
+        assert_eq!(allow.to_json(), r#"{"kind":"allow","ticket":3}"#);
+    }
+}

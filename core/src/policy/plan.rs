@@ -1,0 +1,224 @@
+//! The plan of one (agent, tool) pair: what a call of that tool by that
+//! agent needs, in policy order, computed once and cached.
+//!
+//! The tool-name violations depend only on the agent and the tool, so they
+//! are built once; the argument rules that apply are listed by index. A
+//! call then costs a few hash lookups plus the argument checks; when the
+//! plan has no argument rules the arguments are never parsed.
+
+use super::arguments::LazyArgs;
+use super::compile::CompiledPolicy;
+use super::rules::unreadable_message;
+use crate::agent::AgentIdentity;
+use crate::decision::{Decision, Violation};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Most (agent, tool) plans kept per set; the cache is emptied when full.
+pub(crate) const PLAN_CACHE_CAPACITY: usize = 4096;
+/// Plans of agents or tools with longer names are not cached (their keys
+/// would make a bounded number of entries an unbounded amount of memory).
+pub(crate) const MAX_CACHED_KEY_LEN: usize = 512;
+
+/// What one call of `tool` by one agent needs, in policy order.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) steps: Vec<Step>,
+    pub(crate) needs_server: bool,
+}
+
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// A tool-name violation (rule `deny` or `not_allowed`).
+    Fixed {
+        violation: Box<Violation>,
+        blocking: bool,
+    },
+    /// Argument rules (indexes into the policy's rules) to check.
+    Arguments { policy: usize, rules: Box<[usize]> },
+}
+
+/// agent external id → agent internal id → tool → plan. Nested so that
+/// lookups borrow the caller's strings. Hashed with foldhash, not SipHash:
+/// the lookup runs on every call (SipHash was a tenth of a decision's time),
+/// and foldhash's per-process random seed still keeps made-up tool names
+/// from being aimed at one bucket.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type PlanMap = FastMap<String, FastMap<Option<String>, FastMap<String, Arc<Plan>>>>;
+
+#[derive(Default)]
+pub(crate) struct PlanCache {
+    map: PlanMap,
+    pub(crate) len: usize,
+}
+
+impl PlanCache {
+    pub(crate) fn get(&self, agent: &AgentIdentity, tool: &str) -> Option<Arc<Plan>> {
+        self.map
+            .get(agent.external.as_str())?
+            .get(&agent.internal)?
+            .get(tool)
+            .cloned()
+    }
+
+    pub(crate) fn insert(&mut self, agent: &AgentIdentity, tool: &str, plan: Arc<Plan>) {
+        if self.len >= PLAN_CACHE_CAPACITY {
+            self.map.clear();
+            self.len = 0;
+        }
+        let previous = self
+            .map
+            .entry(agent.external.clone())
+            .or_default()
+            .entry(agent.internal.clone())
+            .or_default()
+            .insert(tool.to_owned(), plan);
+        if previous.is_none() {
+            self.len += 1;
+        }
+    }
+}
+
+impl Plan {
+    /// The plan for `tool` called by `agent`: `local` indexes the policies
+    /// evaluated here, in order; `needs_server` is whether some policy
+    /// scoped to the agent is decided by the control plane.
+    pub(crate) fn build(
+        policies: &[CompiledPolicy],
+        local: &[usize],
+        needs_server: bool,
+        agent: &AgentIdentity,
+        tool: &str,
+    ) -> Plan {
+        let mut steps = Vec::new();
+        for &i in local {
+            let policy = &policies[i];
+            if !policy.scoped_to(agent) {
+                continue;
+            }
+            let rules = policy
+                .tool_rules
+                .as_ref()
+                .expect("local policies are tool_invocation");
+            let blocking = policy.mode.is_blocking();
+            if rules.deny.iter().any(|p| p.matches(tool)) {
+                let message = format!("tool {tool:?} is denied by policy {:?}", policy.name);
+                steps.push(Step::Fixed {
+                    violation: Box::new(violation(policy, tool, "deny", message, None)),
+                    blocking,
+                });
+            } else if rules.default_deny && !rules.allow.iter().any(|p| p.matches(tool)) {
+                let message = format!(
+                    "tool {tool:?} is not on the allowlist of policy {:?}",
+                    policy.name
+                );
+                steps.push(Step::Fixed {
+                    violation: Box::new(violation(policy, tool, "not_allowed", message, None)),
+                    blocking,
+                });
+            } else {
+                let applicable: Box<[usize]> = rules
+                    .arguments
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.applies_to(tool))
+                    .map(|(j, _)| j)
+                    .collect();
+                if !applicable.is_empty() {
+                    steps.push(Step::Arguments {
+                        policy: i,
+                        rules: applicable,
+                    });
+                }
+            }
+        }
+        Plan {
+            steps,
+            needs_server,
+        }
+    }
+
+    /// The decision for one call: the plan's fixed violations, plus its
+    /// argument rules checked against `args_json` (parsed only here).
+    pub(crate) fn run(
+        &self,
+        policies: &[CompiledPolicy],
+        tool: &str,
+        args_json: Option<&str>,
+    ) -> Decision {
+        let plan = self;
+        let mut decision = Decision {
+            needs_server: plan.needs_server,
+            ..Decision::default()
+        };
+        if plan.steps.is_empty() {
+            return decision;
+        }
+        let mut args = LazyArgs::new(args_json);
+        let mut push = |v: Violation, blocking: bool| {
+            if blocking {
+                decision.violations.push(v);
+            } else {
+                decision.warnings.push(v);
+            }
+        };
+        for step in &plan.steps {
+            match step {
+                Step::Fixed {
+                    violation,
+                    blocking,
+                } => push(Violation::clone(violation), *blocking),
+                Step::Arguments { policy, rules } => {
+                    let policy = &policies[*policy];
+                    let all = &policy
+                        .tool_rules
+                        .as_ref()
+                        .expect("local policies are tool_invocation")
+                        .arguments;
+                    let blocking = policy.mode.is_blocking();
+                    for &r in rules.iter() {
+                        let rule = &all[r];
+                        let message = match args.get() {
+                            Err(reason) => {
+                                Some(unreadable_message(tool, &reason.to_string(), &policy.name))
+                            }
+                            Ok(value) => rule
+                                .check(value)
+                                .err()
+                                .map(|f| f.message(rule.argument(), tool, &policy.name)),
+                        };
+                        if let Some(message) = message {
+                            push(
+                                violation(policy, tool, "argument", message, Some(rule.argument())),
+                                blocking,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        decision
+    }
+}
+
+/// A violation of `policy` by a call of `tool`.
+fn violation(
+    policy: &CompiledPolicy,
+    tool: &str,
+    rule: &str,
+    message: String,
+    argument: Option<&str>,
+) -> Violation {
+    Violation {
+        policy_id: policy.id.clone(),
+        policy_name: policy.name.clone(),
+        policy_type: policy.policy_type.clone(),
+        enforcement_mode: policy.mode.as_str().to_owned(),
+        severity: policy.severity.clone(),
+        message,
+        tool: Some(tool.to_owned()),
+        rule: Some(rule.to_owned()),
+        argument: argument.map(str::to_owned),
+        extra: Default::default(),
+    }
+}

@@ -1,0 +1,10 @@
+//! Keeping up with the control plane, on the core's runtime: the policy
+//! set ([`policies`], with its on-disk [`policy_cache`]), the agents'
+//! internal ids and kill switch ([`kill_switch`]), and the server's part of
+//! a decision ([`remote`]). Each loop holds only the parts it updates and
+//! ends when the runtime shuts down.
+
+pub mod kill_switch;
+pub mod policies;
+pub mod policy_cache;
+pub mod remote;

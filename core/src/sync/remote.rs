@@ -1,0 +1,71 @@
+//! The control plane's part of a decision, for calls that passed the local
+//! check but need the server (policy types only it evaluates, or
+//! `enforcement: 'remote'`): one enforce request, its answer turned into a
+//! [`RemoteVerdict`] the engine applies.
+
+use crate::control_plane::{ApiError, Connection, EnforceAnswer, EnforceRequest};
+use crate::decision::Violation;
+use crate::engine::RemoteVerdict;
+use crate::log::Logger;
+use serde_json::Value;
+
+pub async fn ask(connection: &Connection, log: &Logger, request: &EnforceRequest) -> RemoteVerdict {
+    let c = connection;
+    let answer = if c.breaker.allow_request() {
+        c.api.enforce(request).await
+    } else {
+        Err(ApiError::Network(format!(
+            "circuit open after {} consecutive failures",
+            c.breaker.consecutive_failures()
+        )))
+    };
+    match answer {
+        Ok(EnforceAnswer::Allowed { warnings }) => {
+            c.succeeded();
+            RemoteVerdict::Allowed { warnings }
+        }
+        Ok(EnforceAnswer::Blocked { violations }) => {
+            c.succeeded();
+            RemoteVerdict::Blocked { violations }
+        }
+        Ok(EnforceAnswer::ApprovalRequired {
+            approval_request_id,
+        }) => {
+            c.succeeded();
+            let id = approval_request_id.unwrap_or_else(|| "unknown".into());
+            let violation = Violation {
+                policy_name: "Human approval".into(),
+                policy_type: "approval".into(),
+                enforcement_mode: "require_approval".into(),
+                message: format!(
+                    "a human must approve this call (approval request {id}); this SDK does not \
+                     wait for approvals yet, so the call is blocked"
+                ),
+                rule: Some("approval_required".into()),
+                tool: request.tools.first().cloned(),
+                extra: [("approvalRequestId".to_string(), Value::String(id))]
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            };
+            RemoteVerdict::Blocked {
+                violations: vec![violation],
+            }
+        }
+        Ok(EnforceAnswer::PlanLimit { message, .. }) => {
+            c.succeeded();
+            log.once("plan-limit", || {
+                format!("Execlave plan limit reached: {message}")
+            });
+            RemoteVerdict::Outage(format!("plan limit reached: {message}"))
+        }
+        Err(ApiError::Auth(status)) => {
+            c.failed(&ApiError::Auth(status), "remote decision");
+            RemoteVerdict::AuthFailed(status)
+        }
+        Err(e) => {
+            c.failed(&e, "remote decision");
+            RemoteVerdict::Outage(format!("the Execlave control plane is unreachable: {e}"))
+        }
+    }
+}

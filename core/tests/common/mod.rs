@@ -1,0 +1,106 @@
+//! What the integration tests share: a governor pointed at the loopback
+//! test server, a way to run its async calls on its own runtime, and
+//! readers for what it recorded.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use execlave_core::control_plane::test_server::{Reply, TestServer};
+use execlave_core::{Governor, GovernorOptions};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+pub const KEY: &str = "exe_test_integration_KEY_7f3a";
+
+/// A governor in control-plane mode against `server`, recording to an
+/// audit log in `dir`, with quick loops; `extra` options win.
+pub fn governor(server: &TestServer, dir: &Path, extra: Value) -> Governor {
+    let mut options = json!({
+        "apiKey": KEY,
+        "baseUrl": server.base_url,
+        "auditLog": dir.join("audit.jsonl"),
+        "policyRefreshMs": 50,
+        "pollIntervalMs": 50,
+        "firstSyncTimeoutMs": 5000,
+        "requestTimeoutMs": 5000,
+        "flushIntervalMs": 60000,
+    });
+    for (k, v) in extra.as_object().expect("options object") {
+        options[k] = v.clone();
+    }
+    let options: GovernorOptions = serde_json::from_value(options).unwrap();
+    Governor::new(options).unwrap()
+}
+
+/// Runs `future` on the governor's runtime, as a binding does.
+pub async fn on_core<T: Send + 'static>(
+    g: &Governor,
+    future: impl Future<Output = T> + Send + 'static,
+) -> T {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    g.run_async(future, move |r| {
+        let _ = tx.send(r);
+    });
+    rx.await.expect("settled").expect("no error")
+}
+
+/// Waits (bounded) until `ready` holds.
+pub async fn eventually(what: &str, ready: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+/// `GET /api/v1/policies` answering `policies`.
+pub fn policies(policies: Value) -> Reply {
+    Reply::json(200, &json!({ "data": policies }).to_string())
+}
+
+/// A blocking tool-invocation policy denying `pattern`.
+pub fn deny(name: &str, pattern: &str) -> Value {
+    json!({
+        "id": name, "name": name, "policyType": "tool_invocation",
+        "enforcementMode": "block", "isActive": true,
+        "ruleDefinition": { "deny": [pattern] }
+    })
+}
+
+/// A policy only the control plane evaluates.
+pub fn server_only(name: &str) -> Value {
+    json!({
+        "id": name, "name": name, "policyType": "rate_limit",
+        "enforcementMode": "block", "isActive": true, "ruleDefinition": {}
+    })
+}
+
+/// `GET /api/v1/agents?search=…` finding `agent_id` as `internal`.
+pub fn agent_found(agent_id: &str, internal: &str) -> Reply {
+    Reply::json(
+        200,
+        &json!({ "data": [{ "id": internal, "agentId": agent_id }] }).to_string(),
+    )
+}
+
+/// `GET /api/v1/agents/…/status-poll`.
+pub fn status(status: &str, reason: Option<&str>) -> Reply {
+    Reply::json(
+        200,
+        &json!({ "data": { "status": status, "reason": reason } }).to_string(),
+    )
+}
+
+/// The audit log's records, after a flush.
+pub async fn audit_log(g: &Governor, dir: &Path) -> Vec<Value> {
+    let g2 = g.clone();
+    on_core(g, async move { g2.flush().await }).await;
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -1,0 +1,119 @@
+//! Policy sync against the loopback control plane: the first sync gates
+//! the first decision, refreshes replace the set, a 304 keeps it, and an
+//! answer with nothing valid never replaces a good set.
+
+mod common;
+
+use common::*;
+use execlave_core::control_plane::test_server::{Reply, TestServer};
+use execlave_core::Outcome;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_synced_set_decides_and_a_refresh_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(vec![
+        (
+            "GET /api/v1/policies",
+            vec![policies(json!([deny("no-deletes", "delete_*")])).with_header("ETag", "\"v1\"")],
+        ),
+        (
+            "GET /api/v1/agents?",
+            vec![agent_found("ops-agent", "agt_1")],
+        ),
+        ("GET /api/v1/agents/", vec![status("active", None)]),
+    ])
+    .await;
+    let g = governor(&server, dir.path(), json!({}));
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+
+    let blocked = g.decide(h, "delete_all".into(), None, true, false).unwrap();
+    assert!(matches!(blocked, Outcome::Block { .. }), "{blocked:?}");
+    assert!(matches!(
+        g.decide(h, "read_file".into(), None, true, false).unwrap(),
+        Outcome::Allow { .. }
+    ));
+
+    // The set changes on the control plane: the next refresh applies it.
+    server.route(
+        "GET /api/v1/policies",
+        vec![policies(json!([deny("no-reads", "read_*")]))],
+    );
+    eventually("the new set applies", || {
+        matches!(
+            g.decide(h, "read_file".into(), None, false, false),
+            Ok(Outcome::Block { .. })
+        )
+    })
+    .await;
+    assert!(matches!(
+        g.decide(h, "delete_all".into(), None, false, false)
+            .unwrap(),
+        Outcome::Allow { .. }
+    ));
+    let sent = server.requests_to("GET /api/v1/policies");
+    assert!(
+        sent.iter()
+            .any(|r| r.header("if-none-match") == Some("\"v1\"")),
+        "refreshes are conditional on the ETag"
+    );
+    assert!(g.stats().policy_syncs >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_with_nothing_valid_keeps_the_last_good_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(vec![
+        (
+            "GET /api/v1/policies",
+            vec![policies(json!([deny("no-deletes", "delete_*")]))],
+        ),
+        (
+            "GET /api/v1/agents?",
+            vec![agent_found("ops-agent", "agt_1")],
+        ),
+        ("GET /api/v1/agents/", vec![status("active", None)]),
+    ])
+    .await;
+    let g = governor(&server, dir.path(), json!({}));
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    server.route(
+        "GET /api/v1/policies",
+        vec![policies(json!([{ "name": 42 }]))],
+    );
+    eventually("the garbage answer was seen", || {
+        g.stats().policy_sync_failures >= 1
+    })
+    .await;
+    assert!(matches!(
+        g.decide(h, "delete_all".into(), None, false, false)
+            .unwrap(),
+        Outcome::Block { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_requests_carry_the_one_user_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(vec![
+        ("GET /api/v1/policies", vec![policies(json!([]))]),
+        (
+            "GET /api/v1/agents?",
+            vec![Reply::json(200, r#"{"data":[]}"#)],
+        ),
+    ])
+    .await;
+    let g = governor(&server, dir.path(), json!({}));
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let sent = server.requests_to("GET /api/v1/policies");
+    assert_eq!(
+        sent[0].header("user-agent"),
+        Some(execlave_core::control_plane::DEFAULT_USER_AGENT)
+    );
+}

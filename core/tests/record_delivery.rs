@@ -1,0 +1,104 @@
+//! Record delivery against the loopback control plane: records reach
+//! ingest and the audit log once each, an outage is retried without
+//! writing the audit log twice, and a 403 from ingest is booked as the 403
+//! it is.
+
+mod common;
+
+use common::*;
+use execlave_core::control_plane::test_server::{Reply, TestServer};
+use execlave_core::{Completion, Outcome};
+use serde_json::json;
+
+fn routes(ingest: Vec<Reply>) -> Vec<(&'static str, Vec<Reply>)> {
+    vec![
+        (
+            "GET /api/v1/policies",
+            vec![policies(json!([deny("d", "delete_*")]))],
+        ),
+        (
+            "GET /api/v1/agents?",
+            vec![agent_found("ops-agent", "agt_1")],
+        ),
+        ("GET /api/v1/agents/", vec![status("active", None)]),
+        ("POST /api/v1/traces/ingest", ingest),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_both_sinks_once_and_an_outage_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(routes(vec![
+        Reply::status(503),
+        Reply::status(503),
+        Reply::status(503),
+        Reply::json(202, "{}"),
+    ]))
+    .await;
+    let g = governor(&server, dir.path(), json!({}));
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+
+    let Outcome::Allow {
+        ticket: Some(t), ..
+    } = g
+        .decide(h, "echo".into(), Some(r#"{"n":1}"#.into()), true, false)
+        .unwrap()
+    else {
+        panic!("allowed")
+    };
+    g.complete(t, Completion::answered(Some("\"hi\"".into())));
+    assert!(matches!(
+        g.decide(h, "delete_all".into(), None, true, false).unwrap(),
+        Outcome::Block { .. }
+    ));
+
+    // The first round: three 503s, the batch stays buffered; the audit log
+    // has it already.
+    let recs = audit_log(&g, dir.path()).await;
+    assert_eq!(recs.len(), 2);
+    assert_eq!(
+        server.requests_to("POST /api/v1/traces/ingest").len(),
+        3,
+        "three tries"
+    );
+    assert_eq!(g.stats().records_written, 0);
+
+    // The next round delivers it, without a second audit-log line.
+    let recs = audit_log(&g, dir.path()).await;
+    assert_eq!(recs.len(), 2, "written to the audit log once");
+    let sent = server.requests_to("POST /api/v1/traces/ingest");
+    assert_eq!(sent.len(), 4);
+    assert_eq!(sent[0].body, sent[3].body, "the same batch, the same ids");
+    let body: serde_json::Value = serde_json::from_slice(&sent[3].body).unwrap();
+    let traces = body["traces"].as_array().unwrap();
+    let tools: Vec<&str> = traces
+        .iter()
+        .map(|t| t["metadata"]["toolName"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["echo", "delete_all"]);
+    assert_eq!(traces[0]["traceId"], recs[0]["traceId"]);
+    assert_eq!(g.stats().records_written, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_from_ingest_is_booked_as_403() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(routes(vec![Reply::status(403)])).await;
+    let g = governor(&server, dir.path(), json!({}));
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    assert!(matches!(
+        g.decide(h, "delete_all".into(), None, true, false).unwrap(),
+        Outcome::Block { .. }
+    ));
+    audit_log(&g, dir.path()).await;
+    assert_eq!(g.stats().records_dropped, 1);
+    assert_eq!(
+        g.decide(h, "echo".into(), None, false, false).unwrap(),
+        Outcome::AuthFailed { status: 403 },
+        "the rejected key is reported with the status it came with"
+    );
+}
