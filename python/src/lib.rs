@@ -4,7 +4,8 @@
 //! Every method catches panics: a bug in the core becomes an
 //! `execlave.errors.ExeclaveError`, never an abort of the interpreter (nor
 //! PyO3's `PanicException`, which derives from `BaseException` and would
-//! slip past the `except Exception` of the user's agent).
+//! slip past the `except Exception` of the user's agent). The core's typed
+//! errors become `ExeclaveError` with the kind in its `kind` attribute.
 //!
 //! Threads: a decision runs on the calling thread with the GIL held (it
 //! takes microseconds; releasing and retaking the GIL would cost more).
@@ -15,7 +16,7 @@
 
 mod runner;
 
-use execlave_core::{Completion, Governor, GovernorOptions, Outcome};
+use execlave_core::{Completion, Ending, Error, ErrorKind, Governor, GovernorOptions, Outcome};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,23 +24,30 @@ use std::time::Duration;
 
 pyo3::import_exception!(execlave.errors, ExeclaveError);
 
-/// The core's error as the exception every host-facing failure is.
-fn py_error(message: impl Into<String>) -> PyErr {
-    ExeclaveError::new_err(message.into())
+/// The core's error as an `ExeclaveError`, its kind in `kind`
+/// (`invalid_options`, `invalid_policy`, `invalid_argument`, `closed`,
+/// `internal`).
+fn py_error(e: Error) -> PyErr {
+    let kind = match e.kind {
+        ErrorKind::InvalidOptions => "invalid_options",
+        ErrorKind::InvalidPolicy => "invalid_policy",
+        ErrorKind::InvalidArgument => "invalid_argument",
+        ErrorKind::Closed => "closed",
+        ErrorKind::Internal => "internal",
+    };
+    let err = ExeclaveError::new_err(e.message);
+    Python::attach(|py| {
+        // Setting an attribute on a fresh exception instance cannot fail in
+        // practice; were it to, the error still carries its message.
+        let _ = err.value(py).setattr("kind", kind);
+    });
+    err
 }
 
-/// Runs `f`, turning a panic into an `ExeclaveError`.
+/// Runs `f`, turning a panic into an `ExeclaveError` (kind `internal`).
 fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| Err(py_error(panic_message(&*panic))))
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("internal error in the Execlave core: {what}")
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(py_error(Error::from_panic(&*panic))))
 }
 
 /// How a call ended, as `complete` takes it.
@@ -102,7 +110,7 @@ impl NativeGovernor {
                 .map_err(py_error)?;
             Ok(match outcome.clean_ticket() {
                 Some(ticket) => ticket.into_pyobject(py)?.into_any(),
-                None => PyString::new(py, &runner::outcome_json(&outcome)).into_any(),
+                None => PyString::new(py, &outcome.to_json()).into_any(),
             })
         })
     }
@@ -122,23 +130,17 @@ impl NativeGovernor {
     ) -> PyResult<()> {
         guarded(|| {
             let completion = match ending {
-                ANSWERED => Completion {
-                    output: text,
-                    ..Completion::default()
-                },
+                ANSWERED => Completion::answered(text),
                 ANSWERED_IS_ERROR => Completion {
-                    failed: true,
-                    output: text,
-                    error_message: Some("tool returned isError: true".into()),
-                    ..Completion::default()
+                    ending: Ending::AnsweredIsError,
+                    ..Completion::answered(text)
                 },
-                THREW => Completion {
-                    failed: true,
-                    error_message: text,
-                    error_type,
-                    ..Completion::default()
-                },
-                other => return Err(py_error(format!("complete: unknown ending {other}"))),
+                THREW => Completion::threw(text, error_type),
+                other => {
+                    return Err(py_error(Error::invalid_argument(format!(
+                        "complete: unknown ending {other}"
+                    ))))
+                }
             };
             self.inner.complete(ticket, completion);
             Ok(())
@@ -152,6 +154,7 @@ impl NativeGovernor {
         guarded(|| {
             let inner = self.inner.clone();
             runner::spawn(
+                &self.inner,
                 async move { inner.wait_for_sync(handle).await },
                 on_done,
                 |py, ()| Ok(py.None()),
@@ -164,16 +167,20 @@ impl NativeGovernor {
     /// plane's decision on the pending call `ticket` (after an `ask_server`
     /// outcome). `input` overrides the text view of the arguments.
     #[pyo3(signature = (ticket, input, on_done))]
-    fn decide_remote(&self, ticket: u64, input: Option<String>, on_done: Py<PyAny>) -> PyResult<()> {
+    fn decide_remote(
+        &self,
+        ticket: u64,
+        input: Option<String>,
+        on_done: Py<PyAny>,
+    ) -> PyResult<()> {
         guarded(|| {
             let inner = self.inner.clone();
             runner::spawn(
+                &self.inner,
                 async move { inner.decide_remote(ticket, input).await },
                 on_done,
                 |py, outcome: Outcome| {
-                    Ok(PyString::new(py, &runner::outcome_json(&outcome))
-                        .into_any()
-                        .unbind())
+                    Ok(PyString::new(py, &outcome.to_json()).into_any().unbind())
                 },
             );
             Ok(())
@@ -184,7 +191,11 @@ impl NativeGovernor {
     /// is released meanwhile.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let inner = self.inner.clone();
-        py.detach(|| guarded(|| runner::block_on(async move { inner.flush().await })))
+        py.detach(|| {
+            guarded(|| {
+                runner::block_on(&self.inner, async move { inner.flush().await }).map_err(py_error)
+            })
+        })
     }
 
     /// Flushes (bounded by `timeout_ms`), stops background work and
@@ -192,12 +203,20 @@ impl NativeGovernor {
     fn shutdown(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<()> {
         let inner = self.inner.clone();
         let timeout = Duration::from_millis(timeout_ms);
-        py.detach(|| guarded(|| runner::block_on(async move { inner.shutdown(timeout).await })))
+        py.detach(|| {
+            guarded(|| {
+                runner::block_on(&self.inner, async move { inner.shutdown(timeout).await })
+                    .map_err(py_error)
+            })
+        })
     }
 
     /// The counters, as JSON text (camelCase keys).
     fn stats(&self) -> PyResult<String> {
-        guarded(|| serde_json::to_string(&self.inner.stats()).map_err(|e| py_error(e.to_string())))
+        guarded(|| {
+            serde_json::to_string(&self.inner.stats())
+                .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
+        })
     }
 
     fn is_closed(&self) -> PyResult<bool> {
@@ -214,6 +233,7 @@ impl NativeGovernor {
     fn _panic_in_future_for_test(&self, on_done: Py<PyAny>) -> PyResult<()> {
         guarded(|| {
             runner::spawn(
+                &self.inner,
                 async { panic!("a deliberate panic in a future (test)") },
                 on_done,
                 |py, ()| Ok(py.None()),

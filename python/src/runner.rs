@@ -1,47 +1,29 @@
-//! Running the core's futures for Python, and the outcome as JSON.
-//!
-//! Until the core owns the one runtime every binding uses (issue 9), this
-//! binding keeps a small one of its own, as the napi crate uses napi-rs's.
+//! The core's futures for Python: they run on the core's one runtime
+//! ([`Governor::run_async`]), and their results come back either to a
+//! Python callable (which resolves an asyncio future) or to a thread that
+//! waits with the GIL released.
 
-use crate::{panic_message, py_error};
-use execlave_core::Outcome;
+use crate::py_error;
+use execlave_core::{Error, Governor};
 use pyo3::prelude::*;
 use std::future::Future;
-use std::sync::LazyLock;
-use tokio::runtime::Runtime;
+use std::sync::mpsc;
 
-static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("execlave-py")
-        .enable_all()
-        .build()
-        .expect("cannot start the Execlave runtime")
-});
-
-/// Runs `future` on the runtime, then calls `on_done(value)` with the GIL
-/// held, or `on_done(error)` with an `ExeclaveError` if it panicked. If the
-/// interpreter is shutting down, `on_done` is not called (nothing could
-/// run it).
-pub fn spawn<T, F, C>(future: F, on_done: Py<PyAny>, convert: C)
+/// Runs `future` on the governor's runtime, then calls `on_done(value)`
+/// with the GIL held, or `on_done(error)` with an `ExeclaveError` (a panic
+/// in the future, or a runtime shut down under it). If the interpreter is
+/// shutting down, `on_done` is not called: nothing could run it.
+pub fn spawn<T, F, C>(governor: &Governor, future: F, on_done: Py<PyAny>, convert: C)
 where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
     C: for<'py> FnOnce(Python<'py>, T) -> PyResult<Py<PyAny>> + Send + 'static,
 {
-    let task = RUNTIME.spawn(future);
-    RUNTIME.spawn(async move {
-        let result = task.await;
+    governor.run_async(future, move |result| {
         Python::try_attach(|py| {
             let value = match result {
                 Ok(v) => convert(py, v).unwrap_or_else(|e| e.into_value(py).into_any()),
-                Err(e) => {
-                    let message = match e.try_into_panic() {
-                        Ok(panic) => panic_message(&*panic),
-                        Err(_) => "the call was cancelled".into(),
-                    };
-                    py_error(message).into_value(py).into_any()
-                }
+                Err(e) => py_error(e).into_value(py).into_any(),
             };
             if let Err(e) = on_done.call1(py, (value,)) {
                 e.write_unraisable(py, None);
@@ -50,38 +32,23 @@ where
     });
 }
 
-/// Runs `future` to its end on the runtime and returns its value; the
-/// caller has released the GIL.
-pub fn block_on<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> PyResult<T> {
-    RUNTIME
-        .block_on(RUNTIME.spawn(future))
-        .map_err(|e| match e.try_into_panic() {
-            Ok(panic) => py_error(panic_message(&*panic)),
-            Err(_) => py_error("the call was cancelled"),
-        })
-}
-
-/// The outcome's JSON, with the message to show when it stops the call.
-pub fn outcome_json(outcome: &Outcome) -> String {
-    let mut value = serde_json::to_value(outcome).unwrap_or_else(|e| {
-        serde_json::json!({ "kind": "unavailable", "reason": format!("internal error: {e}"), "consecutiveFailures": 0 })
+/// Runs `future` on the governor's runtime and waits for its value on this
+/// thread; the caller has released the GIL.
+pub fn block_on<T, F>(governor: &Governor, future: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let (send, receive) = mpsc::sync_channel(1);
+    governor.run_async(future, move |result| {
+        // The receiver waits below; it is gone only if this thread is.
+        let _ = send.send(result);
     });
-    let message = match outcome {
-        Outcome::Block { violations, .. } => {
-            Some(execlave_core::governor::violations_message(violations))
-        }
-        Outcome::Paused { agent_id, reason } => Some(match reason {
-            Some(r) if !r.is_empty() => format!("agent {agent_id} is paused: {r}"),
-            _ => format!("agent {agent_id} is paused"),
-        }),
-        Outcome::Unavailable { reason, .. } => Some(format!("enforcement unavailable: {reason}")),
-        Outcome::Closed => {
-            Some("this Execlave client has been shut down; the call was not sent".into())
-        }
-        _ => None,
-    };
-    if let (Some(m), Some(obj)) = (message, value.as_object_mut()) {
-        obj.entry("message").or_insert(m.into());
-    }
-    value.to_string()
+    // `run_async` always calls `done` (a dropped task settles as closed).
+    receive.recv().unwrap_or_else(|_| {
+        Err(Error::new(
+            execlave_core::ErrorKind::Closed,
+            execlave_core::messages::CLOSED,
+        ))
+    })
 }

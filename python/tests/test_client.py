@@ -40,8 +40,9 @@ def test_the_error_hierarchy() -> None:
 def test_without_key_or_policies_it_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("EXECLAVE_API_KEY", "EXECLAVE_BASE_URL", "EXECLAVE_POLICY_PATH"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ExeclaveError, match="EXECLAVE_API_KEY"):
+    with pytest.raises(ExeclaveError, match="EXECLAVE_API_KEY") as info:
         Execlave()
+    assert getattr(info.value, "kind") == "invalid_options"
 
 
 @pytest.mark.parametrize(
@@ -154,36 +155,17 @@ def test_a_panic_in_the_core_becomes_an_execlave_error() -> None:
         asyncio.run(in_future())
 
 
-def test_on_enforcement_bypassed_is_called_and_its_errors_do_not_matter() -> None:
+def test_a_server_side_policy_type_needs_an_api_key() -> None:
     server_only = {
         "name": "Server side",
         "policyType": "cost_limit",
         "enforcementMode": "block",
         "ruleDefinition": {"maxDailyUsd": 5},
     }
-    events: list[dict[str, str]] = []
-
-    def on_bypass(event: dict[str, str]) -> None:
-        events.append(event)
-        raise RuntimeError("a broken callback")
-
-    with Execlave(policies=[server_only], on_enforcement_bypassed=on_bypass) as exe:
-        result = asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["echo"]))
-    assert result["allowed"] is True
-    assert [(e["tool"], bool(e["reason"]), bool(e["timestamp"])) for e in events] == [("echo", True, True)]
-
-
-def test_fail_closed_raises_enforcement_unavailable() -> None:
-    server_only = {
-        "name": "Server side",
-        "policyType": "cost_limit",
-        "enforcementMode": "block",
-        "ruleDefinition": {"maxDailyUsd": 5},
-    }
-    with Execlave(policies=[server_only], enforcement_on_outage="fail_closed") as exe:
-        with pytest.raises(EnforcementUnavailableError) as info:
-            asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["echo"]))
-    assert info.value.last_error
+    with pytest.raises(ExeclaveError) as info:
+        Execlave(policies=[server_only])
+    assert "Server side" in str(info.value) and "API key" in str(info.value)
+    assert getattr(info.value, "kind") == "invalid_policy"
 
 
 def _run_python(code: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -120,11 +120,17 @@ async def test_an_outage_keeps_the_last_known_good_set(control_plane_factory: An
                 await session.call_tool("noop", {})
             assert ran == {}
     events: list[dict[str, str]] = []
-    with client_for(cp, first_sync_timeout_ms=300, on_enforcement_bypassed=events.append) as exe4:
+
+    def on_bypass(event: dict[str, str]) -> None:
+        events.append(event)
+        raise RuntimeError("a broken callback does not change the call's fate")
+
+    with client_for(cp, first_sync_timeout_ms=300, on_enforcement_bypassed=on_bypass) as exe4:
         async with in_memory_session(governed(exe4)) as (session, ran):
             await session.call_tool("delete_all", {})
             assert ran["delete_all"] == [{}]
     assert [e["tool"] for e in events] == ["delete_all"]
+    assert events[0]["reason"] and events[0]["timestamp"]
 
 
 async def _true_after(value: bool) -> bool:
