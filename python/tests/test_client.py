@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -114,27 +113,15 @@ async def test_enforce_policy() -> None:
         assert (stats["decisions"], stats["allowed"], stats["blocked"], stats["warned"]) == (5, 4, 1, 1)
 
 
-def test_stats_flush_and_shutdown_are_synchronous_and_release_the_gil(tmp_path: Path) -> None:
+def test_stats_flush_and_shutdown_are_synchronous(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     exe = Execlave(policies=TEST_POLICIES, audit_log=log, flush_interval_ms=60_000)
     with pytest.raises(PolicyBlockedError):
         asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"]))
-    # Another Python thread runs while flush waits in Rust.
-    ticks: list[int] = []
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            ticks.append(1)
-            stop.wait(0.001)
-
-    spinner = threading.Thread(target=spin)
-    spinner.start()
     exe.flush()
+    assert len(read_audit_log(log)) == 1, "flush returns when the sink has the records"
     exe.shutdown()
     exe.shutdown()  # twice is fine
-    stop.set()
-    spinner.join()
     assert len(read_audit_log(log)) == 1
     assert exe.stats()["records_written"] == 1
     with pytest.raises(ExeclaveError, match="shut down"):

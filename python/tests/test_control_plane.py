@@ -265,3 +265,33 @@ async def test_a_raw_request_changed_while_its_decision_waits_is_sent_as_checked
             params.arguments["path"] = "/etc/passwd"
             await call
             assert ran["write_note"] == [{"path": "/srv/notes/ok.txt", "content": ""}]
+
+
+def test_shutdown_against_a_hung_control_plane_is_bounded_and_frees_the_gil(control_plane_factory: Any) -> None:
+    import threading
+
+    cp = control_plane_factory(policies=[GUARD])
+    exe = client_for(cp, flush_interval_ms=60_000, shutdown_timeout_ms=1500)
+    with pytest.raises(PolicyBlockedError):
+        asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"]))
+    cp.call("hang", {"match": "/api/v1/traces/ingest"})
+    returned = False
+
+    def shut_down() -> None:
+        nonlocal returned
+        exe.shutdown()  # waits up to shutdown_timeout_ms on the hung ingest
+        returned = True
+
+    worker = threading.Thread(target=shut_down)
+    worker.start()
+    # This thread runs Python while the worker waits in Rust: it sees the
+    # ingest request hang before shutdown has returned.
+    seen_while_waiting = False
+    while not returned:
+        if cp.call("hungCount") > 0 and not returned:
+            seen_while_waiting = True
+            break
+    worker.join()
+    cp.call("hang", {"on": False})
+    assert seen_while_waiting, "shutdown held the GIL while it waited"
+    assert exe.stats()["records_written"] == 0
