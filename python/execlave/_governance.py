@@ -44,7 +44,7 @@ def snapshot_arguments(tool: str, arguments: object) -> tuple[dict[str, Any] | N
     """
     if arguments is None:
         return None, None
-    if not isinstance(arguments, Mapping):
+    if type(arguments) is not dict and not isinstance(arguments, Mapping):
         raise ExeclaveError(
             f'arguments of tool "{tool}" must be a dict of argument names to values, '
             f"got {type(arguments).__name__}; the call was not sent"

@@ -157,6 +157,8 @@ def _split_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any
     ``call_tool(name, arguments=None, ...)`` or ``call_tool({"name": ...,
     "arguments": ...}, ...)`` call; removes name and arguments from
     ``kwargs``, which otherwise pass through unchanged."""
+    if len(args) == 2 and not kwargs and type(args[0]) is str:
+        return args[0], args[1], ()  # the common call_tool(name, arguments)
     if args:
         first, rest = args[0], args[1:]
     else:
@@ -178,13 +180,15 @@ def _tools_call(request: Any) -> tuple[Any, Any] | None:
     """Name and arguments of a ``tools/call`` request (an mcp
     ``ClientRequest``, a ``CallToolRequest`` or a dict), or None for any other
     request."""
-    if isinstance(request, Mapping):
+    if type(request) is dict:
         if request.get("method") != "tools/call":
             return None
         params = request.get("params")
         if not isinstance(params, Mapping):
             return None, None
         return params.get("name"), params.get("arguments")
+    # Anything else the session can send is a pydantic model (a Mapping that
+    # is not a dict has no `model_dump` and could not be sent at all).
     root = getattr(request, "root", request)
     if getattr(root, "method", None) != "tools/call":
         return None
@@ -194,7 +198,7 @@ def _tools_call(request: Any) -> tuple[Any, Any] | None:
 
 def _with_arguments(request: Any, arguments: dict[str, Any] | None) -> Any:
     """The same request carrying ``arguments`` (the checked copy)."""
-    if isinstance(request, Mapping):
+    if type(request) is dict:
         params = dict(request["params"])
         params["arguments"] = arguments
         copy = dict(request)
