@@ -125,6 +125,12 @@ export interface ExeclaveStats {
   remoteDecisions: number;
   policySyncs: number;
   policySyncFailures: number;
+  /** Policies in force this SDK cannot read: the control plane decides the calls they may apply to. */
+  unreadablePolicies: number;
+  /** Registrations in use: open wrapped clients' (agentId, sessionId, userId, enforce), and at most 1 024 idle `enforcePolicy` agents. */
+  registrations: number;
+  /** Tools left out of listings because policies refuse them by name (`hideBlockedTools`). */
+  toolsHidden: number;
 }
 
 export declare class Execlave {

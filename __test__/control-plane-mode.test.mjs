@@ -158,25 +158,34 @@ describe('outages', () => {
     await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: ['delete_all'] }), PolicyBlockedError);
   });
 
-  test('the breaker opens after 3 failures and half-opens after the cool-down', async () => {
-    const cp = await startControlPlane({ policies: [guard] });
-    cp.setStatus('/api/v1', 503, { error: { code: 'down', message: 'down' } });
+  test('the breaker opens after 3 failed decisions and half-opens after the cool-down', async () => {
+    // The breaker guards the calls (server-side decisions, trace delivery);
+    // policy refresh and status polls keep their own schedule (issue 10, item 10).
+    const contentPolicy = { id: 'pol_pii', name: 'PII filter', policyType: 'content_filter', enforcementMode: 'block', appliesToAgents: ['ops-agent'], ruleDefinition: {} };
+    const cp = await startControlPlane({ policies: [guard, contentPolicy] });
     const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, ...fast, policyRefreshMs: 50, pollIntervalMs: 50, circuitBreakerCooldownMs: 3000, enforcementOnOutage: 'fail_closed' });
     cleanups.push(async () => {
       await exe.shutdown();
       await cp.close();
     });
-    await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: ['noop'] }), EnforcementUnavailableError);
-    await cp.waitFor(() => cp.requests.length >= 3, { timeoutMs: 3000 });
-    await sleep(100);
-    const during = cp.requests.length;
-    await sleep(600);
-    // Without the breaker, two loops polling every 50 ms would send ~24
-    // requests here; one request already on its way may still land.
-    assert.ok(cp.requests.length - during <= 1, `requests while the breaker is open: ${cp.requests.length - during}`);
-    cp.clearFaults();
-    await cp.waitFor(() => cp.requests.length > during, { timeoutMs: 6000 });
+    await exe.enforcePolicy({ agentId: 'ops-agent', tools: ['noop'] });
+    cp.setEnforceResponse(503, { error: { code: 'down', message: 'down' } });
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: ['noop'] }), EnforcementUnavailableError);
+    }
+    const enforceCalls = () => cp.requestsTo('/api/v1/policies/enforce').length;
+    assert.equal(enforceCalls(), 4);
+    const polls = cp.requestsTo('/api/v1/agents/agt_ops/status-poll').length;
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: ['noop'] }), (e) => e instanceof EnforcementUnavailableError && e.consecutiveFailures >= 3);
+    }
+    assert.equal(enforceCalls(), 4, 'no decision is asked for while the breaker is open');
     await sleep(300);
+    assert.ok(cp.requestsTo('/api/v1/agents/agt_ops/status-poll').length > polls, 'the kill switch keeps polling');
+    cp.setEnforceResponse(null);
+    await sleep(3100);
+    await exe.enforcePolicy({ agentId: 'ops-agent', tools: ['noop'] });
+    assert.equal(enforceCalls(), 5, 'the half-open trial');
     await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: ['delete_all'] }), PolicyBlockedError);
   });
 

@@ -96,7 +96,7 @@ test('TypeScript: a typed example checks under NodeNext', () => {
     join(dir, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
-      files: ['agent.ts', 'agent.cts'],
+      files: ['agent.ts', 'agent.cts', 'agent-v2.ts', 'agent-v2.cts'],
     }),
   );
   const source = (imp) => `${imp}
@@ -130,13 +130,39 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';`),
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';`),
   );
+  // The 2.x SDK's Client (@modelcontextprotocol/client), with the listing
+  // and in-band options.
+  const v2 = (imp) =>
+    source(imp)
+      .replace("{ agentId: 'ops-agent', sessionId: 's' }", "{ agentId: 'ops-agent', sessionId: 's', hideBlockedTools: true, onBlock: 'result' }")
+      .replace('const s: ExeclaveStats = exe.stats();', 'const s: ExeclaveStats = exe.stats();\n  console.log(s.toolsHidden, (await same.listTools()).tools.length);');
+  const v2Imports = `import { Execlave, PolicyBlockedError, type Violation, type ExeclaveStats } from '@execlave/sdk';
+import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { Client } from '@modelcontextprotocol/client';`;
+  writeFileSync(join(dir, 'agent-v2.ts'), v2(v2Imports));
+  writeFileSync(join(dir, 'agent-v2.cts'), v2(v2Imports));
   writeFileSync(join(dir, 'wrong.ts'), `import { Execlave } from '@execlave/sdk';\nnew Execlave({ environment: 'prod' });\n`);
+  writeFileSync(
+    join(dir, 'wrong-on-block.ts'),
+    `import { Execlave } from '@execlave/sdk';
+import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { Client } from '@modelcontextprotocol/client';
+instrumentMcpClient(new Client({ name: 'x', version: '1' }), new Execlave(), { agentId: 'a', onBlock: 'ignore' });
+`,
+  );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   execFileSync(process.execPath, [tsc, '-p', dir], { stdio: 'pipe' });
   // And the types do catch mistakes.
-  assert.throws(() =>
-    execFileSync(process.execPath, [tsc, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--noEmit', '--strict', join(dir, 'wrong.ts')], {
-      stdio: 'pipe',
-    }),
-  );
+  for (const wrong of ['wrong.ts', 'wrong-on-block.ts']) {
+    assert.throws(
+      () =>
+        execFileSync(
+          process.execPath,
+          [tsc, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--noEmit', '--strict', '--skipLibCheck', '--types', 'node', join(dir, wrong)],
+          { stdio: 'pipe' },
+        ),
+      (err) => /error TS/.test(String(err.stdout)) && (wrong !== 'wrong-on-block.ts' || /onBlock|"ignore"/.test(String(err.stdout))),
+      wrong,
+    );
+  }
 });

@@ -136,7 +136,7 @@ describe('call shapes', () => {
 
   test('other requests are not governed', async () => {
     const tools = await pair.client.listTools();
-    assert.ok(tools.tools.some((t) => t.name === 'delete_all'));
+    assert.ok(tools.tools.some((t) => t.name === 'noop'));
     assert.equal(exe.stats().decisions, 0);
   });
 

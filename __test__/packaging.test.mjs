@@ -109,7 +109,28 @@ test('the main package ships the loader and no binary, and publishes with proven
   // `npm version` bumps npm/*/package.json too, inside its own commit.
   assert.equal(pkg.scripts.version, 'napi version && git add npm');
   assert.match(pkg.scripts['test:matrix'], /scripts\/smoke\.mjs --matrix/);
-  assert.ok(pkg.peerDependencies['@modelcontextprotocol/sdk']);
+  // Either MCP SDK line, neither required: the wrapper duck-types the Client.
+  for (const sdk of ['@modelcontextprotocol/sdk', '@modelcontextprotocol/client']) {
+    assert.ok(pkg.peerDependencies[sdk], `${sdk} is a peer dependency`);
+    assert.equal(pkg.peerDependenciesMeta[sdk]?.optional, true, `${sdk} is optional`);
+  }
+  // The lock's root entry says the same (npm ci compares them).
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+  assert.deepEqual(lock.packages[''].peerDependencies, pkg.peerDependencies);
+});
+
+test('CI installs exactly the lock and fails when an install changes it; the README starts with npm ci', () => {
+  const ci = fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8');
+  const commands = ci.split('\n').filter((l) => !l.trimStart().startsWith('#'));
+  const install = commands.findIndex((l) => /^npm ci\b/.test(l));
+  const lockCheck = commands.findIndex((l) => /git diff --exit-code\b.*package-lock\.json/.test(l));
+  const npmTest = commands.findIndex((l) => /^npm test\b/.test(l));
+  assert.ok(install >= 0, 'npm ci');
+  assert.ok(!commands.some((l) => /^npm install\b/.test(l)), 'no npm install');
+  assert.ok(install < lockCheck && lockCheck < npmTest, 'install, then the lock check, then npm test');
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const firstCommand = readme.split('```sh\n')[1].split('\n')[0];
+  assert.match(firstCommand, /^npm ci\b/);
 });
 
 test('the workflows are valid YAML with the expected shape', () => {

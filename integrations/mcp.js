@@ -15,8 +15,22 @@
 // forwards objects it built itself from plain JSON copies of them.
 
 const { Execlave, kGovern } = require('../lib/client');
-const { ExeclaveError } = require('../lib/errors');
+const { ExeclaveError, PolicyBlockedError } = require('../lib/errors');
 const { checkToolName, jsonSnapshot, snapshotArguments } = require('../lib/governance');
+const { ListingScope, withoutRefusedTools } = require('../lib/tool-visibility');
+const { blockedCallResult, blocksInBand } = require('../lib/in-band');
+
+// Marks params our `callTool` checked that the SDK's callTool had not
+// handed to `request` by the time it returned (see `sendChecked`). A
+// symbol only this module holds, on an object only the SDK holds: no
+// caller can forge the mark, and JSON (what transports send) leaves it out.
+// Cheaper per call than a WeakSet of them (the wrapper-overhead bench
+// measured a WeakSet at ~0.5 µs more per call).
+const kSentLater = Symbol('execlave.sentLater');
+// H11: pinned tool definitions and OpenTelemetry spans live in files of
+// their own; the hooks below (marked "H11") only call them.
+const { ToolPins } = require('../lib/tool-pins');
+const { toolCallTracing } = require('../lib/otel');
 
 function describe(value) {
   if (value === null) return 'null';
@@ -92,7 +106,9 @@ function toolCallOf(params) {
  *
  * @param {object} client an MCP `Client`
  * @param {Execlave} exe
- * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string }} options
+ * @param {{ agentId: string, enforce?: boolean, sessionId?: string, userId?: string,
+ *   hideBlockedTools?: boolean, onBlock?: 'throw' | 'result',
+ *   toolPins?: string, onToolChange?: 'warn' | 'block' }} options
  */
 function instrumentMcpClient(client, exe, options) {
   if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
@@ -111,7 +127,16 @@ function instrumentMcpClient(client, exe, options) {
   if (options === null || typeof options !== 'object') {
     throw new ExeclaveError("instrumentMcpClient: options with an agentId are required, e.g. { agentId: 'ops-agent' }");
   }
-  const { agentId, enforce = true, sessionId, userId } = options;
+  const {
+    agentId,
+    enforce = true,
+    sessionId,
+    userId,
+    hideBlockedTools = true,
+    onBlock = 'throw',
+    toolPins,
+    onToolChange = 'block',
+  } = options;
   if (typeof agentId !== 'string') {
     throw new ExeclaveError(
       `instrumentMcpClient: agentId must be a lowercase kebab-case string such as "ops-agent", got ${describe(agentId)}`,
@@ -122,12 +147,27 @@ function instrumentMcpClient(client, exe, options) {
       throw new ExeclaveError(`instrumentMcpClient: ${name} must be a string when given, got ${describe(v)}`);
     }
   }
-  if (typeof enforce !== 'boolean') {
-    throw new ExeclaveError(`instrumentMcpClient: enforce must be a boolean, got ${describe(enforce)}`);
+  for (const [name, v] of [['enforce', enforce], ['hideBlockedTools', hideBlockedTools]]) {
+    if (typeof v !== 'boolean') {
+      throw new ExeclaveError(`instrumentMcpClient: ${name} must be a boolean, got ${describe(v)}`);
+    }
   }
+  // Hook (issue 13 item 5, lib/in-band.js): policy blocks as tool results.
+  const inBand = blocksInBand(onBlock);
   if (client._execlave_instrumented === true) return client;
 
   const gov = exe[kGovern](agentId, sessionId, userId, enforce);
+  // H11: both null unless asked for (toolPins) or present (a registered
+  // OpenTelemetry tracer provider); the governed call then takes the
+  // path it took before, with no extra step.
+  const tracing = toolCallTracing(agentId);
+  const pins =
+    toolPins === undefined
+      ? null
+      : new ToolPins(toolPins, onToolChange, {
+          debug: gov.debug,
+          onChange: tracing === null ? null : (change) => tracing.toolChanged(change),
+        });
   const originalCallTool = client.callTool;
   const originalRequest = typeof client.request === 'function' ? client.request : null;
   // The params our `callTool` checked and is handing to the SDK's right
@@ -136,6 +176,11 @@ function instrumentMcpClient(client, exe, options) {
   // SDK that went through `request` later would only get them checked
   // twice, never not at all.
   let sending = null;
+  // The 2.x client (it has `getProtocolEra`; 1.x has not) hands callTool's
+  // params to `request` after an await: only its calls need the mark, so
+  // 1.x clients and others pay nothing for it. A 2.x-like client not
+  // recognised here gets its calls decided twice, never not at all.
+  const marksLateSends = typeof client.getProtocolEra === 'function';
 
   /**
    * Sends a checked call with `send` and, when it has a ticket, records
@@ -155,6 +200,10 @@ function instrumentMcpClient(client, exe, options) {
       if (ticket !== 0) recordFailure(ticket, args, err);
       throw err;
     } finally {
+      // Not taken synchronously: the 2.x client's callTool awaits (its
+      // output-schema cache) before it hands them to `request`. Those
+      // params are then let through there once, as `sending` would.
+      if (marksLateSends && params !== null && sending === params) params[kSentLater] = true;
       sending = outer;
     }
     if (ticket === 0) return answer;
@@ -188,11 +237,89 @@ function instrumentMcpClient(client, exe, options) {
    * can change them between the check and the send.
    */
   function governed(params, send, forwarded, rest) {
+    if (pins !== null || tracing !== null) return governedWithOptions(params, send, forwarded, rest); // H11
     const args = params.arguments;
     const ticket = gov.begin(params.name, args);
     const mark = send === originalCallTool ? params : null;
     if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
     return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
+  }
+
+  /**
+   * `governed` with `onBlock: 'result'` (lib/in-band.js): a policy block,
+   * decided now or by the control plane, resolves to an `isError` result;
+   * the call is not sent. Errors of the send itself are not touched.
+   */
+  function governedInBand(params, send, forwarded, rest) {
+    if (pins !== null || tracing !== null) {
+      // H11: the pin check and the span, then a block becomes the result.
+      return governedWithOptions(params, send, forwarded, rest).catch(blockedCallResult);
+    }
+    const args = params.arguments;
+    let ticket;
+    try {
+      ticket = gov.begin(params.name, args);
+    } catch (err) {
+      return Promise.resolve(blockedCallResult(err));
+    }
+    const mark = send === originalCallTool ? params : null;
+    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
+    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark), blockedCallResult);
+  }
+
+  /**
+   * H11: `governed` with the pin check before the decision and the call's
+   * span around it all. The span is the current context while the call is
+   * sent, so that the transport's own spans nest under it.
+   */
+  async function governedWithOptions(params, send, forwarded, rest) {
+    const span = tracing === null ? null : tracing.start(params);
+    try {
+      if (pins !== null) await pinCheck(params);
+      const args = params.arguments;
+      const ticket = await gov.begin(params.name, args);
+      if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
+      span.allowed();
+      const mark = send === originalCallTool ? params : null;
+      const result = await span.run(() => sendChecked(ticket, send, forwarded, args, rest, mark));
+      span.answered(result);
+      return result;
+    } catch (err) {
+      if (span !== null) span.threw(err);
+      throw err;
+    }
+  }
+
+  /** H11: refuses (and records) a call whose tool definition is not the pinned one. */
+  async function pinCheck(params) {
+    const violation = await pins.violation(params.name, listAllTools);
+    if (violation !== null) throw gov.refuse(params.name, params.arguments, [violation]);
+  }
+
+  /**
+   * H11: every page of the server's tool list, read through this client so
+   * that the pin check sees it; for a call made before any list was seen.
+   */
+  async function listAllTools() {
+    if (typeof client.listTools !== 'function') {
+      throw new ExeclaveError('the client has no listTools function');
+    }
+    let cursor;
+    const seen = new Set();
+    do {
+      const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+      cursor = page && typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
+      if (cursor !== undefined && seen.has(cursor)) break; // a server that pages in circles
+      if (cursor !== undefined) seen.add(cursor);
+    } while (cursor !== undefined);
+  }
+
+  /** H11: a tools/list answer goes past the pin check on its way back. */
+  function observedList(answer) {
+    return Promise.resolve(answer).then((result) => {
+      pins.observe(result);
+      return result;
+    });
   }
 
   // Not `async`: one promise layer fewer on the hot path. Errors thrown
@@ -217,7 +344,7 @@ function instrumentMcpClient(client, exe, options) {
         `callTool takes ({ name, arguments }, …) or (name, arguments, …), got ${describe(params)}; the call was not sent`,
       );
     }
-    return governed(checked, originalCallTool, checked, rest);
+    return governCall(checked, originalCallTool, checked, rest);
   }
 
   /** Sends any request as a new `{ method, params }` (see `requestMethod`); checks a tools/call once. */
@@ -227,13 +354,24 @@ function instrumentMcpClient(client, exe, options) {
     if (method !== 'tools/call') {
       // Its params cannot make it another method: a `toJSON` on them
       // replaces the params' value only.
-      return originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      const answer = originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
+      // H11: the pin check sees the server's whole list, before any filtering.
+      const listed = pins !== null && method === 'tools/list' ? observedList(answer) : answer;
+      // Hook (issue 13 item 2, lib/tool-visibility.js): a raw tools/list.
+      if (method === 'tools/list' && hideBlockedTools && !listing.active()) return Promise.resolve(listed).then(visible);
+      return listed;
     }
     if (params === sending && params !== null) {
       // Our own callTool's params, checked already (see `sending`), in the
       // request the client's own callTool built around them: it goes on
       // as it is.
       sending = null;
+      return originalRequest.call(client, req, ...rest);
+    }
+    if (params !== null && typeof params === 'object' && params[kSentLater] === true) {
+      // Our own callTool's params again, handed over after an await; the
+      // mark is used up (set, not deleted: deleting would slow the object).
+      params[kSentLater] = false;
       return originalRequest.call(client, req, ...rest);
     }
     const ticket = params !== null && typeof params === 'object' ? decidedInStream.get(params) : undefined;
@@ -243,7 +381,7 @@ function instrumentMcpClient(client, exe, options) {
       return sendChecked(ticket, originalRequest, { method, params }, params.arguments, rest, null);
     }
     const checked = toolCallParams(...toolCallOf(params), params);
-    return governed(checked, originalRequest, { method, params: checked }, rest);
+    return governCall(checked, originalRequest, { method, params: checked }, rest);
   }
 
   // Params our requestStream checked → their ticket, until the SDK's
@@ -264,14 +402,23 @@ function instrumentMcpClient(client, exe, options) {
     let params;
     let checked = null;
     let ticket = 0;
+    let span = null; // H11
     try {
       method = requestMethod(req);
       params = req.params;
       if (method === 'tools/call') {
         checked = toolCallParams(...toolCallOf(params), params);
+        if (tracing !== null) span = tracing.start(checked); // H11
+        if (pins !== null) await pinCheck(checked); // H11
         ticket = await gov.begin(checked.name, checked.arguments);
+        if (span !== null) span.allowed(); // H11
       }
     } catch (error) {
+      if (span !== null) span.threw(error); // H11
+      if (inBand && error instanceof PolicyBlockedError) {
+        yield { type: 'result', result: blockedCallResult(error) };
+        return;
+      }
       yield { type: 'error', error };
       return;
     }
@@ -281,13 +428,38 @@ function instrumentMcpClient(client, exe, options) {
     }
     decidedInStream.set(checked, ticket);
     try {
-      yield* originalRequestStream.call(client, { method, params: checked }, ...rest);
+      const stream = originalRequestStream.call(client, { method, params: checked }, ...rest);
+      yield* span === null ? stream : span.stream(stream); // H11
     } finally {
       if (decidedInStream.delete(checked)) {
         // The SDK never sent it: close its ticket all the same.
         recordFailure(ticket, checked.arguments, new ExeclaveError('the stream ended before the call was sent'));
       }
     }
+  }
+
+  if (pins !== null && !originalRequest && typeof client.listTools === 'function') {
+    // H11: a client without `request` lists through its own listTools
+    // (wrapped before hiding, so that the pins see the whole list).
+    const unobserved = client.listTools;
+    client.listTools = function listTools(...args) {
+      return observedList(unobserved.apply(client, args));
+    };
+  }
+
+  // Hooks (issue 13 items 2 and 5): chosen once here, so that with the
+  // defaults the call path does no more than before.
+  const governCall = inBand ? governedInBand : governed;
+  const listing = new ListingScope();
+  const visible = (result) => withoutRefusedTools(result, gov.refusedByName);
+  const originalListTools = typeof client.listTools === 'function' ? client.listTools : null;
+  if (hideBlockedTools && originalListTools) {
+    client.listTools = function listTools(...args) {
+      // The SDK's own tools/list requests for this listing pass `request`
+      // unfiltered (see ListingScope); its answer is filtered here. The
+      // 2.x client's list-changed refresh comes through here too.
+      return listing.run(() => new Promise((resolve) => resolve(originalListTools.apply(client, args)))).then(visible);
+    };
   }
 
   client.callTool = callTool;
@@ -306,6 +478,7 @@ function instrumentMcpClient(client, exe, options) {
       return governedStream(req, rest);
     };
   }
+  releaseOnClose(client, gov.release);
   Object.defineProperty(client, '_execlave_instrumented', {
     value: true,
     enumerable: false,
@@ -313,6 +486,35 @@ function instrumentMcpClient(client, exe, options) {
     configurable: false,
   });
   return client;
+}
+
+/**
+ * Releases the client's registration when its connection closes, from
+ * either side: the SDK's Protocol calls `onclose` then (it reads the
+ * property at that moment), and `close()` covers a client that never
+ * connected. The caller's own `onclose` is kept and still called. A client
+ * used again after it closed registers anew (see `kGovern`'s `begin`).
+ */
+function releaseOnClose(client, release) {
+  let own = client.onclose;
+  function onclose(...args) {
+    release();
+    return typeof own === 'function' ? own.apply(this, args) : undefined;
+  }
+  Object.defineProperty(client, 'onclose', {
+    get: () => onclose,
+    set: (fn) => {
+      own = fn;
+    },
+    enumerable: true,
+    configurable: true,
+  });
+  const originalClose = client.close;
+  if (typeof originalClose === 'function') {
+    client.close = function close(...args) {
+      return Promise.resolve(originalClose.apply(client, args)).finally(release);
+    };
+  }
 }
 
 module.exports = { instrumentMcpClient };

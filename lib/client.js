@@ -1,7 +1,7 @@
 'use strict';
 
 const native = require('./native');
-const { ExeclaveError } = require('./errors');
+const { ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
 
@@ -44,6 +44,20 @@ function toolIdOf(tool, known) {
 
 const toolIds = new Map();
 
+// `enforcePolicy` registrations kept for reuse once their calls are done,
+// at most this many (least recently released first out); wrapped clients'
+// registrations are released when the client closes.
+const MAX_IDLE_REGISTRATIONS = 1024;
+
+// Characters that could end a log line or steer a terminal: C0/C1
+// controls, DEL, U+2028/U+2029, bidirectional overrides and isolates.
+const LINE_BREAKING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Caller or server text for a log line: one line, nothing a terminal acts on. */
+function oneLine(text) {
+  return String(text).replace(LINE_BREAKING, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A record's copy of a result; the caller may change the original. */
 function resultSnapshot(result) {
   try {
@@ -53,11 +67,39 @@ function resultSnapshot(result) {
   }
 }
 
+/**
+ * A rejection of one of the core's promises as an `ExeclaveError`. The core
+ * rejects with code `Closing` when its runtime stopped under the call
+ * (`shutdown()`); its message is then the shut-down error's, the same a
+ * call refused after shutdown gets: shutdown never allows, and says so.
+ */
+function nativeFailure(err) {
+  if (err instanceof ExeclaveError) return err;
+  return new ExeclaveError(typeof err?.message === 'string' ? err.message : String(err), { cause: err });
+}
+
+function rethrowNative(err) {
+  throw nativeFailure(err);
+}
+
+/** For flush and shutdown: a runtime that stopped has nothing left to wait for. */
+function doneIfClosing(err) {
+  if (err?.code === 'Closing') return;
+  throw nativeFailure(err);
+}
+
+function clientClosed() {
+  return new ExeclaveError('this governed client was closed while the call was being decided; the call was not sent');
+}
+
 class Execlave {
   #native;
   #onBypass;
   #shutdownTimeoutMs;
+  // Registrations by key (see #acquire); #idle: those no call uses now,
+  // kept for reuse (enforcePolicy's), least recently released first.
   #handles = new Map();
+  #idle = new Map();
   #debug;
   // The first shutdown()'s promise, and what resolves the flushes under
   // way when it ends (see flush()).
@@ -129,14 +171,18 @@ class Execlave {
     if (!Array.isArray(tools) || tools.length === 0) {
       throw new ExeclaveError('enforcePolicy: tools must be a non-empty array of tool names');
     }
-    const handle = this.#handle(agentId);
-    const warnings = [];
-    for (const tool of tools) {
-      checkToolName(tool);
-      const outcome = await this.#decide(handle, toolIdOf(tool, toolIds), tool, argumentsJson(tool, args), false, input);
-      if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
+    const reg = this.#acquire(agentId);
+    try {
+      const warnings = [];
+      for (const tool of tools) {
+        checkToolName(tool);
+        const outcome = await this.#decide(reg, toolIdOf(tool, toolIds), tool, argumentsJson(tool, args), false, input);
+        if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
+      }
+      return { allowed: true, warnings };
+    } finally {
+      this.#release(reg, true);
     }
-    return { allowed: true, warnings };
   }
 
   /**
@@ -156,7 +202,7 @@ class Execlave {
     try {
       // The core answers a flush from its delivery loop, which shutdown
       // stops: one it had not started on would never be answered.
-      await Promise.race([this.#native.flush(), stopped]);
+      await Promise.race([this.#native.flush().catch(doneIfClosing), stopped]);
     } finally {
       this.#flushesInFlight.delete(shutDown);
     }
@@ -175,7 +221,7 @@ class Execlave {
   async #shutDown() {
     try {
       this.#flushCompletions();
-      await this.#native.shutdown(this.#shutdownTimeoutMs);
+      await this.#native.shutdown(this.#shutdownTimeoutMs).catch(doneIfClosing);
     } finally {
       for (const shutDown of this.#flushesInFlight) shutDown();
     }
@@ -187,21 +233,57 @@ class Execlave {
     return this.#native.stats();
   }
 
-  #handle(agentId, sessionId, userId, enforce = true) {
+  /**
+   * The registration of (agentId, sessionId, userId, enforce), counted:
+   * each acquire is matched by one `#release`. Both cost O(1) here and in
+   * the core; see MAX_IDLE_REGISTRATIONS for what is kept unused.
+   */
+  #acquire(agentId, sessionId, userId, enforce = true) {
     const key = `${agentId}\u0000${sessionId ?? ''}\u0000${userId ?? ''}\u0000${enforce}`;
-    let h = this.#handles.get(key);
-    if (h === undefined) {
+    let reg = this.#handles.get(key);
+    if (reg === undefined) {
       if (typeof agentId !== 'string') {
         throw new ExeclaveError(`agentId must be a lowercase kebab-case string such as "ops-agent", got ${typeof agentId}`);
       }
+      let handle;
       try {
-        h = this.#native.registerAgent(agentId, sessionId ?? null, userId ?? null, enforce);
+        handle = this.#native.registerAgent(agentId, sessionId ?? null, userId ?? null, enforce);
       } catch (cause) {
         throw new ExeclaveError(cause.message, { cause });
       }
-      this.#handles.set(key, h);
+      reg = { key, handle, refs: 0, released: false };
+      this.#handles.set(key, reg);
+    } else {
+      this.#idle.delete(key);
     }
-    return h;
+    reg.refs += 1;
+    return reg;
+  }
+
+  /**
+   * Undoes one `#acquire`. The last release frees the registration, unless
+   * `keepIdle` (an `enforcePolicy` agent, likely to be back): it then waits
+   * for reuse among the MAX_IDLE_REGISTRATIONS most recently released.
+   */
+  #release(reg, keepIdle = false) {
+    if (reg.released || reg.refs === 0) return;
+    reg.refs -= 1;
+    if (reg.refs > 0) return;
+    if (!keepIdle) {
+      this.#free(reg);
+      return;
+    }
+    this.#idle.set(reg.key, reg); // a Map keeps insertion order: oldest first
+    if (this.#idle.size > MAX_IDLE_REGISTRATIONS) {
+      this.#free(this.#idle.values().next().value);
+    }
+  }
+
+  #free(reg) {
+    reg.released = true;
+    this.#handles.delete(reg.key);
+    this.#idle.delete(reg.key);
+    this.#native.releaseAgent(reg.handle);
   }
 
   /**
@@ -211,26 +293,29 @@ class Execlave {
    * that must wait for the first policy sync or ask the control plane
    * returns a promise.
    */
-  #decide(handle, toolId, tool, argsJson, track, input) {
+  #decide(reg, toolId, tool, argsJson, track, input) {
+    // A released registration's slot may belong to another one by now.
+    if (reg.released) throw clientClosed();
     const owed = this.#doneArgs.length > 0;
-    const answer = native.decide(handle, toolId, toolId === 0 ? tool : null, argsJson, track, owed);
+    const answer = native.decide(reg.handle, toolId, toolId === 0 ? tool : null, argsJson, track, owed);
     if (typeof answer === 'number') return answer;
     // A refusal's record waits in Rust for the completions queued here;
     // hand them over now so that the records stay in order.
     if (owed) this.#flushCompletions();
-    return this.#settle(JSON.parse(answer), handle, toolId, tool, argsJson, track, input);
+    return this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input);
   }
 
-  #settle(outcome, handle, toolId, tool, argsJson, track, input) {
+  #settle(outcome, reg, toolId, tool, argsJson, track, input) {
     switch (outcome.kind) {
       case 'wait_for_sync':
+        if (reg.released) throw clientClosed();
         return this.#native
-          .waitForSync(handle)
-          .then(() => this.#decide(handle, toolId, tool, argsJson, track, input));
+          .waitForSync(reg.handle)
+          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input), rethrowNative);
       case 'ask_server':
         return this.#native
           .decideRemote(outcome.ticket, input ?? null)
-          .then((answer) => this.#settle(JSON.parse(answer), handle, toolId, tool, argsJson, track, input));
+          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input), rethrowNative);
       default: {
         const err = haltError(outcome);
         if (err) throw err;
@@ -241,7 +326,7 @@ class Execlave {
   }
 
   #reportBypass(reason, tool) {
-    if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${tool}": ${reason}`);
+    if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${oneLine(tool)}": ${oneLine(reason)}`);
     if (!this.#onBypass) return;
     let returned;
     try {
@@ -315,12 +400,17 @@ class Execlave {
 
   /** For the integrations: everything a wrapper needs, bound to this client. */
   [kGovern](agentId, sessionId, userId, enforce) {
-    const handle = this.#handle(agentId, sessionId, userId, enforce);
+    let reg = this.#acquire(agentId, sessionId, userId, enforce);
+    // This client holds one count of `reg`: released once, however many
+    // close signals arrive.
+    let held = true;
     // This agent's tools by id, negated once an argument rule was found to
     // apply: their calls then go straight to `decide` with the arguments.
     // Only a hint: were the rule removed, `decide` would still be right.
     const known = new Map();
     return {
+      /** The client's `debug` option: integrations log what they noticed. */
+      debug: this.#debug,
       /**
        * Decides a call on its arguments' snapshot (see
        * `snapshotArguments`): returns its ticket (0: nothing to report),
@@ -328,19 +418,67 @@ class Execlave {
        * it may not go on.
        */
       begin: (tool, args) => {
+        // A client used again after it closed (reconnected) registers anew.
+        if (!held) {
+          reg = this.#acquire(agentId, sessionId, userId, enforce);
+          held = true;
+        }
         // Most calls: the tool name decides, no arguments cross over.
         let id = toolIdOf(tool, known);
         if (id > 0) {
-          const ticket = native.decideByTool(handle, id);
+          const ticket = native.decideByTool(reg.handle, id);
           if (ticket >= 0) return ticket;
           if (ticket === NEEDS_ARGUMENTS) known.set(tool, -id);
         } else {
           id = -id;
         }
-        const r = this.#decide(handle, id, tool, argumentsJson(tool, args), true);
+        const r = this.#decide(reg, id, tool, argumentsJson(tool, args), true);
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
+      },
+      /** The wrapped client closed: its registration is released (calls still deciding are refused). */
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#release(reg);
+      },
+      /**
+       * For each tool name of a listing, whether the policies refuse it by
+       * name alone (counted in `stats().toolsHidden`); one crossing.
+       */
+      refusedByName: (names) => {
+        try {
+          if (!held) {
+            reg = this.#acquire(agentId, sessionId, userId, enforce);
+            held = true;
+          }
+          return this.#native.refusedByName(reg.handle, names);
+        } catch (cause) {
+          throw new ExeclaveError(cause.message, { cause });
+        }
+      },
+      /**
+       * The halt error of a call refused by a check of the integration's
+       * own (pinned tool definitions), counted and recorded like a policy
+       * block. `args`: the arguments' snapshot; `violations`: why.
+       */
+      refuse: (tool, args, violations) => {
+        const owed = this.#doneArgs.length > 0;
+        let message;
+        try {
+          if (!held) {
+            reg = this.#acquire(agentId, sessionId, userId, enforce);
+            held = true;
+          }
+          message = this.#native.refuseByHost(reg.handle, tool, argumentsJson(tool, args), JSON.stringify(violations), owed);
+        } catch (cause) {
+          throw new ExeclaveError(cause.message, { cause });
+        }
+        // The refusal's record waits in Rust for the completions queued
+        // here (see #decide).
+        if (owed) this.#flushCompletions();
+        return new PolicyBlockedError(message, violations, []);
       },
       /** The call with these arguments (a snapshot) answered `result` at `endedAt` (`performance.now()`). */
       succeeded: (ticket, args, result, endedAt) => {

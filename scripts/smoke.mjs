@@ -15,17 +15,23 @@
 // that without the platform package the loader throws an error that names the
 // platform.
 //
+// A `v2` cell installs the 2.x SDK instead (@modelcontextprotocol/client and
+// @modelcontextprotocol/server, same version, no @modelcontextprotocol/sdk)
+// and runs __test__/smoke/v2.mjs: a 2.x client against a 2.x server over
+// stdio, Streamable HTTP and InMemoryTransport.
+//
 //   node scripts/smoke.mjs                       # system node, newest MCP SDK
 //   node scripts/smoke.mjs --node 22 --mcp-sdk lowest,latest
-//   node scripts/smoke.mjs --matrix              # node system,22,24 x lowest,latest
+//   node scripts/smoke.mjs --matrix              # node system,22,24 x lowest,latest,v2
 //
 // Options:
 //   --node LIST      comma list of: system | a major (22) | a path to a node binary.
 //                    A major is installed from npm as node-<os>-<cpu>@MAJOR and
 //                    cached in target/smoke/node-MAJOR.
 //   --mcp-sdk LIST   comma list of: lowest (lowest version in the peer range) |
-//                    latest | an exact version.
-//   --matrix         --node system,22,24 --mcp-sdk lowest,latest
+//                    latest | an exact version | v2 (the newest 2.x client and
+//                    server) | v2@VERSION.
+//   --matrix         --node system,22,24 --mcp-sdk lowest,latest,v2
 //   --skip-build     use the binary and native.js already in the repo root; fail
 //                    if they are missing (default: build them when missing)
 //   --keep           keep the temporary directory
@@ -45,6 +51,8 @@ const SMOKE_SRC = path.join(ROOT, '__test__', 'smoke');
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const MCP = '@modelcontextprotocol/sdk';
+// The 2.x SDK's packages, installed together at one version.
+const MCP2 = ['@modelcontextprotocol/client', '@modelcontextprotocol/server'];
 const STEP_TIMEOUT_MS = 180_000;
 
 // ---------------------------------------------------------------- options
@@ -62,7 +70,7 @@ function parseArgs(argv) {
     else if (a === '--mcp-sdk') opts.sdk = value();
     else if (a === '--matrix') {
       opts.node = ['system', '22', '24'];
-      opts.sdk = ['lowest', 'latest'];
+      opts.sdk = ['lowest', 'latest', 'v2'];
     } else if (a === '--skip-build') opts.skipBuild = true;
     else if (a === '--keep') opts.keep = true;
     else if (a === '--help' || a === '-h') {
@@ -227,7 +235,17 @@ function resolveNode(spec) {
   throw new Error(`--node ${spec}: not "system", a major version or a node binary`);
 }
 
+/** An SDK under test: `{ packages: [name@version], label }`. */
 function resolveSdk(spec) {
+  if (spec === 'v2' || spec.startsWith('v2@')) {
+    const version = spec === 'v2' ? must('npm view', npm(['view', `${MCP2[0]}@latest`, 'version'])).stdout.trim() : spec.slice(3);
+    return { v2: true, packages: MCP2.map((p) => `${p}@${version}`), label: `${MCP2.join('+')}@${version}` };
+  }
+  const version = resolveSdk1(spec);
+  return { v2: false, packages: [`${MCP}@${version}`], label: `${MCP}@${version}` };
+}
+
+function resolveSdk1(spec) {
   if (spec === 'latest') {
     return must('npm view', npm(['view', `${MCP}@latest`, 'version'])).stdout.trim();
   }
@@ -285,9 +303,9 @@ async function startHttpServer(nodeBin, everything) {
 
 // ---------------------------------------------------------------- one cell
 
-async function runCell({ node, sdkVersion, packs, plat, workDir, everything, tsVersion, typesNodeVersion }) {
-  const name = `node ${node.label} / ${MCP}@${sdkVersion}`;
-  const dir = path.join(workDir, `cell-${node.label.replace(/[^\w.]+/g, '_')}-mcp-${sdkVersion}`);
+async function runCell({ node, sdk, packs, plat, workDir, everything, tsVersion, typesNodeVersion }) {
+  const name = `node ${node.label} / ${sdk.label}`;
+  const dir = path.join(workDir, `cell-${node.label.replace(/[^\w.]+/g, '_')}-${sdk.label.replace(/[^\w.]+/g, '_')}`);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'execlave-smoke', version: '1.0.0', private: true }, null, 2));
   for (const f of fs.readdirSync(SMOKE_SRC)) fs.copyFileSync(path.join(SMOKE_SRC, f), path.join(dir, f));
@@ -305,16 +323,18 @@ async function runCell({ node, sdkVersion, packs, plat, workDir, everything, tsV
       [
         'install', '--no-audit', '--no-fund', '--prefer-offline',
         packs.main, packs.platform,
-        `${MCP}@${sdkVersion}`, `typescript@${tsVersion}`, `@types/node@${typesNodeVersion}`,
+        ...sdk.packages, `typescript@${tsVersion}`, `@types/node@${typesNodeVersion}`,
       ],
       { cwd: dir, timeout: 10 * 60_000 },
     ),
   );
 
   let http;
-  if (installed) {
-    const env = cleanEnv({ SMOKE_EVERYTHING_DIR: everything });
-    const nodeRun = (args, extra = {}) => run(node.bin, args, { cwd: dir, env: { ...env, ...extra } });
+  const env = cleanEnv({ SMOKE_EVERYTHING_DIR: everything });
+  const nodeRun = (args, extra = {}) => run(node.bin, args, { cwd: dir, env: { ...env, ...extra } });
+  if (installed && sdk.v2) {
+    step('ESM script, 2.x client and server', nodeRun(['v2.mjs']));
+  } else if (installed) {
     const resolved = nodeRun(['-p', `require.resolve('@execlave/sdk-${plat}')`]);
     step(
       `binary comes from the installed @execlave/sdk-${plat}`,
@@ -338,7 +358,8 @@ async function runCell({ node, sdkVersion, packs, plat, workDir, everything, tsV
       step('TypeScript (Bundler build) run', nodeRun([path.join('out-bundler', 'typed.mjs')], { ...env, SMOKE_TS_LABEL: 'ts-bundler' }));
     }
     if (http) await http.stop();
-
+  }
+  if (installed) {
     // Without the platform package: a helpful error, not "Cannot find module".
     const platPath = path.join(dir, 'node_modules', '@execlave', `sdk-${plat}`);
     const aside = `${platPath}.aside`;
@@ -390,14 +411,14 @@ async function main() {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'execlave-smoke-'));
   const packs = packAll(plat, binary, workDir);
   const nodes = opts.node.map(resolveNode);
-  const sdks = [...new Set(opts.sdk.map(resolveSdk))];
-  console.log(`matrix: node [${nodes.map((n) => n.label).join(', ')}] x ${MCP} [${sdks.join(', ')}]`);
+  const sdks = [...new Map(opts.sdk.map(resolveSdk).map((s) => [s.label, s])).values()];
+  console.log(`matrix: node [${nodes.map((n) => n.label).join(', ')}] x [${sdks.map((s) => s.label).join(', ')}]`);
 
   const results = [];
   for (const node of nodes) {
-    for (const sdkVersion of sdks) {
-      process.stdout.write(`\n--- node ${node.label} / ${MCP}@${sdkVersion}\n`);
-      const r = await runCell({ node, sdkVersion, packs, plat, workDir, everything, tsVersion, typesNodeVersion });
+    for (const sdk of sdks) {
+      process.stdout.write(`\n--- node ${node.label} / ${sdk.label}\n`);
+      const r = await runCell({ node, sdk, packs, plat, workDir, everything, tsVersion, typesNodeVersion });
       for (const s of r.steps) {
         console.log(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.label} (${(s.ms / 1000).toFixed(1)}s)`);
         if (!s.ok) console.log(s.output.split('\n').map((l) => `       ${l}`).join('\n'));

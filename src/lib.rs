@@ -14,6 +14,7 @@ use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
 use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -65,7 +66,7 @@ fn no_value(_: ()) {}
 pub struct NativeGovernor {
     inner: Governor,
     /// This governor's agent slots (see `fast_path`), freed with it.
-    slots: Mutex<Vec<u32>>,
+    slots: Mutex<HashSet<u32>>,
 }
 
 impl NativeGovernor {
@@ -126,8 +127,27 @@ impl NativeGovernor {
             .map_err(js_error)?;
         let slot = fast_path::add_slot(self.inner.clone(), handle);
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.push(slot);
+        slots.insert(slot);
         Ok(slot)
+    }
+
+    /// Releases a slot from `registerAgent` (its wrapped client closed):
+    /// the slot, and with its last registration the core's handle, are
+    /// freed. An unknown or already released slot is ignored.
+    #[napi(catch_unwind)]
+    pub fn release_agent(&self, slot: u32) {
+        let ours = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&slot);
+        if !ours {
+            return;
+        }
+        if let Some(handle) = fast_path::handle(slot) {
+            self.inner.release_agent(handle);
+        }
+        fast_path::remove_slots([slot]);
     }
 
     /// How allowed calls ended, several at a time, in the order they
@@ -149,6 +169,45 @@ impl NativeGovernor {
             .map_err(js_error)?;
         self.inner.complete_many(completions);
         Ok(())
+    }
+
+    /// For each tool name of a listing, whether the agent's policies refuse
+    /// it by name alone (the core's `refused_by_name`): one crossing per
+    /// listing.
+    #[napi(catch_unwind)]
+    pub fn refused_by_name(&self, handle: u32, names: Vec<String>) -> Result<Vec<bool>> {
+        self.inner
+            .refused_by_name(self.handle(handle)?, &names)
+            .map_err(js_error)
+    }
+
+    /// Records a call the host refused on a check of its own (the MCP
+    /// wrapper's pinned tool definitions); `violations_json`: a JSON
+    /// array of violations. Returns the message to show. Not on the hot
+    /// path: only refused calls come here.
+    #[napi(catch_unwind)]
+    pub fn refuse_by_host(
+        &self,
+        handle: u32,
+        tool: String,
+        args_json: Option<String>,
+        violations_json: String,
+        completions_owed: bool,
+    ) -> Result<String> {
+        let violations = serde_json::from_str(&violations_json).map_err(|e| {
+            js_error(execlave_core::Error::invalid_argument(format!(
+                "violations: {e}"
+            )))
+        })?;
+        self.inner
+            .refuse_by_host(
+                self.handle(handle)?,
+                tool,
+                args_json,
+                violations,
+                completions_owed,
+            )
+            .map_err(js_error)
     }
 
     #[napi(catch_unwind)]

@@ -1,7 +1,8 @@
 // # Test control plane
 //
 // A real HTTP server on loopback that speaks the Execlave API wire format
-// (/work/shared/docs/execlave-api.md) from in-memory state, with fault injection.
+// (the endpoints README.md lists under "Control-plane mode") from in-memory
+// state, with fault injection.
 // Node built-ins only. Files: index.mjs (server, controller), routes.mjs (state,
 // /api/v1 routes, traceProblems), faults.mjs (fault rules), cli.mjs (child process).
 //

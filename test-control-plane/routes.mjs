@@ -1,5 +1,6 @@
 // In-memory state and the /api/v1 routes of the test control plane.
-// Wire format: /work/shared/docs/execlave-api.md. See index.mjs for the public API.
+// Wire format: the Execlave API (README.md, "Control-plane mode"). See index.mjs
+// for the public API.
 
 import { createHash } from 'node:crypto';
 

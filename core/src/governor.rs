@@ -7,6 +7,7 @@ use crate::clock;
 use crate::control_plane::{
     ApiClient, ApiConfig, CircuitBreaker, Connection, DEFAULT_FAILURE_THRESHOLD,
 };
+use crate::decision::Violation;
 use crate::engine::agents::{AgentHandle, Agents};
 use crate::engine::calls::{Calls, Completion};
 use crate::engine::policy_store::PolicyStore;
@@ -21,6 +22,7 @@ use crate::records::sinks_for;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::kill_switch::KillSwitch;
 use crate::sync::policies::{adopt_cache, PolicySync};
+use futures_util::FutureExt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
@@ -78,7 +80,7 @@ impl Governor {
             .map(AuditLog::open)
             .transpose()
             .map_err(Error::invalid_options)?;
-        let log = Arc::new(Logger::new(options.debug));
+        let log = Arc::new(Logger::new(options.debug, options.api_key.clone()));
         let stats = Arc::new(Stats::default());
         let connection = match &options.api_key {
             None => None,
@@ -187,6 +189,7 @@ impl Governor {
         let e = self.engine();
         let mut s = e.stats.snapshot();
         s.records_dropped += e.records.as_ref().map_or(0, |p| p.dropped());
+        s.registrations = e.agents.registrations() as u64;
         s
     }
 
@@ -207,6 +210,12 @@ impl Governor {
             .register(agent_id, session_id, user_id, enforce)
     }
 
+    /// Undoes one `register_agent` of `handle` (its client closed); the
+    /// last one frees the handle, which may then be given out again.
+    pub fn release_agent(&self, handle: AgentHandle) {
+        self.engine().agents.release(handle);
+    }
+
     /// See [`Engine::decide`].
     pub fn decide(
         &self,
@@ -220,9 +229,31 @@ impl Governor {
             .decide(handle, tool, args_json, track, completions_owed)
     }
 
+    /// See [`Engine::refuse_by_host`].
+    pub fn refuse_by_host(
+        &self,
+        handle: AgentHandle,
+        tool: String,
+        args_json: Option<String>,
+        violations: Vec<Violation>,
+        completions_owed: bool,
+    ) -> Result<String, Error> {
+        self.engine()
+            .refuse_by_host(handle, tool, args_json, violations, completions_owed)
+    }
+
     /// See [`Engine::decide_by_tool`].
     pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Result<Ticket, Undecided> {
         self.engine().decide_by_tool(handle, tool)
+    }
+
+    /// See [`Engine::refused_by_name`].
+    pub fn refused_by_name(
+        &self,
+        handle: AgentHandle,
+        names: &[String],
+    ) -> Result<Vec<bool>, Error> {
+        self.engine().refused_by_name(handle, names)
     }
 
     /// Reports how an allowed call ended. Unknown tickets (0, or already
@@ -260,8 +291,19 @@ impl Governor {
                 consecutive_failures: 0,
             };
         };
-        let verdict = crate::sync::remote::ask(c, &e.log, &request).await;
-        e.apply_verdict(ticket, verdict)
+        // Shutdown never allows: a request cut short by it, or answered
+        // after it, is no outage that `fail_open` could let through.
+        let verdict = tokio::select! {
+            verdict = crate::sync::remote::ask(c, &e.log, &request) => Some(verdict),
+            _ = e.closing() => None,
+        };
+        match verdict {
+            Some(verdict) if !self.is_closed() => e.apply_verdict(ticket, verdict),
+            _ => {
+                e.calls.take(ticket);
+                Outcome::Closed
+            }
+        }
     }
 
     /// Delivers everything buffered so far; resolves when the sinks have it.
@@ -289,6 +331,11 @@ impl Governor {
                 e.log
                     .debug(|| "shutdown: delivery did not finish in time".into());
             }
+            // Nothing is delivered after this: every flush still waiting is
+            // answered now, not left pending with the runtime gone (a host's
+            // promise that never settles keeps its process alive).
+            p.close();
+            tokio::task::yield_now().await;
         }
         let rt = self
             .shared
@@ -325,13 +372,16 @@ impl Governor {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(rt) = rt.as_ref() {
-            let task = rt.spawn(future);
             let settle = Settle::new(done);
+            // Settled in the poll that finishes the future: `shutdown` stops
+            // the runtime right after its own future's last poll, and a
+            // second task waiting to settle it would be dropped unanswered
+            // (then rejected as closed, though it succeeded).
             rt.spawn(async move {
-                let result = task.await.map_err(|e| match e.try_into_panic() {
-                    Ok(panic) => Error::from_panic(&*panic),
-                    Err(_) => closed(),
-                });
+                let result = AssertUnwindSafe(future)
+                    .catch_unwind()
+                    .await
+                    .map_err(|panic| Error::from_panic(&*panic));
                 settle.done(result);
             });
             return;

@@ -25,6 +25,7 @@ pub mod messages;
 pub mod options;
 pub mod policy;
 pub mod records;
+pub mod redact;
 pub mod stats;
 pub mod sync;
 

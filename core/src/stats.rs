@@ -16,6 +16,11 @@ pub struct Stats {
     pub remote_decisions: AtomicU64,
     pub policy_syncs: AtomicU64,
     pub policy_sync_failures: AtomicU64,
+    /// Policies of the set in force this SDK cannot read (the server
+    /// decides the calls they may apply to); a gauge, not a counter.
+    pub unreadable_policies: AtomicU64,
+    /// Tools left out of listings because policies refuse them by name.
+    pub tools_hidden: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], serialised with the names users see.
@@ -33,6 +38,10 @@ pub struct StatsSnapshot {
     pub remote_decisions: u64,
     pub policy_syncs: u64,
     pub policy_sync_failures: u64,
+    pub unreadable_policies: u64,
+    /// Registrations in use (see `Agents`): a gauge the governor fills in.
+    pub registrations: u64,
+    pub tools_hidden: u64,
 }
 
 impl Stats {
@@ -53,6 +62,9 @@ impl Stats {
             remote_decisions: self.remote_decisions.load(Relaxed),
             policy_syncs: self.policy_syncs.load(Relaxed),
             policy_sync_failures: self.policy_sync_failures.load(Relaxed),
+            unreadable_policies: self.unreadable_policies.load(Relaxed),
+            registrations: 0,
+            tools_hidden: self.tools_hidden.load(Relaxed),
         }
     }
 }

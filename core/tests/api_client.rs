@@ -520,8 +520,9 @@ async fn auth_and_server_errors_on_reads() {
     let err = api.health().await.unwrap_err();
     assert_eq!(err, ApiError::Client(429, String::new()));
     assert!(err.is_outage());
-    // Redirects are not followed.
-    assert!(matches!(api.health().await, Err(ApiError::Malformed(_))));
+    // Redirects are not followed; the status is kept (see item 4: a 3xx to
+    // a call's decision is not an outage).
+    assert_eq!(api.health().await, Err(ApiError::UnexpectedStatus(301)));
     assert_eq!(server.requests().len(), 6);
 }
 

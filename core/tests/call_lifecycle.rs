@@ -247,3 +247,60 @@ fn a_call_is_timed_from_its_decision_to_its_end() {
     );
     assert_eq!(recs[1]["durationMs"], 0.0);
 }
+
+#[test]
+fn a_refusal_by_the_host_is_counted_and_recorded_like_a_policy_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = governor(dir.path());
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let violation: execlave_core::decision::Violation = serde_json::from_value(json!({
+        "policyId": "execlave_tool_pins",
+        "policyName": "Pinned tool definitions",
+        "policyType": "tool_pins",
+        "enforcementMode": "block",
+        "message": "the definition of tool \"echo\" changed since it was pinned",
+        "tool": "echo",
+        "rule": "definition_changed"
+    }))
+    .unwrap();
+    // `echo` is allowed by the policies: only the host's check refuses it.
+    let message = g
+        .refuse_by_host(
+            h,
+            "echo".into(),
+            Some(r#"{"text":"x"}"#.into()),
+            vec![violation],
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        message,
+        "blocked by policy: the definition of tool \"echo\" changed since it was pinned"
+    );
+    let stats = g.stats();
+    assert_eq!((stats.decisions, stats.blocked, stats.allowed), (1, 1, 0));
+    let records = audit_log(&g, dir.path());
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r["status"], "policy_blocked");
+    assert_eq!(r["errorType"], "PolicyBlockedError");
+    assert_eq!(r["input"], r#"{"text":"x"}"#);
+    assert_eq!(r["metadata"]["toolName"], "echo");
+    assert_eq!(r["metadata"]["decision"], "blocked");
+    assert_eq!(r["metadata"]["violations"][0]["rule"], "definition_changed");
+    assert_eq!(
+        r["metadata"]["violations"][0]["policyId"],
+        "execlave_tool_pins"
+    );
+}
+
+#[test]
+fn a_refusal_by_the_host_needs_a_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = governor(dir.path());
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    assert!(g
+        .refuse_by_host(h, "echo".into(), None, vec![], false)
+        .is_err());
+    assert_eq!(g.stats().blocked, 0);
+}

@@ -86,3 +86,98 @@ async fn a_paused_agent_is_refused_until_it_is_resumed() {
         "agent ops-agent is paused: incident 42"
     );
 }
+
+/// Issue 10 item 7: an agent the control plane did not know at start is
+/// looked up again at each policy refresh until found; from then on its
+/// kill switch applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_created_later_is_found_and_its_pause_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(vec![
+        ("GET /api/v1/policies", vec![policies(json!([]))]),
+        (
+            "GET /api/v1/agents?",
+            vec![execlave_core::control_plane::test_server::Reply::json(
+                200,
+                r#"{"data":[]}"#,
+            )],
+        ),
+        (
+            "GET /api/v1/agents/agt_9/status-poll",
+            vec![status("paused", Some("created paused"))],
+        ),
+    ])
+    .await;
+    let g = governor(&server, dir.path(), json!({}));
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    assert!(matches!(
+        g.decide(h, "echo".into(), None, false, false).unwrap(),
+        Outcome::Allow { .. }
+    ));
+    server.route(
+        "GET /api/v1/agents?",
+        vec![agent_found("ops-agent", "agt_9")],
+    );
+    eventually("the agent is found and its pause seen", || {
+        matches!(
+            g.decide(h, "echo".into(), None, false, false),
+            Ok(Outcome::Paused { .. })
+        )
+    })
+    .await;
+}
+
+/// Issue 10 item 10: the breaker guards the calls, not the polls. With a
+/// minute-long cool-down, polls that failed far past the breaker's
+/// threshold keep going on their own schedule, and a pause made during the
+/// outage applies as soon as the control plane answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_keep_their_schedule_through_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(vec![
+        ("GET /api/v1/policies", vec![policies(json!([]))]),
+        (
+            "GET /api/v1/agents?",
+            vec![agent_found("ops-agent", "agt_1")],
+        ),
+        (
+            "GET /api/v1/agents/agt_1/status-poll",
+            vec![status("active", None)],
+        ),
+    ])
+    .await;
+    let g = governor(
+        &server,
+        dir.path(),
+        json!({ "circuitBreakerCooldownMs": 60000 }),
+    );
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let down = execlave_core::control_plane::test_server::Reply::status(503);
+    server.route("GET /api/v1/agents/agt_1/status-poll", vec![down.clone()]);
+    server.route("GET /api/v1/policies", vec![down]);
+    let polls = || {
+        server
+            .requests_to("GET /api/v1/agents/agt_1/status-poll")
+            .len()
+    };
+    let before = polls();
+    eventually("polls go on well past the breaker's threshold", || {
+        polls() >= before + 6
+    })
+    .await;
+    server.route(
+        "GET /api/v1/agents/agt_1/status-poll",
+        vec![status("paused", Some("during the outage"))],
+    );
+    eventually("the pause is seen", || {
+        matches!(
+            g.decide(h, "echo".into(), None, false, false),
+            Ok(Outcome::Paused { .. })
+        )
+    })
+    .await;
+}

@@ -62,8 +62,11 @@ async fn the_synced_set_decides_and_a_refresh_replaces_it() {
     assert!(g.stats().policy_syncs >= 2);
 }
 
+/// Issue 10 item 5: an answer with nothing readable keeps the last good set
+/// in force and sends the calls it may cover to the server; it is counted in
+/// `unreadable_policies` and never written to the cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_with_nothing_valid_keeps_the_last_good_set() {
+async fn an_answer_with_nothing_readable_tightens_the_last_good_set() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(vec![
         (
@@ -77,16 +80,18 @@ async fn an_answer_with_nothing_valid_keeps_the_last_good_set() {
         ("GET /api/v1/agents/", vec![status("active", None)]),
     ])
     .await;
-    let g = governor(&server, dir.path(), json!({}));
+    let cache = dir.path().join("policies.json");
+    let g = governor(&server, dir.path(), json!({ "policyCachePath": cache }));
     let h = g.register_agent("ops-agent", None, None, true).unwrap();
     let g2 = g.clone();
     on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let good_cache = std::fs::read(&cache).unwrap();
     server.route(
         "GET /api/v1/policies",
         vec![policies(json!([{ "name": 42 }]))],
     );
-    eventually("the garbage answer was seen", || {
-        g.stats().policy_sync_failures >= 1
+    eventually("the unreadable answer was adopted", || {
+        g.stats().unreadable_policies == 1
     })
     .await;
     assert!(matches!(
@@ -94,6 +99,42 @@ async fn an_answer_with_nothing_valid_keeps_the_last_good_set() {
             .unwrap(),
         Outcome::Block { .. }
     ));
+    assert!(matches!(
+        g.decide(h, "search".into(), None, false, false).unwrap(),
+        Outcome::AskServer { .. }
+    ));
+    assert_eq!(std::fs::read(&cache).unwrap(), good_cache);
+}
+
+/// Issue 10 item 5 at first sync: nothing to keep, the server decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_answer_with_nothing_readable_sends_calls_to_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::routed(vec![
+        (
+            "GET /api/v1/policies",
+            vec![policies(json!([{ "name": 42 }]))],
+        ),
+        (
+            "GET /api/v1/agents?",
+            vec![agent_found("ops-agent", "agt_1")],
+        ),
+        ("GET /api/v1/agents/", vec![status("active", None)]),
+    ])
+    .await;
+    let g = governor(
+        &server,
+        dir.path(),
+        json!({ "enforcementOnOutage": "fail_open" }),
+    );
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    assert!(matches!(
+        g.decide(h, "search".into(), None, false, false).unwrap(),
+        Outcome::AskServer { .. }
+    ));
+    assert_eq!(g.stats().unreadable_policies, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ use sha2::Sha256;
 use super::endpoints::{EnforceAnswer, EnforceRequest, PolicyList, RemoteAgentStatus};
 use super::error::ApiError;
 use crate::decision::Violation;
+use crate::redact::{redact_key, redact_value, REDACTED};
 
 /// The hosted control plane.
 pub const DEFAULT_BASE_URL: &str = "https://api.execlave.com";
@@ -39,7 +40,6 @@ const MAX_ERROR_MESSAGE_CHARS: usize = 500;
 
 const HEADER_TIMESTAMP: &str = "x-execlave-timestamp";
 const HEADER_SIGNATURE: &str = "x-execlave-signature";
-const REDACTED: &str = "[redacted]";
 
 /// Characters left as they are in a path segment or query value: RFC 3986
 /// unreserved. Everything else is percent-encoded.
@@ -556,7 +556,7 @@ impl ApiClient {
             402 => ApiError::QuotaExceeded,
             400..=499 => ApiError::Client(status, self.error_message(resp).await),
             500..=599 => ApiError::Server(status),
-            _ => ApiError::Malformed(format!("unexpected HTTP status {status}")),
+            _ => ApiError::UnexpectedStatus(status),
         }
     }
 
@@ -585,8 +585,12 @@ impl ApiClient {
 
     async fn read_json_capped(&self, resp: Response, cap: usize) -> Result<Value, ApiError> {
         let bytes = self.read_capped(resp, cap).await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::Malformed(format!("the answer is not valid JSON ({e})")))
+        let mut value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Malformed(format!("the answer is not valid JSON ({e})")))?;
+        // Violation messages, policies, reasons: server text that ends up in
+        // errors, log lines and records must not carry the key on.
+        redact_value(&mut value, &self.api_key);
+        Ok(value)
     }
 
     /// The body, at most `cap` bytes: a larger declared length is refused
@@ -650,14 +654,6 @@ impl ApiClient {
 
     fn redact(&self, s: String) -> String {
         redact_key(s, &self.api_key)
-    }
-}
-
-fn redact_key(s: String, key: &str) -> String {
-    if !key.is_empty() && s.contains(key) {
-        s.replace(key, REDACTED)
-    } else {
-        s
     }
 }
 

@@ -24,6 +24,11 @@ pub enum ApiError {
     /// JSON or not of the expected shape, a body over the size cap, an
     /// unexpected status such as a redirect.
     Malformed(String),
+    /// A status the API never answers with (a 1xx or 3xx: the client follows
+    /// no redirect). An outage for a background poll, but for a call's
+    /// decision something between us and the API answered about this very
+    /// request (see [`ApiError::is_enforce_outage`]).
+    UnexpectedStatus(u16),
 }
 
 impl ApiError {
@@ -38,9 +43,26 @@ impl ApiError {
     /// answers: retrying will not change them.
     pub fn is_outage(&self) -> bool {
         match self {
-            ApiError::Network(_) | ApiError::Server(_) | ApiError::Malformed(_) => true,
+            ApiError::Network(_)
+            | ApiError::Server(_)
+            | ApiError::Malformed(_)
+            | ApiError::UnexpectedStatus(_) => true,
             ApiError::Client(status, _) => is_transient_client_status(*status),
             ApiError::Auth(_) | ApiError::QuotaExceeded => false,
+        }
+    }
+
+    /// Whether a failed `POST /policies/enforce` is an outage, so that
+    /// `enforcementOnOutage` may apply. Only network errors and timeouts,
+    /// 5xx, 408 and 429, and a 2xx whose body is not a decision are. Any
+    /// other status (400, 404, 409, 413, 422, a 3xx…) answers this very
+    /// request, whose arguments a model chose: failing open there would let
+    /// a crafted call (a 2 MiB argument drawing a 413) skip the check.
+    pub fn is_enforce_outage(&self) -> bool {
+        match self {
+            ApiError::Network(_) | ApiError::Server(_) | ApiError::Malformed(_) => true,
+            ApiError::Client(status, _) => is_transient_client_status(*status),
+            ApiError::UnexpectedStatus(_) | ApiError::Auth(_) | ApiError::QuotaExceeded => false,
         }
     }
 
@@ -53,7 +75,10 @@ impl ApiError {
     /// The HTTP status the server answered with, if it answered with one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ApiError::Server(s) | ApiError::Auth(s) | ApiError::Client(s, _) => Some(*s),
+            ApiError::Server(s)
+            | ApiError::Auth(s)
+            | ApiError::Client(s, _)
+            | ApiError::UnexpectedStatus(s) => Some(*s),
             ApiError::QuotaExceeded => Some(402),
             ApiError::Network(_) | ApiError::Malformed(_) => None,
         }
@@ -83,6 +108,9 @@ impl fmt::Display for ApiError {
                 write!(f, "control plane refused the request (HTTP {status}): {msg}")
             }
             ApiError::Malformed(msg) => write!(f, "unexpected answer from the control plane: {msg}"),
+            ApiError::UnexpectedStatus(status) => {
+                write!(f, "unexpected answer from the control plane: HTTP {status}")
+            }
         }
     }
 }
@@ -117,5 +145,27 @@ mod tests {
         );
         assert_eq!(ApiError::Server(502).status(), Some(502));
         assert_eq!(ApiError::Network("reset".into()).status(), None);
+    }
+
+    #[test]
+    fn only_outages_of_enforce_may_fail_open() {
+        let outages = [
+            ApiError::Network("reset".into()),
+            ApiError::Server(503),
+            ApiError::Client(429, String::new()),
+            ApiError::Client(408, String::new()),
+            ApiError::Malformed("not JSON".into()),
+        ];
+        assert!(outages.iter().all(ApiError::is_enforce_outage));
+        let refusals = [400, 404, 409, 413, 422]
+            .map(|s| ApiError::Client(s, String::new()))
+            .into_iter()
+            .chain([
+                ApiError::UnexpectedStatus(302),
+                ApiError::UnexpectedStatus(101),
+            ]);
+        for e in refusals {
+            assert!(!e.is_enforce_outage(), "{e}");
+        }
     }
 }

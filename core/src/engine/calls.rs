@@ -34,6 +34,9 @@ pub struct PendingCall {
     pub started: Instant,
     pub warnings: Vec<Violation>,
     pub decided_by: DecidedBy,
+    /// The agent was registered with `enforce: false`: a refusal by the
+    /// server becomes a warning, as a local violation does.
+    pub monitor_only: bool,
 }
 
 /// How a call ended, as its host saw it.

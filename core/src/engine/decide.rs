@@ -96,9 +96,26 @@ impl Engine {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Refuses every call from now on; true the first time.
+    /// Refuses every call from now on; true the first time. Calls waiting
+    /// for the first sync are woken, to be refused rather than let through
+    /// when their wait dies with the runtime.
     pub fn close(&self) -> bool {
-        !self.closed.swap(true, Ordering::AcqRel)
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        if first {
+            self.progress.notify_waiters();
+        }
+        first
+    }
+
+    /// Resolves once [`Engine::close`] has run (at once if it has).
+    pub async fn closing(&self) {
+        loop {
+            let progressed = self.progress.notified();
+            if self.is_closed() {
+                return;
+            }
+            progressed.await;
+        }
     }
 
     fn rejected_key(&self) -> Option<u16> {
@@ -131,7 +148,7 @@ impl Engine {
         let deadline = tokio::time::Instant::from_std(self.wait_deadline(&reg.state));
         loop {
             let progressed = self.progress.notified();
-            if self.ready_for(&reg.state) {
+            if self.ready_for(&reg.state) || self.is_closed() {
                 return;
             }
             tokio::select! {
@@ -190,7 +207,12 @@ impl Engine {
             return Ok(Outcome::Paused { agent_id, reason });
         }
 
-        if self.connection.is_some() && !self.policies.has_policies() {
+        // With `enforcement: 'remote'` the server decides every call: no
+        // local set yet is no reason not to ask it.
+        if self.connection.is_some()
+            && !self.policies.has_policies()
+            && self.settings.enforcement != EnforcementMode::Remote
+        {
             return Ok(self.outage(
                 context,
                 tool,
@@ -239,6 +261,11 @@ impl Engine {
                 DecidedBy::Remote,
                 true,
             );
+            if !reg.enforce {
+                if let Some(call) = self.calls.lock().get_mut(&ticket) {
+                    call.monitor_only = true;
+                }
+            }
             return Ok(Outcome::AskServer {
                 ticket,
                 warnings: decision.warnings,
@@ -278,6 +305,46 @@ impl Engine {
             warnings: decision.warnings,
             bypass: None,
         })
+    }
+
+    /// Records a call that the host refused on a check of its own, one the
+    /// policies cannot make (the MCP wrapper's pinned tool definitions):
+    /// counted and recorded like a policy block, with the host's
+    /// violations, so the audit trail has every refused call whoever
+    /// refused it. Returns the message to show. `completions_owed`: as in
+    /// [`Engine::decide`].
+    pub fn refuse_by_host(
+        &self,
+        handle: AgentHandle,
+        tool: String,
+        args_json: Option<String>,
+        violations: Vec<Violation>,
+        completions_owed: bool,
+    ) -> Result<String, Error> {
+        if violations.is_empty() {
+            return Err(Error::invalid_argument(
+                "a refusal needs at least one violation",
+            ));
+        }
+        let reg = self
+            .agents
+            .get(handle)
+            .ok_or_else(|| Error::invalid_argument(format!("unknown agent handle {handle}")))?;
+        let message = messages::blocked(&violations);
+        if self.is_closed() {
+            return Ok(message);
+        }
+        Stats::bump(&self.stats.decisions);
+        Stats::bump(&self.stats.blocked);
+        let refused = Refused {
+            kind: Refusal::PolicyBlocked,
+            message: message.clone(),
+            violations,
+            warnings: vec![],
+            decided_by: DecidedBy::Local,
+        };
+        self.record_refusal(reg.context, tool, args_json, refused, completions_owed);
+        Ok(message)
     }
 
     /// The hot path's shortcut: decides a tracked call on its tool name
@@ -346,22 +413,7 @@ impl Engine {
     ) -> Outcome {
         match self.settings.on_outage {
             OutageMode::FailClosed => {
-                Stats::bump(&self.stats.blocked);
-                let refused = Refused {
-                    kind: Refusal::EnforcementUnavailable,
-                    violations: vec![],
-                    warnings,
-                    message: reason.clone(),
-                    decided_by: DecidedBy::Local,
-                };
-                self.record_refusal(context, tool, args_json, refused, hold_record);
-                Outcome::Unavailable {
-                    reason,
-                    consecutive_failures: self
-                        .connection
-                        .as_ref()
-                        .map_or(0, |c| c.breaker.consecutive_failures()),
-                }
+                self.unavailable(context, tool, args_json, warnings, reason, hold_record)
             }
             OutageMode::FailOpen => {
                 Stats::bump(&self.stats.allowed);
@@ -385,6 +437,35 @@ impl Engine {
                     bypass: Some(reason),
                 }
             }
+        }
+    }
+
+    /// Refuses a call no decision could be had for, with
+    /// `EnforcementUnavailableError`, whatever `enforcementOnOutage` says.
+    fn unavailable(
+        &self,
+        context: CallContext,
+        tool: String,
+        args_json: Option<String>,
+        warnings: Vec<Violation>,
+        reason: String,
+        hold_record: bool,
+    ) -> Outcome {
+        Stats::bump(&self.stats.blocked);
+        let refused = Refused {
+            kind: Refusal::EnforcementUnavailable,
+            violations: vec![],
+            warnings,
+            message: reason.clone(),
+            decided_by: DecidedBy::Local,
+        };
+        self.record_refusal(context, tool, args_json, refused, hold_record);
+        Outcome::Unavailable {
+            reason,
+            consecutive_failures: self
+                .connection
+                .as_ref()
+                .map_or(0, |c| c.consecutive_failures()),
         }
     }
 
@@ -419,6 +500,7 @@ impl Engine {
             started: Instant::now(),
             warnings,
             decided_by,
+            monitor_only: false,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);
@@ -510,11 +592,36 @@ impl Engine {
     pub fn apply_verdict(&self, ticket: Ticket, verdict: RemoteVerdict) -> Outcome {
         match verdict {
             RemoteVerdict::Allowed { warnings } => self.allow_pending(ticket, warnings),
-            RemoteVerdict::Blocked { violations } => self.block_pending(ticket, violations),
+            RemoteVerdict::Blocked { violations } => {
+                let monitor_only = self
+                    .calls
+                    .lock()
+                    .get(&ticket)
+                    .is_some_and(|c| c.monitor_only);
+                if monitor_only {
+                    // Monitor mode: the server's refusal is a warning.
+                    self.allow_pending(ticket, violations)
+                } else {
+                    self.block_pending(ticket, violations)
+                }
+            }
             RemoteVerdict::AuthFailed(status) => {
                 self.calls.take(ticket);
                 Stats::bump(&self.stats.blocked);
                 Outcome::AuthFailed { status }
+            }
+            RemoteVerdict::Undecided(reason) => {
+                let Some(call) = self.calls.take(ticket) else {
+                    return Outcome::Closed;
+                };
+                self.unavailable(
+                    call.context,
+                    call.tool,
+                    call.input,
+                    call.warnings,
+                    reason,
+                    false,
+                )
             }
             RemoteVerdict::Outage(reason) => {
                 let Some(call) = self.calls.take(ticket) else {

@@ -1,11 +1,13 @@
 //! The decision engine: who calls ([`agents`]), the policies in force
 //! ([`policy_store`]), the decision itself ([`decide`]), what it means for
-//! the host ([`outcome`]) and the calls between decision and end
-//! ([`calls`]: tickets, pending calls, record order).
+//! the host ([`outcome`]), the calls between decision and end
+//! ([`calls`]: tickets, pending calls, record order), and which listed
+//! tools the policies refuse by name ([`listing`]).
 
 pub mod agents;
 pub mod calls;
 pub mod decide;
+pub mod listing;
 pub mod outcome;
 pub mod policy_store;
 

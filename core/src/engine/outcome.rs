@@ -76,8 +76,13 @@ pub enum RemoteVerdict {
     Blocked {
         violations: Vec<Violation>,
     },
-    /// No decision could be had: the reason.
+    /// No decision could be had: the reason. `enforcementOnOutage` applies.
     Outage(String),
+    /// The server (or something in front of it) answered about this very
+    /// request without deciding it: a 400, 404, 413, a redirect… Refused
+    /// whatever `enforcementOnOutage` says: the arguments are a model's, and
+    /// one that draws such an answer must not fail open.
+    Undecided(String),
     /// The key was rejected with this status.
     AuthFailed(u16),
 }

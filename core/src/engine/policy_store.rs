@@ -1,6 +1,8 @@
 //! The policy set decisions read, and how a new one is adopted: compiled
 //! leniently (a policy that cannot be read leaves the calls it may apply to
-//! to the control plane) and published atomically.
+//! to the control plane) and published atomically. Garbage only ever
+//! tightens: an answer with nothing readable is added to the last readable
+//! set, which stays in force.
 
 use crate::log::Logger;
 use crate::policy::{PolicySet, SourcedPolicy};
@@ -17,6 +19,28 @@ pub struct PolicyStore {
     has_policies: AtomicBool,
     /// The first policy sync finished, well or badly.
     first_sync_done: AtomicBool,
+    /// The last set compiled from an answer with a readable policy, and how
+    /// many unreadable ones it had: what an answer with nothing readable is
+    /// added to.
+    last_readable: Mutex<Option<(PolicySet, u64)>>,
+}
+
+/// Raw policies compiled leniently, not yet published.
+pub struct Compiled {
+    set: PolicySet,
+    /// How many policies could not be read (the server decides for them).
+    unreadable: u64,
+    /// The answer held policies and none could be read.
+    nothing_readable: bool,
+}
+
+impl Compiled {
+    /// Whether this answer may stand on its own (on disk, for a restart):
+    /// one with nothing readable may not; the last good set stays the one
+    /// to restart from.
+    pub fn is_readable(&self) -> bool {
+        !self.nothing_readable
+    }
 }
 
 impl PolicyStore {
@@ -28,6 +52,7 @@ impl PolicyStore {
             etag: Mutex::new(None),
             has_policies: AtomicBool::new(held),
             first_sync_done: AtomicBool::new(false),
+            last_readable: Mutex::new(None),
         }
     }
 
@@ -53,10 +78,9 @@ impl PolicyStore {
 
     /// Compiles raw policies from the control plane or its cache: the valid
     /// ones apply; the calls an invalid one may apply to are left to the
-    /// control plane (with a warning). A non-empty list in which nothing is
-    /// valid is refused as a whole (`None`), so that garbage can never turn
-    /// into an empty set, which allows all.
-    pub fn compile(raw: Vec<Value>, from: &str, log: &Logger, stats: &Stats) -> Option<PolicySet> {
+    /// control plane. The first unreadable policy is said once, whatever
+    /// `debug` says: the user must learn that the server decides for them.
+    pub fn compile(raw: Vec<Value>, from: &str, log: &Logger, stats: &Stats) -> Compiled {
         let sourced = SourcedPolicy::from_values(raw);
         let (set, errors) = PolicySet::compile_lenient(&sourced);
         for e in &errors {
@@ -70,19 +94,50 @@ impl PolicyStore {
         stats
             .policy_warnings
             .fetch_add(errors.len() as u64, Ordering::Relaxed);
-        if !sourced.is_empty() && errors.len() == sourced.len() {
-            log.debug(|| {
-                format!("no valid policy in the answer from {from}; keeping the last good set")
+        let nothing_readable = !sourced.is_empty() && errors.len() == sourced.len();
+        if !errors.is_empty() {
+            log.once("unreadable-policies", || {
+                format!(
+                    "{} of {} policies from {from} cannot be read by this SDK version; \
+                     the Execlave control plane decides the calls they may apply to{}",
+                    errors.len(),
+                    sourced.len(),
+                    if nothing_readable {
+                        " (the last readable policy set, if any, stays in force too)"
+                    } else {
+                        ""
+                    }
+                )
             });
-            return None;
         }
         log.debug(|| format!("{} policies from {from}", set.len()));
-        Some(set)
+        Compiled {
+            set,
+            unreadable: errors.len() as u64,
+            nothing_readable,
+        }
     }
 
-    /// Makes `set` the one decisions read from now on.
-    pub fn publish(&self, set: PolicySet, etag: Option<String>) {
+    /// Makes `compiled` the set decisions read from now on. An answer with
+    /// nothing readable is added to the last readable set: both apply, so
+    /// that garbage can never loosen what is checked.
+    pub fn publish(&self, compiled: Compiled, etag: Option<String>, stats: &Stats) {
+        let mut last = self.last_readable.lock().unwrap_or_else(|e| e.into_inner());
+        let (set, unreadable) = match (&*last, compiled.nothing_readable) {
+            (Some((good, good_unreadable)), true) => (
+                good.merged_with(&compiled.set),
+                good_unreadable + compiled.unreadable,
+            ),
+            _ => (compiled.set, compiled.unreadable),
+        };
+        if !compiled.nothing_readable {
+            *last = Some((set.clone(), unreadable));
+        }
         self.set.store(Arc::new(set));
+        drop(last);
+        stats
+            .unreadable_policies
+            .store(unreadable, Ordering::Relaxed);
         *self.etag.lock().unwrap_or_else(|e| e.into_inner()) = etag;
         self.has_policies.store(true, Ordering::Release);
     }

@@ -123,6 +123,20 @@ impl PolicySet {
         (Self::from_compiled(compiled), errors)
     }
 
+    /// This set with `other`'s policies added: every rule of both applies.
+    /// For an answer none of whose policies can be read: the last readable
+    /// set stays in force and the server decides what the unreadable ones
+    /// may cover, so that garbage only ever tightens what is checked.
+    pub fn merged_with(&self, other: &PolicySet) -> PolicySet {
+        Self::from_compiled(
+            self.policies
+                .iter()
+                .chain(other.policies.iter())
+                .cloned()
+                .collect(),
+        )
+    }
+
     fn from_compiled(mut policies: Vec<CompiledPolicy>) -> Self {
         policies
             .sort_by(|a, b| (&a.id, &a.name, &a.canonical).cmp(&(&b.id, &b.name, &b.canonical)));

@@ -21,7 +21,15 @@ pub struct Pipeline {
     environment: String,
     stats: Arc<Stats>,
     wake: Notify,
-    waiters: Mutex<Vec<oneshot::Sender<()>>>,
+    waiters: Mutex<Waiters>,
+}
+
+/// The flushes waiting for a delivery round.
+#[derive(Default)]
+struct Waiters {
+    senders: Vec<oneshot::Sender<()>>,
+    /// Set by [`Pipeline::close`]: no round will come.
+    closed: bool,
 }
 
 impl Pipeline {
@@ -43,7 +51,7 @@ impl Pipeline {
             environment,
             stats,
             wake: Notify::new(),
-            waiters: Mutex::new(Vec::new()),
+            waiters: Mutex::new(Waiters::default()),
         }
     }
 
@@ -63,17 +71,39 @@ impl Pipeline {
     }
 
     /// Resolves once everything buffered before the call has been handed to
-    /// the sinks (delivered, or finally given up on and counted as dropped).
+    /// the sinks (delivered, or finally given up on and counted as dropped);
+    /// at once after [`Pipeline::close`].
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tx);
+        {
+            let mut waiters = self.waiters();
+            if waiters.closed {
+                return;
+            }
+            waiters.senders.push(tx);
+        }
         self.wake.notify_one();
-        // A closed channel means the loop is gone (shutdown): nothing more
-        // will be delivered, so there is nothing left to wait for.
+        // A closed channel means the loop is gone: nothing more will be
+        // delivered, so there is nothing left to wait for.
         let _ = rx.await;
+    }
+
+    /// Answers every flush waiting, and every later one at once: the
+    /// delivery loop is about to stop (shutdown), so none would ever be
+    /// answered otherwise.
+    pub fn close(&self) {
+        let senders = {
+            let mut waiters = self.waiters();
+            waiters.closed = true;
+            std::mem::take(&mut waiters.senders)
+        };
+        for w in senders {
+            let _ = w.send(());
+        }
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The delivery loop; it ends when the runtime it runs on shuts down.
@@ -85,11 +115,17 @@ impl Pipeline {
                 _ = &mut woken => {}
                 _ = tokio::time::sleep(self.interval) => {}
             }
-            // Answer only the waiters that were there before this round.
-            let waiters =
-                std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+            // Answer only the waiters that were there before this round;
+            // they stay in the list meanwhile, so that `close` can answer
+            // them if the round never ends.
+            let before = self.waiters().senders.len();
             self.deliver_buffered().await;
-            for w in waiters {
+            let answered: Vec<_> = {
+                let mut waiters = self.waiters();
+                let n = before.min(waiters.senders.len());
+                waiters.senders.drain(..n).collect()
+            };
+            for w in answered {
                 let _ = w.send(());
             }
         }
@@ -197,6 +233,34 @@ mod tests {
         assert_eq!(b.taken.load(Relaxed), 4);
         assert_eq!(stats.records_written.load(Relaxed), 2);
         assert_eq!(p.dropped(), 0);
+    }
+
+    #[tokio::test]
+    async fn close_answers_every_waiting_flush_and_later_ones_at_once() {
+        let p = Arc::new(Pipeline::new(
+            vec![Box::new(scripted(vec![SinkResult::Done]))],
+            10,
+            10,
+            Duration::from_secs(60),
+            "production".into(),
+            Arc::new(Stats::default()),
+        ));
+        // No delivery loop runs: only `close` can answer these.
+        let waiting = tokio::spawn({
+            let p = p.clone();
+            async move { p.flush().await }
+        });
+        while p.waiters().senders.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        p.close();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the waiting flush was answered")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), p.flush())
+            .await
+            .expect("a flush after close returns at once");
     }
 
     #[tokio::test]

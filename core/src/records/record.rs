@@ -78,7 +78,7 @@ impl Refusal {
 pub const INCOMPLETE: &str = "Incomplete";
 
 /// Who a call was made for; shared by every record of the same wrapped client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CallContext {
     pub agent_id: Arc<str>,
     pub session_id: Option<Arc<str>>,

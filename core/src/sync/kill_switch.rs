@@ -2,6 +2,7 @@
 //! up until the control plane answers) and its kill switch, polled every
 //! `pollIntervalMs` and at once when a new agent is registered.
 
+use super::schedule::next_wait;
 use crate::control_plane::Connection;
 use crate::engine::agents::{AgentState, AgentStatus, Agents};
 use crate::log::Logger;
@@ -21,18 +22,28 @@ pub struct KillSwitch {
 
 impl KillSwitch {
     pub async fn run(self) {
+        let mut failures = 0;
         loop {
             let changed = self.agents.changed.notified();
-            resolve_agents(&self.connection, &self.agents, &self.log, &self.progress).await;
-            self.poll_statuses().await;
+            resolve_agents(
+                &self.connection,
+                &self.agents,
+                &self.log,
+                &self.progress,
+                Lookup::NewOnly,
+            )
+            .await;
+            let answered = self.poll_statuses().await;
+            failures = if answered { 0 } else { failures + 1 };
             tokio::select! {
                 _ = changed => {}
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = tokio::time::sleep(next_wait(self.interval, failures)) => {}
             }
         }
     }
 
-    async fn poll_statuses(&self) {
+    /// Polls every known agent's status; false when a poll got no answer.
+    async fn poll_statuses(&self) -> bool {
         let c = &*self.connection;
         let agents: Vec<(String, Arc<AgentState>)> = self
             .agents
@@ -44,15 +55,12 @@ impl KillSwitch {
             })
             .collect();
         for (label, state) in agents {
-            if !c.breaker.allow_request() {
-                return;
-            }
             let Some(internal) = state.identity.load().internal.clone() else {
                 continue;
             };
             match c.api.agent_status(&internal).await {
                 Ok(remote) => {
-                    c.succeeded();
+                    c.answered();
                     let new = AgentStatus {
                         paused: remote.paused,
                         reason: remote.reason,
@@ -67,30 +75,55 @@ impl KillSwitch {
                         state.status.store(Arc::new(new));
                     }
                 }
-                // The last known status stands while the control plane is away.
-                Err(e) => c.failed(&e, "kill-switch poll"),
+                // The last known status stands while the control plane is
+                // away; the other agents are polled next round, which comes
+                // sooner, rather than each waiting out the same outage.
+                Err(e) if e.is_outage() => {
+                    c.poll_failed(&e, "kill-switch poll");
+                    return false;
+                }
+                Err(e) => c.poll_failed(&e, "kill-switch poll"),
             }
         }
+        true
     }
 }
 
-/// Looks up the internal id of every agent not looked up yet.
-pub async fn resolve_agents(c: &Connection, agents: &Agents, log: &Logger, progress: &Notify) {
+/// Which agents [`resolve_agents`] looks up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Agents registered since the last lookup (the kill-switch loop, woken
+    /// at once by a registration).
+    NewOnly,
+    /// Also every agent whose internal id is still unknown: not known to
+    /// the control plane yet, or its lookup failed. Policy sync retries
+    /// them at each refresh, so that an agent created on the control plane
+    /// after the SDK started gets its internal-id policies and its kill
+    /// switch.
+    UntilFound,
+}
+
+/// Looks up the internal ids of agents (see [`Lookup`]).
+pub async fn resolve_agents(
+    c: &Connection,
+    agents: &Agents,
+    log: &Logger,
+    progress: &Notify,
+    which: Lookup,
+) {
     let unresolved: Vec<(String, Arc<AgentState>)> = agents
         .all()
         .into_iter()
-        .filter(|(_, st)| !st.lookup_answered.load(Ordering::Acquire))
+        .filter(|(_, st)| match which {
+            Lookup::NewOnly => !st.lookup_answered.load(Ordering::Acquire),
+            Lookup::UntilFound => st.identity.load().internal.is_none(),
+        })
         .collect();
-    for (agent_id, state) in unresolved {
-        if !c.breaker.allow_request() {
-            // No answer to wait for: let the first calls go on.
-            state.resolved.store(true, Ordering::Release);
-            progress.notify_waiters();
-            continue;
-        }
+    let mut unresolved = unresolved.into_iter();
+    while let Some((agent_id, state)) = unresolved.next() {
         match c.api.find_agent(&agent_id).await {
             Ok(found) => {
-                c.succeeded();
+                c.answered();
                 if let Some(internal) = found {
                     let mut identity = (**state.identity.load()).clone();
                     identity.internal = Some(internal);
@@ -100,7 +133,17 @@ pub async fn resolve_agents(c: &Connection, agents: &Agents, log: &Logger, progr
                 }
                 state.lookup_answered.store(true, Ordering::Release);
             }
-            Err(e) => c.failed(&e, "agent lookup"),
+            Err(e) => {
+                c.poll_failed(&e, "agent lookup");
+                if e.is_outage() {
+                    // The rest would wait out the same outage one timeout
+                    // each, delaying the policy sync behind them: they are
+                    // tried next round, and their first calls need not wait.
+                    for (_, rest) in unresolved.by_ref() {
+                        rest.resolved.store(true, Ordering::Release);
+                    }
+                }
+            }
         }
         state.resolved.store(true, Ordering::Release);
         progress.notify_waiters();

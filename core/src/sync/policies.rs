@@ -1,8 +1,9 @@
 //! Policy sync: fetch the policies at once, then every `policyRefreshMs`,
 //! conditional on the last ETag; keep the last good set on disk.
 
-use super::kill_switch::resolve_agents;
+use super::kill_switch::{resolve_agents, Lookup};
 use super::policy_cache::{self, CachedPolicies};
+use super::schedule::next_wait;
 use crate::control_plane::{ApiError, Connection, PolicyList};
 use crate::engine::agents::Agents;
 use crate::engine::policy_store::PolicyStore;
@@ -29,47 +30,55 @@ pub struct PolicySync {
 
 impl PolicySync {
     pub async fn run(self) {
+        let mut failures = 0;
         loop {
             // Internal ids first, so that policies scoped by them apply from
             // the first decision on.
-            resolve_agents(&self.connection, &self.agents, &self.log, &self.progress).await;
-            self.sync_once().await;
+            resolve_agents(
+                &self.connection,
+                &self.agents,
+                &self.log,
+                &self.progress,
+                Lookup::UntilFound,
+            )
+            .await;
+            let answered = self.sync_once().await;
             self.store.mark_first_sync_done();
             self.progress.notify_waiters();
-            tokio::time::sleep(self.refresh).await;
+            failures = if answered { 0 } else { failures + 1 };
+            tokio::time::sleep(next_wait(self.refresh, failures)).await;
         }
     }
 
-    async fn sync_once(&self) {
+    /// One sync; false when the control plane gave no answer (an outage:
+    /// the next round comes sooner).
+    async fn sync_once(&self) -> bool {
         let c = &*self.connection;
-        if !c.breaker.allow_request() {
-            return;
-        }
         match c.api.list_policies(self.store.etag().as_deref()).await {
             Ok(PolicyList::NotModified) => {
-                c.succeeded();
+                c.answered();
                 Stats::bump(&self.stats.policy_syncs);
+                true
             }
             Ok(PolicyList::Fresh { policies, etag }) => {
-                c.succeeded();
-                if self.adopt(policies, etag, "the control plane") {
-                    Stats::bump(&self.stats.policy_syncs);
-                } else {
-                    Stats::bump(&self.stats.policy_sync_failures);
-                }
+                c.answered();
+                self.adopt(policies, etag, "the control plane");
+                Stats::bump(&self.stats.policy_syncs);
+                true
             }
             Err(e) => {
                 // A rejected key is a configuration error, not a failed sync.
                 if !matches!(e, ApiError::Auth(_)) {
                     Stats::bump(&self.stats.policy_sync_failures);
                 }
-                c.failed(&e, "policy sync");
+                c.poll_failed(&e, "policy sync");
+                !e.is_outage()
             }
         }
     }
 
-    /// Compiles and publishes raw policies; false when none is valid.
-    pub fn adopt(&self, raw: Vec<Value>, etag: Option<String>, from: &str) -> bool {
+    /// Compiles and publishes raw policies.
+    pub fn adopt(&self, raw: Vec<Value>, etag: Option<String>, from: &str) {
         adopt(
             &self.store,
             self.cache_path.as_ref(),
@@ -82,9 +91,10 @@ impl PolicySync {
     }
 }
 
-/// Compiles `raw`, writes it to the cache (unless it comes from there),
-/// then publishes it: once a call has been decided on this set, a restart
-/// during an outage finds the same set on disk.
+/// Compiles `raw`, writes it to the cache (unless it comes from there, or
+/// nothing in it is readable), then publishes it: once a call has been
+/// decided on this set, a restart during an outage finds the same set on
+/// disk.
 pub fn adopt(
     store: &PolicyStore,
     cache_path: Option<&PathBuf>,
@@ -93,12 +103,10 @@ pub fn adopt(
     from: &str,
     log: &Logger,
     stats: &Stats,
-) -> bool {
+) {
     let to_cache = cache_path.map(|path| (path, raw.clone()));
-    let Some(set) = PolicyStore::compile(raw, from, log, stats) else {
-        return false;
-    };
-    if let Some((path, policies)) = to_cache {
+    let compiled = PolicyStore::compile(raw, from, log, stats);
+    if let (Some((path, policies)), true) = (to_cache, compiled.is_readable()) {
         let cached = CachedPolicies {
             etag: etag.clone(),
             policies,
@@ -109,8 +117,7 @@ pub fn adopt(
             });
         }
     }
-    store.publish(set, etag);
-    true
+    store.publish(compiled, etag, stats);
 }
 
 /// Adopts the on-disk cache, if there is a readable one.

@@ -63,6 +63,12 @@ pub async fn ask(connection: &Connection, log: &Logger, request: &EnforceRequest
             c.failed(&ApiError::Auth(status), "remote decision");
             RemoteVerdict::AuthFailed(status)
         }
+        Err(e) if !e.is_enforce_outage() => {
+            c.failed(&e, "remote decision");
+            RemoteVerdict::Undecided(format!(
+                "the Execlave control plane did not decide this call: {e}"
+            ))
+        }
         Err(e) => {
             c.failed(&e, "remote decision");
             RemoteVerdict::Outage(format!("the Execlave control plane is unreachable: {e}"))
