@@ -99,22 +99,25 @@ def instrument_mcp_session(
             _record_result(exe, ticket, result)
         return result
 
-    async def send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
+    def send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
+        passed = _checked.get()
+        if passed is not None and not passed.used and passed.session is session:
+            call = _tools_call(request)
+            if call is not None and passed.name == call[0] and passed.arguments == call[1]:
+                # The call_tool above checked this very call, and awaits it
+                # at once: hand it the original coroutine, with no frame of
+                # ours in the way of each of its resumptions.
+                passed.used = True
+                return original_send_request(request, *args, **kwargs)  # type: ignore[misc]
+        return governed_send_request(request, *args, **kwargs)
+
+    async def governed_send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
+        # Inspected when awaited, not when called: a request changed in
+        # between is checked as it will be sent.
         call = _tools_call(request)
         if call is None:
             return await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
         name, arguments = call
-        passed = _checked.get()
-        if (
-            passed is not None
-            and not passed.used
-            and passed.session is session
-            and passed.name == name
-            and passed.arguments == arguments
-        ):
-            # The call_tool above checked this very call.
-            passed.used = True
-            return await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
         request = _with_arguments(request, snapshot)
