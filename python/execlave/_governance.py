@@ -1,0 +1,83 @@
+"""The Python half of a governed call: the arguments as the JSON text the
+core checks (and the copy that is sent), and the core's outcome as the
+public errors. Shared by the MCP wrapper and ``Execlave.enforce_policy``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import (
+    AgentPausedError,
+    EnforcementUnavailableError,
+    ExeclaveAuthError,
+    ExeclaveError,
+    PolicyBlockedError,
+)
+
+# JSON as the MCP SDK writes it: no NaN/Infinity (pydantic would write null,
+# which is not what the caller meant), no silent conversion of unknown types,
+# cycles detected.
+_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, check_circular=True, separators=(",", ":")
+).encode
+
+
+def check_tool_name(tool: object) -> str:
+    if not isinstance(tool, str) or not tool:
+        got = "an empty string" if tool == "" else type(tool).__name__
+        raise ExeclaveError(f"tool name must be a non-empty string, got {got}; the call was not sent")
+    return tool
+
+
+def snapshot_arguments(tool: str, arguments: object) -> tuple[dict[str, Any] | None, str | None]:
+    """The arguments as they will be sent, and their JSON text, which is what
+    the core checks.
+
+    The copy is made through JSON (``json.loads`` of the checked text), so
+    what is sent is exactly what was checked: neither a later mutation of the
+    caller's dict nor a type the MCP SDK would convert on its own (a set, a
+    tuple, a ``str`` subclass) can change it. What JSON cannot carry (sets,
+    bytes, datetimes, NaN, cycles, nesting too deep to encode) is refused
+    with an ``ExeclaveError`` before anything is sent.
+    """
+    if arguments is None:
+        return None, None
+    if type(arguments) is not dict and not isinstance(arguments, Mapping):
+        raise ExeclaveError(
+            f'arguments of tool "{tool}" must be a dict of argument names to values, '
+            f"got {type(arguments).__name__}; the call was not sent"
+        )
+    try:
+        text = _encode(arguments if isinstance(arguments, dict) else dict(arguments))
+        copy: dict[str, Any] = json.loads(text)
+    except (TypeError, ValueError, RecursionError) as cause:
+        raise ExeclaveError(
+            f'arguments of tool "{tool}" cannot be serialised to JSON ({cause}); the call was not sent'
+        ) from cause
+    return copy, text
+
+
+def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
+    """The exception for an outcome that stops the call (its message comes
+    from the core), or None when the call may go on."""
+    kind = outcome.get("kind")
+    message = str(outcome.get("message") or kind)
+    if kind == "block":
+        return PolicyBlockedError(message, outcome.get("violations"), outcome.get("warnings"))
+    if kind == "paused":
+        return AgentPausedError(message, str(outcome.get("agentId")), outcome.get("reason"))
+    if kind == "unavailable":
+        reason = outcome.get("lastError") or outcome.get("reason")
+        return EnforcementUnavailableError(
+            message, int(outcome.get("consecutiveFailures") or 0), None if reason is None else str(reason)
+        )
+    if kind == "auth_failed":
+        return ExeclaveAuthError(message)
+    if kind == "closed":
+        return ExeclaveError(message)
+    if kind == "allow":
+        return None
+    # A kind this layer does not know must not let the call through.
+    return ExeclaveError(f"unexpected decision {kind!r} from the Execlave core; the call was not sent")

@@ -1,0 +1,307 @@
+"""``Execlave``: one per process. Holds the native governor (the Rust core)
+and the Python-only parts: callbacks, asyncio futures, exit handling."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import re
+import sys
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal, Union
+
+from . import _native
+from ._governance import check_tool_name, halt_error, snapshot_arguments
+from .errors import ExeclaveError
+
+__all__ = ["Execlave", "BypassEvent"]
+
+BypassEvent = dict[str, str]
+"""What ``on_enforcement_bypassed`` receives: ``reason``, ``tool``, ``timestamp``."""
+
+DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000
+
+# How a call ended, as the native `complete` takes it.
+ANSWERED = 0
+ANSWERED_IS_ERROR = 1
+THREW = 2
+
+# A decision: a bare ticket (allowed, nothing to report), or a pending one.
+Ticket = Union[int, Awaitable[int]]
+
+_CAMEL = re.compile(r"_([a-z])")
+_SNAKE = re.compile(r"(?<!^)([A-Z])")
+
+# Every live client, so that interpreter exit flushes them (see _at_exit).
+_live: weakref.WeakSet[Execlave] = weakref.WeakSet()
+
+
+def _camel(name: str) -> str:
+    return _CAMEL.sub(lambda m: m.group(1).upper(), name)
+
+
+def _snake(name: str) -> str:
+    return _SNAKE.sub(r"_\1", name).lower()
+
+
+def _settle(future: asyncio.Future[Any], value: object) -> None:
+    """Runs on the event loop: hands a native result to its future."""
+    if future.done():  # cancelled meanwhile
+        return
+    if isinstance(value, BaseException):
+        future.set_exception(value)
+    else:
+        future.set_result(value)
+
+
+def _native_future(start: Callable[[Callable[[object], None]], None]) -> asyncio.Future[Any]:
+    """A future resolved by the native side: the core's runtime calls
+    ``on_done`` from its own thread, which hands the value to this loop with
+    ``call_soon_threadsafe``. The event loop is never blocked."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def on_done(value: object) -> None:
+        try:
+            loop.call_soon_threadsafe(_settle, future, value)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
+
+    start(on_done)
+    return future
+
+
+class Execlave:
+    """The Execlave client. Options are the Node SDK's, in snake_case
+    (durations keep their ``_ms`` suffix), with the same defaults and
+    environment variables (``EXECLAVE_API_KEY``, ``EXECLAVE_BASE_URL``,
+    ``EXECLAVE_POLICY_PATH``). Raises ``ExeclaveError`` for bad options and
+    invalid policies."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        environment: Literal["development", "staging", "production"] = "production",
+        policies: Sequence[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
+        audit_log: str | os.PathLike[str] | None = None,
+        debug: bool = False,
+        *,
+        enforcement: Literal["local", "remote"] | None = None,
+        enforcement_on_outage: Literal["fail_open", "fail_closed"] | None = None,
+        on_enforcement_bypassed: Callable[[BypassEvent], object] | None = None,
+        policy_refresh_ms: int | None = None,
+        poll_interval_ms: int | None = None,
+        policy_cache_path: str | os.PathLike[str] | None = None,
+        first_sync_timeout_ms: int | None = None,
+        request_timeout_ms: int | None = None,
+        circuit_breaker_cooldown_ms: int | None = None,
+        sign_requests: bool | None = None,
+        buffer_size: int | None = None,
+        batch_size: int | None = None,
+        flush_interval_ms: int | None = None,
+        shutdown_timeout_ms: int | None = None,
+        max_pending_calls: int | None = None,
+    ) -> None:
+        if policies is not None and not isinstance(policies, (str, os.PathLike, list, tuple)):
+            raise ExeclaveError("policies must be a list of policy dicts or a path to a file or directory")
+        if on_enforcement_bypassed is not None and not callable(on_enforcement_bypassed):
+            raise ExeclaveError("on_enforcement_bypassed must be callable")
+        options: dict[str, Any] = {}
+        for name, value in (
+            ("api_key", api_key),
+            ("base_url", base_url),
+            ("environment", environment),
+            ("policies", policies),
+            ("audit_log", audit_log),
+            ("debug", debug),
+            ("enforcement", enforcement),
+            ("enforcement_on_outage", enforcement_on_outage),
+            ("policy_refresh_ms", policy_refresh_ms),
+            ("poll_interval_ms", poll_interval_ms),
+            ("policy_cache_path", policy_cache_path),
+            ("first_sync_timeout_ms", first_sync_timeout_ms),
+            ("request_timeout_ms", request_timeout_ms),
+            ("circuit_breaker_cooldown_ms", circuit_breaker_cooldown_ms),
+            ("sign_requests", sign_requests),
+            ("buffer_size", buffer_size),
+            ("batch_size", batch_size),
+            ("flush_interval_ms", flush_interval_ms),
+            ("shutdown_timeout_ms", shutdown_timeout_ms),
+            ("max_pending_calls", max_pending_calls),
+        ):
+            if value is None:
+                continue
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if isinstance(value, tuple):
+                value = list(value)
+            options[_camel(name)] = value
+        try:
+            options_json = json.dumps(options, allow_nan=False)
+        except (TypeError, ValueError) as cause:
+            raise ExeclaveError(f"Execlave options cannot be serialised: {cause}") from cause
+        self._native = _native.NativeGovernor(options_json)
+        self._on_bypass = on_enforcement_bypassed
+        self._shutdown_timeout_ms = (
+            DEFAULT_SHUTDOWN_TIMEOUT_MS if shutdown_timeout_ms is None else int(shutdown_timeout_ms)
+        )
+        self._debug = bool(debug)
+        self._handles: dict[tuple[str, str | None, str | None, bool], int] = {}
+        _live.add(self)
+
+    # -- public API -----------------------------------------------------
+
+    async def enforce_policy(
+        self,
+        *,
+        agent_id: str,
+        tools: Sequence[str],
+        arguments: Mapping[str, Any] | None = None,
+        input: str | None = None,
+    ) -> dict[str, Any]:
+        """The decision the MCP wrapper makes, for callers without MCP.
+        Returns ``{"allowed": True, "warnings": [...]}`` or raises an
+        ``EnforcementHaltError`` (usually ``PolicyBlockedError``). Refusals
+        are recorded; allowed calls are not (no call is made to record)."""
+        if isinstance(tools, str) or not isinstance(tools, Sequence) or len(tools) == 0:
+            raise ExeclaveError("enforce_policy: tools must be a non-empty list of tool names")
+        handle = self._handle(agent_id, None, None, True)
+        warnings: list[dict[str, Any]] = []
+        for tool in tools:
+            check_tool_name(tool)
+            _, text = snapshot_arguments(tool, arguments)
+            outcome = self._decide(handle, tool, text, False, input)
+            if not isinstance(outcome, (int, dict)):
+                outcome = await outcome
+            if isinstance(outcome, dict):
+                warnings.extend(outcome.get("warnings") or [])
+        return {"allowed": True, "warnings": warnings}
+
+    def flush(self) -> None:
+        """Writes buffered records to their sinks; returns when they have them
+        (the GIL is released meanwhile)."""
+        self._native.flush()
+
+    def shutdown(self) -> None:
+        """Flushes (bounded by ``shutdown_timeout_ms``), stops all background
+        work and refuses further governed calls. Safe to call twice."""
+        self._native.shutdown(self._shutdown_timeout_ms)
+
+    def stats(self) -> dict[str, int]:
+        """Counters: decisions, allowed, blocked, warned, records written and
+        dropped, policy warnings, bypassed, remote decisions, policy syncs."""
+        raw: dict[str, int] = json.loads(self._native.stats())
+        return {_snake(k): v for k, v in raw.items()}
+
+    def __enter__(self) -> Execlave:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # -- for the integrations ------------------------------------------
+
+    def _handle(self, agent_id: object, session_id: str | None, user_id: str | None, enforce: bool) -> int:
+        if not isinstance(agent_id, str):
+            raise ExeclaveError(
+                f'agent_id must be a lowercase kebab-case string such as "ops-agent", got {type(agent_id).__name__}'
+            )
+        for name, value in (("session_id", session_id), ("user_id", user_id)):
+            if value is not None and not isinstance(value, str):
+                raise ExeclaveError(f"{name} must be a string, got {type(value).__name__}")
+        key = (agent_id, session_id, user_id, bool(enforce))
+        handle = self._handles.get(key)
+        if handle is None:
+            handle = self._native.register_agent(agent_id, session_id, user_id, bool(enforce))
+            self._handles[key] = handle
+        return handle
+
+    def _decide(
+        self, handle: int, tool: str, args_json: str | None, track: bool, input: str | None = None
+    ) -> int | dict[str, Any] | Awaitable[int | dict[str, Any]]:
+        """Decides one call. Returns the ticket of an allowed call with nothing
+        to report (0: nothing is recorded), else the outcome of an allowed
+        call; raises the halt error of a refused one. Local decisions are
+        synchronous; only a call that must wait for the first policy sync or
+        ask the control plane returns an awaitable."""
+        try:
+            answer = self._native.decide(handle, tool, args_json, track)
+        except UnicodeEncodeError as cause:
+            # A lone surrogate: not text any MCP transport could carry.
+            raise ExeclaveError(
+                f"tool name or arguments of tool {tool!r} are not valid Unicode text; the call was not sent"
+            ) from cause
+        if isinstance(answer, int):
+            return answer
+        return self._settle(json.loads(answer), handle, tool, args_json, track, input)
+
+    def _settle(
+        self, outcome: dict[str, Any], handle: int, tool: str, args_json: str | None, track: bool, input: str | None
+    ) -> dict[str, Any] | Awaitable[int | dict[str, Any]]:
+        kind = outcome.get("kind")
+        if kind == "wait_for_sync":
+            return self._after_sync(handle, tool, args_json, track, input)
+        if kind == "ask_server":
+            return self._ask_server(int(outcome["ticket"]), handle, tool, args_json, track, input)
+        error = halt_error(outcome)
+        if error is not None:
+            raise error
+        bypass = outcome.get("bypass")
+        if bypass:
+            self._report_bypass(str(bypass), tool)
+        return outcome
+
+    async def _after_sync(
+        self, handle: int, tool: str, args_json: str | None, track: bool, input: str | None
+    ) -> int | dict[str, Any]:
+        await _native_future(lambda done: self._native.wait_for_sync(handle, done))
+        outcome = self._decide(handle, tool, args_json, track, input)
+        if isinstance(outcome, (int, dict)):
+            return outcome
+        return await outcome
+
+    async def _ask_server(
+        self, ticket: int, handle: int, tool: str, args_json: str | None, track: bool, input: str | None
+    ) -> int | dict[str, Any]:
+        answer = await _native_future(lambda done: self._native.decide_remote(ticket, input, done))
+        outcome = self._settle(json.loads(answer), handle, tool, args_json, track, input)
+        if isinstance(outcome, dict):
+            return outcome
+        return await outcome
+
+    def _report_bypass(self, reason: str, tool: str) -> None:
+        if self._debug:
+            print(f'[execlave] enforcement bypassed for tool "{tool}": {reason}', file=sys.stderr)
+        if self._on_bypass is None:
+            return
+        try:
+            self._on_bypass(
+                {"reason": reason, "tool": tool, "timestamp": datetime.now(timezone.utc).isoformat()}
+            )
+        except Exception as err:  # a failing callback must not change the call's fate
+            if self._debug:
+                print(f"[execlave] on_enforcement_bypassed raised: {err!r}", file=sys.stderr)
+
+    def _complete(self, ticket: int, ending: int, text: str | None, error_type: str | None = None) -> None:
+        self._native.complete(ticket, ending, text, error_type)
+
+
+def ticket_of(outcome: int | dict[str, Any]) -> int:
+    return outcome if isinstance(outcome, int) else int(outcome.get("ticket") or 0)
+
+
+@atexit.register
+def _at_exit() -> None:
+    # Interpreter exit flushes what is buffered, bounded by each client's
+    # shutdown timeout. The core's threads are not Python threads: they
+    # never keep the interpreter alive.
+    for client in list(_live):
+        try:
+            client.shutdown()
+        except Exception:
+            pass

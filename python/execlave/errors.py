@@ -1,0 +1,77 @@
+"""The exceptions of the Execlave SDK.
+
+``ExeclaveError`` is the base of all of them; the MCP wrapper re-raises every
+``EnforcementHaltError`` (governance stopped the call) and never swallows one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ExeclaveError",
+    "ExeclaveAuthError",
+    "EnforcementHaltError",
+    "PolicyBlockedError",
+    "AgentPausedError",
+    "EnforcementUnavailableError",
+]
+
+
+class ExeclaveError(Exception):
+    """Anything the SDK refuses or cannot do: bad options, an invalid policy,
+    arguments JSON cannot carry, a client that was shut down, an internal
+    error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ExeclaveAuthError(ExeclaveError):
+    """The control plane rejected the API key: a configuration error."""
+
+
+class EnforcementHaltError(ExeclaveError):
+    """Governance stopped the call; the server was not contacted."""
+
+
+class PolicyBlockedError(EnforcementHaltError):
+    """A policy refused the call. ``violations`` and ``warnings`` are lists of
+    plain dicts with the API's keys (``policyId``, ``policyName``,
+    ``policyType``, ``enforcementMode``, ``severity``, ``message``, ``tool``,
+    ``rule``, ``argument``), so ``json.dumps(exc.violations)`` works."""
+
+    def __init__(
+        self,
+        message: str,
+        violations: list[dict[str, Any]] | None = None,
+        warnings: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.violations: list[dict[str, Any]] = list(violations or [])
+        self.warnings: list[dict[str, Any]] = list(warnings or [])
+
+
+class AgentPausedError(EnforcementHaltError):
+    """The kill switch is on for this agent."""
+
+    def __init__(self, message: str, agent_id: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.agent_id = agent_id
+        self.reason = reason
+
+
+class EnforcementUnavailableError(EnforcementHaltError):
+    """No decision could be had (the control plane is unreachable and no policy
+    set is known) and ``enforcement_on_outage`` is ``"fail_closed"``."""
+
+    def __init__(
+        self,
+        message: str,
+        consecutive_failures: int = 0,
+        last_error: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.consecutive_failures = consecutive_failures
+        self.last_error = last_error

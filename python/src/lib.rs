@@ -1,0 +1,250 @@
+//! The Python binding: converts between Python and the core's
+//! [`Governor`]. No policy logic lives here.
+//!
+//! Every method catches panics: a bug in the core becomes an
+//! `execlave.errors.ExeclaveError`, never an abort of the interpreter (nor
+//! PyO3's `PanicException`, which derives from `BaseException` and would
+//! slip past the `except Exception` of the user's agent). The core's typed
+//! errors become `ExeclaveError` with the kind in its `kind` attribute.
+//!
+//! Threads: a decision runs on the calling thread with the GIL held (it
+//! takes microseconds; releasing and retaking the GIL would cost more).
+//! `flush`, `shutdown` and `stats` release the GIL while they wait. A
+//! decision that needs the network runs on the core's runtime and hands its
+//! result to a Python callable (which resolves an asyncio future through
+//! `loop.call_soon_threadsafe`), so the event loop is never blocked.
+
+mod runner;
+
+use execlave_core::{Completion, Ending, Error, ErrorKind, Governor, GovernorOptions, Outcome};
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+pyo3::import_exception!(execlave.errors, ExeclaveError);
+
+/// The core's error as an `ExeclaveError`, its kind in `kind`
+/// (`invalid_options`, `invalid_policy`, `invalid_argument`, `closed`,
+/// `internal`).
+fn py_error(e: Error) -> PyErr {
+    let kind = match e.kind {
+        ErrorKind::InvalidOptions => "invalid_options",
+        ErrorKind::InvalidPolicy => "invalid_policy",
+        ErrorKind::InvalidArgument => "invalid_argument",
+        ErrorKind::Closed => "closed",
+        ErrorKind::Internal => "internal",
+    };
+    let err = ExeclaveError::new_err(e.message);
+    Python::attach(|py| {
+        // Setting an attribute on a fresh exception instance cannot fail in
+        // practice; were it to, the error still carries its message.
+        let _ = err.value(py).setattr("kind", kind);
+    });
+    err
+}
+
+/// Runs `f`, turning a panic into an `ExeclaveError` (kind `internal`).
+fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(py_error(Error::from_panic(&*panic))))
+}
+
+/// How a call ended, as `complete` takes it.
+const ANSWERED: u8 = 0;
+const ANSWERED_IS_ERROR: u8 = 1;
+const THREW: u8 = 2;
+
+/// The native side of one `Execlave` client.
+#[pyclass(frozen, module = "execlave._native")]
+struct NativeGovernor {
+    inner: Governor,
+}
+
+#[pymethods]
+impl NativeGovernor {
+    /// `options_json`: the client's options as JSON, camelCase keys (the
+    /// callbacks stay in Python).
+    #[new]
+    fn new(options_json: &str) -> PyResult<Self> {
+        guarded(|| {
+            let options = GovernorOptions::from_json(options_json).map_err(py_error)?;
+            let inner = Governor::new(options).map_err(py_error)?;
+            Ok(Self { inner })
+        })
+    }
+
+    /// The agent's handle, which `decide` and `wait_for_sync` take.
+    #[pyo3(signature = (agent_id, session_id, user_id, enforce))]
+    fn register_agent(
+        &self,
+        agent_id: &str,
+        session_id: Option<&str>,
+        user_id: Option<&str>,
+        enforce: bool,
+    ) -> PyResult<u32> {
+        guarded(|| {
+            self.inner
+                .register_agent(agent_id, session_id, user_id, enforce)
+                .map_err(py_error)
+        })
+    }
+
+    /// Decides a call, synchronously. An allowed call with nothing to
+    /// report comes back as its ticket (an `int`, 0 when nothing is
+    /// recorded); anything else as the outcome's JSON text. `track`: the
+    /// call will be made, and `complete` will say how it ended.
+    #[pyo3(signature = (handle, tool, args_json, track))]
+    fn decide<'py>(
+        &self,
+        py: Python<'py>,
+        handle: u32,
+        tool: String,
+        args_json: Option<String>,
+        track: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        guarded(|| {
+            let outcome = self
+                .inner
+                .decide(handle, tool, args_json, track, false)
+                .map_err(py_error)?;
+            Ok(match outcome.clean_ticket() {
+                Some(ticket) => ticket.into_pyobject(py)?.into_any(),
+                None => PyString::new(py, &outcome.to_json()).into_any(),
+            })
+        })
+    }
+
+    /// How the allowed call `ticket` ended, reported when it ended:
+    /// `ending` 0 answered, 1 answered with `isError: true`, 2 threw.
+    /// `text`: the answer's JSON text, or the message of what it threw.
+    /// `error_type`: the name of the exception's class. Unknown tickets
+    /// (0, or completed already) are ignored.
+    #[pyo3(signature = (ticket, ending, text, error_type=None))]
+    fn complete(
+        &self,
+        ticket: u64,
+        ending: u8,
+        text: Option<String>,
+        error_type: Option<String>,
+    ) -> PyResult<()> {
+        guarded(|| {
+            let completion = match ending {
+                ANSWERED => Completion::answered(text),
+                ANSWERED_IS_ERROR => Completion {
+                    ending: Ending::AnsweredIsError,
+                    ..Completion::answered(text)
+                },
+                THREW => Completion::threw(text, error_type),
+                other => {
+                    return Err(py_error(Error::invalid_argument(format!(
+                        "complete: unknown ending {other}"
+                    ))))
+                }
+            };
+            self.inner.complete(ticket, completion);
+            Ok(())
+        })
+    }
+
+    /// Calls `on_done(None)` from another thread when calls for this agent
+    /// may be decided (after a `wait_for_sync` outcome); bounded by the
+    /// first-sync timeout. Returns at once.
+    fn wait_for_sync(&self, handle: u32, on_done: Py<PyAny>) -> PyResult<()> {
+        guarded(|| {
+            let inner = self.inner.clone();
+            runner::spawn(
+                &self.inner,
+                async move { inner.wait_for_sync(handle).await },
+                on_done,
+                |py, ()| Ok(py.None()),
+            );
+            Ok(())
+        })
+    }
+
+    /// Calls `on_done(outcome_json)` from another thread with the control
+    /// plane's decision on the pending call `ticket` (after an `ask_server`
+    /// outcome). `input` overrides the text view of the arguments.
+    #[pyo3(signature = (ticket, input, on_done))]
+    fn decide_remote(
+        &self,
+        ticket: u64,
+        input: Option<String>,
+        on_done: Py<PyAny>,
+    ) -> PyResult<()> {
+        guarded(|| {
+            let inner = self.inner.clone();
+            runner::spawn(
+                &self.inner,
+                async move { inner.decide_remote(ticket, input).await },
+                on_done,
+                |py, outcome: Outcome| {
+                    Ok(PyString::new(py, &outcome.to_json()).into_any().unbind())
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Delivers buffered records; returns when the sinks have them. The GIL
+    /// is released meanwhile.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = self.inner.clone();
+        py.detach(|| {
+            guarded(|| {
+                runner::block_on(&self.inner, async move { inner.flush().await }).map_err(py_error)
+            })
+        })
+    }
+
+    /// Flushes (bounded by `timeout_ms`), stops background work and
+    /// refuses further calls. Safe to call twice. The GIL is released.
+    fn shutdown(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<()> {
+        let inner = self.inner.clone();
+        let timeout = Duration::from_millis(timeout_ms);
+        py.detach(|| {
+            guarded(|| {
+                runner::block_on(&self.inner, async move { inner.shutdown(timeout).await })
+                    .map_err(py_error)
+            })
+        })
+    }
+
+    /// The counters, as JSON text (camelCase keys).
+    fn stats(&self) -> PyResult<String> {
+        guarded(|| {
+            serde_json::to_string(&self.inner.stats())
+                .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
+        })
+    }
+
+    fn is_closed(&self) -> PyResult<bool> {
+        guarded(|| Ok(self.inner.is_closed()))
+    }
+
+    /// Test only: a panic inside a method must become an ExeclaveError.
+    fn _panic_for_test(&self) -> PyResult<()> {
+        guarded(|| panic!("a deliberate panic (test)"))
+    }
+
+    /// Test only: a panic inside a future must reach `on_done` as an
+    /// ExeclaveError.
+    fn _panic_in_future_for_test(&self, on_done: Py<PyAny>) -> PyResult<()> {
+        guarded(|| {
+            runner::spawn(
+                &self.inner,
+                async { panic!("a deliberate panic in a future (test)") },
+                on_done,
+                |py, ()| Ok(py.None()),
+            );
+            Ok(())
+        })
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeGovernor>()?;
+    Ok(())
+}
