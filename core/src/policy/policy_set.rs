@@ -7,7 +7,10 @@ use super::compile::{compile, server_decided, CompiledPolicy};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
 use super::local_type::{local_type_problem, ControlPlane};
-use super::plan::{Plan, PlanCache, Step, MAX_CACHED_KEY_LEN};
+use super::matchers::MatcherBudget;
+#[cfg(test)]
+use super::plan::Step;
+use super::plan::{Plan, PlanCache, MAX_CACHED_KEY_LEN};
 use super::rules::RegexBudget;
 use crate::agent::AgentIdentity;
 use crate::decision::Decision;
@@ -26,6 +29,8 @@ pub struct PolicySet {
     /// Indexes of active policies the server decides.
     server: Arc<[usize]>,
     cache: RwLock<PlanCache>,
+    /// What the plans' combined matchers may take, together.
+    matcher_budget: MatcherBudget,
 }
 
 impl Default for PolicySet {
@@ -41,6 +46,7 @@ impl Clone for PolicySet {
             local: Arc::clone(&self.local),
             server: Arc::clone(&self.server),
             cache: RwLock::default(),
+            matcher_budget: MatcherBudget::default(),
         }
     }
 }
@@ -143,6 +149,7 @@ impl PolicySet {
             local,
             server,
             cache: RwLock::default(),
+            matcher_budget: MatcherBudget::default(),
         }
     }
 
@@ -190,11 +197,7 @@ impl PolicySet {
             return Some(Decision::default());
         }
         let plan = self.plan(agent, tool);
-        if plan
-            .steps
-            .iter()
-            .any(|step| matches!(step, Step::Arguments { .. }))
-        {
+        if plan.has_argument_rules() {
             return None;
         }
         Some(plan.run(&self.policies, tool, None))
@@ -213,6 +216,19 @@ impl PolicySet {
             .run(&self.policies, tool, args_json)
     }
 
+    /// `evaluate` with every argument rule checked on its own (the
+    /// reference the combined matchers must agree with).
+    #[cfg(test)]
+    pub(crate) fn evaluate_rule_by_rule(
+        &self,
+        agent: &AgentIdentity,
+        tool: &str,
+        args_json: Option<&str>,
+    ) -> Decision {
+        self.plan(agent, tool)
+            .run_rule_by_rule(&self.policies, tool, args_json)
+    }
+
     fn build_plan(&self, agent: &AgentIdentity, tool: &str) -> Plan {
         Plan::build(
             &self.policies,
@@ -220,6 +236,7 @@ impl PolicySet {
             self.needs_server(agent),
             agent,
             tool,
+            &self.matcher_budget,
         )
     }
 
