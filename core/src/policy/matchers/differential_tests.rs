@@ -39,6 +39,11 @@ fn path(rng: &mut fastrand::Rng, wildcards: bool) -> String {
         if i > 0 {
             p.push_str(pick(rng, &["/", "/", "\\", "//"]));
         }
+        p.push_str(if i == 0 && rng.u8(..3) == 0 {
+            "srv"
+        } else {
+            ""
+        });
         p.push_str(&word(rng, wildcards));
     }
     if rng.u8(..8) == 0 || p.is_empty() {
@@ -74,7 +79,7 @@ fn list(rng: &mut fastrand::Rng, make: impl Fn(&mut fastrand::Rng) -> String) ->
     Value::Array((0..n).map(|_| Value::String(make(rng))).collect())
 }
 
-fn argument_rule(rng: &mut fastrand::Rng) -> Value {
+fn argument_rule(rng: &mut fastrand::Rng, shared: bool) -> Value {
     let argument = pick(rng, &["path", "/nested/path", "n", "q"]);
     let tools = json!([pick(rng, &["read_file", "read_*", "*", "write_file"])]);
     let mut rule = match rng.u8(..4) {
@@ -100,6 +105,13 @@ fn argument_rule(rng: &mut fastrand::Rng) -> Value {
             r
         }
     };
+    // A pattern on every allowlist (a common base): the case where one
+    // match settles all allowlists at once.
+    if shared && rule["kind"] == "path" {
+        if let Some(allow) = rule["allow"].as_array_mut() {
+            allow.push(json!("/srv/**"));
+        }
+    }
     rule["argument"] = json!(argument);
     rule["tools"] = tools;
     if rng.u8(..4) == 0 {
@@ -111,8 +123,10 @@ fn argument_rule(rng: &mut fastrand::Rng) -> Value {
     rule
 }
 
-fn policy(rng: &mut fastrand::Rng, i: usize) -> Value {
-    let arguments: Vec<Value> = (0..rng.usize(0..=3)).map(|_| argument_rule(rng)).collect();
+fn policy(rng: &mut fastrand::Rng, i: usize, shared: bool) -> Value {
+    let arguments: Vec<Value> = (0..rng.usize(0..=3))
+        .map(|_| argument_rule(rng, shared))
+        .collect();
     let mut rd = json!({ "arguments": arguments });
     if rng.u8(..10) == 0 {
         rd["deny"] = json!(["read_file"]);
@@ -132,9 +146,9 @@ fn policy(rng: &mut fastrand::Rng, i: usize) -> Value {
 
 /// A generated policy that compiles (bounds may come out reversed when
 /// compared exactly; such a policy is made again).
-fn valid_policy(rng: &mut fastrand::Rng, i: usize) -> Value {
+fn valid_policy(rng: &mut fastrand::Rng, i: usize, shared: bool) -> Value {
     loop {
-        let p = policy(rng, i);
+        let p = policy(rng, i, shared);
         if PolicySet::compile_strict(&SourcedPolicy::from_values([p.clone()])).is_ok() {
             return p;
         }
@@ -187,7 +201,9 @@ fn combined_matchers_decide_exactly_as_rule_by_rule() {
     for seed in 0..12u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
         let n = [3, 20, 200, 600][seed as usize % 4];
-        let policies: Vec<Value> = (0..n).map(|i| valid_policy(&mut rng, i)).collect();
+        let policies: Vec<Value> = (0..n)
+            .map(|i| valid_policy(&mut rng, i, seed % 2 == 1))
+            .collect();
         let set = PolicySet::compile_strict(&SourcedPolicy::from_values(policies))
             .expect("generated policies are valid");
         for _ in 0..100 {

@@ -38,14 +38,16 @@ enum Combined {
     None,
 }
 
-/// Who uses a pattern: a rule (group-local id), in its deny or allow list.
-type Use = (u32, bool);
-
 #[derive(Debug)]
 pub(crate) struct Lists {
     paths: bool,
     patterns: Vec<Pattern>,
-    users: Vec<Box<[Use]>>,
+    /// Per pattern: the rules (group-local ids) that deny it, and that
+    /// allow it, each once.
+    deny_users: Vec<Box<[u32]>>,
+    allow_users: Vec<Box<[u32]>>,
+    /// Per pattern: it is on every allowlist of the group.
+    covers_all: Vec<bool>,
     combined: Combined,
     /// Per rule: it has an allowlist.
     has_allow: Box<[bool]>,
@@ -64,7 +66,7 @@ impl Lists {
     /// group-local id.
     pub(crate) fn build(checks: &[&Check], budget: &MatcherBudget) -> Lists {
         let mut patterns = Vec::new();
-        let mut users: Vec<Vec<Use>> = Vec::new();
+        let mut users: Vec<Vec<(u32, bool)>> = Vec::new();
         let mut sources: Vec<String> = Vec::new();
         let mut by_source: HashMap<String, usize> = HashMap::new();
         let mut has_allow = Vec::with_capacity(checks.len());
@@ -139,10 +141,28 @@ impl Lists {
             .iter()
             .filter(|&&r| !absolute_only[r as usize])
             .count();
+        let of = |uses: &[(u32, bool)], deny: bool| -> Box<[u32]> {
+            let mut rules: Vec<u32> = uses
+                .iter()
+                .filter(|(_, d)| *d == deny)
+                .map(|(r, _)| *r)
+                .collect();
+            rules.sort_unstable();
+            rules.dedup();
+            rules.into()
+        };
+        let deny_users: Vec<Box<[u32]>> = users.iter().map(|u| of(u, true)).collect();
+        let allow_users: Vec<Box<[u32]>> = users.iter().map(|u| of(u, false)).collect();
+        let covers_all = allow_users
+            .iter()
+            .map(|u| !allow_rules.is_empty() && u.len() == allow_rules.len())
+            .collect();
         Lists {
             paths,
             patterns,
-            users: users.into_iter().map(Vec::into_boxed_slice).collect(),
+            deny_users,
+            allow_users,
+            covers_all,
             combined,
             has_allow: has_allow.into(),
             allow_rules,
@@ -186,35 +206,40 @@ impl Lists {
         out: &mut Vec<(u32, FailureKind)>,
     ) {
         let skip = |r: u32| unqualified && self.absolute_only[r as usize];
-        // (rule, 1: an allowed pattern matched, 2: a denied one)
-        let mut touched: Vec<(u32, u8)> = Vec::new();
-        self.matches(subject, |p| {
-            touched.extend(
-                self.users[p]
-                    .iter()
-                    .map(|&(r, deny)| (r, if deny { 2 } else { 1 })),
-            );
-        });
-        touched.sort_unstable();
-        let mut merged: Vec<(u32, u8)> = Vec::with_capacity(touched.len());
-        for (r, flag) in touched {
-            match merged.last_mut() {
-                Some((last, flags)) if *last == r => *flags |= flag,
-                _ => merged.push((r, flag)),
+        let mut matched: Vec<usize> = Vec::new();
+        self.matches(subject, |p| matched.push(p));
+        // A matched pattern on every allowlist satisfies them all (a common
+        // base such as `/srv/data/**`): its rules need not be visited.
+        let covered = matched.iter().any(|&p| self.covers_all[p]);
+        let mut denied: Vec<u32> = Vec::new();
+        let mut allowed: Vec<u32> = Vec::new();
+        for &p in &matched {
+            denied.extend_from_slice(&self.deny_users[p]);
+            if !covered {
+                allowed.extend_from_slice(&self.allow_users[p]);
             }
         }
-        let mut settled = 0usize;
-        for &(r, flags) in &merged {
-            if skip(r) {
-                continue;
-            }
-            if flags & 2 != 0 {
-                out.push((r, FailureKind::Denied));
-            }
-            if self.has_allow[r as usize] {
-                settled += 1;
-            }
+        denied.sort_unstable();
+        denied.dedup();
+        out.extend(
+            denied
+                .iter()
+                .filter(|&&r| !skip(r))
+                .map(|&r| (r, FailureKind::Denied)),
+        );
+        if covered {
+            return;
         }
+        allowed.sort_unstable();
+        allowed.dedup();
+        // Allowlists settled: by a match, or by a denial (deny first).
+        let settled = allowed.iter().filter(|&&r| !skip(r)).count()
+            + denied
+                .iter()
+                .filter(|&&r| {
+                    !skip(r) && self.has_allow[r as usize] && allowed.binary_search(&r).is_err()
+                })
+                .count();
         let expected = if unqualified {
             self.relative_allow_rules
         } else {
@@ -222,7 +247,10 @@ impl Lists {
         };
         if settled < expected {
             for &r in self.allow_rules.iter() {
-                if !skip(r) && merged.binary_search_by_key(&r, |&(m, _)| m).is_err() {
+                if !skip(r)
+                    && allowed.binary_search(&r).is_err()
+                    && denied.binary_search(&r).is_err()
+                {
                     out.push((r, FailureKind::NotAllowed));
                 }
             }
