@@ -75,5 +75,26 @@ fn decision(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision);
+/// The first call of an (agent, tool) pair after the policy set changed:
+/// its plan, combined matchers included, is built then. A clone of a set
+/// shares its compiled policies but not its plans.
+fn first_call(c: &mut Criterion) {
+    let agent = AgentIdentity::new(AGENT);
+    let args = r#"{"path": "/srv/data/report.txt"}"#;
+    let mut group = c.benchmark_group("first_call");
+    group.sample_size(10);
+    for n in SIZES {
+        let set = PolicySet::compile_strict(&SourcedPolicy::from_values((0..n).map(policy)))
+            .expect("valid policies");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &set, |b, set| {
+            b.iter(|| {
+                let fresh = set.clone();
+                black_box(fresh.evaluate(&agent, "read_file", Some(args)))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision, first_call);
 criterion_main!(benches);

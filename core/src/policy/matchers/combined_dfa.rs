@@ -87,8 +87,16 @@ impl CombinedDfa {
         }
         let anchored: Vec<String> = patterns.iter().map(|p| format!("(?:{p})\\z")).collect();
         let dfa = DFA::builder()
-            .syntax(syntax::Config::new().unicode(true).utf8(true))
-            .thompson(thompson::Config::new().nfa_size_limit(Some(NFA_SIZE_LIMIT)))
+            // Byte runs for stars (see `Glob::write_regex`); every other
+            // part of a pattern is still whole characters.
+            .syntax(syntax::Config::new().unicode(true).utf8(false))
+            // Only which patterns match is asked: no capture states, which
+            // makes the automaton smaller and quicker to build.
+            .thompson(
+                thompson::Config::new()
+                    .nfa_size_limit(Some(NFA_SIZE_LIMIT))
+                    .which_captures(thompson::WhichCaptures::None),
+            )
             .configure(
                 DFA::config()
                     .match_kind(MatchKind::All)

@@ -88,16 +88,23 @@ impl Glob {
     /// segment, so its wildcards never cross a `/` and it never matches
     /// the empty string (a normalised path has no empty segment, only the
     /// root, which a name pattern must not match).
+    ///
+    /// A star is written as a run of bytes, not of characters: the values
+    /// are valid UTF-8 and whatever follows a star starts a character (a
+    /// literal, `?`, `/` or the end), so the same strings match, and the
+    /// automaton of thousands of patterns builds several times faster
+    /// without a UTF-8 decoder per star. Needs `utf8(false)` syntax.
     pub(crate) fn write_regex(&self, out: &mut String, segment: bool) {
         let any = if segment { "[^/]" } else { "(?s:.)" };
+        let run = if segment { "(?-u:[^/])" } else { "(?s-u:.)" };
         let star = |out: &mut String| {
-            out.push_str(any);
+            out.push_str(run);
             out.push('*');
         };
         match &self.matcher {
             Matcher::Literal(lit) => lit.chars().for_each(|c| write_literal(out, c)),
             Matcher::Any if segment => {
-                out.push_str(any);
+                out.push_str(run);
                 out.push('+');
             }
             Matcher::Any => star(out),

@@ -305,7 +305,7 @@ impl PathPattern {
         for token in self.tokens.iter() {
             match token {
                 PathToken::Root => out.push('/'),
-                PathToken::AnySegments => out.push_str("(?:[^/]*/)*"),
+                PathToken::AnySegments => out.push_str("(?:(?-u:[^/])*/)*"),
                 PathToken::Segment(glob) => {
                     glob.write_regex(out, true);
                     out.push('/');
