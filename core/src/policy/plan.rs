@@ -10,7 +10,7 @@
 
 use super::arguments::LazyArgs;
 use super::compile::CompiledPolicy;
-use super::matchers::{group_key, ArgumentGroup, MatcherBudget};
+use super::matchers::{group_key, ArgumentGroup, Matchers};
 use super::rules::{unreadable_message, ArgumentRule, Failure};
 use crate::agent::AgentIdentity;
 use crate::decision::{Decision, Violation};
@@ -107,7 +107,7 @@ impl Plan {
         needs_server: bool,
         agent: &AgentIdentity,
         tool: &str,
-        budget: &MatcherBudget,
+        matchers: &Matchers,
     ) -> Plan {
         let mut steps = Vec::new();
         for &i in local {
@@ -154,7 +154,7 @@ impl Plan {
         let mut slots = Vec::new();
         let mut fixed = Vec::new();
         // (argument, kind) → the rules that read it, with their slots.
-        let mut grouped: Vec<Vec<(u32, &ArgumentRule)>> = Vec::new();
+        let mut grouped: Vec<Vec<(u32, (usize, usize), &ArgumentRule)>> = Vec::new();
         let mut group_of: HashMap<(&str, u8), usize> = HashMap::new();
         for (i, step) in steps.iter().enumerate() {
             match step {
@@ -179,15 +179,12 @@ impl Plan {
                             grouped.push(Vec::new());
                             grouped.len() - 1
                         });
-                        grouped[g].push((slot, &all[rule]));
+                        grouped[g].push((slot, (*policy, rule), &all[rule]));
                     }
                 }
             }
         }
-        let groups = grouped
-            .iter()
-            .map(|rules| ArgumentGroup::build(rules, budget))
-            .collect();
+        let groups = grouped.iter().map(|rules| matchers.group(rules)).collect();
         Plan {
             steps,
             needs_server,
@@ -195,6 +192,12 @@ impl Plan {
             fixed: fixed.into(),
             groups,
         }
+    }
+
+    /// The identities of the plan's compiled groups (tests of sharing).
+    #[cfg(test)]
+    pub(crate) fn group_ids(&self) -> Vec<usize> {
+        self.groups.iter().map(ArgumentGroup::shared_id).collect()
     }
 
     /// True when some argument rule applies (the arguments are needed).

@@ -13,21 +13,71 @@ mod differential_tests;
 mod lists;
 mod numbers;
 
-pub(crate) use combined_dfa::MatcherBudget;
-
 use super::rules::{ArgumentRule, Check, Failure, FailureKind, Lookup};
+use combined_dfa::MatcherBudget;
 use lists::Lists;
 use numbers::Numbers;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-/// The rules of one group, by group-local id; `slots` says where each is
-/// in the plan (the order of violations).
+/// The rules of one group in a plan: `slots` says where each
+/// (group-local id) is in the plan (the order of violations).
 #[derive(Debug)]
 pub(crate) struct ArgumentGroup {
-    lookup: Lookup,
     slots: Box<[u32]>,
+    rules: Arc<GroupRules>,
+}
+
+/// A group's rules compiled together; shared by every plan with the same
+/// rules (so a tool name made up per call reuses the matchers of the last
+/// one instead of building its own).
+#[derive(Debug)]
+pub(crate) struct GroupRules {
+    lookup: Lookup,
     required: Box<[u32]>,
     matcher: Matcher,
+}
+
+/// Most groups kept for reuse per policy set; emptied when full (plans
+/// keep theirs).
+const SHARED_GROUPS: usize = 1024;
+
+/// The combined matchers of one policy set: the memory they may take, and
+/// the groups already built, by their rules ((policy, rule) indexes).
+#[derive(Debug, Default)]
+pub(crate) struct Matchers {
+    budget: MatcherBudget,
+    built: Mutex<HashMap<Box<[(usize, usize)]>, Arc<GroupRules>>>,
+}
+
+impl Matchers {
+    /// The group of `rules` (same [`group_key`]), each with its plan slot
+    /// and its (policy, rule) indexes.
+    pub(crate) fn group(&self, rules: &[(u32, (usize, usize), &ArgumentRule)]) -> ArgumentGroup {
+        let key: Box<[(usize, usize)]> = rules.iter().map(|(_, id, _)| *id).collect();
+        let slots = rules.iter().map(|(slot, _, _)| *slot).collect();
+        let cached = self
+            .built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let shared = cached.unwrap_or_else(|| {
+            // Built outside the lock: a large group takes milliseconds.
+            let refs: Vec<&ArgumentRule> = rules.iter().map(|(_, _, r)| *r).collect();
+            let built = Arc::new(GroupRules::build(&refs, &self.budget));
+            let mut map = self.built.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= SHARED_GROUPS {
+                map.clear();
+            }
+            Arc::clone(map.entry(key).or_insert(built))
+        });
+        ArgumentGroup {
+            slots,
+            rules: shared,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -47,31 +97,37 @@ pub(crate) fn group_key(rule: &ArgumentRule) -> (&str, u8) {
     (rule.argument(), kind)
 }
 
-impl ArgumentGroup {
-    /// The group of `rules` (same [`group_key`]), each with its plan slot.
-    pub(crate) fn build(rules: &[(u32, &ArgumentRule)], budget: &MatcherBudget) -> ArgumentGroup {
-        let checks: Vec<&Check> = rules.iter().map(|(_, r)| r.kind_check()).collect();
+impl GroupRules {
+    fn build(rules: &[&ArgumentRule], budget: &MatcherBudget) -> GroupRules {
+        let checks: Vec<&Check> = rules.iter().map(|r| r.kind_check()).collect();
         let matcher = match checks.first() {
             Some(Check::Number { .. }) => Matcher::Numbers(Numbers::build(&checks)),
             _ => Matcher::Lists(Box::new(Lists::build(&checks, budget))),
         };
-        ArgumentGroup {
-            lookup: rules[0].1.lookup().clone(),
-            slots: rules.iter().map(|(slot, _)| *slot).collect(),
+        GroupRules {
+            lookup: rules[0].lookup().clone(),
             required: (0..rules.len() as u32)
-                .filter(|&r| rules[r as usize].1.required())
+                .filter(|&r| rules[r as usize].required())
                 .collect(),
             matcher,
         }
+    }
+}
+
+impl ArgumentGroup {
+    /// Identifies the shared compiled rules (tests of sharing).
+    #[cfg(test)]
+    pub(crate) fn shared_id(&self) -> usize {
+        Arc::as_ptr(&self.rules) as usize
     }
 
     /// Adds (plan slot, failure) for every rule of the group that the
     /// call's arguments (`None`: none) fail.
     pub(crate) fn check(&self, args: Option<&Value>, out: &mut Vec<(u32, Failure)>) {
         let mut failed: Vec<(u32, FailureKind)> = Vec::new();
-        match self.lookup.find(args) {
+        match self.rules.lookup.find(args) {
             None => {
-                out.extend(self.required.iter().map(|&r| {
+                out.extend(self.rules.required.iter().map(|&r| {
                     let failure = Failure {
                         kind: FailureKind::Missing,
                         element: None,
@@ -114,7 +170,7 @@ impl ArgumentGroup {
     }
 
     fn check_one(&self, value: &Value, out: &mut Vec<(u32, FailureKind)>) {
-        match &self.matcher {
+        match &self.rules.matcher {
             Matcher::Lists(lists) => lists.check_one(value, out),
             Matcher::Numbers(numbers) => numbers.check_one(value, out),
         }
