@@ -10,8 +10,8 @@
 
 use super::arguments::LazyArgs;
 use super::compile::CompiledPolicy;
-use super::matchers::{group_key, ArgumentGroup, Matchers};
-use super::rules::{unreadable_message, ArgumentRule, Failure};
+use super::matchers::{group_key, ArgumentGroup, GroupMember, Matchers};
+use super::rules::{unreadable_message, Failure};
 use crate::agent::AgentIdentity;
 use crate::decision::{Decision, Violation};
 use std::collections::HashMap;
@@ -154,7 +154,7 @@ impl Plan {
         let mut slots = Vec::new();
         let mut fixed = Vec::new();
         // (argument, kind) → the rules that read it, with their slots.
-        let mut grouped: Vec<Vec<(u32, (usize, usize), &ArgumentRule)>> = Vec::new();
+        let mut grouped: Vec<Vec<GroupMember<'_>>> = Vec::new();
         let mut group_of: HashMap<(&str, u8), usize> = HashMap::new();
         for (i, step) in steps.iter().enumerate() {
             match step {

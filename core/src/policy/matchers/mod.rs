@@ -39,6 +39,12 @@ pub(crate) struct GroupRules {
     matcher: Matcher,
 }
 
+/// A rule of a plan's group: its plan slot, its (policy, rule) indexes,
+/// the rule.
+pub(crate) type GroupMember<'a> = (u32, RuleId, &'a ArgumentRule);
+/// (policy index, rule index) of an argument rule in its set.
+pub(crate) type RuleId = (usize, usize);
+
 /// Most groups kept for reuse per policy set; emptied when full (plans
 /// keep theirs).
 const SHARED_GROUPS: usize = 1024;
@@ -48,14 +54,14 @@ const SHARED_GROUPS: usize = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Matchers {
     budget: MatcherBudget,
-    built: Mutex<HashMap<Box<[(usize, usize)]>, Arc<GroupRules>>>,
+    built: Mutex<HashMap<Box<[RuleId]>, Arc<GroupRules>>>,
 }
 
 impl Matchers {
     /// The group of `rules` (same [`group_key`]), each with its plan slot
     /// and its (policy, rule) indexes.
-    pub(crate) fn group(&self, rules: &[(u32, (usize, usize), &ArgumentRule)]) -> ArgumentGroup {
-        let key: Box<[(usize, usize)]> = rules.iter().map(|(_, id, _)| *id).collect();
+    pub(crate) fn group(&self, rules: &[GroupMember<'_>]) -> ArgumentGroup {
+        let key: Box<[RuleId]> = rules.iter().map(|(_, id, _)| *id).collect();
         let slots = rules.iter().map(|(slot, _, _)| *slot).collect();
         let cached = self
             .built
