@@ -14,6 +14,7 @@
 //!   [`PolicySet::evaluate`] and [`PolicySet::evaluate_tool`] decide one
 //!   call;
 //! - `plan`: what one (agent, tool) pair needs, computed once and cached;
+//!   `matchers`: the plan's argument rules combined per (argument, kind);
 //!   `arguments`: a call's arguments, parsed only when a rule needs them.
 
 mod arguments;
@@ -22,6 +23,7 @@ mod error;
 mod fields;
 mod load;
 mod local_type;
+mod matchers;
 mod plan;
 mod policy_set;
 mod raw;

@@ -2,13 +2,16 @@
 //! agent needs, in policy order, computed once and cached.
 //!
 //! The tool-name violations depend only on the agent and the tool, so they
-//! are built once; the argument rules that apply are listed by index. A
-//! call then costs a few hash lookups plus the argument checks; when the
-//! plan has no argument rules the arguments are never parsed.
+//! are built once; the argument rules that apply are listed by index, and
+//! compiled together into combined matchers, one per (argument, kind)
+//! (`matchers`). A call then costs a few hash lookups plus one match per
+//! argument value, whatever the number of rules; when the plan has no
+//! argument rules the arguments are never parsed.
 
 use super::arguments::LazyArgs;
 use super::compile::CompiledPolicy;
-use super::rules::unreadable_message;
+use super::matchers::{group_key, ArgumentGroup, GroupMember, Matchers};
+use super::rules::{unreadable_message, Failure};
 use crate::agent::AgentIdentity;
 use crate::decision::{Decision, Violation};
 use std::collections::HashMap;
@@ -25,6 +28,21 @@ pub(crate) const MAX_CACHED_KEY_LEN: usize = 512;
 pub(crate) struct Plan {
     pub(crate) steps: Vec<Step>,
     pub(crate) needs_server: bool,
+    /// Every item of `steps` in order (a fixed violation, or one argument
+    /// rule), numbered: violations come out in this order.
+    slots: Box<[Slot]>,
+    /// The slots of the fixed violations, in order.
+    fixed: Box<[u32]>,
+    /// The argument rules, grouped by (argument, kind).
+    groups: Box<[ArgumentGroup]>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// `steps[i]`, a fixed violation.
+    Fixed(usize),
+    /// Rule `rule` of policy `policy`.
+    Rule { policy: usize, rule: usize },
 }
 
 #[derive(Debug)]
@@ -89,6 +107,7 @@ impl Plan {
         needs_server: bool,
         agent: &AgentIdentity,
         tool: &str,
+        matchers: &Matchers,
     ) -> Plan {
         let mut steps = Vec::new();
         for &i in local {
@@ -132,15 +151,143 @@ impl Plan {
                 }
             }
         }
+        let mut slots = Vec::new();
+        let mut fixed = Vec::new();
+        // (argument, kind) → the rules that read it, with their slots.
+        let mut grouped: Vec<Vec<GroupMember<'_>>> = Vec::new();
+        let mut group_of: HashMap<(&str, u8), usize> = HashMap::new();
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                Step::Fixed { .. } => {
+                    fixed.push(slots.len() as u32);
+                    slots.push(Slot::Fixed(i));
+                }
+                Step::Arguments { policy, rules } => {
+                    let all = &policies[*policy]
+                        .tool_rules
+                        .as_ref()
+                        .expect("local policies are tool_invocation")
+                        .arguments;
+                    for &rule in rules.iter() {
+                        let slot = slots.len() as u32;
+                        slots.push(Slot::Rule {
+                            policy: *policy,
+                            rule,
+                        });
+                        let key = group_key(&all[rule]);
+                        let g = *group_of.entry(key).or_insert_with(|| {
+                            grouped.push(Vec::new());
+                            grouped.len() - 1
+                        });
+                        grouped[g].push((slot, (*policy, rule), &all[rule]));
+                    }
+                }
+            }
+        }
+        let groups = grouped.iter().map(|rules| matchers.group(rules)).collect();
         Plan {
             steps,
             needs_server,
+            slots: slots.into(),
+            fixed: fixed.into(),
+            groups,
         }
     }
 
+    /// The identities of the plan's compiled groups (tests of sharing).
+    #[cfg(test)]
+    pub(crate) fn group_ids(&self) -> Vec<usize> {
+        self.groups.iter().map(ArgumentGroup::shared_id).collect()
+    }
+
+    /// True when some argument rule applies (the arguments are needed).
+    pub(crate) fn has_argument_rules(&self) -> bool {
+        !self.groups.is_empty()
+    }
+
     /// The decision for one call: the plan's fixed violations, plus its
-    /// argument rules checked against `args_json` (parsed only here).
+    /// argument rules checked against `args_json` (parsed only here), each
+    /// group of rules at once.
     pub(crate) fn run(
+        &self,
+        policies: &[CompiledPolicy],
+        tool: &str,
+        args_json: Option<&str>,
+    ) -> Decision {
+        let mut decision = Decision {
+            needs_server: self.needs_server,
+            ..Decision::default()
+        };
+        if self.slots.is_empty() {
+            return decision;
+        }
+        let mut failures: Vec<(u32, Failure)> = Vec::new();
+        if !self.groups.is_empty() {
+            let mut args = LazyArgs::new(args_json);
+            match args.get() {
+                // Unreadable arguments fail every rule, in order.
+                Err(_) => return self.run_rule_by_rule(policies, tool, args_json),
+                Ok(value) => {
+                    for group in self.groups.iter() {
+                        group.check(value, &mut failures);
+                    }
+                }
+            }
+            failures.sort_unstable_by_key(|(slot, _)| *slot);
+        }
+        // Merge the fixed violations and the rule failures, in slot order.
+        let mut fixed = self.fixed.iter().peekable();
+        let mut failed = failures.into_iter().peekable();
+        loop {
+            let next_fixed = fixed.peek().map(|&&s| s);
+            let next_failed = failed.peek().map(|(s, _)| *s);
+            let (v, blocking) = match (next_fixed, next_failed) {
+                (None, None) => break,
+                (Some(f), r) if r.is_none_or(|r| f < r) => {
+                    fixed.next();
+                    let Slot::Fixed(i) = self.slots[f as usize] else {
+                        unreachable!("fixed slots are fixed")
+                    };
+                    let Step::Fixed {
+                        violation,
+                        blocking,
+                    } = &self.steps[i]
+                    else {
+                        unreachable!("fixed slots are fixed steps")
+                    };
+                    (Violation::clone(violation), *blocking)
+                }
+                _ => {
+                    let (slot, f) = failed.next().expect("peeked");
+                    let Slot::Rule { policy, rule } = self.slots[slot as usize] else {
+                        unreachable!("rule slots are rules")
+                    };
+                    let policy = &policies[policy];
+                    let rule = &policy
+                        .tool_rules
+                        .as_ref()
+                        .expect("local policies are tool_invocation")
+                        .arguments[rule];
+                    let message = f.message(rule.argument(), tool, &policy.name);
+                    (
+                        violation(policy, tool, "argument", message, Some(rule.argument())),
+                        policy.mode.is_blocking(),
+                    )
+                }
+            };
+            if blocking {
+                decision.violations.push(v);
+            } else {
+                decision.warnings.push(v);
+            }
+        }
+        decision
+    }
+
+    /// The decision with every argument rule checked on its own, in order:
+    /// for unreadable arguments, and the reference the combined matchers
+    /// must agree with (tests).
+    pub(crate) fn run_rule_by_rule(
         &self,
         policies: &[CompiledPolicy],
         tool: &str,

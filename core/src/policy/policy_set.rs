@@ -7,7 +7,10 @@ use super::compile::{compile, server_decided, CompiledPolicy};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
 use super::local_type::{local_type_problem, ControlPlane};
-use super::plan::{Plan, PlanCache, Step, MAX_CACHED_KEY_LEN};
+use super::matchers::Matchers;
+#[cfg(test)]
+use super::plan::Step;
+use super::plan::{Plan, PlanCache, MAX_CACHED_KEY_LEN};
 use super::rules::RegexBudget;
 use crate::agent::AgentIdentity;
 use crate::decision::Decision;
@@ -26,6 +29,9 @@ pub struct PolicySet {
     /// Indexes of active policies the server decides.
     server: Arc<[usize]>,
     cache: RwLock<PlanCache>,
+    /// The plans' combined matchers (shared between plans with the same
+    /// rules), and the memory they may take together.
+    matchers: Arc<Matchers>,
 }
 
 impl Default for PolicySet {
@@ -41,6 +47,7 @@ impl Clone for PolicySet {
             local: Arc::clone(&self.local),
             server: Arc::clone(&self.server),
             cache: RwLock::default(),
+            matchers: Arc::default(),
         }
     }
 }
@@ -157,6 +164,7 @@ impl PolicySet {
             local,
             server,
             cache: RwLock::default(),
+            matchers: Arc::default(),
         }
     }
 
@@ -204,11 +212,7 @@ impl PolicySet {
             return Some(Decision::default());
         }
         let plan = self.plan(agent, tool);
-        if plan
-            .steps
-            .iter()
-            .any(|step| matches!(step, Step::Arguments { .. }))
-        {
+        if plan.has_argument_rules() {
             return None;
         }
         Some(plan.run(&self.policies, tool, None))
@@ -227,6 +231,19 @@ impl PolicySet {
             .run(&self.policies, tool, args_json)
     }
 
+    /// `evaluate` with every argument rule checked on its own (the
+    /// reference the combined matchers must agree with).
+    #[cfg(test)]
+    pub(crate) fn evaluate_rule_by_rule(
+        &self,
+        agent: &AgentIdentity,
+        tool: &str,
+        args_json: Option<&str>,
+    ) -> Decision {
+        self.plan(agent, tool)
+            .run_rule_by_rule(&self.policies, tool, args_json)
+    }
+
     fn build_plan(&self, agent: &AgentIdentity, tool: &str) -> Plan {
         Plan::build(
             &self.policies,
@@ -234,6 +251,7 @@ impl PolicySet {
             self.needs_server(agent),
             agent,
             tool,
+            &self.matchers,
         )
     }
 
@@ -357,6 +375,37 @@ mod tests {
         assert!(matches!(plan.steps[..], [Step::Arguments { .. }]));
         let plan = s.plan(&agent("a"), "rm");
         assert!(matches!(plan.steps[..], [Step::Fixed { .. }]));
+    }
+
+    #[test]
+    fn plans_with_the_same_argument_rules_share_their_matchers() {
+        // A tool name made up per call must not build its matchers anew
+        // (milliseconds for a large set): plans with the same rules share.
+        let s = set(&[
+            tp(
+                "P",
+                json!({"arguments": [
+                    {"tools": ["*"], "argument": "path", "kind": "path", "allow": ["/srv/**"]},
+                    {"tools": ["read_*"], "argument": "n", "kind": "number", "max": 3}
+                ]}),
+            ),
+            tp(
+                "Q",
+                json!({"arguments": [
+                    {"tools": ["*"], "argument": "path", "kind": "path", "deny": ["/etc/**"]}
+                ]}),
+            ),
+        ]);
+        let a = agent("a");
+        let made_up = s.plan(&a, "tool_1").group_ids();
+        assert_eq!(made_up.len(), 1);
+        assert_eq!(s.plan(&a, "tool_2").group_ids(), made_up);
+        // Another rule set: a group of its own, and the path group shared.
+        let read = s.plan(&a, "read_x").group_ids();
+        assert_eq!(read.len(), 2);
+        assert!(read.contains(&made_up[0]));
+        assert!(eval(&s, &a, "tool_3", Some(r#"{"path": "/etc/x"}"#)).is_blocked());
+        assert!(eval(&s, &a, "tool_4", Some(r#"{"path": "/srv/x"}"#)).is_clean());
     }
 
     #[test]

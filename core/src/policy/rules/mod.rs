@@ -7,20 +7,20 @@
 //! Nothing here ever copies an argument's value into a message: failures
 //! say which check failed, for which argument (and array element), only.
 
+mod case_fold;
 mod glob;
 mod number;
 mod path;
 mod regex;
 
 pub(crate) use glob::Glob;
-pub(crate) use regex::RegexBudget;
+pub(crate) use number::Bound;
+pub(crate) use path::{normalize, NormalPath, PathPattern};
+pub(crate) use regex::{PolicyRegex, RegexBudget};
 
 use super::error::{Location, PolicyError};
 use super::fields::{one_of, patterns, required_text};
 use super::raw::RawArgumentRule;
-use number::Bound;
-use path::{normalize, PathPattern};
-use regex_automata::meta::Regex;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -151,6 +151,16 @@ pub(crate) enum Lookup {
     Pointer(String),
 }
 
+impl Lookup {
+    /// The value in the call's arguments (`None`: absent, or no arguments).
+    pub(crate) fn find<'a>(&self, args: Option<&'a Value>) -> Option<&'a Value> {
+        args.and_then(|args| match self {
+            Lookup::Key(key) => args.as_object().and_then(|o| o.get(key)),
+            Lookup::Pointer(pointer) => args.pointer(pointer),
+        })
+    }
+}
+
 /// What the value must satisfy.
 #[derive(Debug, Clone)]
 pub(crate) enum Check {
@@ -166,8 +176,8 @@ pub(crate) enum Check {
         deny: Vec<Glob>,
     },
     Regex {
-        allow: Vec<Regex>,
-        deny: Vec<Regex>,
+        allow: Vec<PolicyRegex>,
+        deny: Vec<PolicyRegex>,
     },
     Number {
         min: Option<Bound>,
@@ -327,13 +337,29 @@ impl ArgumentRule {
         self.tools.iter().any(|p| p.matches(tool))
     }
 
+    /// The rule's check.
+    pub(crate) fn kind_check(&self) -> &Check {
+        &self.check
+    }
+
+    /// True when the argument must be present.
+    pub(crate) fn required(&self) -> bool {
+        self.required
+    }
+
+    /// How the rule finds its value.
+    pub(crate) fn lookup(&self) -> &Lookup {
+        &self.lookup
+    }
+
+    /// The rule's value in the call's arguments, if present.
+    pub(crate) fn value<'a>(&self, args: Option<&'a Value>) -> Option<&'a Value> {
+        self.lookup.find(args)
+    }
+
     /// Checks the call's arguments (`None`: the call has none).
     pub(crate) fn check(&self, args: Option<&Value>) -> Result<(), Failure> {
-        let value = args.and_then(|args| match &self.lookup {
-            Lookup::Key(key) => args.as_object().and_then(|o| o.get(key)),
-            Lookup::Pointer(pointer) => args.pointer(pointer),
-        });
-        match value {
+        match self.value(args) {
             None if self.required => Err(Failure {
                 kind: FailureKind::Missing,
                 element: None,
@@ -414,7 +440,7 @@ fn lists<P>(allow: &[P], deny: &[P], matches: impl Fn(&P) -> bool) -> Result<(),
 /// A value as text for glob and regex rules: strings as they are, numbers,
 /// booleans and `null` as written in JSON, objects and arrays as compact
 /// JSON.
-fn as_text(value: &Value) -> Cow<'_, str> {
+pub(crate) fn as_text(value: &Value) -> Cow<'_, str> {
     match value {
         Value::String(s) => Cow::Borrowed(s),
         Value::Null => Cow::Borrowed("null"),

@@ -67,6 +67,25 @@ impl NormalPath<'_> {
     }
 }
 
+impl NormalPath<'_> {
+    /// The path as one string for a combined matcher: each item followed
+    /// by `/`, the root being an empty item (`/etc/x` is `/etc/x/`, `a/b`
+    /// is `a/b/`). Segments never hold `/` or `\\`, nor are they empty, so
+    /// items stay apart (see [`PathPattern::write_regex`]).
+    pub(crate) fn matching_text(&self) -> String {
+        let len = self.segments.iter().map(|s| s.len() + 1).sum::<usize>();
+        let mut text = String::with_capacity(len + 1);
+        if self.absolute {
+            text.push('/');
+        }
+        for segment in &self.segments {
+            text.push_str(segment);
+            text.push('/');
+        }
+        text
+    }
+}
+
 /// Normalises `input` lexically (see the module doc).
 pub(crate) fn normalize(input: &str) -> NormalPath<'_> {
     match file_uri_path(input) {
@@ -276,6 +295,23 @@ impl PathPattern {
     /// Written from a root (`/…`, `C:/…`): it names files by absolute path.
     pub(crate) fn is_absolute(&self) -> bool {
         self.rooted
+    }
+
+    /// The pattern as regex syntax over [`NormalPath::matching_text`] (no
+    /// anchors): the same paths match. Each item of the path ends in `/`:
+    /// the root is the empty item, `**` any run of items, the root
+    /// included, a name pattern one non-empty item.
+    pub(crate) fn write_regex(&self, out: &mut String) {
+        for token in self.tokens.iter() {
+            match token {
+                PathToken::Root => out.push('/'),
+                PathToken::AnySegments => out.push_str("(?:(?-u:[^/])*/)*"),
+                PathToken::Segment(glob) => {
+                    glob.write_regex(out, true);
+                    out.push('/');
+                }
+            }
+        }
     }
 
     /// True when the (already normalised) path matches the whole pattern.

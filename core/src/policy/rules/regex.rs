@@ -19,6 +19,22 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// How far one regex's lazy DFA cache may grow (per thread that uses it).
 const CACHE_CAPACITY: usize = 512 << 10;
 
+/// A rule's regex, with what it was compiled from: a combined matcher
+/// compiles the same source again, among others.
+#[derive(Debug, Clone)]
+pub(crate) struct PolicyRegex {
+    regex: Regex,
+    pub(crate) source: Box<str>,
+    pub(crate) case_insensitive: bool,
+}
+
+impl PolicyRegex {
+    /// True when the regex matches somewhere in `text`.
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+}
+
 /// What is left of a policy set's regex budget.
 #[derive(Debug, Clone)]
 pub(crate) struct RegexBudget {
@@ -38,7 +54,7 @@ impl RegexBudget {
         &mut self,
         pattern: &str,
         case_insensitive: bool,
-    ) -> Result<Regex, String> {
+    ) -> Result<PolicyRegex, String> {
         let limit = REGEX_SIZE_LIMIT.min(self.left);
         let built = Regex::builder()
             .syntax(syntax::Config::new().case_insensitive(case_insensitive))
@@ -61,7 +77,11 @@ impl RegexBudget {
             return Err(over_budget());
         }
         self.left -= size;
-        Ok(regex)
+        Ok(PolicyRegex {
+            regex,
+            source: pattern.into(),
+            case_insensitive,
+        })
     }
 }
 
