@@ -779,6 +779,30 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_argument_allow_list_is_refused_not_read_as_no_list() {
+        // `allow: []` reads as "nothing is allowed" to some and as "no
+        // allowlist" to others; the engine once took the second reading and
+        // let every value through. Neither guess is safe: refuse it.
+        for kind in ["path", "glob", "regex"] {
+            assert_error(
+                with(
+                    "/ruleDefinition/arguments/0",
+                    Some(json!({"tools": ["t"], "argument": "a", "kind": kind, "allow": []})),
+                ),
+                "Filesystem guard",
+                "ruleDefinition.arguments[0].allow",
+                "is empty",
+            );
+        }
+        // An empty deny list denies nothing, as one would read it.
+        compile(&src(with(
+            "/ruleDefinition/arguments/0",
+            Some(json!({"tools": ["t"], "argument": "a", "kind": "glob", "deny": []})),
+        )))
+        .unwrap();
+    }
+
+    #[test]
     fn number_rule_without_bounds_and_min_equal_max() {
         let v = with(
             "/ruleDefinition/arguments/1",

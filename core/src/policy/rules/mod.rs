@@ -90,6 +90,14 @@ impl RuleKind {
                 return Err(at.err(f(key), "is only for number rules"));
             }
         }
+        // `allow: []` is ambiguous ("nothing allowed", or "no allowlist"),
+        // and the wrong guess lets every value through: refuse it.
+        if rule.allow.as_ref().is_some_and(|l| l.0.is_empty()) {
+            return Err(at.err(
+                f("allow"),
+                "is empty: list the values to let through, or leave allow out",
+            ));
+        }
         let allow = patterns(at, rule.allow.take(), &f("allow"))?;
         let deny = patterns(at, rule.deny.take(), &f("deny"))?;
         Ok(match self {
