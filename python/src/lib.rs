@@ -191,11 +191,7 @@ impl NativeGovernor {
     /// it by name alone (the core's `refused_by_name`, which counts the
     /// refused ones as hidden): one crossing per listing.
     fn refused_by_name(&self, handle: u32, names: Vec<String>) -> PyResult<Vec<bool>> {
-        guarded(|| {
-            self.inner
-                .refused_by_name(handle, &names)
-                .map_err(py_error)
-        })
+        guarded(|| self.inner.refused_by_name(handle, &names).map_err(py_error))
     }
 
     /// Records a call the host refused on a check of its own (the MCP
@@ -211,9 +207,8 @@ impl NativeGovernor {
         violations_json: &str,
     ) -> PyResult<String> {
         guarded(|| {
-            let violations = serde_json::from_str(violations_json).map_err(|e| {
-                py_error(Error::invalid_argument(format!("violations: {e}")))
-            })?;
+            let violations = serde_json::from_str(violations_json)
+                .map_err(|e| py_error(Error::invalid_argument(format!("violations: {e}"))))?;
             self.inner
                 .refuse_by_host(handle, tool, args_json, violations, false)
                 .map_err(py_error)

@@ -27,12 +27,16 @@ def blocks_in_band(on_block: object) -> bool:
 def blocked_call_result(err: PolicyBlockedError) -> Any:
     """The ``CallToolResult`` for a policy block: a text saying why, for the
     model; the violations in ``structuredContent``, for code."""
-    from mcp.types import CallToolResult, TextContent
+    from mcp.types import CallToolResult
 
-    return CallToolResult(
-        content=[TextContent(type="text", text=f"The tool call was not made: {err}")],
-        structuredContent={
-            "execlave": {"decision": "blocked", "violations": err.violations, "warnings": err.warnings}
-        },
-        isError=True,
+    # Validated from the wire names: mcp 1.x's fields are camelCase, 2.x's
+    # snake_case with camelCase aliases; both accept these.
+    return CallToolResult.model_validate(
+        {
+            "content": [{"type": "text", "text": f"The tool call was not made: {err}"}],
+            "structuredContent": {
+                "execlave": {"decision": "blocked", "violations": err.violations, "warnings": err.warnings}
+            },
+            "isError": True,
+        }
     )
