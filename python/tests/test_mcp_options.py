@@ -82,6 +82,28 @@ async def test_hide_blocked_tools_false_lists_everything(exe: Execlave) -> None:
         assert exe.stats()["tools_hidden"] == 0
 
 
+async def test_a_policy_change_applies_from_the_next_list(control_plane_factory: Any) -> None:
+    import asyncio
+
+    from support import GUARD
+
+    cp = control_plane_factory(policies=[GUARD])
+    fast = {"policy_refresh_ms": 150, "poll_interval_ms": 100, "flush_interval_ms": 100}
+    with Execlave(api_key=cp.api_key, base_url=cp.url, **fast) as exe:
+        async with in_memory_session(governed(exe)) as (session, _):
+            await session.call_tool("noop", {})  # after the first sync
+            listed = names(await session.list_tools())
+            assert "delete_all" not in listed and "echo" in listed
+            cp.call("setPolicies", [{**GUARD, "ruleDefinition": {"deny": ["echo"]}}])
+            for _ in range(100):
+                listed = names(await session.list_tools())
+                if "echo" not in listed:
+                    break
+                await asyncio.sleep(0.05)
+            assert "echo" not in listed, "the new policy set hides echo"
+            assert "delete_all" in listed, "and shows what it no longer refuses"
+
+
 async def test_hiding_keeps_the_paging_cursor(exe: Execlave) -> None:
     page = types.ListToolsResult(
         tools=[
