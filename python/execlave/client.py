@@ -16,7 +16,7 @@ from typing import Any, Literal, Union
 
 from . import _native
 from ._governance import check_tool_name, halt_error, snapshot_arguments
-from .errors import ExeclaveError
+from .errors import ExeclaveError, PolicyBlockedError
 
 __all__ = ["Execlave", "BypassEvent"]
 
@@ -286,6 +286,19 @@ class Execlave:
         except Exception as err:  # a failing callback must not change the call's fate
             if self._debug:
                 print(f"[execlave] on_enforcement_bypassed raised: {err!r}", file=sys.stderr)
+
+    def _refused_by_name(self, handle: int, names: list[str]) -> list[bool]:
+        """For each name, whether the agent's policies refuse it by name
+        alone; the refused ones count in ``stats()["tools_hidden"]``."""
+        return self._native.refused_by_name(handle, names)
+
+    def _refuse_by_host(
+        self, handle: int, tool: str, args_json: str | None, violations: list[dict[str, Any]]
+    ) -> PolicyBlockedError:
+        """Records a call refused by a check of the integration's own (pinned
+        tool definitions) and returns the error to raise."""
+        message = self._native.refuse_by_host(handle, tool, args_json, json.dumps(violations))
+        return PolicyBlockedError(message, violations)
 
     def _complete(self, ticket: int, ending: int, text: str | None, error_type: str | None = None) -> None:
         self._native.complete(ticket, ending, text, error_type)

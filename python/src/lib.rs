@@ -187,6 +187,34 @@ impl NativeGovernor {
         })
     }
 
+    /// For each tool name of a listing, whether the agent's policies refuse
+    /// it by name alone (the core's `refused_by_name`, which counts the
+    /// refused ones as hidden): one crossing per listing.
+    fn refused_by_name(&self, handle: u32, names: Vec<String>) -> PyResult<Vec<bool>> {
+        guarded(|| self.inner.refused_by_name(handle, &names).map_err(py_error))
+    }
+
+    /// Records a call the host refused on a check of its own (the MCP
+    /// integration's pinned tool definitions); `violations_json`: a JSON
+    /// array of violations. Returns the message to show. Only refused
+    /// calls come here.
+    #[pyo3(signature = (handle, tool, args_json, violations_json))]
+    fn refuse_by_host(
+        &self,
+        handle: u32,
+        tool: String,
+        args_json: Option<String>,
+        violations_json: &str,
+    ) -> PyResult<String> {
+        guarded(|| {
+            let violations = serde_json::from_str(violations_json)
+                .map_err(|e| py_error(Error::invalid_argument(format!("violations: {e}"))))?;
+            self.inner
+                .refuse_by_host(handle, tool, args_json, violations, false)
+                .map_err(py_error)
+        })
+    }
+
     /// Delivers buffered records; returns when the sinks have them. The GIL
     /// is released meanwhile.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {

@@ -130,13 +130,20 @@ def _lowlevel(server: Any) -> Any:
 
 @asynccontextmanager
 async def in_memory_session(
-    setup: Callable[[ClientSession], object] | None = None, **session_kwargs: Any
+    setup: Callable[[ClientSession], object] | None = None,
+    *,
+    on_server: Callable[[Any], object] | None = None,
+    **session_kwargs: Any,
 ) -> AsyncIterator[tuple[ClientSession, dict[str, list[Any]]]]:
     """A real ClientSession connected to the in-process server over memory
     streams. `setup(session)` runs right after construction, before
-    `initialize` (where users instrument)."""
+    `initialize` (where users instrument); `on_server(server)` gets the
+    high-level server, for tests that change its tools while it runs."""
     ran: dict[str, list[Any]] = {}
-    low = _lowlevel(build_server(ran))
+    server = build_server(ran)
+    if on_server is not None:
+        on_server(server)
+    low = _lowlevel(server)
     async with create_client_server_memory_streams() as (client_streams, server_streams):
         async with anyio.create_task_group() as tg:
 

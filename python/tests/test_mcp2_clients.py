@@ -33,7 +33,15 @@ async def test_client_session_group_is_governed_through_its_sessions() -> None:
     from mcp.client.session_group import ClientSessionGroup
 
     with Execlave(policies=TEST_POLICIES) as exe:
+        # The group learns its tools from list_tools: with hide_blocked_tools
+        # (the default) it never hears of a tool the policies refuse by name.
         setup = lambda s: instrument_mcp_session(s, exe, agent_id="ops-agent")  # noqa: E731
+        async with in_memory_session(setup) as (session, ran):
+            group = ClientSessionGroup()
+            await group.connect_with_session(types.Implementation(name="test", version="1"), session)
+            assert "delete_all" not in group.tools and "echo" in group.tools
+        # Listed anyway, a refused tool is still refused when the group calls it.
+        setup = lambda s: instrument_mcp_session(s, exe, agent_id="ops-agent", hide_blocked_tools=False)  # noqa: E731
         async with in_memory_session(setup) as (session, ran):
             group = ClientSessionGroup()
             await group.connect_with_session(types.Implementation(name="test", version="1"), session)

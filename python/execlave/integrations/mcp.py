@@ -7,17 +7,26 @@ Every ``tools/call`` the session sends, through ``call_tool`` or a raw
 ``send_request``, is checked by the Rust core before it is sent; a refused
 call raises an ``EnforcementHaltError`` (usually ``PolicyBlockedError``) and
 the server is never contacted. Each call is checked exactly once.
+
+Options (the Node SDK's, in snake_case): ``hide_blocked_tools`` leaves the
+tools the policies refuse by name out of ``tools/list``; ``on_block="result"``
+turns a policy block into an ``isError`` result; ``tool_pins`` pins the
+tools' definitions in a lockfile shared with the Node SDK.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from .._governance import check_tool_name, snapshot_arguments
 from ..client import ANSWERED, ANSWERED_IS_ERROR, THREW, Execlave, ticket_of
-from ..errors import ExeclaveError
+from ..errors import ExeclaveError, PolicyBlockedError
+from ._in_band import blocked_call_result, blocks_in_band
+from ._tool_pins import ToolPins
+from ._tool_visibility import without_refused_tools
 
 __all__ = ["instrument_mcp_session"]
 
@@ -43,6 +52,11 @@ class _Checked:
 # session cannot take each other's pass.
 _checked: ContextVar[_Checked | None] = ContextVar("execlave_checked_call", default=None)
 
+# Set while an instrumented session's own ``list_tools`` runs: the
+# ``tools/list`` requests it sends are filtered once, on its answer, not
+# again at ``send_request``.
+_listing: ContextVar[object | None] = ContextVar("execlave_listing", default=None)
+
 
 def instrument_mcp_session(
     session: S,
@@ -52,10 +66,24 @@ def instrument_mcp_session(
     enforce: bool = True,
     session_id: str | None = None,
     user_id: str | None = None,
+    hide_blocked_tools: bool = True,
+    on_block: str = "throw",
+    tool_pins: str | os.PathLike[str] | None = None,
+    on_tool_change: str = "block",
 ) -> S:
     """Governs every ``tools/call`` of ``session`` for ``agent_id`` (lowercase
     kebab-case). ``enforce=False`` is monitor mode: violations become
     warnings and the call goes on (the kill switch still stops calls).
+
+    ``hide_blocked_tools``: ``list_tools()`` and a raw ``tools/list`` leave out
+    the tools the agent's policies refuse by name (counted in
+    ``stats()["tools_hidden"]``). ``on_block="result"``: a policy block
+    returns a ``CallToolResult`` with ``isError=True`` instead of raising
+    (pauses, outages and auth errors still raise). ``tool_pins``: the path of
+    a lockfile of the tools' definitions, written at first use; a changed or
+    new tool is refused (rule ``definition_changed``) under
+    ``on_tool_change="block"``, reported only under ``"warn"``.
+
     Returns ``session``; a second call returns it unchanged."""
     if session is None:
         raise ExeclaveError("instrument_mcp_session: session is None; pass the mcp ClientSession to govern")
@@ -72,8 +100,65 @@ def instrument_mcp_session(
             "instrument_mcp_session: exe must be an Execlave client, got "
             f"{'None' if exe is None else type(exe).__name__}"
         )
+    if not isinstance(hide_blocked_tools, bool):
+        raise ExeclaveError(
+            f"instrument_mcp_session: hide_blocked_tools must be True or False, got {hide_blocked_tools!r}"
+        )
+    in_band = blocks_in_band(on_block)
+    pins = None if tool_pins is None else ToolPins(tool_pins, on_tool_change, debug=exe._debug)
     handle = exe._handle(agent_id, session_id, user_id, enforce)
     original_send_request = getattr(session, "send_request", None)
+    original_list_tools = getattr(session, "list_tools", None)
+    # Where a tools/list answer is observed by the pin check: at
+    # send_request (every page from the server), or at list_tools when the
+    # session has no send_request to hook.
+    pins_at_send = pins is not None and callable(original_send_request)
+
+    def refused_by_name(names: list[str]) -> list[bool]:
+        return exe._refused_by_name(handle, names)
+
+    async def list_tools(*args: Any, **kwargs: Any) -> Any:
+        token = _listing.set(session)
+        try:
+            result = await original_list_tools(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            _listing.reset(token)
+        if pins is not None and not pins_at_send:
+            pins.observe(result)
+        return without_refused_tools(result, refused_by_name) if hide_blocked_tools else result
+
+    async def list_all_tools() -> None:
+        """Every page of the server's tool list, read through this session so
+        that the pin check sees it; for a call made before any list."""
+        if not callable(original_list_tools):
+            raise ExeclaveError("the session has no list_tools method")
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await list_tools() if cursor is None else await list_tools(params=_page_params(cursor))
+            # mcp 2.x names the field next_cursor, 1.x nextCursor.
+            next_cursor = getattr(page, "next_cursor", None) or getattr(page, "nextCursor", None)
+            if not isinstance(next_cursor, str) or not next_cursor or next_cursor in seen:
+                return  # the last page, or a server that pages in circles
+            seen.add(next_cursor)
+            cursor = next_cursor
+
+    async def pin_check(name: str, snapshot: dict[str, Any] | None, text: str | None) -> None:
+        assert pins is not None
+        violation = await pins.violation(name, list_all_tools)
+        if violation is not None:
+            raise exe._refuse_by_host(handle, name, text, [violation])
+
+    async def begin(name: str, snapshot: dict[str, Any] | None, text: str | None) -> int:
+        """The pin check, then the decision; the call's ticket."""
+        if pins is not None:
+            await pin_check(name, snapshot, text)
+        decided = exe._decide(handle, name, text, True)
+        if isinstance(decided, int):
+            return decided
+        if isinstance(decided, dict):
+            return ticket_of(decided)
+        return ticket_of(await decided)
 
     async def call_tool(*args: Any, **kwargs: Any) -> Any:
         name, arguments, rest = _split_call(args, kwargs)
@@ -86,6 +171,30 @@ def instrument_mcp_session(
             ticket = ticket_of(decided)
         else:
             ticket = ticket_of(await decided)
+        token = _checked.set(_Checked(session, name, snapshot))
+        try:
+            result = await original_call_tool(name, snapshot, *rest, **kwargs)
+        except BaseException as err:
+            if ticket:
+                exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
+            raise
+        finally:
+            _checked.reset(token)
+        if ticket:
+            _record_result(exe, ticket, result)
+        return result
+
+    async def call_tool_with_options(*args: Any, **kwargs: Any) -> Any:
+        """``call_tool`` with the pin check and/or in-band blocks."""
+        name, arguments, rest = _split_call(args, kwargs)
+        check_tool_name(name)
+        snapshot, text = snapshot_arguments(name, arguments)
+        try:
+            ticket = await begin(name, snapshot, text)
+        except PolicyBlockedError as err:
+            if in_band:
+                return blocked_call_result(err)
+            raise
         token = _checked.set(_Checked(session, name, snapshot))
         try:
             result = await original_call_tool(name, snapshot, *rest, **kwargs)
@@ -116,18 +225,28 @@ def instrument_mcp_session(
         # between is checked as it will be sent.
         call = _tools_call(request)
         if call is None:
+            if listing_hooked and _is_tools_list(request):
+                return await listed(request, *args, **kwargs)
             return await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
         name, arguments = call
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
         request = _with_arguments(request, snapshot)
-        decided = exe._decide(handle, name, text, True)
-        if isinstance(decided, int):
-            ticket = decided
-        elif isinstance(decided, dict):
-            ticket = ticket_of(decided)
+        if options:
+            try:
+                ticket = await begin(name, snapshot, text)
+            except PolicyBlockedError as err:
+                if in_band:
+                    return _as_requested(blocked_call_result(err), args, kwargs)
+                raise
         else:
-            ticket = ticket_of(await decided)
+            decided = exe._decide(handle, name, text, True)
+            if isinstance(decided, int):
+                ticket = decided
+            elif isinstance(decided, dict):
+                ticket = ticket_of(decided)
+            else:
+                ticket = ticket_of(await decided)
         try:
             result = await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
         except BaseException as err:
@@ -138,10 +257,28 @@ def instrument_mcp_session(
             _record_result(exe, ticket, result)
         return result
 
+    async def listed(request: Any, *args: Any, **kwargs: Any) -> Any:
+        """A tools/list sent through send_request: the pin check sees the
+        server's whole page; a raw request (not list_tools' own) is
+        filtered here."""
+        result = await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
+        if pins_at_send:
+            assert pins is not None
+            pins.observe(result)
+        if hide_blocked_tools and _listing.get() is not session:
+            return without_refused_tools(result, refused_by_name)
+        return result
+
+    # Chosen once here, so that with the default options the call path does
+    # no more than before.
+    options = in_band or pins is not None
+    listing_hooked = hide_blocked_tools or pins_at_send
     try:
-        setattr(session, "call_tool", call_tool)
+        setattr(session, "call_tool", call_tool_with_options if options else call_tool)
         if callable(original_send_request):
             setattr(session, "send_request", send_request)
+        if hide_blocked_tools and callable(original_list_tools) or (pins is not None and not pins_at_send):
+            setattr(session, "list_tools", list_tools)
         setattr(session, "_execlave_instrumented", True)
     except (AttributeError, TypeError) as cause:
         if callable(original_send_request):
@@ -201,6 +338,31 @@ def _tools_call(request: Any) -> tuple[Any, Any] | None:
         return None
     params = getattr(root, "params", None)
     return getattr(params, "name", None), getattr(params, "arguments", None)
+
+
+def _page_params(cursor: str) -> Any:
+    """The ``params`` of ``list_tools`` for the page at ``cursor``."""
+    from mcp.types import PaginatedRequestParams
+
+    return PaginatedRequestParams(cursor=cursor)
+
+
+def _is_tools_list(request: Any) -> bool:
+    """Whether ``request`` (a dict or an mcp request model) is a tools/list."""
+    if type(request) is dict:
+        return request.get("method") == "tools/list"
+    fields = getattr(request, "__dict__", None)
+    root = fields.get("root", request) if isinstance(fields, dict) else getattr(request, "root", request)
+    return getattr(root, "method", None) == "tools/list"
+
+
+def _as_requested(result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The in-band result as ``send_request`` would have returned it: the
+    ``CallToolResult`` model when a result type was asked for, else a dict."""
+    result_type = args[0] if args else kwargs.get("result_type")
+    if result_type is None:
+        return result.model_dump(by_alias=True, exclude_none=True)
+    return result
 
 
 def _with_arguments(request: Any, arguments: dict[str, Any] | None) -> Any:
