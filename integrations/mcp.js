@@ -210,6 +210,14 @@ function instrumentMcpClient(client, exe, options) {
     return Promise.resolve(answer).then(
       (result) => {
         try {
+          // A multi-round call (protocol revision 2026-07-28): the call
+          // sent again with this requestState is its next round, and the
+          // core links their records. Before `succeeded`, while the call
+          // is still pending in the core.
+          if (result !== null && typeof result === 'object' && result.resultType === 'input_required') {
+            const state = result.requestState;
+            if (typeof state === 'string') gov.openNextRound(ticket, state);
+          }
           gov.succeeded(ticket, args, result, performance.now());
         } catch {
           // See above: the caller's result comes first.
@@ -232,6 +240,17 @@ function instrumentMcpClient(client, exe, options) {
   }
 
   /**
+   * Decides the call in `params` (built by `toolCallParams`): a round sent
+   * again with a `requestState` (a multi-round call) is decided in full
+   * and its record linked to the earlier rounds'; any other call as usual.
+   */
+  function begin(params) {
+    const state = params.requestState;
+    if (typeof state === 'string') return gov.beginRound(params.name, params.arguments, state);
+    return gov.begin(params.name, params.arguments);
+  }
+
+  /**
    * Decides the call in `params` (built by `toolCallParams`) and sends
    * `forwarded`, which carries those very params: nothing the caller holds
    * can change them between the check and the send.
@@ -239,7 +258,7 @@ function instrumentMcpClient(client, exe, options) {
   function governed(params, send, forwarded, rest) {
     if (pins !== null || tracing !== null) return governedWithOptions(params, send, forwarded, rest); // H11
     const args = params.arguments;
-    const ticket = gov.begin(params.name, args);
+    const ticket = begin(params);
     const mark = send === originalCallTool ? params : null;
     if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
     return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
@@ -258,7 +277,7 @@ function instrumentMcpClient(client, exe, options) {
     const args = params.arguments;
     let ticket;
     try {
-      ticket = gov.begin(params.name, args);
+      ticket = begin(params);
     } catch (err) {
       return Promise.resolve(blockedCallResult(err));
     }
@@ -277,7 +296,7 @@ function instrumentMcpClient(client, exe, options) {
     try {
       if (pins !== null) await pinCheck(params);
       const args = params.arguments;
-      const ticket = await gov.begin(params.name, args);
+      const ticket = await begin(params);
       if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
       span.allowed();
       const mark = send === originalCallTool ? params : null;
@@ -410,7 +429,7 @@ function instrumentMcpClient(client, exe, options) {
         checked = toolCallParams(...toolCallOf(params), params);
         if (tracing !== null) span = tracing.start(checked); // H11
         if (pins !== null) await pinCheck(checked); // H11
-        ticket = await gov.begin(checked.name, checked.arguments);
+        ticket = await begin(checked);
         if (span !== null) span.allowed(); // H11
       }
     } catch (error) {
