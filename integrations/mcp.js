@@ -209,15 +209,8 @@ function instrumentMcpClient(client, exe, options) {
     if (ticket === 0) return answer;
     return Promise.resolve(answer).then(
       (result) => {
+        if (result !== null && typeof result === 'object') opensRound(ticket, result);
         try {
-          // A multi-round call (protocol revision 2026-07-28): the call
-          // sent again with this requestState is its next round, and the
-          // core links their records. Before `succeeded`, while the call
-          // is still pending in the core.
-          if (result !== null && typeof result === 'object' && result.resultType === 'input_required') {
-            const state = result.requestState;
-            if (typeof state === 'string') gov.openNextRound(ticket, state);
-          }
           gov.succeeded(ticket, args, result, performance.now());
         } catch {
           // See above: the caller's result comes first.
@@ -229,6 +222,24 @@ function instrumentMcpClient(client, exe, options) {
         throw err;
       },
     );
+  }
+
+  /**
+   * A multi-round call (protocol revision 2026-07-28): an answer
+   * `resultType: "input_required"` makes the call sent again with its
+   * `requestState` this call's next round, and the core links their
+   * records. Called before `succeeded`, while the call is still pending
+   * in the core. An answer that throws when read (a hostile Proxy) links
+   * nothing, and is still recorded and returned.
+   */
+  function opensRound(ticket, result) {
+    try {
+      if (result.resultType !== 'input_required') return;
+      const state = result.requestState;
+      if (typeof state === 'string') gov.openNextRound(ticket, state);
+    } catch {
+      // See above: the record and the caller's result come first.
+    }
   }
 
   function recordFailure(ticket, args, err) {
