@@ -161,6 +161,43 @@ for (const kind of Object.keys(transports)) {
       assert.equal(sent[1].requestState, 'deploy:dev');
       assert.equal(exe.stats().decisions, 3);
     });
+
+    test('the records of a re-sent round are linked to the first round: same parentTraceId, rounds 1 and 2', async (t) => {
+      const { client, records } = await governed(kind);
+      if (client.getProtocolEra() !== 'modern') {
+        t.skip(`the ${client.getProtocolEra()} era fulfils input inside the one round`);
+        return;
+      }
+      await client.callTool({ name: 'echo', arguments: { text: 'before' } });
+      const first = await client.callTool({ name: 'deploy', arguments: { env: 'dev' } }, { allowInputRequired: true });
+      assert.equal(first.resultType, 'input_required');
+      const inputResponses = { confirm: { action: 'accept', content: { confirm: true } } };
+      await assert.rejects(
+        client.callTool({ name: 'deploy', arguments: { env: 'mars' }, inputResponses, requestState: first.requestState }),
+        PolicyBlockedError,
+      );
+      const done = await client.callTool({ name: 'deploy', arguments: { env: 'dev' }, inputResponses, requestState: first.requestState });
+      assert.equal(done.content[0].text, 'deployed to dev');
+      // The same requestState again is no round of that call any more.
+      await client.callTool({ name: 'deploy', arguments: { env: 'dev' }, inputResponses, requestState: first.requestState }).catch(() => {});
+
+      const recs = await records();
+      const deploys = recs.filter((r) => r.metadata.toolName === 'deploy' && r.status !== 'policy_blocked');
+      const [round1, round2, stale] = deploys;
+      assert.equal(round1.parentTraceId, round1.traceId, 'the first round is its own parent');
+      assert.equal(round1.metadata.round, 1);
+      assert.equal(round2.parentTraceId, round1.traceId);
+      assert.equal(round2.metadata.round, 2);
+      assert.notEqual(round2.traceId, round1.traceId);
+      assert.equal(stale.parentTraceId, undefined, JSON.stringify(stale));
+      const echo = recs.find((r) => r.metadata.toolName === 'echo');
+      assert.equal(echo.parentTraceId, undefined, 'an ordinary call is not linked');
+      assert.equal(echo.metadata.round, undefined);
+      // The round with changed arguments was refused and recorded as such.
+      const refused = recs.filter((r) => r.status === 'policy_blocked');
+      assert.equal(refused.length, 1);
+      assert.equal(JSON.parse(refused[0].input).env, 'mars');
+    });
   });
 }
 

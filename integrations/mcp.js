@@ -209,6 +209,7 @@ function instrumentMcpClient(client, exe, options) {
     if (ticket === 0) return answer;
     return Promise.resolve(answer).then(
       (result) => {
+        if (result !== null && typeof result === 'object') opensRound(ticket, result);
         try {
           gov.succeeded(ticket, args, result, performance.now());
         } catch {
@@ -223,12 +224,41 @@ function instrumentMcpClient(client, exe, options) {
     );
   }
 
+  /**
+   * A multi-round call (protocol revision 2026-07-28): an answer
+   * `resultType: "input_required"` makes the call sent again with its
+   * `requestState` this call's next round, and the core links their
+   * records. Called before `succeeded`, while the call is still pending
+   * in the core. An answer that throws when read (a hostile Proxy) links
+   * nothing, and is still recorded and returned.
+   */
+  function opensRound(ticket, result) {
+    try {
+      if (result.resultType !== 'input_required') return;
+      const state = result.requestState;
+      if (typeof state === 'string') gov.openNextRound(ticket, state);
+    } catch {
+      // See above: the record and the caller's result come first.
+    }
+  }
+
   function recordFailure(ticket, args, err) {
     try {
       gov.failed(ticket, args, err, performance.now());
     } catch {
       // See `sendChecked`: the caller's error comes first.
     }
+  }
+
+  /**
+   * Decides the call in `params` (built by `toolCallParams`): a round sent
+   * again with a `requestState` (a multi-round call) is decided in full
+   * and its record linked to the earlier rounds'; any other call as usual.
+   */
+  function begin(params) {
+    const state = params.requestState;
+    if (typeof state === 'string') return gov.beginRound(params.name, params.arguments, state);
+    return gov.begin(params.name, params.arguments);
   }
 
   /**
@@ -239,7 +269,7 @@ function instrumentMcpClient(client, exe, options) {
   function governed(params, send, forwarded, rest) {
     if (pins !== null || tracing !== null) return governedWithOptions(params, send, forwarded, rest); // H11
     const args = params.arguments;
-    const ticket = gov.begin(params.name, args);
+    const ticket = begin(params);
     const mark = send === originalCallTool ? params : null;
     if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
     return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
@@ -258,7 +288,7 @@ function instrumentMcpClient(client, exe, options) {
     const args = params.arguments;
     let ticket;
     try {
-      ticket = gov.begin(params.name, args);
+      ticket = begin(params);
     } catch (err) {
       return Promise.resolve(blockedCallResult(err));
     }
@@ -277,7 +307,7 @@ function instrumentMcpClient(client, exe, options) {
     try {
       if (pins !== null) await pinCheck(params);
       const args = params.arguments;
-      const ticket = await gov.begin(params.name, args);
+      const ticket = await begin(params);
       if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
       span.allowed();
       const mark = send === originalCallTool ? params : null;
@@ -410,7 +440,7 @@ function instrumentMcpClient(client, exe, options) {
         checked = toolCallParams(...toolCallOf(params), params);
         if (tracing !== null) span = tracing.start(checked); // H11
         if (pins !== null) await pinCheck(checked); // H11
-        ticket = await gov.begin(checked.name, checked.arguments);
+        ticket = await begin(checked);
         if (span !== null) span.allowed(); // H11
       }
     } catch (error) {

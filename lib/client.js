@@ -437,6 +437,34 @@ class Execlave {
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
       },
+      /**
+       * `begin` for a round of a multi-round call, sent again with the
+       * `requestState` an earlier round's answer gave: decided in full on
+       * its own arguments (never by name alone: rounds are rare), then
+       * linked to the earlier rounds so that their records share the
+       * parent trace id (the core keeps the link).
+       */
+      beginRound: (tool, args, requestState) => {
+        if (!held) {
+          reg = this.#acquire(agentId, sessionId, userId, enforce);
+          held = true;
+        }
+        const join = (ticket) => {
+          if (ticket !== 0) this.#native.joinRound(ticket, requestState);
+          return ticket;
+        };
+        const r = this.#decide(reg, Math.abs(toolIdOf(tool, known)), tool, argumentsJson(tool, args), true);
+        if (typeof r === 'number') return join(r);
+        if (typeof r.then === 'function') return r.then((o) => join(ticketOf(o)));
+        return join(ticketOf(r));
+      },
+      /**
+       * The call `ticket` was answered "input required" with
+       * `requestState`: the call sent again with it is its next round.
+       */
+      openNextRound: (ticket, requestState) => {
+        if (ticket !== 0) this.#native.openNextRound(ticket, requestState);
+      },
       /** The wrapped client closed: its registration is released (calls still deciding are refused). */
       release: () => {
         if (!held) return;

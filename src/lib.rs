@@ -210,6 +210,21 @@ impl NativeGovernor {
             .map_err(js_error)
     }
 
+    /// A tracked call was answered "input required" with this
+    /// `requestState`: the call sent again with it is its next round (the
+    /// core's `open_next_round`). Only multi-round calls come here.
+    #[napi(catch_unwind)]
+    pub fn open_next_round(&self, ticket: f64, request_state: String) -> bool {
+        self.inner.open_next_round(ticket as u64, request_state)
+    }
+
+    /// A tracked call was sent with this `requestState`: links its record
+    /// to the earlier rounds' (the core's `join_round`).
+    #[napi(catch_unwind)]
+    pub fn join_round(&self, ticket: f64, request_state: String) -> bool {
+        self.inner.join_round(ticket as u64, &request_state)
+    }
+
     #[napi(catch_unwind)]
     pub fn stats(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self.inner.stats())

@@ -243,6 +243,21 @@ impl Governor {
             .refuse_by_host(handle, tool, args_json, violations, completions_owed)
     }
 
+    /// A tracked call was answered "input required" with `request_state`
+    /// (a multi-round call): the call sent again with it is its next
+    /// round, and the records of the rounds are linked. False: no such
+    /// pending call (ticket 0, or already completed).
+    pub fn open_next_round(&self, ticket: Ticket, request_state: String) -> bool {
+        self.engine().open_next_round(ticket, request_state)
+    }
+
+    /// A tracked call was sent with `request_state`: when an earlier round
+    /// announced it, its record is linked to that round's. False: not a
+    /// known round.
+    pub fn join_round(&self, ticket: Ticket, request_state: &str) -> bool {
+        self.engine().join_round(ticket, request_state)
+    }
+
     /// See [`Engine::decide_by_tool`].
     pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Result<Ticket, Undecided> {
         self.engine().decide_by_tool(handle, tool)

@@ -7,6 +7,7 @@
 //! and released after them, or by a flush.
 
 use super::outcome::Ticket;
+use super::rounds::{CallLink, OpenRounds};
 use crate::clock;
 use crate::decision::Violation;
 use crate::error::Error;
@@ -37,6 +38,9 @@ pub struct PendingCall {
     /// The agent was registered with `enforce: false`: a refusal by the
     /// server becomes a warning, as a local violation does.
     pub monitor_only: bool,
+    /// The rounds of a multi-round call this call belongs to (see
+    /// [`super::rounds`]); `None` for an ordinary call.
+    pub link: Option<CallLink>,
 }
 
 /// How a call ended, as its host saw it.
@@ -158,6 +162,8 @@ pub struct Calls {
     held: Mutex<Vec<CallRecord>>,
     next_ticket: AtomicU64,
     max_pending: usize,
+    /// Rounds announced by an answer and not yet sent.
+    open_rounds: Mutex<OpenRounds>,
 }
 
 impl Calls {
@@ -167,6 +173,54 @@ impl Calls {
             held: Mutex::new(Vec::new()),
             next_ticket: AtomicU64::new(1),
             max_pending,
+            open_rounds: Mutex::new(OpenRounds::default()),
+        }
+    }
+
+    /// The pending call `ticket` was answered "input required" with
+    /// `request_state`: the call sent again with it is its next round. The
+    /// first round's trace id is fixed now, so that its record and the
+    /// later rounds' agree. False: no such pending call (nothing recorded).
+    pub fn open_next_round(&self, ticket: Ticket, request_state: String) -> bool {
+        let link = {
+            let mut pending = self.lock();
+            let Some(call) = pending.get_mut(&ticket) else {
+                return false;
+            };
+            *call.link.get_or_insert_with(|| CallLink {
+                parent_trace_id: new_trace_id(),
+                round: 1,
+            })
+        };
+        let next = CallLink {
+            parent_trace_id: link.parent_trace_id,
+            round: link.round.saturating_add(1),
+        };
+        self.open_rounds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open(request_state, next);
+        true
+    }
+
+    /// The pending call `ticket` was sent with `request_state`: if an
+    /// earlier round announced it, the call is that round. False: not a
+    /// known round (or no such pending call); the call stays unlinked.
+    pub fn join_round(&self, ticket: Ticket, request_state: &str) -> bool {
+        let Some(link) = self
+            .open_rounds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(request_state)
+        else {
+            return false;
+        };
+        match self.lock().get_mut(&ticket) {
+            Some(call) => {
+                call.link = Some(link);
+                true
+            }
+            None => false,
         }
     }
 
@@ -255,8 +309,15 @@ pub fn finish(call: PendingCall, completion: Completion) -> CallRecord {
             error_type.map(Cow::Owned),
         ),
     };
+    // The first round of a multi-round call has its trace id already: the
+    // later rounds name it as their parent.
+    let trace_id = match call.link {
+        Some(link) if link.round == 1 => link.parent_trace_id,
+        _ => new_trace_id(),
+    };
     CallRecord {
-        trace_id: new_trace_id(),
+        trace_id,
+        link: call.link,
         done_by: 0,
         context: call.context,
         tool: call.tool,
@@ -303,6 +364,66 @@ mod tests {
             }
         );
         assert_eq!(got[2].1.output, None);
+    }
+
+    fn pending(tool: &str) -> PendingCall {
+        PendingCall {
+            context: CallContext {
+                agent_id: "ops-agent".into(),
+                session_id: None,
+                user_id: None,
+            },
+            tool: tool.into(),
+            input: None,
+            args_full: None,
+            record_completion: true,
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            warnings: vec![],
+            decided_by: DecidedBy::Local,
+            monitor_only: false,
+            link: None,
+        }
+    }
+
+    #[test]
+    fn the_rounds_of_a_call_share_the_first_rounds_trace_id() {
+        let calls = Calls::new(16);
+        let (first, _) = calls.start(pending("deploy"));
+        assert!(calls.open_next_round(first, "s1".into()));
+        let (second, _) = calls.start(pending("deploy"));
+        assert!(calls.join_round(second, "s1"));
+        assert!(calls.open_next_round(second, "s2".into()));
+        let (third, _) = calls.start(pending("deploy"));
+        assert!(calls.join_round(third, "s2"));
+        // A state announced once links one round only.
+        let (again, _) = calls.start(pending("deploy"));
+        assert!(!calls.join_round(again, "s2"));
+        let (plain, _) = calls.start(pending("echo"));
+        let records = calls.complete_many(
+            [first, second, third, again, plain].map(|t| (t, Completion::answered(None))),
+        );
+        let links: Vec<_> = records.iter().map(|r| r.link).collect();
+        let parent = records[0].trace_id;
+        for (i, link) in links[..3].iter().enumerate() {
+            assert_eq!(
+                *link,
+                Some(CallLink {
+                    parent_trace_id: parent,
+                    round: i as u32 + 1
+                })
+            );
+        }
+        assert_ne!(records[1].trace_id, parent);
+        assert_eq!(links[3], None);
+        assert_eq!(links[4], None);
+    }
+
+    #[test]
+    fn a_round_of_no_pending_call_links_nothing() {
+        let calls = Calls::new(16);
+        assert!(!calls.open_next_round(0, "s".into()));
+        assert!(!calls.join_round(0, "s"));
     }
 
     #[test]

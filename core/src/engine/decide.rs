@@ -501,11 +501,22 @@ impl Engine {
             warnings,
             decided_by,
             monitor_only: false,
+            link: None,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);
         }
         ticket
+    }
+
+    /// See [`Calls::open_next_round`].
+    pub fn open_next_round(&self, ticket: Ticket, request_state: String) -> bool {
+        self.calls.open_next_round(ticket, request_state)
+    }
+
+    /// See [`Calls::join_round`].
+    pub fn join_round(&self, ticket: Ticket, request_state: &str) -> bool {
+        self.calls.join_round(ticket, request_state)
     }
 
     /// Reports how several calls ended, in the order given; then the
@@ -529,6 +540,7 @@ impl Engine {
         }
         let record = CallRecord {
             trace_id: new_trace_id(),
+            link: None,
             done_by: 0,
             context,
             tool,

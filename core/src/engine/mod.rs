@@ -2,7 +2,8 @@
 //! ([`policy_store`]), the decision itself ([`decide`]), what it means for
 //! the host ([`outcome`]), the calls between decision and end
 //! ([`calls`]: tickets, pending calls, record order), and which listed
-//! tools the policies refuse by name ([`listing`]).
+//! tools the policies refuse by name ([`listing`]), and the rounds of a
+//! multi-round call ([`rounds`]).
 
 pub mod agents;
 pub mod calls;
@@ -10,6 +11,7 @@ pub mod decide;
 pub mod listing;
 pub mod outcome;
 pub mod policy_store;
+pub mod rounds;
 
 pub use crate::agent::AgentIdentity;
 pub use agents::{AgentHandle, AgentStatus};

@@ -6,6 +6,7 @@
 
 use crate::clock::iso8601;
 use crate::decision::Violation;
+use crate::engine::rounds::CallLink;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -90,6 +91,9 @@ pub struct CallRecord {
     /// Fixed when the record is made, so that a batch sent again after a
     /// lost answer carries the same ids and the server can tell.
     pub trace_id: u128,
+    /// For a round of a multi-round call: the first round's trace id and
+    /// this round's number (`parentTraceId`, `metadata.round`).
+    pub link: Option<CallLink>,
     /// The sinks that are done with this record, one bit each (see
     /// [`crate::records::pipeline`]): a record kept for a sink that must
     /// retry is not handed again to those that have it.
@@ -125,9 +129,8 @@ impl CallRecord {
             "allowed"
         };
         TracePayload {
-            trace_id: uuid::Builder::from_random_bytes(self.trace_id.to_le_bytes())
-                .into_uuid()
-                .hyphenated(),
+            trace_id: trace_uuid(self.trace_id),
+            parent_trace_id: self.link.map(|l| trace_uuid(l.parent_trace_id)),
             agent_id: &self.context.agent_id,
             session_id: self.context.session_id.as_deref(),
             user_id: self.context.user_id.as_deref(),
@@ -148,6 +151,7 @@ impl CallRecord {
                 decided_by: self.decided_by.as_str(),
                 violations: &self.violations,
                 warnings: &self.warnings,
+                round: self.link.map(|l| l.round),
             },
         }
     }
@@ -157,6 +161,13 @@ impl CallRecord {
         serde_json::to_writer(out, &self.trace_payload(environment))
             .expect("a TracePayload has string keys and finite numbers; a Vec never fails");
     }
+}
+
+/// A trace id as the API's text (a UUID).
+fn trace_uuid(id: u128) -> uuid::fmt::Hyphenated {
+    uuid::Builder::from_random_bytes(id.to_le_bytes())
+        .into_uuid()
+        .hyphenated()
 }
 
 /// One record in the API's TracePayload shape (field names are the wire
@@ -185,6 +196,8 @@ pub struct TracePayload<'a> {
     span_type: &'static str,
     tags: [&'static str; 1],
     metadata: TraceMetadata<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_trace_id: Option<uuid::fmt::Hyphenated>,
 }
 
 #[derive(Serialize)]
@@ -197,6 +210,9 @@ struct TraceMetadata<'a> {
     violations: &'a [Violation],
     #[serde(skip_serializing_if = "<[Violation]>::is_empty")]
     warnings: &'a [Violation],
+    /// The round of a multi-round call (1 for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    round: Option<u32>,
 }
 
 /// A random 128-bit trace id. Trace ids need to be unique, not secret, so a
@@ -227,6 +243,7 @@ pub fn bound_text(mut text: String, max: usize) -> String {
 pub(crate) fn sample_record(tool: &str) -> CallRecord {
     CallRecord {
         trace_id: new_trace_id(),
+        link: None,
         done_by: 0,
         context: CallContext {
             agent_id: "ops-agent".into(),
@@ -286,6 +303,22 @@ mod tests {
         // The id is fixed with the record: serialising again gives the same.
         let r = record(CallStatus::Success);
         assert_eq!(payload(&r, "x")["traceId"], payload(&r, "x")["traceId"]);
+    }
+
+    #[test]
+    fn a_round_names_its_first_round_as_parent() {
+        let plain = payload(&record(CallStatus::Success), "x");
+        assert!(plain.get("parentTraceId").is_none());
+        assert!(plain["metadata"].get("round").is_none());
+        let first = record(CallStatus::Success);
+        let mut second = record(CallStatus::Success);
+        second.link = Some(CallLink {
+            parent_trace_id: first.trace_id,
+            round: 2,
+        });
+        let t = payload(&second, "x");
+        assert_eq!(t["parentTraceId"], payload(&first, "x")["traceId"]);
+        assert_eq!(t["metadata"]["round"], 2);
     }
 
     #[test]
