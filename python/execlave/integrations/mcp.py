@@ -171,6 +171,12 @@ def instrument_mcp_session(
             ticket = ticket_of(decided)
         else:
             ticket = ticket_of(await decided)
+        return await send_checked(name, snapshot, ticket, rest, kwargs)
+
+    async def send_checked(
+        name: str, snapshot: Any, ticket: int, rest: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Sends a checked call (its own send_request pass marked) and records how it ended."""
         token = _checked.set(_Checked(session, name, snapshot))
         try:
             result = await original_call_tool(name, snapshot, *rest, **kwargs)
@@ -195,18 +201,7 @@ def instrument_mcp_session(
             if in_band:
                 return blocked_call_result(err)
             raise
-        token = _checked.set(_Checked(session, name, snapshot))
-        try:
-            result = await original_call_tool(name, snapshot, *rest, **kwargs)
-        except BaseException as err:
-            if ticket:
-                exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
-            raise
-        finally:
-            _checked.reset(token)
-        if ticket:
-            _record_result(exe, ticket, result)
-        return result
+        return await send_checked(name, snapshot, ticket, rest, kwargs)
 
     def send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
         passed = _checked.get()
