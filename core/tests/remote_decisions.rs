@@ -10,7 +10,16 @@ use execlave_core::{Governor, Outcome};
 use serde_json::json;
 
 async fn ready(server: &TestServer, dir: &std::path::Path) -> (Governor, u32) {
-    let g = governor(server, dir, json!({}));
+    ready_with(server, dir, json!({})).await
+}
+
+/// A governor with `options`, synced, and its agent registered.
+async fn ready_with(
+    server: &TestServer,
+    dir: &std::path::Path,
+    options: serde_json::Value,
+) -> (Governor, u32) {
+    let g = governor(server, dir, options);
     let h = g.register_agent("ops-agent", None, None, true).unwrap();
     let g2 = g.clone();
     on_core(&g, async move { g2.wait_for_sync(h).await }).await;
@@ -129,14 +138,12 @@ async fn a_403_that_is_not_a_decision_is_reported_as_403() {
 async fn an_outage_fails_closed_when_asked_to() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(Reply::status(503))).await;
-    let g = governor(
+    let (g, h) = ready_with(
         &server,
         dir.path(),
         json!({ "enforcementOnOutage": "fail_closed" }),
-    );
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    )
+    .await;
     let first = g.decide(h, "search".into(), None, true, false).unwrap();
     let outcome = ask(&g, first).await;
     let Outcome::Unavailable { reason, .. } = &outcome else {
@@ -161,14 +168,12 @@ async fn only_an_outage_of_enforce_may_fail_open() {
     for status in refusals.into_iter().chain(outages) {
         let dir = tempfile::tempdir().unwrap();
         let server = TestServer::routed(routes(Reply::status(status))).await;
-        let g = governor(
+        let (g, h) = ready_with(
             &server,
             dir.path(),
             json!({ "enforcementOnOutage": "fail_open" }),
-        );
-        let h = g.register_agent("ops-agent", None, None, true).unwrap();
-        let g2 = g.clone();
-        on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+        )
+        .await;
         let first = g.decide(h, "search".into(), None, true, false).unwrap();
         let outcome = ask(&g, first).await;
         if outages.contains(&status) {
@@ -199,14 +204,12 @@ async fn remote_enforcement_asks_the_server_without_a_policy_set() {
     let mut r = routes(Reply::json(200, r#"{"allowed":true}"#));
     r[0].1 = vec![Reply::status(503)];
     let server = TestServer::routed(r).await;
-    let g = governor(
+    let (g, h) = ready_with(
         &server,
         dir.path(),
         json!({ "enforcement": "remote", "enforcementOnOutage": "fail_open" }),
-    );
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    )
+    .await;
     let first = g.decide(h, "search".into(), None, true, false).unwrap();
     let outcome = ask(&g, first).await;
     assert!(
@@ -245,14 +248,12 @@ async fn in_monitor_mode_a_server_refusal_is_a_warning() {
 async fn shutdown_refuses_a_call_waiting_on_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(Reply::silent())).await;
-    let g = governor(
+    let (g, h) = ready_with(
         &server,
         dir.path(),
         json!({ "enforcementOnOutage": "fail_open" }),
-    );
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    )
+    .await;
     let Outcome::AskServer { ticket, .. } =
         g.decide(h, "search".into(), None, true, false).unwrap()
     else {
