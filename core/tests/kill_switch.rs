@@ -24,10 +24,7 @@ async fn a_paused_agent_is_refused_until_it_is_resumed() {
         ),
     ])
     .await;
-    let g = governor(&server, dir.path(), json!({}));
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
     assert!(matches!(
         g.decide(h, "echo".into(), None, false, false).unwrap(),
         Outcome::Allow { .. }
@@ -108,10 +105,7 @@ async fn an_agent_created_later_is_found_and_its_pause_applies() {
         ),
     ])
     .await;
-    let g = governor(&server, dir.path(), json!({}));
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
     assert!(matches!(
         g.decide(h, "echo".into(), None, false, false).unwrap(),
         Outcome::Allow { .. }
@@ -148,14 +142,12 @@ async fn polls_keep_their_schedule_through_an_outage() {
         ),
     ])
     .await;
-    let g = governor(
+    let (g, h) = synced(
         &server,
         dir.path(),
         json!({ "circuitBreakerCooldownMs": 60000 }),
-    );
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    )
+    .await;
     let down = execlave_core::control_plane::test_server::Reply::status(503);
     server.route("GET /api/v1/agents/agt_1/status-poll", vec![down.clone()]);
     server.route("GET /api/v1/policies", vec![down]);

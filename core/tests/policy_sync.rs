@@ -24,10 +24,7 @@ async fn the_synced_set_decides_and_a_refresh_replaces_it() {
         ("GET /api/v1/agents/", vec![status("active", None)]),
     ])
     .await;
-    let g = governor(&server, dir.path(), json!({}));
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
 
     let blocked = g.decide(h, "delete_all".into(), None, true, false).unwrap();
     assert!(matches!(blocked, Outcome::Block { .. }), "{blocked:?}");
@@ -81,10 +78,7 @@ async fn an_answer_with_nothing_readable_tightens_the_last_good_set() {
     ])
     .await;
     let cache = dir.path().join("policies.json");
-    let g = governor(&server, dir.path(), json!({ "policyCachePath": cache }));
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let (g, h) = synced(&server, dir.path(), json!({ "policyCachePath": cache })).await;
     let good_cache = std::fs::read(&cache).unwrap();
     server.route(
         "GET /api/v1/policies",
@@ -122,14 +116,12 @@ async fn a_first_answer_with_nothing_readable_sends_calls_to_the_server() {
         ("GET /api/v1/agents/", vec![status("active", None)]),
     ])
     .await;
-    let g = governor(
+    let (g, h) = synced(
         &server,
         dir.path(),
         json!({ "enforcementOnOutage": "fail_open" }),
-    );
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    )
+    .await;
     assert!(matches!(
         g.decide(h, "search".into(), None, false, false).unwrap(),
         Outcome::AskServer { .. }
@@ -148,10 +140,7 @@ async fn sync_requests_carry_the_one_user_agent() {
         ),
     ])
     .await;
-    let g = governor(&server, dir.path(), json!({}));
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let (_g, _h) = synced(&server, dir.path(), json!({})).await;
     let sent = server.requests_to("GET /api/v1/policies");
     assert_eq!(
         sent[0].header("user-agent"),

@@ -35,10 +35,7 @@ async fn records_reach_both_sinks_once_and_an_outage_is_retried() {
         Reply::json(202, "{}"),
     ]))
     .await;
-    let g = governor(&server, dir.path(), json!({}));
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
 
     let Outcome::Allow {
         ticket: Some(t), ..
@@ -86,10 +83,7 @@ async fn records_reach_both_sinks_once_and_an_outage_is_retried() {
 async fn a_403_from_ingest_is_booked_as_403() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(vec![Reply::status(403)])).await;
-    let g = governor(&server, dir.path(), json!({}));
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
     assert!(matches!(
         g.decide(h, "delete_all".into(), None, true, false).unwrap(),
         Outcome::Block { .. }

@@ -9,23 +9,6 @@ use execlave_core::control_plane::test_server::{Reply, TestServer};
 use execlave_core::{Governor, Outcome};
 use serde_json::json;
 
-async fn ready(server: &TestServer, dir: &std::path::Path) -> (Governor, u32) {
-    ready_with(server, dir, json!({})).await
-}
-
-/// A governor with `options`, synced, and its agent registered.
-async fn ready_with(
-    server: &TestServer,
-    dir: &std::path::Path,
-    options: serde_json::Value,
-) -> (Governor, u32) {
-    let g = governor(server, dir, options);
-    let h = g.register_agent("ops-agent", None, None, true).unwrap();
-    let g2 = g.clone();
-    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
-    (g, h)
-}
-
 fn routes(enforce: Reply) -> Vec<(&'static str, Vec<Reply>)> {
     vec![
         (
@@ -57,7 +40,7 @@ async fn a_server_side_block_is_recorded_as_the_servers() {
         "enforcementMode": "block", "message": "too many calls"
     }]});
     let server = TestServer::routed(routes(Reply::json(403, &blocked.to_string()))).await;
-    let (g, h) = ready(&server, dir.path()).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
 
     let first = g
         .decide(h, "search".into(), Some(r#"{"q":"x"}"#.into()), true, false)
@@ -91,7 +74,7 @@ async fn a_server_side_block_is_recorded_as_the_servers() {
 async fn a_server_side_allow_is_completed_and_recorded_as_the_servers() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(Reply::json(200, r#"{"allowed":true}"#))).await;
-    let (g, h) = ready(&server, dir.path()).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
     let first = g.decide(h, "search".into(), None, true, false).unwrap();
     let Outcome::Allow {
         ticket: Some(ticket),
@@ -114,7 +97,7 @@ async fn a_server_side_allow_is_completed_and_recorded_as_the_servers() {
 async fn a_403_that_is_not_a_decision_is_reported_as_403() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(Reply::status(403))).await;
-    let (g, h) = ready(&server, dir.path()).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
     // A background answer shows the key works and lifts the refusal: let
     // the kill switch's first poll land before the key is rejected, so that
     // no later answer races the assertions below (the next poll is 15 s on).
@@ -138,7 +121,7 @@ async fn a_403_that_is_not_a_decision_is_reported_as_403() {
 async fn an_outage_fails_closed_when_asked_to() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(Reply::status(503))).await;
-    let (g, h) = ready_with(
+    let (g, h) = synced(
         &server,
         dir.path(),
         json!({ "enforcementOnOutage": "fail_closed" }),
@@ -168,7 +151,7 @@ async fn only_an_outage_of_enforce_may_fail_open() {
     for status in refusals.into_iter().chain(outages) {
         let dir = tempfile::tempdir().unwrap();
         let server = TestServer::routed(routes(Reply::status(status))).await;
-        let (g, h) = ready_with(
+        let (g, h) = synced(
             &server,
             dir.path(),
             json!({ "enforcementOnOutage": "fail_open" }),
@@ -204,7 +187,7 @@ async fn remote_enforcement_asks_the_server_without_a_policy_set() {
     let mut r = routes(Reply::json(200, r#"{"allowed":true}"#));
     r[0].1 = vec![Reply::status(503)];
     let server = TestServer::routed(r).await;
-    let (g, h) = ready_with(
+    let (g, h) = synced(
         &server,
         dir.path(),
         json!({ "enforcement": "remote", "enforcementOnOutage": "fail_open" }),
@@ -248,7 +231,7 @@ async fn in_monitor_mode_a_server_refusal_is_a_warning() {
 async fn shutdown_refuses_a_call_waiting_on_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(Reply::silent())).await;
-    let (g, h) = ready_with(
+    let (g, h) = synced(
         &server,
         dir.path(),
         json!({ "enforcementOnOutage": "fail_open" }),
@@ -339,7 +322,7 @@ async fn the_key_is_redacted_from_server_text_in_any_case() {
         "enforcementMode": "block", "message": leaked
     }]});
     let server = TestServer::routed(routes(Reply::json(403, &blocked.to_string()))).await;
-    let (g, h) = ready(&server, dir.path()).await;
+    let (g, h) = synced(&server, dir.path(), json!({})).await;
     let first = g.decide(h, "search".into(), None, true, false).unwrap();
     let outcome = ask(&g, first).await;
     let text = outcome.to_json().to_lowercase();

@@ -34,6 +34,16 @@ pub fn governor(server: &TestServer, dir: &Path, extra: Value) -> Governor {
 }
 
 /// Runs `future` on the governor's runtime, as a binding does.
+/// [`governor`] with `extra`, its agent `ops-agent` registered, and the
+/// first sync (and the agent's lookup) done.
+pub async fn synced(server: &TestServer, dir: &Path, extra: Value) -> (Governor, u32) {
+    let g = governor(server, dir, extra);
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let g2 = g.clone();
+    on_core(&g, async move { g2.wait_for_sync(h).await }).await;
+    (g, h)
+}
+
 pub async fn on_core<T: Send + 'static>(
     g: &Governor,
     future: impl Future<Output = T> + Send + 'static,
