@@ -8,12 +8,12 @@
 
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Execlave, PolicyBlockedError } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { readAuditLog } from './helpers/audit-log.mjs';
 import { inMemoryPair, tempDir } from './helpers/servers.mjs';
 import { testPolicies } from './helpers/policies.mjs';
 
@@ -35,8 +35,7 @@ afterEach(async () => {
 
 async function records() {
   await exe.flush();
-  const text = readFileSync(auditLog, 'utf8').trim();
-  return text ? text.split('\n').map((l) => JSON.parse(l)) : [];
+  return readAuditLog(auditLog);
 }
 
 /** Drains a response stream; its last message is the result or the error. */

@@ -4,12 +4,12 @@
 
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Execlave, PolicyBlockedError, ExeclaveError, EnforcementHaltError } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { readAuditLog } from './helpers/audit-log.mjs';
 import { inMemoryPair, tempDir } from './helpers/servers.mjs';
 import { testPolicies } from './helpers/policies.mjs';
 
@@ -32,8 +32,7 @@ afterEach(async () => {
 });
 
 function records() {
-  const text = readFileSync(auditLog, 'utf8').trim();
-  return text ? text.split('\n').map((l) => JSON.parse(l)) : [];
+  return readAuditLog(auditLog);
 }
 
 async function rejectsBlocked(promise, rule) {

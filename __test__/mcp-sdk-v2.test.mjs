@@ -7,13 +7,13 @@
 
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client, InMemoryTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Execlave, PolicyBlockedError } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { readAuditLog } from './helpers/audit-log.mjs';
 import { startV2HttpServer, v2ServerFactory } from './helpers/v2-server.mjs';
 import { tempDir } from './helpers/servers.mjs';
 
@@ -88,8 +88,7 @@ async function governed(kind, wrapOptions = {}) {
   });
   const records = async () => {
     await exe.flush();
-    const text = readFileSync(auditLog, 'utf8').trim();
-    return text ? text.split('\n').map((l) => JSON.parse(l)) : [];
+    return readAuditLog(auditLog);
   };
   return { client, exe, sent, ran, records };
 }

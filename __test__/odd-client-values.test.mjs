@@ -7,11 +7,11 @@
 
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { Execlave } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { readAuditLog } from './helpers/audit-log.mjs';
 import { inMemoryPair, tempDir } from './helpers/servers.mjs';
 import { testPolicies } from './helpers/policies.mjs';
 
@@ -33,8 +33,7 @@ afterEach(async () => {
 
 async function records() {
   await exe.flush();
-  const text = readFileSync(auditLog, 'utf8').trim();
-  return text ? text.split('\n').map((l) => JSON.parse(l)) : [];
+  return readAuditLog(auditLog);
 }
 
 /** A result schema whose parse throws `value` as the call's rejection. */
