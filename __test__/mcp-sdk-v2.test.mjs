@@ -197,6 +197,46 @@ for (const kind of Object.keys(transports)) {
       assert.equal(refused.length, 1);
       assert.equal(JSON.parse(refused[0].input).env, 'mars');
     });
+
+    test('a refused round is linked too: its record carries the first round as parent and its round number', async (t) => {
+      const { client, sent, records } = await governed(kind, { onBlock: 'result' });
+      if (client.getProtocolEra() !== 'modern') {
+        t.skip(`the ${client.getProtocolEra()} era fulfils input inside the one round`);
+        return;
+      }
+      const first = await client.callTool({ name: 'deploy', arguments: { env: 'dev' } }, { allowInputRequired: true });
+      assert.equal(first.resultType, 'input_required');
+      const inputResponses = { confirm: { action: 'accept', content: { confirm: true } } };
+      const resend = (env) => client.callTool({ name: 'deploy', arguments: { env }, inputResponses, requestState: first.requestState });
+      // Round 2 with arguments the policy refuses (in-band: a result, never sent) ...
+      const blocked = await resend('mars');
+      assert.equal(blocked.isError, true);
+      // ... and round 2 again, as a raw request: refused, never sent.
+      const raw = await client.request({
+        method: 'tools/call',
+        params: { name: 'deploy', arguments: { env: 'moon' }, inputResponses, requestState: first.requestState },
+      });
+      assert.equal(raw.isError, true);
+      // A refused round was never sent, so its requestState still names
+      // round 2: the retry with allowed arguments is that round.
+      const done = await resend('dev');
+      assert.equal(done.content[0].text, 'deployed to dev');
+      assert.deepEqual(sent.map((p) => p.arguments.env), ['dev', 'dev']);
+
+      const deploys = (await records()).filter((r) => r.metadata.toolName === 'deploy');
+      assert.deepEqual(
+        deploys.map((r) => [JSON.parse(r.input).env, r.status]),
+        [['dev', 'success'], ['mars', 'policy_blocked'], ['moon', 'policy_blocked'], ['dev', 'success']],
+      );
+      const [round1, ...later] = deploys;
+      assert.equal(round1.parentTraceId, round1.traceId);
+      assert.equal(round1.metadata.round, 1);
+      for (const r of later) {
+        assert.equal(r.parentTraceId, round1.traceId, JSON.stringify(r));
+        assert.equal(r.metadata.round, 2, JSON.stringify(r));
+        assert.notEqual(r.traceId, round1.traceId);
+      }
+    });
   });
 }
 
