@@ -256,9 +256,15 @@ function instrumentMcpClient(client, exe, options) {
    * and its record linked to the earlier rounds'; any other call as usual.
    */
   function begin(params) {
-    const state = params.requestState;
-    if (typeof state === 'string') return gov.beginRound(params.name, params.arguments, state);
+    const state = roundOf(params);
+    if (state !== undefined) return gov.beginRound(params.name, params.arguments, state);
     return gov.begin(params.name, params.arguments);
+  }
+
+  /** The `requestState` of a call that is a round sent again, else undefined. */
+  function roundOf(params) {
+    const state = params.requestState;
+    return typeof state === 'string' ? state : undefined;
   }
 
   /**
@@ -323,7 +329,7 @@ function instrumentMcpClient(client, exe, options) {
   /** H11: refuses (and records) a call whose tool definition is not the pinned one. */
   async function pinCheck(params) {
     const violation = await pins.violation(params.name, listAllTools);
-    if (violation !== null) throw gov.refuse(params.name, params.arguments, [violation]);
+    if (violation !== null) throw gov.refuse(params.name, params.arguments, [violation], roundOf(params));
   }
 
   /**

@@ -293,29 +293,31 @@ class Execlave {
    * that must wait for the first policy sync or ask the control plane
    * returns a promise.
    */
-  #decide(reg, toolId, tool, argsJson, track, input) {
+  // `requestState`: the call is a round of a multi-round call (see
+  // `beginRound`), else undefined.
+  #decide(reg, toolId, tool, argsJson, track, input, requestState) {
     // A released registration's slot may belong to another one by now.
     if (reg.released) throw clientClosed();
     const owed = this.#doneArgs.length > 0;
-    const answer = native.decide(reg.handle, toolId, toolId === 0 ? tool : null, argsJson, track, owed);
+    const answer = native.decide(reg.handle, toolId, toolId === 0 ? tool : null, argsJson, track, owed, requestState);
     if (typeof answer === 'number') return answer;
     // A refusal's record waits in Rust for the completions queued here;
     // hand them over now so that the records stay in order.
     if (owed) this.#flushCompletions();
-    return this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input);
+    return this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState);
   }
 
-  #settle(outcome, reg, toolId, tool, argsJson, track, input) {
+  #settle(outcome, reg, toolId, tool, argsJson, track, input, requestState) {
     switch (outcome.kind) {
       case 'wait_for_sync':
         if (reg.released) throw clientClosed();
         return this.#native
           .waitForSync(reg.handle)
-          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input), rethrowNative);
+          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input, requestState), rethrowNative);
       case 'ask_server':
         return this.#native
           .decideRemote(outcome.ticket, input ?? null)
-          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input), rethrowNative);
+          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState), rethrowNative);
       default: {
         const err = haltError(outcome);
         if (err) throw err;
@@ -440,23 +442,20 @@ class Execlave {
       /**
        * `begin` for a round of a multi-round call, sent again with the
        * `requestState` an earlier round's answer gave: decided in full on
-       * its own arguments (never by name alone: rounds are rare), then
-       * linked to the earlier rounds so that their records share the
-       * parent trace id (the core keeps the link).
+       * its own arguments (never by name alone: rounds are rare). The core
+       * links whatever record the decision makes (the call's, or its
+       * refusal's) to the earlier rounds', so they share the parent trace
+       * id.
        */
       beginRound: (tool, args, requestState) => {
         if (!held) {
           reg = this.#acquire(agentId, sessionId, userId, enforce);
           held = true;
         }
-        const join = (ticket) => {
-          if (ticket !== 0) this.#native.joinRound(ticket, requestState);
-          return ticket;
-        };
-        const r = this.#decide(reg, Math.abs(toolIdOf(tool, known)), tool, argumentsJson(tool, args), true);
-        if (typeof r === 'number') return join(r);
-        if (typeof r.then === 'function') return r.then((o) => join(ticketOf(o)));
-        return join(ticketOf(r));
+        const r = this.#decide(reg, Math.abs(toolIdOf(tool, known)), tool, argumentsJson(tool, args), true, undefined, requestState);
+        if (typeof r === 'number') return r;
+        if (typeof r.then === 'function') return r.then(ticketOf);
+        return ticketOf(r);
       },
       /**
        * The call `ticket` was answered "input required" with
@@ -489,9 +488,11 @@ class Execlave {
       /**
        * The halt error of a call refused by a check of the integration's
        * own (pinned tool definitions), counted and recorded like a policy
-       * block. `args`: the arguments' snapshot; `violations`: why.
+       * block. `args`: the arguments' snapshot; `violations`: why;
+       * `requestState`: the call is a round sent again with it (its record
+       * is linked to the earlier rounds'), else undefined.
        */
-      refuse: (tool, args, violations) => {
+      refuse: (tool, args, violations, requestState) => {
         const owed = this.#doneArgs.length > 0;
         let message;
         try {
@@ -499,7 +500,7 @@ class Execlave {
             reg = this.#acquire(agentId, sessionId, userId, enforce);
             held = true;
           }
-          message = this.#native.refuseByHost(reg.handle, tool, argumentsJson(tool, args), JSON.stringify(violations), owed);
+          message = this.#native.refuseByHost(reg.handle, tool, argumentsJson(tool, args), JSON.stringify(violations), owed, requestState ?? null);
         } catch (cause) {
           throw new ExeclaveError(cause.message, { cause });
         }

@@ -115,7 +115,8 @@ pub fn decide_by_tool(slot: u32, tool: u32) -> Result<u64, Undecided> {
     })
 }
 
-/// [`Governor::decide`] for a slot; the tool is named by its id, or by
+/// [`Governor::decide`] for a slot ([`Governor::decide_round`] for a
+/// call sent with a `request_state`); the tool is named by its id, or by
 /// `tool` when it has none (id 0).
 pub fn decide(
     slot: u32,
@@ -124,6 +125,7 @@ pub fn decide(
     args_json: Option<String>,
     track: bool,
     completions_owed: bool,
+    request_state: Option<String>,
 ) -> Result<Outcome, Error> {
     TABLES.with_borrow(|t| {
         let s = t
@@ -139,7 +141,14 @@ pub fn decide(
                 .ok_or_else(|| Error::invalid_argument(format!("unknown tool id {tool_id}")))?
                 .to_string(),
         };
-        s.governor
-            .decide(s.handle, tool, args_json, track, completions_owed)
+        match request_state {
+            None => s
+                .governor
+                .decide(s.handle, tool, args_json, track, completions_owed),
+            Some(state) => {
+                s.governor
+                    .decide_round(s.handle, tool, args_json, track, completions_owed, &state)
+            }
+        }
     })
 }

@@ -183,8 +183,9 @@ impl NativeGovernor {
 
     /// Records a call the host refused on a check of its own (the MCP
     /// wrapper's pinned tool definitions); `violations_json`: a JSON
-    /// array of violations. Returns the message to show. Not on the hot
-    /// path: only refused calls come here.
+    /// array of violations; `request_state`: the call is a round sent
+    /// again with it (its record is linked, see `decide`). Returns the
+    /// message to show. Not on the hot path: only refused calls come here.
     #[napi(catch_unwind)]
     pub fn refuse_by_host(
         &self,
@@ -193,6 +194,7 @@ impl NativeGovernor {
         args_json: Option<String>,
         violations_json: String,
         completions_owed: bool,
+        request_state: Option<String>,
     ) -> Result<String> {
         let violations = serde_json::from_str(&violations_json).map_err(|e| {
             js_error(execlave_core::Error::invalid_argument(format!(
@@ -206,6 +208,7 @@ impl NativeGovernor {
                 args_json,
                 violations,
                 completions_owed,
+                request_state.as_deref(),
             )
             .map_err(js_error)
     }
@@ -216,13 +219,6 @@ impl NativeGovernor {
     #[napi(catch_unwind)]
     pub fn open_next_round(&self, ticket: f64, request_state: String) -> bool {
         self.inner.open_next_round(ticket as u64, request_state)
-    }
-
-    /// A tracked call was sent with this `requestState`: links its record
-    /// to the earlier rounds' (the core's `join_round`).
-    #[napi(catch_unwind)]
-    pub fn join_round(&self, ticket: f64, request_state: String) -> bool {
-        self.inner.join_round(ticket as u64, &request_state)
     }
 
     #[napi(catch_unwind)]
@@ -312,8 +308,11 @@ pub fn panic_for_test() -> Result<()> {
 /// back as a bare ticket number (no object to build); anything else as the
 /// outcome's JSON text, with the message to show when it stops the call.
 /// `completions_owed`: JS still queues completions of earlier calls; a
-/// refusal's record then waits for them (the core's record order). A
-/// plain function, not a method: see `fast_path`.
+/// refusal's record then waits for them (the core's record order).
+/// `request_state`: the call is a round of a multi-round call, sent again
+/// with the `requestState` an earlier round's answer gave (the core's
+/// `decide_round`); absent for any other call. A plain function, not a
+/// method: see `fast_path`.
 #[napi(catch_unwind)]
 pub fn decide(
     handle: u32,
@@ -322,9 +321,18 @@ pub fn decide(
     args_json: Option<String>,
     track: bool,
     completions_owed: bool,
+    request_state: Option<String>,
 ) -> Result<Either<f64, String>> {
-    let outcome = fast_path::decide(handle, tool_id, tool, args_json, track, completions_owed)
-        .map_err(js_error)?;
+    let outcome = fast_path::decide(
+        handle,
+        tool_id,
+        tool,
+        args_json,
+        track,
+        completions_owed,
+        request_state,
+    )
+    .map_err(js_error)?;
     Ok(match outcome.clean_ticket() {
         Some(ticket) => Either::A(ticket as f64),
         None => Either::B(outcome.to_json()),

@@ -230,6 +230,27 @@ impl Governor {
             .decide(handle, tool, args_json, track, completions_owed)
     }
 
+    /// See [`Engine::decide_round`]: a call sent again with the
+    /// `requestState` an earlier round's answer gave.
+    pub fn decide_round(
+        &self,
+        handle: AgentHandle,
+        tool: String,
+        args_json: Option<String>,
+        track: bool,
+        completions_owed: bool,
+        request_state: &str,
+    ) -> Result<Outcome, Error> {
+        self.engine().decide_round(
+            handle,
+            tool,
+            args_json,
+            track,
+            completions_owed,
+            Some(request_state),
+        )
+    }
+
     /// See [`Engine::refuse_by_host`].
     pub fn refuse_by_host(
         &self,
@@ -238,24 +259,25 @@ impl Governor {
         args_json: Option<String>,
         violations: Vec<Violation>,
         completions_owed: bool,
+        request_state: Option<&str>,
     ) -> Result<String, Error> {
-        self.engine()
-            .refuse_by_host(handle, tool, args_json, violations, completions_owed)
+        self.engine().refuse_by_host(
+            handle,
+            tool,
+            args_json,
+            violations,
+            completions_owed,
+            request_state,
+        )
     }
 
     /// A tracked call was answered "input required" with `request_state`
     /// (a multi-round call): the call sent again with it is its next
-    /// round, and the records of the rounds are linked. False: no such
-    /// pending call (ticket 0, or already completed).
+    /// round (see [`Governor::decide_round`]), and the records of the
+    /// rounds are linked. False: no such pending call (ticket 0, or
+    /// already completed).
     pub fn open_next_round(&self, ticket: Ticket, request_state: String) -> bool {
         self.engine().open_next_round(ticket, request_state)
-    }
-
-    /// A tracked call was sent with `request_state`: when an earlier round
-    /// announced it, its record is linked to that round's. False: not a
-    /// known round.
-    pub fn join_round(&self, ticket: Ticket, request_state: &str) -> bool {
-        self.engine().join_round(ticket, request_state)
     }
 
     /// See [`Engine::decide_by_tool`].

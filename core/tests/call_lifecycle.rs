@@ -271,6 +271,7 @@ fn a_refusal_by_the_host_is_counted_and_recorded_like_a_policy_block() {
             Some(r#"{"text":"x"}"#.into()),
             vec![violation],
             false,
+            None,
         )
         .unwrap();
     assert_eq!(
@@ -300,7 +301,7 @@ fn a_refusal_by_the_host_needs_a_violation() {
     let g = governor(dir.path());
     let h = g.register_agent("ops-agent", None, None, true).unwrap();
     assert!(g
-        .refuse_by_host(h, "echo".into(), None, vec![], false)
+        .refuse_by_host(h, "echo".into(), None, vec![], false, None)
         .is_err());
     assert_eq!(g.stats().blocked, 0);
 }

@@ -222,15 +222,26 @@ class Execlave:
         return handle
 
     def _decide(
-        self, handle: int, tool: str, args_json: str | None, track: bool, input: str | None = None
+        self,
+        handle: int,
+        tool: str,
+        args_json: str | None,
+        track: bool,
+        input: str | None = None,
+        request_state: str | None = None,
     ) -> int | dict[str, Any] | Awaitable[int | dict[str, Any]]:
         """Decides one call. Returns the ticket of an allowed call with nothing
         to report (0: nothing is recorded), else the outcome of an allowed
         call; raises the halt error of a refused one. Local decisions are
         synchronous; only a call that must wait for the first policy sync or
-        ask the control plane returns an awaitable."""
+        ask the control plane returns an awaitable. ``request_state``: the
+        call is a round of a multi-round call, sent again with it; whatever
+        record the decision makes is linked to the earlier rounds'."""
         try:
-            answer = self._native.decide(handle, tool, args_json, track)
+            if request_state is None:
+                answer = self._native.decide(handle, tool, args_json, track)
+            else:
+                answer = self._native.decide(handle, tool, args_json, track, request_state)
         except UnicodeEncodeError as cause:
             # A lone surrogate: not text any MCP transport could carry.
             raise ExeclaveError(
@@ -238,16 +249,23 @@ class Execlave:
             ) from cause
         if isinstance(answer, int):
             return answer
-        return self._settle(json.loads(answer), handle, tool, args_json, track, input)
+        return self._settle(json.loads(answer), handle, tool, args_json, track, input, request_state)
 
     def _settle(
-        self, outcome: dict[str, Any], handle: int, tool: str, args_json: str | None, track: bool, input: str | None
+        self,
+        outcome: dict[str, Any],
+        handle: int,
+        tool: str,
+        args_json: str | None,
+        track: bool,
+        input: str | None,
+        request_state: str | None = None,
     ) -> dict[str, Any] | Awaitable[int | dict[str, Any]]:
         kind = outcome.get("kind")
         if kind == "wait_for_sync":
-            return self._after_sync(handle, tool, args_json, track, input)
+            return self._after_sync(handle, tool, args_json, track, input, request_state)
         if kind == "ask_server":
-            return self._ask_server(int(outcome["ticket"]), handle, tool, args_json, track, input)
+            return self._ask_server(int(outcome["ticket"]), handle, tool, args_json, track, input, request_state)
         error = halt_error(outcome)
         if error is not None:
             raise error
@@ -257,19 +275,26 @@ class Execlave:
         return outcome
 
     async def _after_sync(
-        self, handle: int, tool: str, args_json: str | None, track: bool, input: str | None
+        self, handle: int, tool: str, args_json: str | None, track: bool, input: str | None, request_state: str | None
     ) -> int | dict[str, Any]:
         await _native_future(lambda done: self._native.wait_for_sync(handle, done))
-        outcome = self._decide(handle, tool, args_json, track, input)
+        outcome = self._decide(handle, tool, args_json, track, input, request_state)
         if isinstance(outcome, (int, dict)):
             return outcome
         return await outcome
 
     async def _ask_server(
-        self, ticket: int, handle: int, tool: str, args_json: str | None, track: bool, input: str | None
+        self,
+        ticket: int,
+        handle: int,
+        tool: str,
+        args_json: str | None,
+        track: bool,
+        input: str | None,
+        request_state: str | None,
     ) -> int | dict[str, Any]:
         answer = await _native_future(lambda done: self._native.decide_remote(ticket, input, done))
-        outcome = self._settle(json.loads(answer), handle, tool, args_json, track, input)
+        outcome = self._settle(json.loads(answer), handle, tool, args_json, track, input, request_state)
         if isinstance(outcome, dict):
             return outcome
         return await outcome
@@ -293,12 +318,23 @@ class Execlave:
         return self._native.refused_by_name(handle, names)
 
     def _refuse_by_host(
-        self, handle: int, tool: str, args_json: str | None, violations: list[dict[str, Any]]
+        self,
+        handle: int,
+        tool: str,
+        args_json: str | None,
+        violations: list[dict[str, Any]],
+        request_state: str | None = None,
     ) -> PolicyBlockedError:
         """Records a call refused by a check of the integration's own (pinned
-        tool definitions) and returns the error to raise."""
-        message = self._native.refuse_by_host(handle, tool, args_json, json.dumps(violations))
+        tool definitions) and returns the error to raise. ``request_state``:
+        as in ``_decide``."""
+        message = self._native.refuse_by_host(handle, tool, args_json, json.dumps(violations), request_state)
         return PolicyBlockedError(message, violations)
+
+    def _open_next_round(self, ticket: int, request_state: str) -> None:
+        """The tracked call ``ticket`` was answered "input required" with
+        ``request_state``: the call sent again with it is its next round."""
+        self._native.open_next_round(ticket, request_state)
 
     def _complete(self, ticket: int, ending: int, text: str | None, error_type: str | None = None) -> None:
         self._native.complete(ticket, ending, text, error_type)

@@ -94,7 +94,10 @@ impl NativeGovernor {
     /// report comes back as its ticket (an `int`, 0 when nothing is
     /// recorded); anything else as the outcome's JSON text. `track`: the
     /// call will be made, and `complete` will say how it ended.
-    #[pyo3(signature = (handle, tool, args_json, track))]
+    /// `request_state`: the call is a round of a multi-round call, sent
+    /// again with the `requestState` an earlier round's answer gave (the
+    /// core's `decide_round`: its record, or its refusal's, is linked).
+    #[pyo3(signature = (handle, tool, args_json, track, request_state=None))]
     fn decide<'py>(
         &self,
         py: Python<'py>,
@@ -102,12 +105,16 @@ impl NativeGovernor {
         tool: String,
         args_json: Option<String>,
         track: bool,
+        request_state: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         guarded(|| {
-            let outcome = self
-                .inner
-                .decide(handle, tool, args_json, track, false)
-                .map_err(py_error)?;
+            let outcome = match request_state {
+                None => self.inner.decide(handle, tool, args_json, track, false),
+                Some(state) => self
+                    .inner
+                    .decide_round(handle, tool, args_json, track, false, state),
+            }
+            .map_err(py_error)?;
             Ok(match outcome.clean_ticket() {
                 Some(ticket) => ticket.into_pyobject(py)?.into_any(),
                 None => PyString::new(py, &outcome.to_json()).into_any(),
@@ -145,6 +152,13 @@ impl NativeGovernor {
             self.inner.complete(ticket, completion);
             Ok(())
         })
+    }
+
+    /// The tracked call `ticket` was answered "input required" with
+    /// `request_state`: the call sent again with it is its next round (the
+    /// core's `open_next_round`). False: no such pending call.
+    fn open_next_round(&self, ticket: u64, request_state: String) -> PyResult<bool> {
+        guarded(|| Ok(self.inner.open_next_round(ticket, request_state)))
     }
 
     /// Calls `on_done(None)` from another thread when calls for this agent
@@ -196,21 +210,22 @@ impl NativeGovernor {
 
     /// Records a call the host refused on a check of its own (the MCP
     /// integration's pinned tool definitions); `violations_json`: a JSON
-    /// array of violations. Returns the message to show. Only refused
-    /// calls come here.
-    #[pyo3(signature = (handle, tool, args_json, violations_json))]
+    /// array of violations; `request_state`: as in `decide`. Returns the
+    /// message to show. Only refused calls come here.
+    #[pyo3(signature = (handle, tool, args_json, violations_json, request_state=None))]
     fn refuse_by_host(
         &self,
         handle: u32,
         tool: String,
         args_json: Option<String>,
         violations_json: &str,
+        request_state: Option<&str>,
     ) -> PyResult<String> {
         guarded(|| {
             let violations = serde_json::from_str(violations_json)
                 .map_err(|e| py_error(Error::invalid_argument(format!("violations: {e}"))))?;
             self.inner
-                .refuse_by_host(handle, tool, args_json, violations, false)
+                .refuse_by_host(handle, tool, args_json, violations, false, request_state)
                 .map_err(py_error)
         })
     }

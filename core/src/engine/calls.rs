@@ -41,6 +41,9 @@ pub struct PendingCall {
     /// The rounds of a multi-round call this call belongs to (see
     /// [`super::rounds`]); `None` for an ordinary call.
     pub link: Option<CallLink>,
+    /// The `requestState` of a round that waits for the control plane's
+    /// decision: once allowed (sent), it takes the round's place.
+    pub unsent_round: Option<String>,
 }
 
 /// How a call ended, as its host saw it.
@@ -203,25 +206,24 @@ impl Calls {
         true
     }
 
-    /// The pending call `ticket` was sent with `request_state`: if an
-    /// earlier round announced it, the call is that round. False: not a
-    /// known round (or no such pending call); the call stays unlinked.
-    pub fn join_round(&self, ticket: Ticket, request_state: &str) -> bool {
-        let Some(link) = self
-            .open_rounds
+    /// The round a call sent with `request_state` is, when an earlier
+    /// round announced it; left in place (see [`Calls::take_round`]).
+    pub fn round_of(&self, request_state: &str) -> Option<CallLink> {
+        self.open_rounds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(request_state)
+    }
+
+    /// The call sent with `request_state` was allowed: it took the round's
+    /// place, and the state names no round any more. A refused round is
+    /// not taken, since it was never sent: sent again (say with other
+    /// arguments), it is still that round.
+    pub fn take_round(&self, request_state: &str) -> Option<CallLink> {
+        self.open_rounds
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take(request_state)
-        else {
-            return false;
-        };
-        match self.lock().get_mut(&ticket) {
-            Some(call) => {
-                call.link = Some(link);
-                true
-            }
-            None => false,
-        }
     }
 
     /// Keeps a call until it completes; returns its ticket and the call
@@ -383,7 +385,17 @@ mod tests {
             decided_by: DecidedBy::Local,
             monitor_only: false,
             link: None,
+            unsent_round: None,
         }
+    }
+
+    /// A call sent with `state`, allowed: linked as `Engine` does it.
+    fn sent_round(calls: &Calls, state: &str) -> Ticket {
+        let (ticket, _) = calls.start(pending("deploy"));
+        if let Some(link) = calls.take_round(state) {
+            calls.lock().get_mut(&ticket).unwrap().link = Some(link);
+        }
+        ticket
     }
 
     #[test]
@@ -391,14 +403,14 @@ mod tests {
         let calls = Calls::new(16);
         let (first, _) = calls.start(pending("deploy"));
         assert!(calls.open_next_round(first, "s1".into()));
-        let (second, _) = calls.start(pending("deploy"));
-        assert!(calls.join_round(second, "s1"));
+        let second = sent_round(&calls, "s1");
         assert!(calls.open_next_round(second, "s2".into()));
-        let (third, _) = calls.start(pending("deploy"));
-        assert!(calls.join_round(third, "s2"));
+        // Looked at (a refused round), a round stays open.
+        assert!(calls.round_of("s2").is_some());
+        let third = sent_round(&calls, "s2");
         // A state announced once links one round only.
-        let (again, _) = calls.start(pending("deploy"));
-        assert!(!calls.join_round(again, "s2"));
+        assert_eq!(calls.round_of("s2"), None);
+        let again = sent_round(&calls, "s2");
         let (plain, _) = calls.start(pending("echo"));
         let records = calls.complete_many(
             [first, second, third, again, plain].map(|t| (t, Completion::answered(None))),
@@ -423,7 +435,7 @@ mod tests {
     fn a_round_of_no_pending_call_links_nothing() {
         let calls = Calls::new(16);
         assert!(!calls.open_next_round(0, "s".into()));
-        assert!(!calls.join_round(0, "s"));
+        assert_eq!(calls.round_of("s"), None);
     }
 
     #[test]

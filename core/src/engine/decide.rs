@@ -9,6 +9,7 @@ use super::agents::{AgentHandle, AgentState, Agents};
 use super::calls::{incomplete, Calls, Completion, PendingCall};
 use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
 use super::policy_store::PolicyStore;
+use super::rounds::CallLink;
 use crate::control_plane::{enforce_input, Connection, EnforceRequest};
 use crate::decision::Violation;
 use crate::error::Error;
@@ -62,6 +63,16 @@ struct Refused {
     warnings: Vec<Violation>,
     message: String,
     decided_by: DecidedBy,
+    /// The round of a multi-round call this call was, if any.
+    link: Option<CallLink>,
+}
+
+/// A call sent again with `state`, the `requestState` that an earlier
+/// round announced as the round `link`.
+#[derive(Clone, Copy)]
+struct RoundOf<'a> {
+    state: &'a str,
+    link: CallLink,
 }
 
 impl Engine {
@@ -173,6 +184,22 @@ impl Engine {
         track: bool,
         completions_owed: bool,
     ) -> Result<Outcome, Error> {
+        self.decide_round(handle, tool, args_json, track, completions_owed, None)
+    }
+
+    /// [`Engine::decide`] for a call sent with a `requestState` (a round of
+    /// a multi-round call): whatever record the decision makes, a refusal
+    /// or the call's, is linked to the earlier rounds'. Only an allowed
+    /// round takes its round's place (see [`Calls::take_round`]).
+    pub fn decide_round(
+        &self,
+        handle: AgentHandle,
+        tool: String,
+        args_json: Option<String>,
+        track: bool,
+        completions_owed: bool,
+        request_state: Option<&str>,
+    ) -> Result<Outcome, Error> {
         if self.is_closed() {
             return Ok(Outcome::Closed);
         }
@@ -184,6 +211,11 @@ impl Engine {
         if !self.ready_for(&state) {
             return Ok(Outcome::WaitForSync);
         }
+        let round = request_state.and_then(|state| {
+            let link = self.calls.round_of(state)?;
+            Some(RoundOf { state, link })
+        });
+        let link = round.map(|r| r.link);
         Stats::bump(&self.stats.decisions);
 
         if let Some(status) = self.rejected_key() {
@@ -201,6 +233,7 @@ impl Engine {
                 warnings: vec![],
                 message: messages::paused(&context.agent_id, reason.as_deref()),
                 decided_by: DecidedBy::Local,
+                link,
             };
             let agent_id = context.agent_id.to_string();
             self.record_refusal(context, tool, args_json, refused, completions_owed);
@@ -221,6 +254,7 @@ impl Engine {
                 track,
                 messages::NO_POLICIES_YET.into(),
                 completions_owed,
+                round,
             ));
         }
 
@@ -244,6 +278,7 @@ impl Engine {
                 violations: decision.violations,
                 warnings: decision.warnings,
                 decided_by: DecidedBy::Local,
+                link,
             };
             self.record_refusal(context, tool, args_json, refused, completions_owed);
             return Ok(outcome);
@@ -261,9 +296,12 @@ impl Engine {
                 DecidedBy::Remote,
                 true,
             );
-            if !reg.enforce {
+            if !reg.enforce || round.is_some() {
                 if let Some(call) = self.calls.lock().get_mut(&ticket) {
-                    call.monitor_only = true;
+                    call.monitor_only = !reg.enforce;
+                    // Taken once the server allows it (`allow_pending`).
+                    call.link = link;
+                    call.unsent_round = round.map(|r| r.state.to_owned());
                 }
             }
             return Ok(Outcome::AskServer {
@@ -282,6 +320,7 @@ impl Engine {
                 track,
                 messages::SERVER_ONLY_IN_LOCAL_MODE.into(),
                 completions_owed,
+                round,
             ));
         }
 
@@ -300,6 +339,9 @@ impl Engine {
                 false,
             )
         });
+        if let Some(ticket) = ticket {
+            self.enter_round(ticket, round);
+        }
         Ok(Outcome::Allow {
             ticket,
             warnings: decision.warnings,
@@ -307,12 +349,24 @@ impl Engine {
         })
     }
 
+    /// The allowed call `ticket` is `round`, about to be sent: its record
+    /// is linked, and it takes the round's place.
+    fn enter_round(&self, ticket: Ticket, round: Option<RoundOf<'_>>) {
+        let Some(round) = round else {
+            return;
+        };
+        self.calls.take_round(round.state);
+        if let Some(call) = self.calls.lock().get_mut(&ticket) {
+            call.link = Some(round.link);
+        }
+    }
+
     /// Records a call that the host refused on a check of its own, one the
     /// policies cannot make (the MCP wrapper's pinned tool definitions):
     /// counted and recorded like a policy block, with the host's
     /// violations, so the audit trail has every refused call whoever
     /// refused it. Returns the message to show. `completions_owed`: as in
-    /// [`Engine::decide`].
+    /// [`Engine::decide`]; `request_state`: as in [`Engine::decide_round`].
     pub fn refuse_by_host(
         &self,
         handle: AgentHandle,
@@ -320,6 +374,7 @@ impl Engine {
         args_json: Option<String>,
         violations: Vec<Violation>,
         completions_owed: bool,
+        request_state: Option<&str>,
     ) -> Result<String, Error> {
         if violations.is_empty() {
             return Err(Error::invalid_argument(
@@ -342,6 +397,7 @@ impl Engine {
             violations,
             warnings: vec![],
             decided_by: DecidedBy::Local,
+            link: request_state.and_then(|s| self.calls.round_of(s)),
         };
         self.record_refusal(reg.context, tool, args_json, refused, completions_owed);
         Ok(message)
@@ -410,11 +466,18 @@ impl Engine {
         track: bool,
         reason: String,
         hold_record: bool,
+        round: Option<RoundOf<'_>>,
     ) -> Outcome {
         match self.settings.on_outage {
-            OutageMode::FailClosed => {
-                self.unavailable(context, tool, args_json, warnings, reason, hold_record)
-            }
+            OutageMode::FailClosed => self.unavailable(
+                context,
+                tool,
+                args_json,
+                warnings,
+                reason,
+                hold_record,
+                round.map(|r| r.link),
+            ),
             OutageMode::FailOpen => {
                 Stats::bump(&self.stats.allowed);
                 Stats::bump(&self.stats.bypassed);
@@ -431,6 +494,9 @@ impl Engine {
                         false,
                     )
                 });
+                if let Some(ticket) = ticket {
+                    self.enter_round(ticket, round);
+                }
                 Outcome::Allow {
                     ticket,
                     warnings,
@@ -442,6 +508,7 @@ impl Engine {
 
     /// Refuses a call no decision could be had for, with
     /// `EnforcementUnavailableError`, whatever `enforcementOnOutage` says.
+    #[allow(clippy::too_many_arguments)]
     fn unavailable(
         &self,
         context: CallContext,
@@ -450,6 +517,7 @@ impl Engine {
         warnings: Vec<Violation>,
         reason: String,
         hold_record: bool,
+        link: Option<CallLink>,
     ) -> Outcome {
         Stats::bump(&self.stats.blocked);
         let refused = Refused {
@@ -458,6 +526,7 @@ impl Engine {
             warnings,
             message: reason.clone(),
             decided_by: DecidedBy::Local,
+            link,
         };
         self.record_refusal(context, tool, args_json, refused, hold_record);
         Outcome::Unavailable {
@@ -502,6 +571,7 @@ impl Engine {
             decided_by,
             monitor_only: false,
             link: None,
+            unsent_round: None,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);
@@ -512,11 +582,6 @@ impl Engine {
     /// See [`Calls::open_next_round`].
     pub fn open_next_round(&self, ticket: Ticket, request_state: String) -> bool {
         self.calls.open_next_round(ticket, request_state)
-    }
-
-    /// See [`Calls::join_round`].
-    pub fn join_round(&self, ticket: Ticket, request_state: &str) -> bool {
-        self.calls.join_round(ticket, request_state)
     }
 
     /// Reports how several calls ended, in the order given; then the
@@ -540,7 +605,7 @@ impl Engine {
         }
         let record = CallRecord {
             trace_id: new_trace_id(),
-            link: None,
+            link: refused.link,
             done_by: 0,
             context,
             tool,
@@ -633,12 +698,18 @@ impl Engine {
                     call.warnings,
                     reason,
                     false,
+                    call.link,
                 )
             }
             RemoteVerdict::Outage(reason) => {
                 let Some(call) = self.calls.take(ticket) else {
                     return Outcome::Closed;
                 };
+                let round = call
+                    .unsent_round
+                    .as_deref()
+                    .zip(call.link)
+                    .map(|(state, link)| RoundOf { state, link });
                 self.outage(
                     call.context,
                     call.tool,
@@ -647,6 +718,7 @@ impl Engine {
                     call.record_completion,
                     reason,
                     false,
+                    round,
                 )
             }
         }
@@ -660,6 +732,7 @@ impl Engine {
         };
         call.warnings.extend(remote_warnings);
         call.args_full = None;
+        let sent_round = call.unsent_round.take();
         let warnings = call.warnings.clone();
         if !warnings.is_empty() {
             Stats::bump(&self.stats.warned);
@@ -670,6 +743,10 @@ impl Engine {
             pending.remove(&ticket);
             None
         };
+        drop(pending);
+        if let Some(state) = sent_round {
+            self.calls.take_round(&state);
+        }
         Outcome::Allow {
             ticket,
             warnings,
@@ -692,6 +769,7 @@ impl Engine {
             violations,
             warnings: call.warnings,
             decided_by: call.decided_by,
+            link: call.link,
         };
         self.record_refusal(call.context, call.tool, call.input, refused, false);
         outcome

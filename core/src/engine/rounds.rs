@@ -59,6 +59,12 @@ impl OpenRounds {
         }
     }
 
+    /// The link of the round sent with `request_state`, left in place: a
+    /// round refused before it was sent may be sent again as that round.
+    pub fn get(&self, request_state: &str) -> Option<CallLink> {
+        self.next.get(request_state).copied()
+    }
+
     /// The link of the round sent with `request_state`, once.
     pub fn take(&mut self, request_state: &str) -> Option<CallLink> {
         self.next.remove(request_state)
@@ -88,7 +94,9 @@ mod tests {
     fn a_round_is_taken_once() {
         let mut rounds = OpenRounds::default();
         rounds.open("s1".into(), link(2));
+        assert_eq!(rounds.get("s1"), Some(link(2)));
         assert_eq!(rounds.take("s1"), Some(link(2)));
+        assert_eq!(rounds.get("s1"), None);
         assert_eq!(rounds.take("s1"), None);
         assert_eq!(rounds.take("other"), None);
     }

@@ -143,17 +143,18 @@ def instrument_mcp_session(
             seen.add(next_cursor)
             cursor = next_cursor
 
-    async def pin_check(name: str, snapshot: dict[str, Any] | None, text: str | None) -> None:
+    async def pin_check(name: str, snapshot: dict[str, Any] | None, text: str | None, state: str | None) -> None:
         assert pins is not None
         violation = await pins.violation(name, list_all_tools)
         if violation is not None:
-            raise exe._refuse_by_host(handle, name, text, [violation])
+            raise exe._refuse_by_host(handle, name, text, [violation], state)
 
-    async def begin(name: str, snapshot: dict[str, Any] | None, text: str | None) -> int:
-        """The pin check, then the decision; the call's ticket."""
+    async def begin(name: str, snapshot: dict[str, Any] | None, text: str | None, state: str | None) -> int:
+        """The pin check, then the decision; the call's ticket. ``state``:
+        the call is a round sent again with this ``request_state``."""
         if pins is not None:
-            await pin_check(name, snapshot, text)
-        decided = exe._decide(handle, name, text, True)
+            await pin_check(name, snapshot, text, state)
+        decided = exe._decide(handle, name, text, True, None, state)
         if isinstance(decided, int):
             return decided
         if isinstance(decided, dict):
@@ -164,7 +165,11 @@ def instrument_mcp_session(
         name, arguments, rest = _split_call(args, kwargs)
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
-        decided = exe._decide(handle, name, text, True)
+        state = kwargs.get("request_state")
+        if state is None:
+            decided = exe._decide(handle, name, text, True)
+        else:  # a round of a multi-round call (mcp 2.x), sent again
+            decided = exe._decide(handle, name, text, True, None, _round_of(state))
         if isinstance(decided, int):
             ticket = decided
         elif isinstance(decided, dict):
@@ -187,6 +192,10 @@ def instrument_mcp_session(
         finally:
             _checked.reset(token)
         if ticket:
+            # Only a caller that allows it gets an input_required answer
+            # back (the session raises otherwise): ordinary calls skip this.
+            if kwargs.get("allow_input_required") is True:
+                _opens_round(exe, ticket, result)
             _record_result(exe, ticket, result)
         return result
 
@@ -196,7 +205,7 @@ def instrument_mcp_session(
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
         try:
-            ticket = await begin(name, snapshot, text)
+            ticket = await begin(name, snapshot, text, _round_of(kwargs.get("request_state")))
         except PolicyBlockedError as err:
             if in_band:
                 return blocked_call_result(err)
@@ -226,16 +235,17 @@ def instrument_mcp_session(
         name, arguments = call
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
+        state = _round_of(_request_state(request))
         request = _with_arguments(request, snapshot)
         if options:
             try:
-                ticket = await begin(name, snapshot, text)
+                ticket = await begin(name, snapshot, text, state)
             except PolicyBlockedError as err:
                 if in_band:
                     return _as_requested(blocked_call_result(err), args, kwargs)
                 raise
         else:
-            decided = exe._decide(handle, name, text, True)
+            decided = exe._decide(handle, name, text, True, None, state)
             if isinstance(decided, int):
                 ticket = decided
             elif isinstance(decided, dict):
@@ -249,6 +259,7 @@ def instrument_mcp_session(
                 exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
             raise
         if ticket:
+            _opens_round(exe, ticket, result)
             _record_result(exe, ticket, result)
         return result
 
@@ -333,6 +344,46 @@ def _tools_call(request: Any) -> tuple[Any, Any] | None:
         return None
     params = getattr(root, "params", None)
     return getattr(params, "name", None), getattr(params, "arguments", None)
+
+
+def _request_state(request: Any) -> Any:
+    """The ``request_state`` (``requestState`` on the wire) of a
+    ``tools/call`` request, or None."""
+    if type(request) is dict:
+        params = request.get("params")
+        return params.get("requestState") if isinstance(params, Mapping) else None
+    fields = getattr(request, "__dict__", None)
+    root = fields.get("root", request) if isinstance(fields, dict) else getattr(request, "root", request)
+    params = getattr(root, "params", None)
+    params_fields = getattr(params, "__dict__", None)
+    return params_fields.get("request_state") if isinstance(params_fields, dict) else None
+
+
+def _round_of(state: Any) -> str | None:
+    """The ``request_state`` a call was sent again with, when it is one (a
+    round of a multi-round call); None for any other call."""
+    return state if type(state) is str else None
+
+
+def _opens_round(exe: Execlave, ticket: int, result: Any) -> None:
+    """A multi-round call (protocol 2026-07-28): an answer ``input_required``
+    with a ``request_state`` makes the call sent again with it this call's
+    next round, and the core links their records. Called before the call is
+    completed, while it is still pending in the core. Read through
+    ``__dict__`` (a pydantic model) so that an ordinary answer costs a dict
+    lookup; an answer that cannot be read links nothing."""
+    try:
+        if type(result) is dict:
+            kind, state = result.get("resultType"), result.get("requestState")
+        else:
+            fields = getattr(result, "__dict__", None)
+            if not isinstance(fields, dict):
+                return
+            kind, state = fields.get("result_type"), fields.get("request_state")
+        if kind == "input_required" and type(state) is str:
+            exe._open_next_round(ticket, state)
+    except Exception:
+        pass  # the record and the caller's result come first
 
 
 def _page_params(cursor: str) -> Any:
