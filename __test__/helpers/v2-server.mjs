@@ -44,9 +44,13 @@ export function v2ServerFactory(ran = {}) {
   };
 }
 
-/** The 2.x server over Streamable HTTP on 127.0.0.1 (a node:http front for the web-standard handler). */
-export async function startV2HttpServer(ran = {}) {
-  const handler = createMcpHandler(v2ServerFactory(ran));
+/**
+ * The 2.x server over Streamable HTTP on 127.0.0.1 (a node:http front for
+ * the web-standard handler). `factory`: makes the server for each request
+ * (stateless), `v2ServerFactory`'s by default.
+ */
+export async function startV2HttpServer(ran = {}, factory = v2ServerFactory(ran)) {
+  const handler = createMcpHandler(factory);
   const server = http.createServer(async (req, res) => {
     try {
       const chunks = [];

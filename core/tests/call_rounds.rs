@@ -111,6 +111,42 @@ fn a_blocked_round_is_linked_and_its_retry_is_the_same_round() {
 }
 
 #[test]
+fn a_round_links_only_calls_of_the_registration_that_opened_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = local_governor(dir.path());
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let other = g
+        .register_agent("ops-agent", Some("other-session"), None, true)
+        .unwrap();
+    first_round(&g, h, "s1");
+    // Another caller sending the same requestState (say echoed from
+    // another server) is no round of this call: unlinked, allowed or
+    // refused, and the round stays open for its own caller.
+    let t = g
+        .decide_round(other, "deploy".into(), env("dev"), true, false, "s1")
+        .unwrap()
+        .clean_ticket()
+        .unwrap();
+    g.complete(t, Completion::answered(None));
+    let refused = g
+        .decide_round(other, "deploy".into(), env("mars"), true, false, "s1")
+        .unwrap();
+    assert!(matches!(refused, Outcome::Block { .. }), "{refused:?}");
+    let t = g
+        .decide_round(h, "deploy".into(), env("dev"), true, false, "s1")
+        .unwrap()
+        .clean_ticket()
+        .unwrap();
+    g.complete(t, Completion::answered(None));
+
+    let recs = audit_log_now(&g, dir.path());
+    assert_eq!(recs.len(), 4);
+    assert!(recs[1].get("parentTraceId").is_none(), "{}", recs[1]);
+    assert!(recs[2].get("parentTraceId").is_none(), "{}", recs[2]);
+    assert_linked(&[recs[0].clone(), recs[3].clone()], &[2]);
+}
+
+#[test]
 fn a_round_refused_by_the_host_is_linked() {
     let dir = tempfile::tempdir().unwrap();
     let g = local_governor(dir.path());

@@ -185,15 +185,16 @@ impl Calls {
     /// first round's trace id is fixed now, so that its record and the
     /// later rounds' agree. False: no such pending call (nothing recorded).
     pub fn open_next_round(&self, ticket: Ticket, request_state: String) -> bool {
-        let link = {
+        let (link, owner) = {
             let mut pending = self.lock();
             let Some(call) = pending.get_mut(&ticket) else {
                 return false;
             };
-            *call.link.get_or_insert_with(|| CallLink {
+            let link = *call.link.get_or_insert_with(|| CallLink {
                 parent_trace_id: new_trace_id(),
                 round: 1,
-            })
+            });
+            (link, call.context.clone())
         };
         let next = CallLink {
             parent_trace_id: link.parent_trace_id,
@@ -202,28 +203,30 @@ impl Calls {
         self.open_rounds
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .open(request_state, next);
+            .open(request_state, next, owner);
         true
     }
 
-    /// The round a call sent with `request_state` is, when an earlier
-    /// round announced it; left in place (see [`Calls::take_round`]).
-    pub fn round_of(&self, request_state: &str) -> Option<CallLink> {
+    /// The round a call of `caller` sent with `request_state` is, when an
+    /// earlier round of the same caller announced it; left in place (see
+    /// [`Calls::take_round`]).
+    pub fn round_of(&self, request_state: &str, caller: &CallContext) -> Option<CallLink> {
         self.open_rounds
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(request_state)
+            .get(request_state, caller)
     }
 
-    /// The call sent with `request_state` was allowed: it took the round's
-    /// place, and the state names no round any more. A refused round is
-    /// not taken, since it was never sent: sent again (say with other
-    /// arguments), it is still that round.
-    pub fn take_round(&self, request_state: &str) -> Option<CallLink> {
+    /// The call sent with `request_state` as the round `link` (from
+    /// `round_of`) was allowed: it took the round's place, and the state
+    /// names no round any more. A refused round is not taken, since it was
+    /// never sent: sent again (say with other arguments), it is still that
+    /// round.
+    pub fn take_round(&self, request_state: &str, link: CallLink) {
         self.open_rounds
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take(request_state)
+            .take(request_state, link);
     }
 
     /// Keeps a call until it completes; returns its ticket and the call
@@ -391,8 +394,11 @@ mod tests {
 
     /// A call sent with `state`, allowed: linked as `Engine` does it.
     fn sent_round(calls: &Calls, state: &str) -> Ticket {
-        let (ticket, _) = calls.start(pending("deploy"));
-        if let Some(link) = calls.take_round(state) {
+        let call = pending("deploy");
+        let link = calls.round_of(state, &call.context);
+        let (ticket, _) = calls.start(call);
+        if let Some(link) = link {
+            calls.take_round(state, link);
             calls.lock().get_mut(&ticket).unwrap().link = Some(link);
         }
         ticket
@@ -406,10 +412,11 @@ mod tests {
         let second = sent_round(&calls, "s1");
         assert!(calls.open_next_round(second, "s2".into()));
         // Looked at (a refused round), a round stays open.
-        assert!(calls.round_of("s2").is_some());
+        let caller = pending("deploy").context;
+        assert!(calls.round_of("s2", &caller).is_some());
         let third = sent_round(&calls, "s2");
         // A state announced once links one round only.
-        assert_eq!(calls.round_of("s2"), None);
+        assert_eq!(calls.round_of("s2", &caller), None);
         let again = sent_round(&calls, "s2");
         let (plain, _) = calls.start(pending("echo"));
         let records = calls.complete_many(
@@ -435,7 +442,7 @@ mod tests {
     fn a_round_of_no_pending_call_links_nothing() {
         let calls = Calls::new(16);
         assert!(!calls.open_next_round(0, "s".into()));
-        assert_eq!(calls.round_of("s"), None);
+        assert_eq!(calls.round_of("s", &pending("deploy").context), None);
     }
 
     #[test]

@@ -211,9 +211,12 @@ impl Engine {
         if !self.ready_for(&state) {
             return Ok(Outcome::WaitForSync);
         }
-        let round = request_state.and_then(|state| {
-            let link = self.calls.round_of(state)?;
-            Some(RoundOf { state, link })
+        let round = request_state.and_then(|sent_with| {
+            let link = self.calls.round_of(sent_with, &context)?;
+            Some(RoundOf {
+                state: sent_with,
+                link,
+            })
         });
         let link = round.map(|r| r.link);
         Stats::bump(&self.stats.decisions);
@@ -355,7 +358,7 @@ impl Engine {
         let Some(round) = round else {
             return;
         };
-        self.calls.take_round(round.state);
+        self.calls.take_round(round.state, round.link);
         if let Some(call) = self.calls.lock().get_mut(&ticket) {
             call.link = Some(round.link);
         }
@@ -397,7 +400,7 @@ impl Engine {
             violations,
             warnings: vec![],
             decided_by: DecidedBy::Local,
-            link: request_state.and_then(|s| self.calls.round_of(s)),
+            link: request_state.and_then(|s| self.calls.round_of(s, &reg.context)),
         };
         self.record_refusal(reg.context, tool, args_json, refused, completions_owed);
         Ok(message)
@@ -732,7 +735,7 @@ impl Engine {
         };
         call.warnings.extend(remote_warnings);
         call.args_full = None;
-        let sent_round = call.unsent_round.take();
+        let sent_round = call.unsent_round.take().zip(call.link);
         let warnings = call.warnings.clone();
         if !warnings.is_empty() {
             Stats::bump(&self.stats.warned);
@@ -744,8 +747,8 @@ impl Engine {
             None
         };
         drop(pending);
-        if let Some(state) = sent_round {
-            self.calls.take_round(&state);
+        if let Some((state, link)) = sent_round {
+            self.calls.take_round(&state, link);
         }
         Outcome::Allow {
             ticket,

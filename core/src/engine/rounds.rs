@@ -8,6 +8,7 @@
 //! The host only passes the opaque `requestState` text both ways; the core
 //! keeps what it links to, so any binding gets the same records.
 
+use crate::records::record::CallContext;
 use std::collections::{HashMap, VecDeque};
 
 /// Where a call stands among the rounds of its logical call.
@@ -26,21 +27,33 @@ pub const MAX_OPEN_ROUNDS: usize = 1024;
 /// server's text, and a hostile server could make it huge.
 pub const MAX_REQUEST_STATE: usize = 64 * 1024;
 
+/// An announced round: what it links to, and whose it is.
+struct Opened {
+    link: CallLink,
+    /// The agent, session and user of the call that announced it: only
+    /// their calls can be its next round. A `requestState` is the server's
+    /// text: another caller may send the same one (echoed from another
+    /// server, or made up), and must not be linked into this call.
+    owner: CallContext,
+}
+
 /// The next round of each open logical call, by its `requestState`;
 /// bounded, the oldest forgotten first.
 #[derive(Default)]
 pub struct OpenRounds {
-    next: HashMap<String, CallLink>,
+    next: HashMap<String, Opened>,
     order: VecDeque<String>,
 }
 
 impl OpenRounds {
-    /// Remembers that the call sent again with `request_state` is `link`.
-    pub fn open(&mut self, request_state: String, link: CallLink) {
+    /// Remembers that `owner`'s call sent again with `request_state` is
+    /// `link`.
+    pub fn open(&mut self, request_state: String, link: CallLink, owner: CallContext) {
         if request_state.len() > MAX_REQUEST_STATE {
             return;
         }
-        if self.next.insert(request_state.clone(), link).is_none() {
+        let opened = Opened { link, owner };
+        if self.next.insert(request_state.clone(), opened).is_none() {
             self.order.push_back(request_state);
         }
         while self.next.len() > MAX_OPEN_ROUNDS {
@@ -59,15 +72,24 @@ impl OpenRounds {
         }
     }
 
-    /// The link of the round sent with `request_state`, left in place: a
-    /// round refused before it was sent may be sent again as that round.
-    pub fn get(&self, request_state: &str) -> Option<CallLink> {
-        self.next.get(request_state).copied()
+    /// The link of `owner`'s round sent with `request_state`, left in
+    /// place: a round refused before it was sent may be sent again as
+    /// that round.
+    pub fn get(&self, request_state: &str, owner: &CallContext) -> Option<CallLink> {
+        let opened = self.next.get(request_state)?;
+        (opened.owner == *owner).then_some(opened.link)
     }
 
-    /// The link of the round sent with `request_state`, once.
-    pub fn take(&mut self, request_state: &str) -> Option<CallLink> {
-        self.next.remove(request_state)
+    /// The round sent with `request_state` is gone (it was sent), when it
+    /// is still the one `get` gave as `link`. True if it was.
+    pub fn take(&mut self, request_state: &str, link: CallLink) -> bool {
+        match self.next.get(request_state) {
+            Some(opened) if opened.link == link => {
+                self.next.remove(request_state);
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -90,30 +112,47 @@ mod tests {
         }
     }
 
+    fn owner(agent: &str) -> CallContext {
+        CallContext {
+            agent_id: agent.into(),
+            session_id: None,
+            user_id: None,
+        }
+    }
+
     #[test]
     fn a_round_is_taken_once() {
         let mut rounds = OpenRounds::default();
-        rounds.open("s1".into(), link(2));
-        assert_eq!(rounds.get("s1"), Some(link(2)));
-        assert_eq!(rounds.take("s1"), Some(link(2)));
-        assert_eq!(rounds.get("s1"), None);
-        assert_eq!(rounds.take("s1"), None);
-        assert_eq!(rounds.take("other"), None);
+        rounds.open("s1".into(), link(2), owner("a"));
+        assert_eq!(rounds.get("s1", &owner("a")), Some(link(2)));
+        assert!(!rounds.take("s1", link(3)), "not the round that was given");
+        assert!(rounds.take("s1", link(2)));
+        assert_eq!(rounds.get("s1", &owner("a")), None);
+        assert!(!rounds.take("s1", link(2)));
+        assert!(!rounds.take("other", link(2)));
+    }
+
+    #[test]
+    fn a_round_is_only_its_owners() {
+        let mut rounds = OpenRounds::default();
+        rounds.open("s1".into(), link(2), owner("a"));
+        assert_eq!(rounds.get("s1", &owner("b")), None);
+        assert_eq!(rounds.get("s1", &owner("a")), Some(link(2)));
     }
 
     #[test]
     fn the_oldest_rounds_are_forgotten_past_the_bound() {
         let mut rounds = OpenRounds::default();
         for i in 0..MAX_OPEN_ROUNDS + 10 {
-            rounds.open(format!("s{i}"), link(2));
+            rounds.open(format!("s{i}"), link(2), owner("a"));
         }
         assert_eq!(rounds.len(), MAX_OPEN_ROUNDS);
-        assert_eq!(rounds.take("s0"), None);
-        assert!(rounds.take(&format!("s{}", MAX_OPEN_ROUNDS + 9)).is_some());
+        assert!(!rounds.take("s0", link(2)));
+        assert!(rounds.take(&format!("s{}", MAX_OPEN_ROUNDS + 9), link(2)));
         // Taken keys do not pile up in the order either.
         for i in 0..5 * MAX_OPEN_ROUNDS {
-            rounds.open(format!("t{i}"), link(2));
-            rounds.take(&format!("t{i}"));
+            rounds.open(format!("t{i}"), link(2), owner("a"));
+            rounds.take(&format!("t{i}"), link(2));
         }
         assert!(rounds.order.len() <= 2 * MAX_OPEN_ROUNDS + 1);
     }
@@ -121,7 +160,7 @@ mod tests {
     #[test]
     fn a_huge_request_state_is_not_remembered() {
         let mut rounds = OpenRounds::default();
-        rounds.open("x".repeat(MAX_REQUEST_STATE + 1), link(2));
+        rounds.open("x".repeat(MAX_REQUEST_STATE + 1), link(2), owner("a"));
         assert!(rounds.is_empty());
     }
 }

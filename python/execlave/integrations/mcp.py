@@ -8,6 +8,11 @@ Every ``tools/call`` the session sends, through ``call_tool`` or a raw
 call raises an ``EnforcementHaltError`` (usually ``PolicyBlockedError``) and
 the server is never contacted. Each call is checked exactly once.
 
+A ``tools/call`` sent again with ``request_state`` after an
+``input_required`` answer (mcp 2.x, protocol 2026-07-28) is checked again
+as a round of its call, and its record, or its refusal's, is linked to the
+earlier rounds'.
+
 Options (the Node SDK's, in snake_case): ``hide_blocked_tools`` leaves the
 tools the policies refuse by name out of ``tools/list``; ``on_block="result"``
 turns a policy block into an ``isError`` result; ``tool_pins`` pins the
