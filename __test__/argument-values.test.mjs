@@ -21,8 +21,10 @@ const native = require('../lib/native');
 
 // Every answer of the native values path, to see that it was taken.
 const answers = [];
+let lastCall = null;
 const decideValues = native.decideValues;
 native.decideValues = (...args) => {
+  lastCall = args;
   const answer = decideValues(...args);
   answers.push(answer);
   return answer;
@@ -240,5 +242,39 @@ describe('the cached plan follows the policies', () => {
     await assert.rejects(call('/srv/a'), PolicyBlockedError, 'the new policy, on the very next call');
     assert.ok(answers.includes(-3), `the cached plan was found stale: ${answers}`);
     await call('/etc/passwd');
+  });
+});
+
+describe('the native values path answers odd input with "take the full path"', () => {
+  test('never a ticket for odd arguments, an unknown plan, or too many values', async () => {
+    const setup = await governed();
+    await setup.client.callTool({ name: 'read_file', arguments: { path: '/srv/a' } });
+    const odd = [
+      [],
+      [0],
+      [0, 1],
+      ['0', '1', 1],
+      [0, 1, -1],
+      [0, 1, 0.5],
+      [0, 1, Number.NaN],
+      [{}, null, 1],
+      [0, 999_999, 1, '/srv/a'],
+      [999_999, 1, 1, '/srv/a'],
+      [0, 1, 1, ...Array(17).fill('/srv/a')],
+    ];
+    for (const args of odd) {
+      assert.ok(!(decideValues(...args) >= 0), JSON.stringify(args));
+    }
+    // A real plan, with values of shapes the path does not take.
+    const [handle, toolId] = lastCall;
+    const plan = native.argumentPlan(handle, toolId);
+    assert.ok(plan && plan.id > 0 && plan.id === lastCall[2]);
+    const n = plan.tokens.length;
+    const fill = (v) => Array(n).fill(v);
+    assert.equal(decideValues(handle, toolId, plan.id + 1e6, ...fill(undefined)), -3, 'another plan: stale');
+    for (const v of [null, true, {}, [['/srv/a']], [null], [undefined], 'ok\ud800', 'ok\ufffd']) {
+      assert.equal(decideValues(handle, toolId, plan.id, ...fill(v)), -1, JSON.stringify(v));
+    }
+    assert.equal(decideValues(handle, toolId, plan.id, ...fill(undefined).slice(1)), -1, 'one value short');
   });
 });
