@@ -1,9 +1,10 @@
 //! `decideByTool` and `decideValues`, the calls made once per governed
-//! tool call, as raw Node-API callbacks. napi-rs's generated glue opens and closes a borrow
-//! scope around every call (thread-local bookkeeping for `&self` and
-//! reference arguments), which this function, taking two numbers and
-//! returning one, does not need; measured inside MCP traffic, skipping it
-//! saves ~1 µs per call (~1% of a bare in-memory callTool).
+//! tool call, as raw Node-API callbacks. napi-rs's generated glue opens
+//! and closes a borrow scope around every call (thread-local bookkeeping
+//! for `&self` and reference arguments), which these functions, taking
+//! numbers and plain values and returning a number, do not need; measured
+//! inside MCP traffic, skipping it saves ~1 µs per call (~1% of a bare
+//! in-memory callTool).
 
 use crate::fast_path;
 use execlave_core::policy::ArgumentValue;
@@ -15,6 +16,10 @@ use std::ptr;
 /// Most values `decideValues` takes (a plan reading more is decided on
 /// its JSON; see `argumentPlan`).
 pub const MAX_VALUES: usize = 16;
+
+/// Text up to this many bytes (less the NUL and a character's room) is
+/// read in one Node-API call, through the stack.
+const SHORT_TEXT: usize = 512;
 
 /// `decideValues`' answer when the plan named is no longer in force.
 const STALE: f64 = -3.0;
@@ -71,7 +76,9 @@ unsafe extern "C" fn decide_values(
             && sys::napi_get_value_uint32(env, argv[1], &mut tool_id) == sys::Status::napi_ok
             && sys::napi_get_value_double(env, argv[2], &mut plan_id) == sys::Status::napi_ok
     };
-    if !ok || !(plan_id >= 1.0 && plan_id.fract() == 0.0 && plan_id < 9.007e15) {
+    // Plan ids are whole numbers from 1, well below 2^53.
+    let plan_ok = plan_id >= 1.0 && plan_id.fract() == 0.0 && plan_id < 9.007e15;
+    if !(ok && plan_ok) {
         return number(env, -1.0);
     }
     let mut values = Vec::with_capacity(argc - 3);
@@ -159,6 +166,28 @@ unsafe fn read_value(
 /// # Safety
 /// `env` is the running callback's, `value` a string of it.
 unsafe fn read_text(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
+    // Most values are short: one copy into the stack, no length query.
+    let mut short = [0u8; SHORT_TEXT];
+    let mut written = 0usize;
+    // SAFETY: `short` has room for SHORT_TEXT bytes, the NUL included.
+    let ok = unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            value,
+            short.as_mut_ptr().cast(),
+            SHORT_TEXT,
+            &mut written,
+        )
+    } == sys::Status::napi_ok;
+    if !ok {
+        return None;
+    }
+    // Shorter than the room left: the whole text (a cut one fills it
+    // but for at most a character's last bytes).
+    if written + 4 < SHORT_TEXT {
+        let text = std::str::from_utf8(&short[..written]).ok()?;
+        return (!text.contains('\u{FFFD}')).then(|| text.to_owned());
+    }
     let mut len = 0usize;
     // SAFETY: a null buffer asks for the length in bytes.
     if unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) }
