@@ -406,8 +406,9 @@ class Execlave {
     // close signals arrive.
     let held = true;
     // This agent's tools by id, negated once an argument rule was found to
-    // apply: their calls then go straight to `decide` with the arguments.
-    // Only a hint: were the rule removed, `decide` would still be right.
+    // apply: their calls then skip `decideByTool` and take the values path
+    // (then, unless allowed there, `decide` with the arguments). Only a
+    // hint: were the rule removed, both would still be right.
     const known = new Map();
     // Tool id → its values plan (lib/argument-values.js), for the tools
     // with argument rules; read again when the policies change.
