@@ -372,7 +372,7 @@ fn the_values_path_allows_clean_calls_only_and_counts_nothing_else() {
         other
     );
     assert_eq!(
-        g.decide_values(h, "read_file", plan.id, &[path.clone()]),
+        g.decide_values(h, "read_file", plan.id, std::slice::from_ref(&path)),
         other
     );
     assert_eq!(
@@ -381,7 +381,7 @@ fn the_values_path_allows_clean_calls_only_and_counts_nothing_else() {
     );
     let secret = g.argument_plan(h, "read_secret").unwrap();
     assert_eq!(
-        g.decide_values(h, "read_secret", secret.id, &[path.clone()]),
+        g.decide_values(h, "read_secret", secret.id, std::slice::from_ref(&path)),
         other
     );
     assert_eq!(
