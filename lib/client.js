@@ -4,6 +4,7 @@ const native = require('./native');
 const { ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
+const { valuesTicket } = require('./argument-values');
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 
@@ -407,9 +408,13 @@ class Execlave {
     // close signals arrive.
     let held = true;
     // This agent's tools by id, negated once an argument rule was found to
-    // apply: their calls then go straight to `decide` with the arguments.
-    // Only a hint: were the rule removed, `decide` would still be right.
+    // apply: their calls then skip `decideByTool` and take the values path
+    // (then, unless allowed there, `decide` with the arguments). Only a
+    // hint: were the rule removed, both would still be right.
     const known = new Map();
+    // Tool id → its values plan (lib/argument-values.js), for the tools
+    // with argument rules; read again when the policies change.
+    const plans = new Map();
     return {
       /** The client's `debug` option: integrations log what they noticed. */
       debug: this.#debug,
@@ -424,6 +429,7 @@ class Execlave {
         if (!held) {
           reg = this.#acquire(agentId, sessionId, userId, enforce);
           held = true;
+          plans.clear(); // read for the old registration
         }
         // Most calls: the tool name decides, no arguments cross over.
         let id = toolIdOf(tool, known);
@@ -433,6 +439,13 @@ class Execlave {
           if (ticket === NEEDS_ARGUMENTS) known.set(tool, -id);
         } else {
           id = -id;
+        }
+        // An argument rule applies: only the values its plan reads cross,
+        // and only an allowed call is decided so. A released registration
+        // goes to #decide, which refuses it.
+        if (id !== 0 && !reg.released) {
+          const ticket = valuesTicket(reg.handle, id, args, plans);
+          if (ticket >= 0) return ticket;
         }
         const r = this.#decide(reg, id, tool, argumentsJson(tool, args), true);
         if (typeof r === 'number') return r;

@@ -46,12 +46,26 @@ function unserialisable(tool, cause) {
  */
 function snapshotArguments(tool, args) {
   if (args === undefined || args === null) return args;
+  let copy;
   try {
-    return jsonSnapshot(args);
+    copy = jsonSnapshot(args);
   } catch (cause) {
     throw unserialisable(tool, cause);
   }
+  // Nested deeper than the core's JSON reader goes, the arguments are
+  // unreadable to it and every argument rule fails: such a snapshot is
+  // marked so that the values path (lib/argument-values.js), which would
+  // read only the values and miss that, leaves it to the full decision.
+  if (deepest >= DEEP_ARGUMENTS) Object.defineProperty(copy, kDeep, { value: true });
+  return copy;
 }
+
+// serde_json reads at most 127 nested arrays and objects; a little below
+// that is marked (a false mark only costs the faster path).
+const DEEP_ARGUMENTS = 100;
+const kDeep = Symbol('execlave.deepArguments');
+// The deepest nesting the last snapshot met.
+let deepest = 0;
 
 /**
  * What `JSON.parse(JSON.stringify(value))` returns, made in JS: V8 runs
@@ -63,6 +77,7 @@ function snapshotArguments(tool, args) {
  * BigInt, RangeError when nesting exhausts the stack.
  */
 function jsonSnapshot(value) {
+  deepest = 0;
   return copyAsJson(value, '', []);
 }
 
@@ -92,6 +107,7 @@ function copyAsJson(value, key, ancestors) {
   if (value instanceof BigInt) throw new TypeError('Do not know how to serialize a BigInt');
   if (ancestors.includes(value)) throw new TypeError('Converting circular structure to JSON');
   ancestors.push(value);
+  if (ancestors.length > deepest) deepest = ancestors.length;
   let copy;
   if (Array.isArray(value)) {
     copy = [];
@@ -161,4 +177,4 @@ function recordJson(value) {
   return text === undefined ? null : text;
 }
 
-module.exports = { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson, snapshotArguments };
+module.exports = { argumentsJson, checkToolName, haltError, jsonSnapshot, kDeep, recordJson, snapshotArguments };

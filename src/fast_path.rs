@@ -9,6 +9,7 @@
 //! isolate, its own governors and its own slots, and is the only thread
 //! that calls these functions.
 
+use execlave_core::policy::{ArgumentPlan, ArgumentValue};
 use execlave_core::{AgentHandle, Error, Governor, Outcome, Undecided};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -112,6 +113,37 @@ pub fn decide_by_tool(slot: u32, tool: u32) -> Result<u64, Undecided> {
             .and_then(|i| t.names.get(i))
             .ok_or(Undecided::Other)?;
         s.governor.decide_by_tool(s.handle, name)
+    })
+}
+
+/// [`Governor::argument_plan`] for a slot and a tool id (`None`: unknown).
+pub fn argument_plan(slot: u32, tool: u32) -> Option<ArgumentPlan> {
+    TABLES.with_borrow(|t| {
+        let s = t.slots.get(slot as usize)?.as_ref()?;
+        let name = t.names.get((tool as usize).checked_sub(1)?)?;
+        s.governor.argument_plan(s.handle, name)
+    })
+}
+
+/// [`Governor::decide_values`] for a slot and a tool id; an unknown slot
+/// or id is left to the full path.
+pub fn decide_values(
+    slot: u32,
+    tool: u32,
+    plan_id: u64,
+    values: &[ArgumentValue],
+) -> Result<u64, Undecided> {
+    TABLES.with_borrow(|t| {
+        let s = t
+            .slots
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .ok_or(Undecided::Other)?;
+        let name = (tool as usize)
+            .checked_sub(1)
+            .and_then(|i| t.names.get(i))
+            .ok_or(Undecided::Other)?;
+        s.governor.decide_values(s.handle, name, plan_id, values)
     })
 }
 

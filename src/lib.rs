@@ -339,6 +339,34 @@ pub fn decide(
     })
 }
 
+/// What `decideValues` takes for calls of a tool by one agent (see
+/// `hot_call`): the plan's id, and where each value is in the arguments.
+#[napi(object)]
+pub struct JsArgumentPlan {
+    /// The plan's id; `decideValues` answers "stale" once it changed.
+    pub id: f64,
+    /// Per value: the pointer's tokens, unescaped.
+    pub tokens: Vec<Vec<String>>,
+    /// Per value: a plain key, read from an arguments object only (a JSON
+    /// Pointer also indexes arrays).
+    pub object_only: Vec<bool>,
+}
+
+/// The values plan of a tool (by id) for an agent slot; null when either
+/// is unknown, or the plan reads more values than `decideValues` takes.
+#[napi(catch_unwind)]
+pub fn argument_plan(handle: u32, tool_id: u32) -> Option<JsArgumentPlan> {
+    let plan = fast_path::argument_plan(handle, tool_id)?;
+    if plan.lookups.len() > hot_call::MAX_VALUES {
+        return None;
+    }
+    Some(JsArgumentPlan {
+        id: plan.id as f64,
+        object_only: plan.lookups.iter().map(|l| l.object_only).collect(),
+        tokens: plan.lookups.into_iter().map(|l| l.tokens).collect(),
+    })
+}
+
 /// Module setup: the hot path, `decideByTool`, is registered here (see
 /// `hot_call`).
 #[napi(module_exports)]

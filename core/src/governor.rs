@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind};
 use crate::log::Logger;
 use crate::options::{GovernorOptions, PolicyInput};
 use crate::policy::{load_path, ControlPlane, PolicySet, SourcedPolicy};
+use crate::policy::{ArgumentPlan, ArgumentValue};
 use crate::records::audit_log::AuditLog;
 use crate::records::pipeline::Pipeline;
 use crate::records::sinks_for;
@@ -283,6 +284,22 @@ impl Governor {
     /// See [`Engine::decide_by_tool`].
     pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Result<Ticket, Undecided> {
         self.engine().decide_by_tool(handle, tool)
+    }
+
+    /// See [`Engine::argument_plan`].
+    pub fn argument_plan(&self, handle: AgentHandle, tool: &str) -> Option<ArgumentPlan> {
+        self.engine().argument_plan(handle, tool)
+    }
+
+    /// See [`Engine::decide_values`].
+    pub fn decide_values(
+        &self,
+        handle: AgentHandle,
+        tool: &str,
+        plan_id: u64,
+        values: &[ArgumentValue],
+    ) -> Result<Ticket, Undecided> {
+        self.engine().decide_values(handle, tool, plan_id, values)
     }
 
     /// See [`Engine::refused_by_name`].

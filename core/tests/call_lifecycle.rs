@@ -305,3 +305,104 @@ fn a_refusal_by_the_host_needs_a_violation() {
         .is_err());
     assert_eq!(g.stats().blocked, 0);
 }
+
+#[test]
+fn the_values_path_allows_clean_calls_only_and_counts_nothing_else() {
+    use execlave_core::policy::ArgumentValue;
+    let dir = tempfile::tempdir().unwrap();
+    let options = json!({
+        "policies": [{
+            "name": "Paths",
+            "policyType": "tool_invocation",
+            "enforcementMode": "block",
+            "ruleDefinition": { "arguments": [
+                { "tools": ["read_file"], "argument": "path", "kind": "path", "allow": ["/srv/**"] },
+                { "tools": ["read_file"], "argument": "/opts/n", "kind": "number", "max": 10 }
+            ] }
+        }, {
+            "name": "Watch",
+            "policyType": "tool_invocation",
+            "enforcementMode": "warn",
+            "ruleDefinition": { "deny": ["read_secret"], "arguments": [
+                { "tools": ["read_secret"], "argument": "path", "kind": "path", "allow": ["/srv/**"] }
+            ] }
+        }],
+        "auditLog": dir.path().join("audit.jsonl"),
+        "flushIntervalMs": 60_000
+    });
+    let g = Governor::new(serde_json::from_value(options).unwrap()).unwrap();
+    let h = g.register_agent("ops-agent", None, None, true).unwrap();
+    let plan = g.argument_plan(h, "read_file").expect("a registered agent");
+    let tokens: Vec<&[String]> = plan.lookups.iter().map(|l| &l.tokens[..]).collect();
+    assert_eq!(
+        tokens,
+        [
+            &["path".to_owned()][..],
+            &["opts".to_owned(), "n".to_owned()][..]
+        ]
+    );
+    let (path, n) = (
+        ArgumentValue::Text("/srv/a".into()),
+        ArgumentValue::Number(3.0),
+    );
+
+    let ticket = g
+        .decide_values(h, "read_file", plan.id, &[path.clone(), n.clone()])
+        .expect("every rule passes");
+    assert_ne!(ticket, 0, "an audit log is set: the call is tracked");
+    let other = Err(Undecided::Other);
+    // A value a rule refuses, a value of another shape, a value short,
+    // another plan, a warning: nothing decided, nothing counted.
+    let refused = ArgumentValue::Text("/etc/passwd".into());
+    assert_eq!(
+        g.decide_values(h, "read_file", plan.id, &[refused, n.clone()]),
+        other
+    );
+    assert_eq!(
+        g.decide_values(
+            h,
+            "read_file",
+            plan.id,
+            &[path.clone(), ArgumentValue::Number(11.0)]
+        ),
+        other
+    );
+    let text_for_number = ArgumentValue::Text("3".into());
+    assert_eq!(
+        g.decide_values(h, "read_file", plan.id, &[path.clone(), text_for_number]),
+        other
+    );
+    assert_eq!(
+        g.decide_values(h, "read_file", plan.id, std::slice::from_ref(&path)),
+        other
+    );
+    assert_eq!(
+        g.decide_values(h, "read_file", plan.id + 1, &[path.clone(), n.clone()]),
+        Err(Undecided::Stale)
+    );
+    let secret = g.argument_plan(h, "read_secret").unwrap();
+    assert_eq!(
+        g.decide_values(h, "read_secret", secret.id, std::slice::from_ref(&path)),
+        other
+    );
+    assert_eq!(
+        g.decide_values(h + 1, "read_file", plan.id, &[path, n]),
+        other
+    );
+    let stats = g.stats();
+    assert_eq!((stats.decisions, stats.allowed, stats.blocked), (1, 1, 0));
+
+    // The arguments reach the record with the completion, as for calls
+    // the tool name decides.
+    g.complete(
+        ticket,
+        Completion {
+            input: Some(r#"{"path":"/srv/a","opts":{"n":3}}"#.into()),
+            ..answered("1", None)
+        },
+    );
+    let recs = audit_log(&g, dir.path());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["input"], r#"{"path":"/srv/a","opts":{"n":3}}"#);
+    assert_eq!(recs[0]["status"], "success");
+}

@@ -5,7 +5,7 @@
 //! run on the host's calling thread, so their cost is the governed call's
 //! overhead.
 
-use super::agents::{AgentHandle, AgentState, Agents};
+use super::agents::{AgentHandle, AgentState, Agents, Registered};
 use super::calls::{incomplete, Calls, Completion, PendingCall};
 use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
 use super::policy_store::PolicyStore;
@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::log::Logger;
 use crate::messages;
 use crate::options::{EnforcementMode, OutageMode};
+use crate::policy::{ArgumentPlan, ArgumentValue, ValuesVerdict};
 use crate::records::pipeline::Pipeline;
 use crate::records::record::{
     bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy, Refusal,
@@ -414,11 +415,69 @@ impl Engine {
     /// arguments. The arguments of a call allowed here reach its record
     /// through [`Completion::input`].
     pub fn decide_by_tool(&self, handle: AgentHandle, tool: &str) -> Result<Ticket, Undecided> {
+        let reg = self.shortcut_ready(handle)?;
+        let decision = self
+            .policies
+            .current()
+            .evaluate_tool(&reg.state.identity.load(), tool)
+            .ok_or(Undecided::NeedsArguments)?;
+        let clean = decision.violations.is_empty()
+            && decision.warnings.is_empty()
+            && !decision.needs_server;
+        if !clean {
+            return Err(Undecided::Other);
+        }
+        Ok(self.allow_clean(reg, tool))
+    }
+
+    /// The plan `decide_values` takes values for: `tool` called by the
+    /// agent of `handle` (`None`: no such agent).
+    pub fn argument_plan(&self, handle: AgentHandle, tool: &str) -> Option<ArgumentPlan> {
+        let reg = self.agents.get(handle)?;
+        Some(
+            self.policies
+                .current()
+                .argument_plan(&reg.state.identity.load(), tool),
+        )
+    }
+
+    /// The values path, `decide_by_tool` for a tool with argument rules:
+    /// the host read the values at the lookups of plan `plan_id` (from
+    /// `argument_plan`) and passes them, not the whole arguments. Returns
+    /// the ticket of a call that every rule allows with nothing to report;
+    /// `Stale` when that plan is no longer the one in force (read the new
+    /// one and try again); otherwise `Other`, having counted and recorded
+    /// nothing: the host then calls [`Engine::decide`] with the arguments.
+    pub fn decide_values(
+        &self,
+        handle: AgentHandle,
+        tool: &str,
+        plan_id: u64,
+        values: &[ArgumentValue],
+    ) -> Result<Ticket, Undecided> {
+        let reg = self.shortcut_ready(handle)?;
+        let verdict = self.policies.current().evaluate_values(
+            &reg.state.identity.load(),
+            tool,
+            plan_id,
+            values,
+        );
+        match verdict {
+            ValuesVerdict::Clean => Ok(self.allow_clean(reg, tool)),
+            ValuesVerdict::Stale => Err(Undecided::Stale),
+            ValuesVerdict::NeedsFull => Err(Undecided::Other),
+        }
+    }
+
+    /// The agent's registration when a shortcut (`decide_by_tool`,
+    /// `decide_values`) may decide its call: nothing but the policies
+    /// stands in the way (no control plane to ask, no pause, no wait).
+    /// `enforce` only turns violations into warnings, so a clean decision
+    /// is the same either way.
+    fn shortcut_ready(&self, handle: AgentHandle) -> Result<Registered, Undecided> {
         if self.is_closed() {
             return Err(Undecided::Other);
         }
-        // `enforce` only turns violations into warnings, so a clean
-        // decision is the same either way.
         let reg = self.agents.get(handle).ok_or(Undecided::Other)?;
         if let Some(c) = &self.connection {
             if self.settings.enforcement == EnforcementMode::Remote
@@ -431,23 +490,18 @@ impl Engine {
         if !self.ready_for(&reg.state) || reg.state.status.load().paused {
             return Err(Undecided::Other);
         }
-        let decision = self
-            .policies
-            .current()
-            .evaluate_tool(&reg.state.identity.load(), tool)
-            .ok_or(Undecided::NeedsArguments)?;
-        let clean = decision.violations.is_empty()
-            && decision.warnings.is_empty()
-            && !decision.needs_server;
-        if !clean {
-            return Err(Undecided::Other);
-        }
+        Ok(reg)
+    }
+
+    /// A shortcut's allowed call: counted, and tracked when there is a
+    /// record to make (its arguments come with its completion).
+    fn allow_clean(&self, reg: Registered, tool: &str) -> Ticket {
         Stats::bump(&self.stats.decisions);
         Stats::bump(&self.stats.allowed);
         if self.records.is_none() {
-            return Ok(0); // nothing to record (see `start_pending`)
+            return 0; // nothing to record (see `start_pending`)
         }
-        Ok(self.start_pending(
+        self.start_pending(
             reg.context,
             tool.to_owned(),
             None,
@@ -455,7 +509,7 @@ impl Engine {
             true,
             DecidedBy::Local,
             false,
-        ))
+        )
     }
 
     /// No decision can be had: `enforcementOnOutage` says what happens.

@@ -19,6 +19,11 @@ pub enum Undecided {
     /// Anything else: a refusal, a warning, the control plane, a pause, a
     /// closed governor. Say nothing about the next call.
     Other,
+    /// [`crate::Governor::decide_values`]: the values were read for a plan
+    /// that is no longer the agent's plan for the tool (the policies
+    /// changed, or the agent's identity): read them again for the new one
+    /// ([`crate::Governor::argument_plan`]).
+    Stale,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

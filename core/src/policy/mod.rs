@@ -28,8 +28,10 @@ mod plan;
 mod policy_set;
 mod raw;
 mod rules;
+mod values;
 
 pub use error::PolicyError;
 pub use load::{load_path, SourcedPolicy};
 pub use local_type::ControlPlane;
 pub use policy_set::PolicySet;
+pub use values::{ArgumentLookup, ArgumentPlan, ArgumentValue, ValuesVerdict};

@@ -11,11 +11,18 @@
 use super::arguments::LazyArgs;
 use super::compile::CompiledPolicy;
 use super::matchers::{group_key, ArgumentGroup, GroupMember, Matchers};
-use super::rules::{unreadable_message, Failure};
+use super::rules::{unreadable_message, Failure, Lookup};
+use super::values::{ArgumentLookup, ArgumentPlan, ArgumentValue};
 use crate::agent::AgentIdentity;
 use crate::decision::{Decision, Violation};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Plan ids, unique in the process: a host's cached lookups name the plan
+/// they were read from (see `values`), and any new plan (a new policy set,
+/// an agent resolved anew, a cache emptied) has a new id.
+static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Most (agent, tool) plans kept per set; the cache is emptied when full.
 pub(crate) const PLAN_CACHE_CAPACITY: usize = 4096;
@@ -35,6 +42,12 @@ pub(crate) struct Plan {
     fixed: Box<[u32]>,
     /// The argument rules, grouped by (argument, kind).
     groups: Box<[ArgumentGroup]>,
+    /// Identifies this plan (see `NEXT_PLAN_ID`).
+    id: u64,
+    /// The distinct lookups the groups read, and per group the index of
+    /// its own (the values path).
+    lookups: Box<[Lookup]>,
+    group_lookup: Box<[u32]>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -185,13 +198,56 @@ impl Plan {
             }
         }
         let groups = grouped.iter().map(|rules| matchers.group(rules)).collect();
+        // Rules of one argument share its lookup (the argument as written
+        // says which), whatever their kinds.
+        let mut lookups: Vec<Lookup> = Vec::new();
+        let mut lookup_of: HashMap<&str, u32> = HashMap::new();
+        let group_lookup = grouped
+            .iter()
+            .map(|rules| {
+                let rule = rules[0].2;
+                *lookup_of.entry(rule.argument()).or_insert_with(|| {
+                    lookups.push(rule.lookup().clone());
+                    (lookups.len() - 1) as u32
+                })
+            })
+            .collect();
         Plan {
             steps,
             needs_server,
             slots: slots.into(),
             fixed: fixed.into(),
             groups,
+            id: NEXT_PLAN_ID.fetch_add(1, Ordering::Relaxed),
+            lookups: lookups.into(),
+            group_lookup,
         }
+    }
+
+    /// What a host needs for the values path of this plan.
+    pub(crate) fn argument_plan(&self) -> ArgumentPlan {
+        ArgumentPlan {
+            id: self.id,
+            lookups: self.lookups.iter().map(ArgumentLookup::of).collect(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// True when the call is allowed with nothing to report, given the
+    /// values at this plan's lookups (`values[i]` at `lookups[i]`): no
+    /// fixed violation, nothing for the server, and every argument rule
+    /// passes. False says nothing: the full decision decides.
+    pub(crate) fn allows_values(&self, values: &[ArgumentValue]) -> bool {
+        if !self.fixed.is_empty() || self.needs_server || values.len() != self.lookups.len() {
+            return false;
+        }
+        self.groups
+            .iter()
+            .zip(self.group_lookup.iter())
+            .all(|(group, &l)| group.passes(&values[l as usize]))
     }
 
     /// The identities of the plan's compiled groups (tests of sharing).

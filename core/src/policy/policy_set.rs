@@ -12,6 +12,7 @@ use super::matchers::Matchers;
 use super::plan::Step;
 use super::plan::{Plan, PlanCache, MAX_CACHED_KEY_LEN};
 use super::rules::RegexBudget;
+use super::values::{ArgumentPlan, ArgumentValue, ValuesVerdict};
 use crate::agent::AgentIdentity;
 use crate::decision::Decision;
 use std::fmt;
@@ -216,6 +217,33 @@ impl PolicySet {
             return None;
         }
         Some(plan.run(&self.policies, tool, None))
+    }
+
+    /// What the values path of `tool` called by `agent` needs (see
+    /// `values`): the plan's id and the lookups whose values it takes.
+    pub fn argument_plan(&self, agent: &AgentIdentity, tool: &str) -> ArgumentPlan {
+        self.plan(agent, tool).argument_plan()
+    }
+
+    /// The values path: whether the call is allowed with nothing to
+    /// report, given the values read at the lookups of plan `plan_id`.
+    /// Only [`ValuesVerdict::Clean`] is an answer; the full decision
+    /// ([`PolicySet::evaluate`]) takes every other call.
+    pub fn evaluate_values(
+        &self,
+        agent: &AgentIdentity,
+        tool: &str,
+        plan_id: u64,
+        values: &[ArgumentValue],
+    ) -> ValuesVerdict {
+        let plan = self.plan(agent, tool);
+        if plan.id() != plan_id {
+            ValuesVerdict::Stale
+        } else if plan.allows_values(values) {
+            ValuesVerdict::Clean
+        } else {
+            ValuesVerdict::NeedsFull
+        }
     }
 
     /// `evaluate` without the plan cache (the reference the cache must

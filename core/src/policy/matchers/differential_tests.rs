@@ -3,7 +3,7 @@
 //! violation and warning, in order.
 
 use crate::agent::AgentIdentity;
-use crate::policy::{PolicySet, SourcedPolicy};
+use crate::policy::{ArgumentLookup, ArgumentValue, PolicySet, SourcedPolicy, ValuesVerdict};
 use serde_json::{json, Value};
 
 /// Pieces that make overlapping patterns and values likely: case pairs
@@ -80,7 +80,7 @@ fn list(rng: &mut fastrand::Rng, make: impl Fn(&mut fastrand::Rng) -> String) ->
 }
 
 fn argument_rule(rng: &mut fastrand::Rng, shared: bool) -> Value {
-    let argument = pick(rng, &["path", "/nested/path", "n", "q"]);
+    let argument = pick(rng, &["path", "/nested/path", "n", "q", "/list/1"]);
     let tools = json!([pick(rng, &["read_file", "read_*", "*", "write_file"])]);
     let mut rule = match rng.u8(..4) {
         0 => json!({"kind": "path",
@@ -190,6 +190,13 @@ fn arguments(rng: &mut fastrand::Rng) -> Option<String> {
     if rng.bool() {
         args.insert("nested".into(), json!({"path": value(rng)}));
     }
+    // `/list/1`: an array element, or an object's key "1".
+    match rng.u8(..4) {
+        0 => drop(args.insert("list".into(), json!([value(rng), value(rng)]))),
+        1 => drop(args.insert("list".into(), json!({"1": value(rng)}))),
+        2 => drop(args.insert("list".into(), json!([value(rng)]))),
+        _ => {}
+    }
     Some(Value::Object(args).to_string())
 }
 
@@ -242,4 +249,123 @@ fn unreadable_and_too_deep_arguments_fail_every_rule_in_order() {
         assert_eq!(d, set.evaluate_rule_by_rule(&agent, "t", Some(args)));
         assert_eq!(d.violations.len(), 50);
     }
+}
+
+/// What a host (the Node binding's JS) reads at one lookup of the
+/// arguments, as `policy::values` describes it: `None` when the value has
+/// a shape the values path does not take (the host then makes the full
+/// decision). Numbers are what a JS number can hold: one a double cannot
+/// hold exactly is not taken either (JS never has one).
+fn read_as_host(args: Option<&Value>, lookup: &ArgumentLookup) -> Option<ArgumentValue> {
+    let mut at = args;
+    for token in &lookup.tokens {
+        at = match at {
+            Some(Value::Object(map)) => map.get(token),
+            Some(Value::Array(items)) if !lookup.object_only => {
+                let index = (token == "0" || (!token.starts_with('0') && !token.is_empty()))
+                    .then(|| token.parse::<usize>().ok())
+                    .flatten()
+                    .filter(|_| token.bytes().all(|b| b.is_ascii_digit()));
+                index.and_then(|i| items.get(i))
+            }
+            _ => None,
+        };
+    }
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(ArgumentValue::Text(s.clone())),
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            let back = serde_json::Number::from_f64(f)?;
+            (crate::policy::rules::cmp_exact(n, &back).is_eq()).then_some(ArgumentValue::Number(f))
+        }
+        _ => None,
+    };
+    match at {
+        None => Some(ArgumentValue::Missing),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<_>>()
+            .map(ArgumentValue::List),
+        Some(v) => scalar(v),
+    }
+}
+
+#[test]
+fn the_values_path_allows_only_what_the_full_decision_allows_cleanly() {
+    let agent = AgentIdentity::new("agent");
+    let (mut compared, mut clean, mut fast) = (0usize, 0usize, 0usize);
+    for seed in 100..112u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let n = [3, 20, 200, 600][seed as usize % 4];
+        let policies: Vec<Value> = (0..n)
+            .map(|i| valid_policy(&mut rng, i, seed % 2 == 1))
+            .collect();
+        let set = PolicySet::compile_strict(&SourcedPolicy::from_values(policies))
+            .expect("generated policies are valid");
+        for _ in 0..300 {
+            let tool = pick(&mut rng, &["read_file", "read_text", "write_file"]);
+            let args = arguments(&mut rng);
+            let parsed: Option<Value> = args.as_deref().map(|a| serde_json::from_str(a).unwrap());
+            let plan = set.argument_plan(&agent, tool);
+            let Some(values) = plan
+                .lookups
+                .iter()
+                .map(|l| read_as_host(parsed.as_ref(), l))
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            let full = set.evaluate(&agent, tool, args.as_deref());
+            let full_clean =
+                full.violations.is_empty() && full.warnings.is_empty() && !full.needs_server;
+            let verdict = set.evaluate_values(&agent, tool, plan.id, &values);
+            assert_ne!(
+                verdict,
+                ValuesVerdict::Stale,
+                "seed {seed}: the plan is the same"
+            );
+            if verdict == ValuesVerdict::Clean {
+                assert!(
+                    full_clean,
+                    "seed {seed}, tool {tool}, arguments {args:?}: {full:?}"
+                );
+            }
+            // The reverse, for the values it takes as the rules do: a
+            // number under a path, glob or regex rule is left to the full
+            // decision (its text depends on how JSON wrote it), so only
+            // calls with none are held to it.
+            let only_natural = values.iter().all(|v| match v {
+                ArgumentValue::Missing | ArgumentValue::Text(_) => true,
+                ArgumentValue::Number(_) => false,
+                ArgumentValue::List(items) => {
+                    items.iter().all(|i| matches!(i, ArgumentValue::Text(_)))
+                }
+            });
+            if full_clean && only_natural {
+                assert_eq!(
+                    verdict,
+                    ValuesVerdict::Clean,
+                    "seed {seed}, tool {tool}, arguments {args:?}"
+                );
+            }
+            compared += 1;
+            clean += usize::from(full_clean);
+            fast += usize::from(verdict == ValuesVerdict::Clean);
+        }
+        // A plan named by an old id is stale, and a new set's plans are new.
+        let plan = set.argument_plan(&agent, "read_file");
+        assert_eq!(
+            set.evaluate_values(&agent, "read_file", plan.id + 1_000_000, &[]),
+            ValuesVerdict::Stale
+        );
+        let again = set.clone().argument_plan(&agent, "read_file");
+        assert_ne!(again.id, plan.id);
+        assert_eq!(again.lookups, plan.lookups);
+    }
+    // Both answers must be exercised to mean anything.
+    assert!(
+        fast > compared / 20 && clean < compared,
+        "{fast} fast, {clean} clean of {compared}"
+    );
 }

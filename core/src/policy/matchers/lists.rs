@@ -175,11 +175,19 @@ impl Lists {
     /// The rules (group-local ids) that `value` fails, with why.
     pub(crate) fn check_one(&self, value: &Value, out: &mut Vec<(u32, FailureKind)>) {
         let rules = self.has_allow.len() as u32;
+        if let Value::String(s) = value {
+            self.check_text(s, out);
+        } else if self.paths {
+            out.extend((0..rules).map(|r| (r, FailureKind::NotString)));
+        } else {
+            let text = as_text(value);
+            self.fail_lists(&Subject::Text(&text), false, out);
+        }
+    }
+
+    /// `check_one` of a JSON string.
+    pub(crate) fn check_text(&self, s: &str, out: &mut Vec<(u32, FailureKind)>) {
         if self.paths {
-            let Value::String(s) = value else {
-                out.extend((0..rules).map(|r| (r, FailureKind::NotString)));
-                return;
-            };
             let path = normalize(s);
             let unqualified = !path.qualified;
             if unqualified {
@@ -192,8 +200,7 @@ impl Lists {
             let text = path.matching_text();
             self.fail_lists(&Subject::Path(&path, &text), unqualified, out);
         } else {
-            let text = as_text(value);
-            self.fail_lists(&Subject::Text(&text), false, out);
+            self.fail_lists(&Subject::Text(s), false, out);
         }
     }
 

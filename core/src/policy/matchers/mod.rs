@@ -14,6 +14,7 @@ mod lists;
 mod numbers;
 
 use super::rules::{ArgumentRule, Check, Failure, FailureKind, Lookup};
+use super::values::ArgumentValue;
 use combined_dfa::MatcherBudget;
 use lists::Lists;
 use numbers::Numbers;
@@ -173,6 +174,36 @@ impl ArgumentGroup {
                 }));
             }
         }
+    }
+
+    /// True when every rule of the group passes `value` (what `check`
+    /// reports as no failure, for the same value as JSON). A value the
+    /// group's kind cannot pass (a number for a path rule, text for a
+    /// number rule, a nested list) is false: the full decision says why.
+    pub(crate) fn passes(&self, value: &ArgumentValue) -> bool {
+        let mut failed: Vec<(u32, FailureKind)> = Vec::new();
+        match value {
+            ArgumentValue::Missing => self.rules.required.is_empty(),
+            ArgumentValue::List(items) => items.iter().all(|item| {
+                !matches!(item, ArgumentValue::List(_) | ArgumentValue::Missing)
+                    && self.scalar_passes(item, &mut failed)
+            }),
+            scalar => self.scalar_passes(scalar, &mut failed),
+        }
+    }
+
+    fn scalar_passes(&self, value: &ArgumentValue, failed: &mut Vec<(u32, FailureKind)>) -> bool {
+        match (&self.rules.matcher, value) {
+            (Matcher::Lists(lists), ArgumentValue::Text(text)) => lists.check_text(text, failed),
+            (Matcher::Numbers(numbers), ArgumentValue::Number(n)) => {
+                match serde_json::Number::from_f64(*n) {
+                    Some(n) => numbers.check_one(&Value::Number(n), failed),
+                    None => return false,
+                }
+            }
+            _ => return false,
+        }
+        failed.is_empty()
     }
 
     fn check_one(&self, value: &Value, out: &mut Vec<(u32, FailureKind)>) {

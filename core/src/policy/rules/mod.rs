@@ -14,6 +14,8 @@ mod path;
 mod regex;
 
 pub(crate) use glob::Glob;
+#[cfg(test)]
+pub(crate) use number::cmp_exact;
 pub(crate) use number::Bound;
 pub(crate) use path::{normalize, NormalPath, PathPattern};
 pub(crate) use regex::{PolicyRegex, RegexBudget};
