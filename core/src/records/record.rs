@@ -4,11 +4,13 @@
 //! generation); it becomes the API's TracePayload JSON later, off the hot
 //! path, in [`CallRecord::write_json`].
 
-use crate::clock::iso8601;
+pub use super::text::RecordText;
+use crate::clock::Iso8601;
 use crate::decision::Violation;
 use crate::engine::rounds::CallLink;
 use serde::Serialize;
 use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -101,9 +103,9 @@ pub struct CallRecord {
     pub context: CallContext,
     pub tool: String,
     /// JSON text of the arguments, already bounded by [`bound_text`].
-    pub input: Option<String>,
+    pub input: Option<RecordText>,
     /// JSON text of the result, already bounded by [`bound_text`].
-    pub output: Option<String>,
+    pub output: Option<RecordText>,
     pub started_at: SystemTime,
     pub duration_ms: f64,
     pub status: CallStatus,
@@ -134,7 +136,7 @@ impl CallRecord {
             agent_id: &self.context.agent_id,
             session_id: self.context.session_id.as_deref(),
             user_id: self.context.user_id.as_deref(),
-            timestamp: iso8601(self.started_at),
+            timestamp: Iso8601(self.started_at),
             // Whole milliseconds would turn a 40 µs call into 0; keep 3 decimals.
             duration_ms: (self.duration_ms * 1000.0).round() / 1000.0,
             status: self.status.as_str(),
@@ -181,7 +183,7 @@ pub struct TracePayload<'a> {
     session_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
-    timestamp: String,
+    timestamp: Iso8601,
     duration_ms: f64,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -224,18 +226,33 @@ pub fn new_trace_id() -> u128 {
 /// Cuts `text` to at most `max` bytes at a character boundary, saying how
 /// much was left out. The result is still valid UTF-8 (a JSON string), but a
 /// cut JSON document is no longer parseable JSON, by design: it is a view.
-pub fn bound_text(mut text: String, max: usize) -> String {
+pub fn bound_text(text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
+    cut_text(&text, max)
+}
+
+/// `text[range]` as record text, bounded as [`bound_text`] does; shared
+/// with `text` when it is within the bound, so that it is not copied.
+/// `None`: `range` is not a slice of `text` on character boundaries.
+pub fn bound_slice(text: &Arc<str>, range: Range<usize>, max: usize) -> Option<RecordText> {
+    let slice = text.get(range.clone())?;
+    if slice.len() <= max {
+        return RecordText::shared(text, range);
+    }
+    Some(cut_text(slice, max).into())
+}
+
+/// The first `max` bytes of `text` (at most; at a character boundary) and
+/// the mark saying how long it was: copies only what is kept.
+fn cut_text(text: &str, max: usize) -> String {
     let total = text.len();
     let mut cut = max;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    text.truncate(cut);
-    text.push_str(&format!("…[truncated, {total} bytes in all]"));
-    text
+    format!("{}…[truncated, {total} bytes in all]", &text[..cut])
 }
 
 /// A plain successful record of `tool` by `ops-agent`, for tests to adjust.
@@ -342,5 +359,19 @@ mod tests {
         let cut = bound_text(s, 5);
         assert!(cut.starts_with("éé…"), "{cut}");
         assert!(cut.contains("20 bytes"));
+    }
+
+    #[test]
+    fn a_slice_is_bounded_as_a_text_is() {
+        let batch: Arc<str> = Arc::from(format!("[\"short\",\"{}\"]", "é".repeat(10)));
+        let short = bound_slice(&batch, 1..8, 10).unwrap();
+        assert_eq!(&*short, "\"short\"");
+        let long = bound_slice(&batch, 9..31, 10).unwrap();
+        assert_eq!(&*long, bound_text(batch[9..31].to_owned(), 10));
+        assert!(long.contains("22 bytes in all"), "{long:?}");
+        assert!(
+            bound_slice(&batch, 11..13, 10).is_none(),
+            "inside a character"
+        );
     }
 }
