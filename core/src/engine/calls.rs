@@ -13,7 +13,7 @@ use crate::decision::Violation;
 use crate::error::Error;
 use crate::messages;
 use crate::records::record::{
-    bound_slice, bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy,
+    bound_record_text, bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy,
     RecordText, INCOMPLETE, MAX_RECORD_TEXT,
 };
 use serde_json::value::RawValue;
@@ -153,7 +153,7 @@ pub fn decode_batch(
     let at = |raw: &RawValue| {
         let start = raw.get().as_ptr() as usize - texts.as_ptr() as usize;
         let range = start..start + raw.get().len();
-        bound_slice(&texts, range, MAX_RECORD_TEXT).expect("a value parsed from the text")
+        RecordText::shared(&texts, range).expect("a value parsed from the text is a slice of it")
     };
     if inputs.len() != calls || outputs.len() != calls {
         return Err(Error::invalid_argument(format!(
@@ -340,15 +340,6 @@ pub fn incomplete(call: PendingCall) -> CallRecord {
     record
 }
 
-/// A completion's text as its record keeps it: a host may hand over any
-/// length (texts from `decode_batch` are bounded already).
-fn bound(text: RecordText) -> RecordText {
-    if text.len() <= MAX_RECORD_TEXT {
-        return text;
-    }
-    bound_text(text.into_string(), MAX_RECORD_TEXT).into()
-}
-
 pub fn finish(call: PendingCall, completion: Completion) -> CallRecord {
     let (status, error_message, error_type) = match completion.ending {
         Ending::Answered => (CallStatus::Success, None, None),
@@ -378,11 +369,14 @@ pub fn finish(call: PendingCall, completion: Completion) -> CallRecord {
         done_by: 0,
         context: call.context,
         tool: call.tool,
-        input: call
-            .input
-            .map(RecordText::from)
-            .or_else(|| completion.input.map(bound)),
-        output: completion.output.map(bound),
+        input: call.input.map(RecordText::from).or_else(|| {
+            completion
+                .input
+                .map(|a| bound_record_text(a, MAX_RECORD_TEXT))
+        }),
+        output: completion
+            .output
+            .map(|o| bound_record_text(o, MAX_RECORD_TEXT)),
         started_at: call.started_at,
         duration_ms: completion
             .ended_at

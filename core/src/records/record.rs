@@ -10,7 +10,6 @@ use crate::decision::Violation;
 use crate::engine::rounds::CallLink;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -233,15 +232,14 @@ pub fn bound_text(text: String, max: usize) -> String {
     cut_text(&text, max)
 }
 
-/// `text[range]` as record text, bounded as [`bound_text`] does; shared
-/// with `text` when it is within the bound, so that it is not copied.
-/// `None`: `range` is not a slice of `text` on character boundaries.
-pub fn bound_slice(text: &Arc<str>, range: Range<usize>, max: usize) -> Option<RecordText> {
-    let slice = text.get(range.clone())?;
-    if slice.len() <= max {
-        return RecordText::shared(text, range);
+/// Record text bounded as [`bound_text`] bounds a string; within the bound
+/// it is kept as it is (a shared text stays shared), past it only what is
+/// kept is copied.
+pub fn bound_record_text(text: RecordText, max: usize) -> RecordText {
+    if text.len() <= max {
+        return text;
     }
-    Some(cut_text(slice, max).into())
+    cut_text(&text, max).into()
 }
 
 /// The first `max` bytes of `text` (at most; at a character boundary) and
@@ -362,16 +360,13 @@ mod tests {
     }
 
     #[test]
-    fn a_slice_is_bounded_as_a_text_is() {
+    fn a_shared_text_is_bounded_as_a_string_is() {
         let batch: Arc<str> = Arc::from(format!("[\"short\",\"{}\"]", "é".repeat(10)));
-        let short = bound_slice(&batch, 1..8, 10).unwrap();
-        assert_eq!(&*short, "\"short\"");
-        let long = bound_slice(&batch, 9..31, 10).unwrap();
-        assert_eq!(&*long, bound_text(batch[9..31].to_owned(), 10));
-        assert!(long.contains("22 bytes in all"), "{long:?}");
-        assert!(
-            bound_slice(&batch, 11..13, 10).is_none(),
-            "inside a character"
-        );
+        let short = RecordText::shared(&batch, 1..8).unwrap();
+        assert_eq!(&*bound_record_text(short, 10), "\"short\"");
+        let long = RecordText::shared(&batch, 9..31).unwrap();
+        let cut = bound_record_text(long, 10);
+        assert_eq!(&*cut, bound_text(batch[9..31].to_owned(), 10));
+        assert!(cut.contains("22 bytes in all"), "{cut:?}");
     }
 }
