@@ -1,27 +1,35 @@
 // Before/after comparison of the MCP bench, side by side in one session:
 //
-//   node bench/compare.mjs /path/to/baseline-checkout [rounds]
+//   node bench/compare.mjs /path/to/baseline-checkout [rounds] [--bench=FILE] [bench options]
 //
 // The baseline is another checkout of this repository with its addon built
 // (`npm run build` there). Each round runs one pass of bench/call-tool.mjs
 // from the baseline and one from this checkout, alternating which goes
 // first, so that a noisy stretch of the machine hits both alike. Each side's
 // figure per variant is the median of its per-run medians of paired ratios.
+// `--bench=policy-scale.mjs` compares that bench instead (its MCP rows;
+// other options, such as `--sizes=200`, are passed on to it); each side
+// runs its own copy, so the baseline's must take the same options.
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve, join } from 'node:path';
 
 const here = resolve(fileURLToPath(import.meta.url), '../..');
-const baseline = process.argv[2];
-const rounds = Number(process.argv[3] ?? 5);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const options = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const baseline = positional[0];
+const rounds = Number(positional[1] ?? 5);
+const bench = (options.find((a) => a.startsWith('--bench=')) ?? '--bench=call-tool.mjs').slice('--bench='.length);
+const passed = options.filter((a) => !a.startsWith('--bench=') && !a.startsWith('--runs='));
+if (bench === 'policy-scale.mjs' && !passed.some((a) => a.startsWith('--only='))) passed.push('--only=mcp');
 if (!baseline) {
-  console.error('usage: node bench/compare.mjs BASELINE_CHECKOUT [rounds]');
+  console.error('usage: node bench/compare.mjs BASELINE_CHECKOUT [rounds] [--bench=FILE] [bench options]');
   process.exit(2);
 }
 
 function onePass(root) {
-  const run = spawnSync(process.execPath, [join(root, 'bench/call-tool.mjs'), '--runs=1'], {
+  const run = spawnSync(process.execPath, [join(root, 'bench', bench), '--runs=1', ...passed], {
     cwd: root,
     encoding: 'utf8',
   });
@@ -31,7 +39,7 @@ function onePass(root) {
     .split('\n')
     .slice(run.stdout.split('\n').findIndex((l) => l.startsWith('variant')) + 1)
     .filter((l) => l.trim())
-    .map((l) => l.slice(0, 50).trim());
+    .map((l) => l.split(/\s{2,}/)[0].trim());
   return { names, ratios: line.slice('run 1: ratios '.length).split(' | ').map(Number) };
 }
 

@@ -11,11 +11,14 @@
 // median over all pairs of several runs.
 //
 //   node bench/policy-scale.mjs [--runs=5] [--pairs=40] [--batch=50]
+//                               [--only=mcp|stub] [--sizes=10,200,2000,10000]
 
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
-const SIZES = [10, 200, 2000, 10000];
+// Workers get the same arguments (see runWorker), so they see the same sizes.
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+const SIZES = (args.get('sizes') ?? '10,200,2000,10000').split(',').map(Number);
 const VARIANTS = [
   { name: 'A/A control (both bare)', size: 0, auditLog: false },
   ...SIZES.flatMap((size) => [
@@ -31,7 +34,6 @@ if (isMainThread) {
 }
 
 async function main() {
-  const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
   if (args.get('only') !== 'mcp') await stubRows();
   if (args.get('only') === 'stub') return;
   const RUNS = Number(args.get('runs') ?? 5);
@@ -76,6 +78,7 @@ async function main() {
     );
   });
   for (const auditLog of [false, true]) {
+    if (!SIZES.includes(10) || !SIZES.includes(10000)) break;
     const at = (size) => median(added[VARIANTS.findIndex((v) => v.size === size && v.auditLog === auditLog)]);
     console.log(
       `added at 10 000 / added at 10 (${auditLog ? 'audit log' : 'no sink'}): ${(at(10000) / at(10)).toFixed(2)}`,
@@ -149,7 +152,7 @@ async function stubRows() {
 
 function runWorker(data) {
   return new Promise((resolve, reject) => {
-    const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
+    const w = new Worker(fileURLToPath(import.meta.url), { workerData: data, argv: process.argv.slice(2) });
     const onExit = (code) => reject(new Error(`bench worker "${VARIANTS[data.variant].name}" exited with ${code}`));
     w.once('exit', onExit);
     w.once('error', reject);

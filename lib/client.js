@@ -17,10 +17,13 @@ const CALLBACK_OPTIONS = ['onEnforcementBypassed'];
 // of the event loop, whichever comes first.
 const COMPLETION_BATCH = 64;
 
-// How a call ended, as `completeBatch` reads it.
+// How a call ended, as `completeBatch` reads it; plus NO_OUTPUT when the
+// answer has no JSON form (its slot in the texts then holds null, which
+// would read as an answer null).
 const ANSWERED = 0;
 const ANSWERED_IS_ERROR = 1;
 const THREW = 2;
+const NO_OUTPUT = 4;
 
 const ticketOf = (r) => (typeof r === 'number' ? r : (r.ticket ?? 0));
 
@@ -57,6 +60,23 @@ const LINE_BREAKING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u206
 /** Caller or server text for a log line: one line, nothing a terminal acts on. */
 function oneLine(text) {
   return String(text).replace(LINE_BREAKING, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * The record texts of a batch as `completeBatch` takes them: one JSON text
+ * `[[arguments…], [answers…]]`, one value per call in each. One
+ * `JSON.stringify` for the batch: each entry into V8's C++ costs more than
+ * the writing. The values are snapshots (plain JSON data), so it cannot
+ * throw; should it all the same, each value is written on its own, and one
+ * that cannot be says so in its record, as before.
+ */
+function batchJson(args, values) {
+  try {
+    return JSON.stringify([args, values]);
+  } catch {
+    const each = (list) => list.map((v) => recordJson(v) ?? 'null').join(',');
+    return `[[${each(args)}],[${each(values)}]]`;
+  }
 }
 
 /** A record's copy of a result; the caller may change the original. */
@@ -106,11 +126,13 @@ class Execlave {
   // way when it ends (see flush()).
   #shutdown = null;
   #flushesInFlight = new Set();
-  // Completed calls not yet handed to Rust (see #queueCompletion).
+  // Completed calls not yet handed to Rust (see #queueCompletion): three
+  // numbers per call, its arguments' and its answer's snapshots, and the
+  // message and type of each call that threw.
   #doneNumbers = [];
   #doneArgs = [];
   #doneValues = [];
-  #doneErrorTypes = [];
+  #doneThrown = [];
   #doneScheduled = false;
   #handOverDone = () => {
     this.#doneScheduled = false;
@@ -364,11 +386,10 @@ class Execlave {
    * and by `flush()`, `shutdown()` and `stats()`, so records are neither
    * lost nor reordered.
    */
-  #queueCompletion(ticket, endedAt, ending, args, value, errorType) {
-    this.#doneNumbers.push(ticket, endedAt, ending);
+  #queueCompletion(ticket, endedAt, ending, args, value) {
+    this.#doneNumbers.push(ticket, endedAt, value === undefined ? ending | NO_OUTPUT : ending);
     this.#doneArgs.push(args);
     this.#doneValues.push(value);
-    if (ending === THREW) this.#doneErrorTypes.push(errorType);
     if (this.#doneArgs.length >= COMPLETION_BATCH) {
       this.#flushCompletions();
     } else if (!this.#doneScheduled) {
@@ -379,26 +400,21 @@ class Execlave {
 
   #flushCompletions() {
     const args = this.#doneArgs;
-    const n = args.length;
-    if (n === 0) return;
+    if (args.length === 0) return;
     const numbers = new Float64Array(this.#doneNumbers);
     const values = this.#doneValues;
-    const errorTypes = this.#doneErrorTypes;
+    const thrown = this.#doneThrown;
     this.#doneNumbers = [];
     this.#doneArgs = [];
     this.#doneValues = [];
-    this.#doneErrorTypes = [];
-    // Serialised here, many in a row, rather than one per call between
-    // MCP messages: the snapshots taken at call time keep them exact.
-    const texts = new Array(n);
-    const inputs = new Array(n);
-    for (let i = 0; i < n; i++) {
-      inputs[i] = args[i] === undefined || args[i] === null ? null : recordJson(args[i]);
-      texts[i] = numbers[i * 3 + 2] === THREW ? values[i] : recordJson(values[i]);
-    }
+    this.#doneThrown = [];
+    // Serialised here, the whole batch at once, rather than one per call
+    // between MCP messages: the snapshots taken at call time keep them
+    // exact, and one text crosses instead of two per call.
+    const texts = batchJson(args, values);
     // The two clocks read side by side: the ends JS noted, on the core's clock.
     const clockOffsetMs = native.clockMs() - performance.now();
-    this.#native.completeBatch(numbers, texts, inputs, errorTypes, clockOffsetMs);
+    this.#native.completeBatch(numbers, texts, thrown, clockOffsetMs);
   }
 
   /** For the integrations: everything a wrapper needs, bound to this client. */
@@ -531,7 +547,8 @@ class Execlave {
       /** The call with these arguments (a snapshot) threw `err` at `endedAt` (`performance.now()`). */
       failed: (ticket, args, err, endedAt) => {
         if (ticket === 0) return;
-        this.#queueCompletion(ticket, endedAt, THREW, args, thrownMessage(err), thrownType(err));
+        this.#doneThrown.push(thrownMessage(err), thrownType(err));
+        this.#queueCompletion(ticket, endedAt, THREW, args, null);
       },
     };
   }

@@ -154,19 +154,19 @@ impl NativeGovernor {
     /// ended (the core's `decode_batch` says how the arguments are laid
     /// out): one crossing with many runs hot where one per call runs with
     /// cold caches (measured: ~10 µs per call inside MCP traffic, against
-    /// ~2 µs batched). `clock_offset_ms`: `clockMs()` minus
-    /// `performance.now()`, read side by side.
+    /// ~2 µs batched), and the record texts of the whole batch cross as one
+    /// string. `clock_offset_ms`: `clockMs()` minus `performance.now()`,
+    /// read side by side.
     #[napi(catch_unwind)]
     pub fn complete_batch(
         &self,
         numbers: Float64Array,
-        texts: Vec<Option<String>>,
-        inputs: Vec<Option<String>>,
-        error_types: Vec<String>,
+        texts_json: String,
+        thrown: Vec<String>,
         clock_offset_ms: f64,
     ) -> Result<()> {
-        let completions = decode_batch(&numbers, texts, inputs, error_types, clock_offset_ms)
-            .map_err(js_error)?;
+        let completions =
+            decode_batch(&numbers, texts_json, thrown, clock_offset_ms).map_err(js_error)?;
         self.inner.complete_many(completions);
         Ok(())
     }

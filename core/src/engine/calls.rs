@@ -13,13 +13,14 @@ use crate::decision::Violation;
 use crate::error::Error;
 use crate::messages;
 use crate::records::record::{
-    bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy, INCOMPLETE,
-    MAX_RECORD_TEXT,
+    bound_record_text, bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy,
+    RecordText, INCOMPLETE, MAX_RECORD_TEXT,
 };
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 pub struct PendingCall {
@@ -71,10 +72,10 @@ pub struct Completion {
     pub ended_at: Option<Instant>,
     pub ending: Ending,
     /// The answer's JSON text (not for a call that threw).
-    pub output: Option<String>,
+    pub output: Option<RecordText>,
     /// The call's arguments as JSON text, for a call decided without them
     /// (`decide_by_tool`); ignored when the decision had them.
-    pub input: Option<String>,
+    pub input: Option<RecordText>,
 }
 
 impl Completion {
@@ -82,7 +83,7 @@ impl Completion {
         Self {
             ended_at: None,
             ending: Ending::Answered,
-            output,
+            output: output.map(RecordText::from),
             input: None,
         }
     }
@@ -100,54 +101,101 @@ impl Completion {
     }
 }
 
-/// How a host hands many completions over in one crossing: three numbers
-/// per call in `numbers` (ticket; when it ended, in the host's clock's
-/// milliseconds; 0 answered, 1 answered with `isError`, 2 threw), one text
-/// per call in `texts` (the answer's JSON, or the error's message), one
-/// input per call, and one error type per call that threw, in order.
-/// `host_offset_ms`: the core's clock ([`clock::now_ms`]) minus the host's,
-/// read side by side.
+/// How a call ended, as the third number per call of [`decode_batch`]
+/// says it: 0 answered, 1 answered with `isError`, 2 threw.
+const THREW: u32 = 2;
+const ANSWERED_IS_ERROR: u32 = 1;
+
+/// Added to that number: the answer had no JSON form (`undefined` in JS),
+/// so its record has no output. Its slot in the texts holds `null`, which
+/// cannot tell that apart from an answer `null`.
+pub const NO_OUTPUT: u32 = 4;
+
+/// How the call ended and whether its answer has a text, from its code.
+fn ending_code(code: f64) -> (u32, bool) {
+    let code = code as u32; // saturating; NaN is 0
+    (code & !NO_OUTPUT, code & NO_OUTPUT == 0)
+}
+
+/// How a host hands many completions over in one crossing, with the least
+/// to convert: one string for all record texts rather than two per call.
+///
+/// - `numbers`: three per call: ticket; when it ended, in the host's
+///   clock's milliseconds; how it ended (0 answered, 1 answered with
+///   `isError`, 2 threw), plus [`NO_OUTPUT`] for an answer without a JSON
+///   form.
+/// - `texts_json`: a JSON array of two arrays, each with one value per
+///   call: the arguments (`null`: none) and the answers (`null` for a call
+///   that threw). Each value's JSON text, exactly as the host wrote it,
+///   becomes the record's `input` / `output`: the host serialises the
+///   whole batch at once, and the records share the one string (see
+///   [`RecordText`]).
+/// - `thrown`: two strings per call that threw, in order: the error's
+///   message and the host's name for its type. Kept apart as strings, not
+///   JSON: a message is not JSON, and need not be valid Unicode.
+/// - `host_offset_ms`: the core's clock ([`clock::now_ms`]) minus the
+///   host's, read side by side.
 pub fn decode_batch(
     numbers: &[f64],
-    texts: Vec<Option<String>>,
-    inputs: Vec<Option<String>>,
-    error_types: Vec<String>,
+    texts_json: String,
+    thrown: Vec<String>,
     host_offset_ms: f64,
 ) -> Result<Vec<(Ticket, Completion)>, Error> {
-    if numbers.len() != texts.len() * 3 {
+    let calls = numbers.len() / 3;
+    if numbers.len() != calls * 3 {
         return Err(Error::invalid_argument(format!(
-            "completeBatch: {} numbers for {} texts (three per call expected)",
-            numbers.len(),
-            texts.len()
+            "completeBatch: {} numbers (three per call expected)",
+            numbers.len()
         )));
     }
-    if inputs.len() != texts.len() {
+    // Where each value's text lies in `texts_json`: validated, never parsed
+    // into a tree, never copied.
+    let texts: Arc<str> = texts_json.into();
+    let (inputs, outputs): (Vec<&RawValue>, Vec<&RawValue>) = serde_json::from_str(&texts)
+        .map_err(|e| Error::invalid_argument(format!("completeBatch: record texts: {e}")))?;
+    let at = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - texts.as_ptr() as usize;
+        let range = start..start + raw.get().len();
+        RecordText::shared(&texts, range).expect("a value parsed from the text is a slice of it")
+    };
+    if inputs.len() != calls || outputs.len() != calls {
         return Err(Error::invalid_argument(format!(
-            "completeBatch: {} inputs for {} texts (one per call expected)",
+            "completeBatch: {} inputs and {} outputs for {calls} calls (one each per call expected)",
             inputs.len(),
-            texts.len()
+            outputs.len()
+        )));
+    }
+    let threw = numbers
+        .chunks_exact(3)
+        .filter(|n| ending_code(n[2]).0 == THREW)
+        .count();
+    if thrown.len() != threw * 2 {
+        return Err(Error::invalid_argument(format!(
+            "completeBatch: {} thrown texts for {threw} calls that threw (two per call expected)",
+            thrown.len()
         )));
     }
     let now = Instant::now();
-    let mut error_types = error_types.into_iter();
-    let calls = numbers.chunks_exact(3).zip(texts).zip(inputs);
+    let mut thrown = thrown.into_iter();
+    let calls = numbers.chunks_exact(3).zip(inputs).zip(outputs);
     Ok(calls
-        .map(|((n, text), input)| {
+        .map(|((n, input), output)| {
             let ended_at = Some(clock::instant_at(n[1] + host_offset_ms, now));
-            let ending = n[2];
-            let (ending, output) = if ending == 2.0 {
-                (
+            let (code, has_output) = ending_code(n[2]);
+            let output = has_output.then(|| at(output));
+            let (ending, output) = match code {
+                THREW => (
                     Ending::Threw {
-                        message: text,
-                        error_type: error_types.next(),
+                        message: thrown.next(),
+                        error_type: thrown.next(),
                     },
                     None,
-                )
-            } else if ending == 1.0 {
-                (Ending::AnsweredIsError, text)
-            } else {
-                (Ending::Answered, text)
+                ),
+                ANSWERED_IS_ERROR => (Ending::AnsweredIsError, output),
+                _ => (Ending::Answered, output),
             };
+            // Arguments `null` are no arguments (the host sends none).
+            let input = (input.get() != "null").then(|| at(input));
             let completion = Completion {
                 ended_at,
                 ending,
@@ -326,10 +374,14 @@ pub fn finish(call: PendingCall, completion: Completion) -> CallRecord {
         done_by: 0,
         context: call.context,
         tool: call.tool,
-        input: call
-            .input
-            .or_else(|| completion.input.map(|a| bound_text(a, MAX_RECORD_TEXT))),
-        output: completion.output.map(|o| bound_text(o, MAX_RECORD_TEXT)),
+        input: call.input.map(RecordText::from).or_else(|| {
+            completion
+                .input
+                .map(|a| bound_record_text(a, MAX_RECORD_TEXT))
+        }),
+        output: completion
+            .output
+            .map(|o| bound_record_text(o, MAX_RECORD_TEXT)),
         started_at: call.started_at,
         duration_ms: completion
             .ended_at
@@ -352,15 +404,18 @@ mod tests {
 
     #[test]
     fn a_batch_decodes_to_completions_in_order() {
-        let numbers = [5.0, 1.0, 0.0, 6.0, 2.0, 1.0, 7.0, 3.0, 2.0];
-        let texts = vec![Some("a".into()), Some("b".into()), Some("boom".into())];
-        let inputs = vec![None, Some("{}".into()), None];
-        let got = decode_batch(&numbers, texts, inputs, vec!["TypeError".into()], 0.0).unwrap();
+        let numbers = [5.0, 1.0, 0.0, 6.0, 2.0, 1.0, 7.0, 3.0, 2.0, 8.0, 4.0, 4.0];
+        let texts = r#"[[null,{"a":[1,"x"]},{"p":"/t"},null],["a",{"isError":true},null,null]]"#;
+        let thrown = vec!["boom".into(), "TypeError".into()];
+        let got = decode_batch(&numbers, texts.into(), thrown, 0.0).unwrap();
         let tickets: Vec<Ticket> = got.iter().map(|(t, _)| *t).collect();
-        assert_eq!(tickets, [5, 6, 7]);
+        assert_eq!(tickets, [5, 6, 7, 8]);
         assert_eq!(got[0].1.ending, Ending::Answered);
+        assert_eq!(got[0].1.input, None, "arguments null: none");
+        assert_eq!(got[0].1.output.as_deref(), Some(r#""a""#));
         assert_eq!(got[1].1.ending, Ending::AnsweredIsError);
-        assert_eq!(got[1].1.input.as_deref(), Some("{}"));
+        assert_eq!(got[1].1.input.as_deref(), Some(r#"{"a":[1,"x"]}"#));
+        assert_eq!(got[1].1.output.as_deref(), Some(r#"{"isError":true}"#));
         assert_eq!(
             got[2].1.ending,
             Ending::Threw {
@@ -369,6 +424,21 @@ mod tests {
             }
         );
         assert_eq!(got[2].1.output, None);
+        assert_eq!(got[2].1.input.as_deref(), Some(r#"{"p":"/t"}"#));
+        // An answer of no JSON form has no output; an answer null has one.
+        assert_eq!(got[3].1.ending, Ending::Answered);
+        assert_eq!(got[3].1.output, None);
+    }
+
+    /// Each value's text is the host's, byte for byte: escapes, numbers and
+    /// key order as written, whatever the neighbours.
+    #[test]
+    fn record_texts_are_the_hosts_json_unchanged() {
+        let input = r#"{"z":1e+300,"a":"\ud800\n\u2028é","n":[-0,1.50]}"#;
+        let texts = format!("[[{input}],[null]]");
+        let got = decode_batch(&[1.0, 0.0, 0.0], texts, vec![], 0.0).unwrap();
+        assert_eq!(got[0].1.input.as_deref(), Some(input));
+        assert_eq!(got[0].1.output.as_deref(), Some("null"), "an answer null");
     }
 
     fn pending(tool: &str) -> PendingCall {
@@ -447,9 +517,24 @@ mod tests {
 
     #[test]
     fn a_batch_of_the_wrong_shape_is_an_invalid_argument() {
-        let e = decode_batch(&[1.0, 2.0], vec![None], vec![None], vec![], 0.0).unwrap_err();
-        assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);
-        let e = decode_batch(&[1.0, 2.0, 0.0], vec![None], vec![], vec![], 0.0).unwrap_err();
-        assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);
+        let bad = [
+            decode_batch(&[1.0, 2.0], "[[],[]]".into(), vec![], 0.0),
+            decode_batch(&[1.0, 2.0, 0.0], "[[null],[]]".into(), vec![], 0.0),
+            decode_batch(&[1.0, 2.0, 0.0], "[[null],[null]".into(), vec![], 0.0),
+            decode_batch(&[1.0, 2.0, 0.0], "[null,null]".into(), vec![], 0.0),
+            decode_batch(&[1.0, 2.0, 2.0], "[[null],[null]]".into(), vec![], 0.0),
+            decode_batch(
+                &[1.0, 2.0, 0.0],
+                "[[null],[null]]".into(),
+                vec!["x".into()],
+                0.0,
+            ),
+        ];
+        for e in bad {
+            assert_eq!(
+                e.unwrap_err().kind,
+                crate::error::ErrorKind::InvalidArgument
+            );
+        }
     }
 }

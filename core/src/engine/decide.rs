@@ -666,7 +666,7 @@ impl Engine {
             done_by: 0,
             context,
             tool,
-            input: args_json.map(|a| bound_text(a, MAX_RECORD_TEXT)),
+            input: args_json.map(|a| bound_text(a, MAX_RECORD_TEXT).into()),
             output: None,
             started_at: SystemTime::now(),
             duration_ms: 0.0,

@@ -6,10 +6,12 @@
 //! with the agent's).
 
 use super::record::CallRecord;
+use std::sync::Arc;
 
 pub struct TraceBatch {
-    /// The records' JSON, each followed by a newline.
-    text: Vec<u8>,
+    /// The records' JSON, each followed by a newline: JSON Lines of the
+    /// whole batch, which a sink may keep (see [`TraceBatch::lines`]).
+    text: Arc<Vec<u8>>,
     /// Where each record's line ends (after its newline).
     ends: Vec<usize>,
 }
@@ -23,7 +25,10 @@ impl TraceBatch {
             text.push(b'\n');
             ends.push(text.len());
         }
-        Self { text, ends }
+        Self {
+            text: Arc::new(text),
+            ends,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -40,14 +45,18 @@ impl TraceBatch {
         &self.text[start..self.ends[i] - 1]
     }
 
-    /// JSON Lines of the records `keep` selects (by index).
-    pub fn lines(&self, keep: impl Fn(usize) -> bool) -> Vec<u8> {
+    /// JSON Lines of the records `keep` selects (by index). All of them,
+    /// as usual, are the batch's own text, shared, not copied.
+    pub fn lines(&self, keep: impl Fn(usize) -> bool) -> Arc<Vec<u8>> {
+        if (0..self.len()).all(&keep) {
+            return self.text.clone();
+        }
         let mut out = Vec::with_capacity(self.text.len());
         for i in (0..self.len()).filter(|&i| keep(i)) {
             out.extend_from_slice(self.json(i));
             out.push(b'\n');
         }
-        out
+        Arc::new(out)
     }
 
     /// The body of `POST /api/v1/traces/ingest` holding the records `keep`
@@ -89,7 +98,7 @@ mod tests {
     fn lines_and_ingest_body_hold_the_same_records() {
         let batch = TraceBatch::new(&[record("a"), record("b"), record("c")], "staging");
         assert_eq!(batch.len(), 3);
-        let text = String::from_utf8(batch.lines(|_| true)).unwrap();
+        let text = String::from_utf8(batch.lines(|_| true).to_vec()).unwrap();
         let lines: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -98,7 +107,7 @@ mod tests {
         assert_eq!(lines[0]["environment"], "staging");
         assert_eq!(lines[0]["input"], "{\"text\":\"line\\nbreak\"}");
 
-        let some = String::from_utf8(batch.lines(|i| i != 1)).unwrap();
+        let some = String::from_utf8(batch.lines(|i| i != 1).to_vec()).unwrap();
         let some: Vec<Value> = some
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

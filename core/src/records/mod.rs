@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod pipeline;
 pub mod record;
 pub mod sink;
+pub mod text;
 
 use crate::control_plane::Connection;
 use crate::log::Logger;

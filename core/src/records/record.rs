@@ -4,7 +4,8 @@
 //! generation); it becomes the API's TracePayload JSON later, off the hot
 //! path, in [`CallRecord::write_json`].
 
-use crate::clock::iso8601;
+pub use super::text::RecordText;
+use crate::clock::Iso8601;
 use crate::decision::Violation;
 use crate::engine::rounds::CallLink;
 use serde::Serialize;
@@ -101,9 +102,9 @@ pub struct CallRecord {
     pub context: CallContext,
     pub tool: String,
     /// JSON text of the arguments, already bounded by [`bound_text`].
-    pub input: Option<String>,
+    pub input: Option<RecordText>,
     /// JSON text of the result, already bounded by [`bound_text`].
-    pub output: Option<String>,
+    pub output: Option<RecordText>,
     pub started_at: SystemTime,
     pub duration_ms: f64,
     pub status: CallStatus,
@@ -134,7 +135,7 @@ impl CallRecord {
             agent_id: &self.context.agent_id,
             session_id: self.context.session_id.as_deref(),
             user_id: self.context.user_id.as_deref(),
-            timestamp: iso8601(self.started_at),
+            timestamp: Iso8601(self.started_at),
             // Whole milliseconds would turn a 40 µs call into 0; keep 3 decimals.
             duration_ms: (self.duration_ms * 1000.0).round() / 1000.0,
             status: self.status.as_str(),
@@ -181,7 +182,7 @@ pub struct TracePayload<'a> {
     session_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<&'a str>,
-    timestamp: String,
+    timestamp: Iso8601,
     duration_ms: f64,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -224,18 +225,32 @@ pub fn new_trace_id() -> u128 {
 /// Cuts `text` to at most `max` bytes at a character boundary, saying how
 /// much was left out. The result is still valid UTF-8 (a JSON string), but a
 /// cut JSON document is no longer parseable JSON, by design: it is a view.
-pub fn bound_text(mut text: String, max: usize) -> String {
+pub fn bound_text(text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
+    cut_text(&text, max)
+}
+
+/// Record text bounded as [`bound_text`] bounds a string; within the bound
+/// it is kept as it is (a shared text stays shared), past it only what is
+/// kept is copied.
+pub fn bound_record_text(text: RecordText, max: usize) -> RecordText {
+    if text.len() <= max {
+        return text;
+    }
+    cut_text(&text, max).into()
+}
+
+/// The first `max` bytes of `text` (at most; at a character boundary) and
+/// the mark saying how long it was: copies only what is kept.
+fn cut_text(text: &str, max: usize) -> String {
     let total = text.len();
     let mut cut = max;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    text.truncate(cut);
-    text.push_str(&format!("…[truncated, {total} bytes in all]"));
-    text
+    format!("{}…[truncated, {total} bytes in all]", &text[..cut])
 }
 
 /// A plain successful record of `tool` by `ops-agent`, for tests to adjust.
@@ -342,5 +357,16 @@ mod tests {
         let cut = bound_text(s, 5);
         assert!(cut.starts_with("éé…"), "{cut}");
         assert!(cut.contains("20 bytes"));
+    }
+
+    #[test]
+    fn a_shared_text_is_bounded_as_a_string_is() {
+        let batch: Arc<str> = Arc::from(format!("[\"short\",\"{}\"]", "é".repeat(10)));
+        let short = RecordText::shared(&batch, 1..8).unwrap();
+        assert_eq!(&*bound_record_text(short, 10), "\"short\"");
+        let long = RecordText::shared(&batch, 9..31).unwrap();
+        let cut = bound_record_text(long, 10);
+        assert_eq!(&*cut, bound_text(batch[9..31].to_owned(), 10));
+        assert!(cut.contains("22 bytes in all"), "{cut:?}");
     }
 }
