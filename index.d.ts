@@ -62,7 +62,10 @@ export interface EnforcementBypassedEvent {
 export interface ExeclaveOptions {
   /** Default: env `EXECLAVE_API_KEY`. */
   apiKey?: string;
-  /** Default: env `EXECLAVE_BASE_URL`, else `https://api.execlave.com`. */
+  /**
+   * Default: env `EXECLAVE_BASE_URL`, else `https://api.execlave.com`.
+   * ASCII only: an internationalised host in its punycode form (`xn--…`).
+   */
   baseUrl?: string;
   /** Default `'production'`. */
   environment?: Environment;

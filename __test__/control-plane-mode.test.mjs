@@ -206,6 +206,13 @@ describe('outages', () => {
     assert.throws(() => new Execlave({ apiKey: 'exe_dev_x', baseUrl: 'http://api.example.com' }), (e) => e instanceof ExeclaveError && /https/i.test(e.message) && !e.message.includes('exe_dev_x'));
   });
 
+  test('a non-ASCII base URL host is refused, naming its punycode form (issue 11: no Unicode IDNA tables)', () => {
+    assert.throws(() => new Execlave({ apiKey: 'exe_dev_x', baseUrl: 'https://bücher.example' }), (e) => e instanceof ExeclaveError && /xn--/.test(e.message) && !e.message.includes('exe_dev_x'));
+    // The same host written in punycode is accepted.
+    const exe = new Execlave({ apiKey: 'exe_dev_x', baseUrl: 'https://xn--bcher-kva.example' });
+    return exe.shutdown();
+  });
+
   test('signed requests are accepted by a control plane that requires them', async () => {
     const { client, cp } = await setup({ options: { signRequests: true }, cpOptions: { requireSignature: true } });
     await assert.rejects(client.callTool({ name: 'delete_all' }), PolicyBlockedError);

@@ -123,6 +123,16 @@ fn check_base_url(raw: &str) -> Result<BaseUrl, String> {
     if trimmed.is_empty() {
         return Err("the control-plane base URL is empty".into());
     }
+    // The URL parser has no Unicode IDNA tables (core/Cargo.toml pins
+    // idna_adapter to its ASCII-only stream, issue 11): say how to write an
+    // internationalised host rather than the parser's bare "invalid domain".
+    if !trimmed.is_ascii() {
+        return Err(
+            "the control-plane base URL must be ASCII: write an internationalised host name in \
+             its punycode form (xn--...) and percent-encode any other non-ASCII character"
+                .into(),
+        );
+    }
     let url = reqwest::Url::parse(trimmed)
         .map_err(|e| format!("the control-plane base URL is not a valid URL: {e}"))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -674,5 +684,25 @@ mod tests {
             "sha256=".len() + 64,
             "hex of 32 bytes"
         );
+    }
+
+    #[test]
+    fn a_non_ascii_host_is_refused_and_its_punycode_form_accepted() {
+        // The URL parser is built without Unicode IDNA tables (binary size,
+        // issue 11): an internationalised host must come in its ASCII
+        // (punycode) form, and the error must say how.
+        let err = check_base_url("https://bücher.example/")
+            .err()
+            .expect("a non-ASCII host is refused");
+        assert!(
+            err.contains("xn--"),
+            "the error names the punycode form: {err}"
+        );
+        let ok = check_base_url("https://xn--bcher-kva.example/").expect("punycode host");
+        assert_eq!(ok.url, "https://xn--bcher-kva.example");
+        assert!(!ok.loopback);
+        // ASCII hosts are still lower-cased by the parser.
+        let ok = check_base_url("https://API.Example.COM").expect("ascii host");
+        assert_eq!(ok.url, "https://api.example.com");
     }
 }
