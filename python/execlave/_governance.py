@@ -4,10 +4,10 @@ public errors. Shared by the MCP wrapper and ``Execlave.enforce_policy``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from ._exact_json import decode, encode
 from .errors import (
     AgentPausedError,
     EnforcementUnavailableError,
@@ -15,14 +15,6 @@ from .errors import (
     ExeclaveError,
     PolicyBlockedError,
 )
-
-# JSON as the MCP SDK writes it: no NaN/Infinity (pydantic would write null,
-# which is not what the caller meant), no silent conversion of unknown types,
-# cycles detected.
-_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, check_circular=True, separators=(",", ":")
-).encode
-
 
 def check_tool_name(tool: object) -> str:
     if not isinstance(tool, str) or not tool:
@@ -50,8 +42,8 @@ def snapshot_arguments(tool: str, arguments: object) -> tuple[dict[str, Any] | N
             f"got {type(arguments).__name__}; the call was not sent"
         )
     try:
-        text = _encode(arguments if isinstance(arguments, dict) else dict(arguments))
-        copy: dict[str, Any] = json.loads(text)
+        text = encode(arguments if isinstance(arguments, dict) else dict(arguments))
+        copy: dict[str, Any] = decode(text)
     except (TypeError, ValueError, RecursionError) as cause:
         raise ExeclaveError(
             f'arguments of tool "{tool}" cannot be serialised to JSON ({cause}); the call was not sent'

@@ -114,6 +114,8 @@ def instrument_mcp_session(
     # session has no send_request to hook.
     pins_at_send = pins is not None and callable(original_send_request)
 
+    decide = exe._decide
+
     def refused_by_name(names: list[str]) -> list[bool]:
         return exe._refused_by_name(handle, names)
 
@@ -153,30 +155,33 @@ def instrument_mcp_session(
         """The pin check, then the decision; the call's ticket."""
         if pins is not None:
             await pin_check(name, snapshot, text)
-        decided = exe._decide(handle, name, text, True)
-        if isinstance(decided, int):
-            return decided
-        if isinstance(decided, dict):
-            return ticket_of(decided)
-        return ticket_of(await decided)
+        decided = decide(handle, name, text, True)
+        return decided if type(decided) is int else await settled(decided)
+
+    async def settled(decided: Any) -> int:
+        """The ticket of a decision that was not a bare ticket: an outcome to
+        report, or one still to be awaited (first sync, the control plane)."""
+        return ticket_of(decided if isinstance(decided, dict) else await decided)
 
     async def call_tool(*args: Any, **kwargs: Any) -> Any:
+        # One frame of ours between the caller and the original call_tool,
+        # and no call of ours that the default options do not need: each
+        # frame is resumed at every step of the call.
         name, arguments, rest = _split_call(args, kwargs)
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
-        decided = exe._decide(handle, name, text, True)
-        if isinstance(decided, int):
-            ticket = decided
-        elif isinstance(decided, dict):
-            ticket = ticket_of(decided)
+        if options:
+            try:
+                ticket = await begin(name, snapshot, text)
+            except PolicyBlockedError as err:
+                if in_band:
+                    return blocked_call_result(err)
+                raise
         else:
-            ticket = ticket_of(await decided)
-        return await send_checked(name, snapshot, ticket, rest, kwargs)
-
-    async def send_checked(
-        name: str, snapshot: Any, ticket: int, rest: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """Sends a checked call (its own send_request pass marked) and records how it ended."""
+            ticket = decide(handle, name, text, True)
+            if type(ticket) is not int:
+                ticket = await settled(ticket)
+        # The pass for this very call at send_request.
         token = _checked.set(_Checked(session, name, snapshot))
         try:
             result = await original_call_tool(name, snapshot, *rest, **kwargs)
@@ -189,19 +194,6 @@ def instrument_mcp_session(
         if ticket:
             _record_result(exe, ticket, result)
         return result
-
-    async def call_tool_with_options(*args: Any, **kwargs: Any) -> Any:
-        """``call_tool`` with the pin check and/or in-band blocks."""
-        name, arguments, rest = _split_call(args, kwargs)
-        check_tool_name(name)
-        snapshot, text = snapshot_arguments(name, arguments)
-        try:
-            ticket = await begin(name, snapshot, text)
-        except PolicyBlockedError as err:
-            if in_band:
-                return blocked_call_result(err)
-            raise
-        return await send_checked(name, snapshot, ticket, rest, kwargs)
 
     def send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
         passed = _checked.get()
@@ -235,13 +227,9 @@ def instrument_mcp_session(
                     return _as_requested(blocked_call_result(err), args, kwargs)
                 raise
         else:
-            decided = exe._decide(handle, name, text, True)
-            if isinstance(decided, int):
-                ticket = decided
-            elif isinstance(decided, dict):
-                ticket = ticket_of(decided)
-            else:
-                ticket = ticket_of(await decided)
+            ticket = decide(handle, name, text, True)
+            if type(ticket) is not int:
+                ticket = await settled(ticket)
         try:
             result = await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
         except BaseException as err:
@@ -264,12 +252,12 @@ def instrument_mcp_session(
             return without_refused_tools(result, refused_by_name)
         return result
 
-    # Chosen once here, so that with the default options the call path does
-    # no more than before.
+    # Chosen once here: with the default options the call path skips the
+    # pin check and the in-band block (and their coroutine).
     options = in_band or pins is not None
     listing_hooked = hide_blocked_tools or pins_at_send
     try:
-        setattr(session, "call_tool", call_tool_with_options if options else call_tool)
+        setattr(session, "call_tool", call_tool)
         if callable(original_send_request):
             setattr(session, "send_request", send_request)
         if hide_blocked_tools and callable(original_list_tools) or (pins is not None and not pins_at_send):
