@@ -62,6 +62,22 @@ encode: Callable[[dict[str, Any]], str] = (
     _c_encode if _c_make_encoder is not None and _c_encode_is_exact() else _ENCODER.encode
 )
 
+_flat_encoder: Any = None
+if encode is _c_encode:
+    # Built once: a flat dict holds no container, so there is no cycle to
+    # look for (markers None) and nothing left over between calls.
+    _flat_encoder = _c_make_encoder(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+
+
+def encode_flat(value: dict[str, Any]) -> str:
+    """``encode(value)`` for a dict ``flat_copy`` made (no container inside)."""
+    if _flat_encoder is None:
+        return encode(value)
+    return "".join(_flat_encoder(value, 0))
+
+
 # What ``json.loads`` runs once its checks are done.
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())
 

@@ -51,6 +51,49 @@ def snapshot_arguments(tool: str, arguments: object) -> tuple[dict[str, Any] | N
     return copy, text
 
 
+# What `flat_copy` returns for arguments it does not take.
+NOT_FLAT: Any = object()
+
+# Integers beyond 64 bits take the JSON path, which refuses what Python
+# cannot write as text.
+_INT_LIMIT = 1 << 64
+
+
+def flat_copy(arguments: object) -> dict[str, Any] | None:
+    """The common arguments, copied without JSON: a plain dict whose keys
+    are ASCII ``str`` and whose values are ASCII ``str``, ``bool``, ``None``,
+    64-bit ``int`` or finite ``float``, all of exact types. Such a copy is
+    immutable below its top level and sent as it is; JSON carries each of
+    its values, so it may stand for the snapshot of a call whose arguments
+    the policies do not read (its text, ``encode(copy)``, is then written
+    only for the record).
+    ``NOT_FLAT`` for anything else (which then takes ``snapshot_arguments``).
+    """
+    if arguments is None:
+        return None
+    if type(arguments) is not dict:
+        return NOT_FLAT
+    # Copied first, then checked: the copy is what is sent, and no other
+    # code holds it.
+    copy: dict[str, Any] = arguments.copy()
+    for key, value in copy.items():
+        if type(key) is not str or not key.isascii():
+            return NOT_FLAT
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():  # O(1) in CPython; lone surrogates are not ASCII
+                return NOT_FLAT
+        elif kind is int:
+            if not -_INT_LIMIT < value < _INT_LIMIT:
+                return NOT_FLAT
+        elif kind is float:
+            if value - value != 0.0:  # NaN and the infinities
+                return NOT_FLAT
+        elif value is not None and kind is not bool:
+            return NOT_FLAT
+    return copy
+
+
 def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
     """The exception for an outcome that stops the call (its message comes
     from the core), or None when the call may go on."""

@@ -131,6 +131,32 @@ async def test_send_request_is_governed_once(audited: Any) -> None:
     ]
 
 
+async def test_plain_arguments_decided_by_the_tool_name_are_sent_and_recorded_exactly(audited: Any) -> None:
+    """No argument rule reads `inspect`'s arguments: a call with plain
+    arguments is decided by its name and its arguments copied without JSON.
+    The server gets, and the record shows, the arguments as they were when
+    the call ran; a refused value still takes the full check."""
+    exe, log = audited
+    payloads: list[Any] = ["b", -7, 2**63, 1.5, True, None]
+    async with in_memory_session(governed(exe)) as (session, ran):
+        arguments: dict[str, Any] = {"payload": "a"}
+        call = session.call_tool("inspect", arguments)
+        arguments["payload"] = "b"  # before the call runs: what is sent
+        await call
+        arguments["payload"] = "c"  # after: changes nothing
+        for payload in payloads[1:]:
+            await session.call_tool("inspect", {"payload": payload})
+        await session.call_tool("noop", None)
+        with pytest.raises(ExeclaveError, match="not sent"):
+            await session.call_tool("inspect", {"payload": float("inf")})
+        exe.flush()
+    assert ran["inspect"] == [{"payload": p} for p in payloads]
+    records = read_audit_log(log)
+    assert [json.loads(r["input"]) for r in records[: len(payloads)]] == [{"payload": p} for p in payloads]
+    assert "input" not in records[-1] or records[-1]["input"] is None
+    assert [r["status"] for r in records] == ["success"] * (len(payloads) + 1)
+
+
 async def test_warn_mode_and_monitor_mode(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     with Execlave(policies=TEST_POLICIES, audit_log=log) as exe:
@@ -311,6 +337,7 @@ async def test_a_call_that_raises_is_recorded_as_an_error_and_reraised(audited: 
         exe.flush()
     (record,) = read_audit_log(log)
     assert record["status"] == "error" and record["metadata"]["toolName"] == "sleep"
+    assert json.loads(record["input"]) == {"seconds": 5}
     assert record["errorType"] == type(info.value).__name__
 
 
