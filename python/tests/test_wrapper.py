@@ -308,7 +308,7 @@ async def test_wrap_time_errors(exe: Execlave, make_session: Any, agent: Any, ex
 async def test_the_audit_log_holds_one_trace_payload_per_call(audited: Any) -> None:
     exe, log = audited
     async with in_memory_session(governed(exe, session_id="s-1", user_id="u-1")) as (session, ran):
-        await session.call_tool("echo", {"text": "hello"})
+        answer = await session.call_tool("echo", {"text": "hello"})
         with pytest.raises(PolicyBlockedError):
             await session.call_tool("delete_all", {})
         result = await session.call_tool("soft_fail", {})
@@ -320,7 +320,7 @@ async def test_the_audit_log_holds_one_trace_payload_per_call(audited: Any) -> N
     assert first["spanType"] == "tool" and first["agentId"] == "ops-agent"
     assert first["sessionId"] == "s-1" and first["userId"] == "u-1"
     assert json.loads(first["input"]) == {"text": "hello"}
-    assert "hello" in first["output"]
+    assert first["output"] == answer.model_dump_json(by_alias=True, exclude_none=True)
     assert first["metadata"]["toolName"] == "echo" and first["metadata"]["decidedBy"] == "local"
     assert first["durationMs"] >= 0
     assert records[1]["metadata"]["violations"][0]["policyName"] == "Guard"

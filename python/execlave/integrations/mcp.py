@@ -169,13 +169,18 @@ def instrument_mcp_session(
         # One frame of ours between the caller and the original call_tool,
         # and no call of ours that the default options do not need: each
         # frame is resumed at every step of the call.
-        name, arguments, rest = _split_call(args, kwargs)
-        check_tool_name(name)
+        if len(args) == 2 and not kwargs and type(args[0]) is str:
+            name, arguments = args  # call_tool(name, arguments), the common shape
+            rest: tuple[Any, ...] = ()
+        else:
+            name, arguments, rest = _split_call(args, kwargs)
+        if type(name) is not str or not name:
+            check_tool_name(name)  # raises, but for a str subclass
         # The shortcut: plain arguments copied without JSON, and the tool
         # name alone deciding the call when the policies would not read its
         # arguments. Anything else takes the full decision.
         ticket = None
-        if not options and name.isascii():
+        if not options and type(name) is str and name.isascii():
             snapshot = flat_copy(arguments)
             if snapshot is not NOT_FLAT:
                 ticket = by_tool(handle, name)
@@ -391,7 +396,12 @@ def _record_result(exe: Execlave, ticket: int, result: Any, input: str | None = 
         if is_error is None:
             is_error = getattr(result, "is_error", False)
     try:
-        if hasattr(result, "model_dump_json"):
+        # The model's serializer itself: model_dump_json's own Python layer
+        # costs as much again.
+        serializer = getattr(type(result), "__pydantic_serializer__", None)
+        if serializer is not None:
+            text = serializer.to_json(result, by_alias=True, exclude_none=True).decode()
+        elif hasattr(result, "model_dump_json"):
             text = result.model_dump_json(by_alias=True, exclude_none=True)
         else:
             import json
