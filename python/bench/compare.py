@@ -57,14 +57,14 @@ def main() -> None:
     )
     for clock in ("cpu", "wall"):
         print(f"\n{clock} time: governed / bare, median of the processes' medians (range)")
-        print(f"{'variant':<40} {'before':>22} {'after':>22}")
+        print(f"{'variant':<40} {'before':>20} {'bare µs':>8} {'after':>20} {'bare µs':>8}")
         for variant in first["variants"]:
             cells = []
             for side in ("before", "after"):
                 ratios = [r["variants"][variant][clock]["ratio"] for r in sides[side]]
                 bare = statistics.median(r["variants"][variant][clock]["bare_us"] for r in sides[side])
-                cells.append(f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) {bare:>4.0f}µs")
-            print(f"{variant:<40} {cells[0]:>22} {cells[1]:>22}")
+                cells.append(f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) {bare:>8.0f}")
+            print(f"{variant:<40} {cells[0]:>29} {cells[1]:>29}")
     print("\nthe wrapper alone (stub call_tool, CPU µs per call over bare)")
     for side in ("before", "after"):
         gaps = [r["stub_governed_us"] - r["stub_bare_us"] for r in sides[side]]
