@@ -79,7 +79,8 @@ def encode_flat(value: dict[str, Any]) -> str:
 
 
 # What ``json.loads`` runs once its checks are done.
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())
+_make_scanner: Any = json.scanner.make_scanner  # typeshed types its parameter oddly
+_scan_once: Callable[[str, int], tuple[Any, int]] = _make_scanner(json.JSONDecoder())
 
 
 def decode(text: str) -> Any:

@@ -4,8 +4,10 @@ public errors. Shared by the MCP wrapper and ``Execlave.enforce_policy``."""
 
 from __future__ import annotations
 
+import enum
+
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final, Literal
 
 from ._exact_json import decode, encode
 from .errors import (
@@ -51,15 +53,19 @@ def snapshot_arguments(tool: str, arguments: object) -> tuple[dict[str, Any] | N
     return copy, text
 
 
+class _Flat(enum.Enum):
+    NOT = "not flat"
+
+
 # What `flat_copy` returns for arguments it does not take.
-NOT_FLAT: Any = object()
+NOT_FLAT: Final = _Flat.NOT
 
 # Integers beyond 64 bits take the JSON path, which refuses what Python
 # cannot write as text.
 _INT_LIMIT = 1 << 64
 
 
-def flat_copy(arguments: object) -> dict[str, Any] | None:
+def flat_copy(arguments: object) -> dict[str, Any] | None | Literal[_Flat.NOT]:
     """The common arguments, copied without JSON: a plain dict whose keys
     are ASCII ``str`` and whose values are ASCII ``str``, ``bool``, ``None``,
     64-bit ``int`` or finite ``float``, all of exact types. Such a copy is

@@ -179,10 +179,12 @@ def instrument_mcp_session(
         # The shortcut: plain arguments copied without JSON, and the tool
         # name alone deciding the call when the policies would not read its
         # arguments. Anything else takes the full decision.
-        ticket = None
+        ticket: int | None = None
+        snapshot: dict[str, Any] | None = None
         if not options and type(name) is str and name.isascii():
-            snapshot = flat_copy(arguments)
-            if snapshot is not NOT_FLAT:
+            copy = flat_copy(arguments)
+            if copy is not NOT_FLAT:
+                snapshot = copy
                 ticket = by_tool(handle, name)
         by_name = ticket is not None
         if ticket is None:
@@ -195,9 +197,8 @@ def instrument_mcp_session(
                         return blocked_call_result(err)
                     raise
             else:
-                ticket = decide(handle, name, text, True)
-                if type(ticket) is not int:
-                    ticket = await settled(ticket)
+                decided = decide(handle, name, text, True)
+                ticket = decided if type(decided) is int else await settled(decided)
         # The pass for this very call at send_request.
         token = _checked.set(_Checked(session, name, snapshot))
         try:
@@ -245,9 +246,8 @@ def instrument_mcp_session(
                     return _as_requested(blocked_call_result(err), args, kwargs)
                 raise
         else:
-            ticket = decide(handle, name, text, True)
-            if type(ticket) is not int:
-                ticket = await settled(ticket)
+            decided = decide(handle, name, text, True)
+            ticket = decided if type(decided) is int else await settled(decided)
         try:
             result = await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
         except BaseException as err:
