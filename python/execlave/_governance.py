@@ -4,10 +4,12 @@ public errors. Shared by the MCP wrapper and ``Execlave.enforce_policy``."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
+import enum
 
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+from ._exact_json import decode, encode
 from .errors import (
     AgentPausedError,
     EnforcementUnavailableError,
@@ -15,14 +17,6 @@ from .errors import (
     ExeclaveError,
     PolicyBlockedError,
 )
-
-# JSON as the MCP SDK writes it: no NaN/Infinity (pydantic would write null,
-# which is not what the caller meant), no silent conversion of unknown types,
-# cycles detected.
-_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, check_circular=True, separators=(",", ":")
-).encode
-
 
 def check_tool_name(tool: object) -> str:
     if not isinstance(tool, str) or not tool:
@@ -50,13 +44,60 @@ def snapshot_arguments(tool: str, arguments: object) -> tuple[dict[str, Any] | N
             f"got {type(arguments).__name__}; the call was not sent"
         )
     try:
-        text = _encode(arguments if isinstance(arguments, dict) else dict(arguments))
-        copy: dict[str, Any] = json.loads(text)
+        text = encode(arguments if isinstance(arguments, dict) else dict(arguments))
+        copy: dict[str, Any] = decode(text)
     except (TypeError, ValueError, RecursionError) as cause:
         raise ExeclaveError(
             f'arguments of tool "{tool}" cannot be serialised to JSON ({cause}); the call was not sent'
         ) from cause
     return copy, text
+
+
+class _Flat(enum.Enum):
+    NOT = "not flat"
+
+
+# What `flat_copy` returns for arguments it does not take.
+NOT_FLAT: Final = _Flat.NOT
+
+# Integers beyond 64 bits take the JSON path, which refuses what Python
+# cannot write as text.
+_INT_LIMIT = 1 << 64
+
+
+def flat_copy(arguments: object) -> dict[str, Any] | None | Literal[_Flat.NOT]:
+    """The common arguments, copied without JSON: a plain dict whose keys
+    are ASCII ``str`` and whose values are ASCII ``str``, ``bool``, ``None``,
+    64-bit ``int`` or finite ``float``, all of exact types. Such a copy is
+    immutable below its top level and sent as it is; JSON carries each of
+    its values, so it may stand for the snapshot of a call whose arguments
+    the policies do not read (its text, ``encode(copy)``, is then written
+    only for the record).
+    ``NOT_FLAT`` for anything else (which then takes ``snapshot_arguments``).
+    """
+    if arguments is None:
+        return None
+    if type(arguments) is not dict:
+        return NOT_FLAT
+    # Copied first, then checked: the copy is what is sent, and no other
+    # code holds it.
+    copy: dict[str, Any] = arguments.copy()
+    for key, value in copy.items():
+        if type(key) is not str or not key.isascii():
+            return NOT_FLAT
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():  # O(1) in CPython; lone surrogates are not ASCII
+                return NOT_FLAT
+        elif kind is int:
+            if not -_INT_LIMIT < value < _INT_LIMIT:
+                return NOT_FLAT
+        elif kind is float:
+            if value - value != 0.0:  # NaN and the infinities
+                return NOT_FLAT
+        elif value is not None and kind is not bool:
+            return NOT_FLAT
+    return copy
 
 
 def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:

@@ -146,6 +146,10 @@ class Execlave:
         except (TypeError, ValueError) as cause:
             raise ExeclaveError(f"Execlave options cannot be serialised: {cause}") from cause
         self._native = _native.NativeGovernor(options_json)
+        # The shortcut of a call the policies decide by its tool name alone
+        # (a ticket, or None: decide it with `_decide`), bound once: the
+        # wrapper calls it on every call.
+        self._decide_by_tool: Callable[[int, str], int | None] = self._native.decide_by_tool
         self._on_bypass = on_enforcement_bypassed
         self._shutdown_timeout_ms = (
             DEFAULT_SHUTDOWN_TIMEOUT_MS if shutdown_timeout_ms is None else int(shutdown_timeout_ms)
@@ -336,8 +340,10 @@ class Execlave:
         ``request_state``: the call sent again with it is its next round."""
         self._native.open_next_round(ticket, request_state)
 
-    def _complete(self, ticket: int, ending: int, text: str | None, error_type: str | None = None) -> None:
-        self._native.complete(ticket, ending, text, error_type)
+    def _complete(
+        self, ticket: int, ending: int, text: str | None, error_type: str | None = None, input: str | None = None
+    ) -> None:
+        self._native.complete(ticket, ending, text, error_type, input)
 
 
 def ticket_of(outcome: int | dict[str, Any]) -> int:

@@ -122,21 +122,32 @@ impl NativeGovernor {
         })
     }
 
+    /// The shortcut of a call whose arguments the policies would not read:
+    /// its ticket when the tool name alone decides it, allowed with nothing
+    /// to report (`Governor::decide_by_tool`); else `None`, having counted
+    /// and recorded nothing, and the host decides it with `decide`. The
+    /// name is borrowed, not copied, on the way in.
+    fn decide_by_tool(&self, handle: u32, tool: &str) -> PyResult<Option<u64>> {
+        guarded(|| Ok(self.inner.decide_by_tool(handle, tool).ok()))
+    }
+
     /// How the allowed call `ticket` ended, reported when it ended:
     /// `ending` 0 answered, 1 answered with `isError: true`, 2 threw.
     /// `text`: the answer's JSON text, or the message of what it threw.
-    /// `error_type`: the name of the exception's class. Unknown tickets
-    /// (0, or completed already) are ignored.
-    #[pyo3(signature = (ticket, ending, text, error_type=None))]
+    /// `error_type`: the name of the exception's class. `input`: the
+    /// arguments' JSON text, for a call decided by `decide_by_tool`.
+    /// Unknown tickets (0, or completed already) are ignored.
+    #[pyo3(signature = (ticket, ending, text, error_type=None, input=None))]
     fn complete(
         &self,
         ticket: u64,
         ending: u8,
         text: Option<String>,
         error_type: Option<String>,
+        input: Option<String>,
     ) -> PyResult<()> {
         guarded(|| {
-            let completion = match ending {
+            let mut completion = match ending {
                 ANSWERED => Completion::answered(text),
                 ANSWERED_IS_ERROR => Completion {
                     ending: Ending::AnsweredIsError,
@@ -149,6 +160,7 @@ impl NativeGovernor {
                     ))))
                 }
             };
+            completion.input = input;
             self.inner.complete(ticket, completion);
             Ok(())
         })

@@ -131,6 +131,32 @@ async def test_send_request_is_governed_once(audited: Any) -> None:
     ]
 
 
+async def test_plain_arguments_decided_by_the_tool_name_are_sent_and_recorded_exactly(audited: Any) -> None:
+    """No argument rule reads `inspect`'s arguments: a call with plain
+    arguments is decided by its name and its arguments copied without JSON.
+    The server gets, and the record shows, the arguments as they were when
+    the call ran; a refused value still takes the full check."""
+    exe, log = audited
+    payloads: list[Any] = ["b", -7, 2**63, 1.5, True, None]
+    async with in_memory_session(governed(exe)) as (session, ran):
+        arguments: dict[str, Any] = {"payload": "a"}
+        call = session.call_tool("inspect", arguments)
+        arguments["payload"] = "b"  # before the call runs: what is sent
+        await call
+        arguments["payload"] = "c"  # after: changes nothing
+        for payload in payloads[1:]:
+            await session.call_tool("inspect", {"payload": payload})
+        await session.call_tool("noop", None)
+        with pytest.raises(ExeclaveError, match="not sent"):
+            await session.call_tool("inspect", {"payload": float("inf")})
+        exe.flush()
+    assert ran["inspect"] == [{"payload": p} for p in payloads]
+    records = read_audit_log(log)
+    assert [json.loads(r["input"]) for r in records[: len(payloads)]] == [{"payload": p} for p in payloads]
+    assert "input" not in records[-1] or records[-1]["input"] is None
+    assert [r["status"] for r in records] == ["success"] * (len(payloads) + 1)
+
+
 async def test_warn_mode_and_monitor_mode(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     with Execlave(policies=TEST_POLICIES, audit_log=log) as exe:
@@ -282,7 +308,7 @@ async def test_wrap_time_errors(exe: Execlave, make_session: Any, agent: Any, ex
 async def test_the_audit_log_holds_one_trace_payload_per_call(audited: Any) -> None:
     exe, log = audited
     async with in_memory_session(governed(exe, session_id="s-1", user_id="u-1")) as (session, ran):
-        await session.call_tool("echo", {"text": "hello"})
+        answer = await session.call_tool("echo", {"text": "hello"})
         with pytest.raises(PolicyBlockedError):
             await session.call_tool("delete_all", {})
         result = await session.call_tool("soft_fail", {})
@@ -294,7 +320,7 @@ async def test_the_audit_log_holds_one_trace_payload_per_call(audited: Any) -> N
     assert first["spanType"] == "tool" and first["agentId"] == "ops-agent"
     assert first["sessionId"] == "s-1" and first["userId"] == "u-1"
     assert json.loads(first["input"]) == {"text": "hello"}
-    assert "hello" in first["output"]
+    assert first["output"] == answer.model_dump_json(by_alias=True, exclude_none=True)
     assert first["metadata"]["toolName"] == "echo" and first["metadata"]["decidedBy"] == "local"
     assert first["durationMs"] >= 0
     assert records[1]["metadata"]["violations"][0]["policyName"] == "Guard"
@@ -311,6 +337,7 @@ async def test_a_call_that_raises_is_recorded_as_an_error_and_reraised(audited: 
         exe.flush()
     (record,) = read_audit_log(log)
     assert record["status"] == "error" and record["metadata"]["toolName"] == "sleep"
+    assert json.loads(record["input"]) == {"seconds": 5}
     assert record["errorType"] == type(info.value).__name__
 
 

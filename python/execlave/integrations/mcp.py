@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from .._governance import check_tool_name, snapshot_arguments
+from .._exact_json import encode_flat
+from .._governance import NOT_FLAT, check_tool_name, flat_copy, snapshot_arguments
 from ..client import ANSWERED, ANSWERED_IS_ERROR, THREW, Execlave, ticket_of
 from ..errors import ExeclaveError, PolicyBlockedError
 from ._in_band import blocked_call_result, blocks_in_band
@@ -119,6 +120,9 @@ def instrument_mcp_session(
     # session has no send_request to hook.
     pins_at_send = pins is not None and callable(original_send_request)
 
+    decide = exe._decide
+    by_tool = exe._decide_by_tool
+
     def refused_by_name(names: list[str]) -> list[bool]:
         return exe._refused_by_name(handle, names)
 
@@ -159,63 +163,70 @@ def instrument_mcp_session(
         the call is a round sent again with this ``request_state``."""
         if pins is not None:
             await pin_check(name, snapshot, text, state)
-        decided = exe._decide(handle, name, text, True, None, state)
-        if isinstance(decided, int):
-            return decided
-        if isinstance(decided, dict):
-            return ticket_of(decided)
-        return ticket_of(await decided)
+        decided = decide(handle, name, text, True) if state is None else decide(handle, name, text, True, None, state)
+        return decided if type(decided) is int else await settled(decided)
+
+    async def settled(decided: Any) -> int:
+        """The ticket of a decision that was not a bare ticket: an outcome to
+        report, or one still to be awaited (first sync, the control plane)."""
+        return ticket_of(decided if isinstance(decided, dict) else await decided)
 
     async def call_tool(*args: Any, **kwargs: Any) -> Any:
-        name, arguments, rest = _split_call(args, kwargs)
-        check_tool_name(name)
-        snapshot, text = snapshot_arguments(name, arguments)
-        state = kwargs.get("request_state")
-        if state is None:
-            decided = exe._decide(handle, name, text, True)
-        else:  # a round of a multi-round call (mcp 2.x), sent again
-            decided = exe._decide(handle, name, text, True, None, _round_of(state))
-        if isinstance(decided, int):
-            ticket = decided
-        elif isinstance(decided, dict):
-            ticket = ticket_of(decided)
+        # One frame of ours between the caller and the original call_tool,
+        # and no call of ours that the default options do not need: each
+        # frame is resumed at every step of the call.
+        if len(args) == 2 and not kwargs and type(args[0]) is str:
+            name, arguments = args  # call_tool(name, arguments), the common shape
+            rest: tuple[Any, ...] = ()
+            state = None
         else:
-            ticket = ticket_of(await decided)
-        return await send_checked(name, snapshot, ticket, rest, kwargs)
-
-    async def send_checked(
-        name: str, snapshot: Any, ticket: int, rest: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """Sends a checked call (its own send_request pass marked) and records how it ended."""
+            name, arguments, rest = _split_call(args, kwargs)
+            # A round of a multi-round call (mcp 2.x), sent again: always
+            # decided in full, and linked to the earlier rounds.
+            state = _round_of(kwargs.get("request_state"))
+        if type(name) is not str or not name:
+            check_tool_name(name)  # raises, but for a str subclass
+        # The shortcut: plain arguments copied without JSON, and the tool
+        # name alone deciding the call when the policies would not read its
+        # arguments. Anything else takes the full decision.
+        ticket: int | None = None
+        snapshot: dict[str, Any] | None = None
+        if not options and state is None and type(name) is str and name.isascii():
+            copy = flat_copy(arguments)
+            if copy is not NOT_FLAT:
+                snapshot = copy
+                ticket = by_tool(handle, name)
+        by_name = ticket is not None
+        if ticket is None:
+            snapshot, text = snapshot_arguments(name, arguments)
+            if options:
+                try:
+                    ticket = await begin(name, snapshot, text, state)
+                except PolicyBlockedError as err:
+                    if in_band:
+                        return blocked_call_result(err)
+                    raise
+            else:
+                decided = decide(handle, name, text, True) if state is None else decide(handle, name, text, True, None, state)
+                ticket = decided if type(decided) is int else await settled(decided)
+        # The pass for this very call at send_request.
         token = _checked.set(_Checked(session, name, snapshot))
         try:
             result = await original_call_tool(name, snapshot, *rest, **kwargs)
         except BaseException as err:
             if ticket:
-                exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
+                input = encode_flat(snapshot) if by_name and snapshot is not None else None
+                exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__, input)
             raise
         finally:
             _checked.reset(token)
         if ticket:
             # Only a caller that allows it gets an input_required answer
             # back (the session raises otherwise): ordinary calls skip this.
-            if kwargs.get("allow_input_required") is True:
+            if kwargs and kwargs.get("allow_input_required") is True:
                 _opens_round(exe, ticket, result)
-            _record_result(exe, ticket, result)
+            _record_result(exe, ticket, result, encode_flat(snapshot) if by_name and snapshot is not None else None)
         return result
-
-    async def call_tool_with_options(*args: Any, **kwargs: Any) -> Any:
-        """``call_tool`` with the pin check and/or in-band blocks."""
-        name, arguments, rest = _split_call(args, kwargs)
-        check_tool_name(name)
-        snapshot, text = snapshot_arguments(name, arguments)
-        try:
-            ticket = await begin(name, snapshot, text, _round_of(kwargs.get("request_state")))
-        except PolicyBlockedError as err:
-            if in_band:
-                return blocked_call_result(err)
-            raise
-        return await send_checked(name, snapshot, ticket, rest, kwargs)
 
     def send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
         passed = _checked.get()
@@ -250,13 +261,8 @@ def instrument_mcp_session(
                     return _as_requested(blocked_call_result(err), args, kwargs)
                 raise
         else:
-            decided = exe._decide(handle, name, text, True, None, state)
-            if isinstance(decided, int):
-                ticket = decided
-            elif isinstance(decided, dict):
-                ticket = ticket_of(decided)
-            else:
-                ticket = ticket_of(await decided)
+            decided = decide(handle, name, text, True, None, state)
+            ticket = decided if type(decided) is int else await settled(decided)
         try:
             result = await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
         except BaseException as err:
@@ -280,12 +286,12 @@ def instrument_mcp_session(
             return without_refused_tools(result, refused_by_name)
         return result
 
-    # Chosen once here, so that with the default options the call path does
-    # no more than before.
+    # Chosen once here: with the default options the call path skips the
+    # pin check and the in-band block (and their coroutine).
     options = in_band or pins is not None
     listing_hooked = hide_blocked_tools or pins_at_send
     try:
-        setattr(session, "call_tool", call_tool_with_options if options else call_tool)
+        setattr(session, "call_tool", call_tool)
         if callable(original_send_request):
             setattr(session, "send_request", send_request)
         if hide_blocked_tools and callable(original_list_tools) or (pins is not None and not pins_at_send):
@@ -432,12 +438,26 @@ def _with_arguments(request: Any, arguments: dict[str, Any] | None) -> Any:
     return request.model_copy(update={"root": new_root})
 
 
-def _record_result(exe: Execlave, ticket: int, result: Any) -> None:
-    is_error = getattr(result, "isError", None)
-    if is_error is None:
-        is_error = getattr(result, "is_error", False)
+def _record_result(exe: Execlave, ticket: int, result: Any, input: str | None = None) -> None:
+    """How the call ended, with its answer; ``input``: the arguments' JSON
+    text of a call decided by its tool name alone."""
+    # A model keeps its fields in __dict__ (mcp 2.x names this one is_error,
+    # 1.x isError); getattr of the name a model lacks goes through
+    # pydantic's __getattr__ and raises inside (~2 µs on every call).
+    fields = getattr(result, "__dict__", None)
+    if isinstance(fields, dict) and ("is_error" in fields or "isError" in fields):
+        is_error = fields.get("is_error", fields.get("isError"))
+    else:
+        is_error = getattr(result, "isError", None)
+        if is_error is None:
+            is_error = getattr(result, "is_error", False)
     try:
-        if hasattr(result, "model_dump_json"):
+        # The model's serializer itself: model_dump_json's own Python layer
+        # costs as much again.
+        serializer = getattr(type(result), "__pydantic_serializer__", None)
+        if serializer is not None:
+            text = serializer.to_json(result, by_alias=True, exclude_none=True).decode()
+        elif hasattr(result, "model_dump_json"):
             text = result.model_dump_json(by_alias=True, exclude_none=True)
         else:
             import json
@@ -445,4 +465,4 @@ def _record_result(exe: Execlave, ticket: int, result: Any) -> None:
             text = json.dumps(result, default=str)
     except Exception:
         text = '"[result not serialisable]"'
-    exe._complete(ticket, ANSWERED_IS_ERROR if is_error is True else ANSWERED, text)
+    exe._complete(ticket, ANSWERED_IS_ERROR if is_error is True else ANSWERED, text, None, input)
