@@ -160,7 +160,7 @@ impl NativeGovernor {
                     ))))
                 }
             };
-            completion.input = input;
+            completion.input = input.map(Into::into);
             self.inner.complete(ticket, completion);
             Ok(())
         })
