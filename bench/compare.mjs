@@ -40,7 +40,9 @@ function onePass(root) {
     .slice(run.stdout.split('\n').findIndex((l) => l.startsWith('variant')) + 1)
     .filter((l) => l.trim())
     .map((l) => l.split(/\s{2,}/)[0].trim());
-  return { names, ratios: line.slice('run 1: ratios '.length).split(' | ').map(Number) };
+  const ratios = line.slice('run 1: ratios '.length).split(' | ').map(Number);
+  // The table has one row per ratio; lines after it are summaries.
+  return { names: names.slice(0, ratios.length), ratios };
 }
 
 const median = (xs) => {
