@@ -33,6 +33,7 @@ const SECONDS = Number(args.get('seconds') ?? 2);
 const RATE = 100_000;
 // Calls issued per turn of the event loop, at most (paced rows).
 const PER_TURN = 32;
+const RESOLUTION_MS = 1;
 
 function policies() {
   const list = [];
@@ -79,7 +80,7 @@ async function row({ perSecond, auditLog, governed = true }) {
   const path = join(dir, 'audit.jsonl');
   const exe = new Execlave({ policies: policies(), ...(auditLog ? { auditLog: path } : {}) });
   const client = governed ? instrumentMcpClient(stubClient(), exe, { agentId: 'ops-agent' }) : stubClient();
-  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   delay.enable();
   const t0 = performance.now();
   const { sent, ms } = await drive(client, perSecond, SECONDS);
@@ -91,7 +92,11 @@ async function row({ perSecond, auditLog, governed = true }) {
   await exe.shutdown();
   const lines = auditLog ? readFileSync(path, 'utf8').split('\n').filter(Boolean).length : 0;
   rmSync(dir, { recursive: true, force: true });
-  return { sent, ms, totalMs, p99: delay.percentile(99) / 1e6, written: s.recordsWritten, dropped: s.recordsDropped, lines };
+  // Node's histogram records the interval between two ticks of its 1 ms
+  // timer (an idle loop reads p50 ≈ 1.1 ms), so the loop's delay is what
+  // the interval exceeds the tick by.
+  const p99 = (delay.percentile(99) - RESOLUTION_MS * 1e6) / 1e6;
+  return { sent, ms, totalMs, p99, written: s.recordsWritten, dropped: s.recordsDropped, lines };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -114,7 +119,7 @@ console.log(
   `\nRecords throughput (stub client, 24 policies, default buffer 10 000; ${SECONDS} s per row, median of ${ROUNDS} rounds; ` +
     `paced rows yield every ${PER_TURN} calls)\n`,
 );
-console.log('| variant | calls | calls/s | records written | dropped | records/s sustained | event-loop delay p99 |');
+console.log('| variant | calls | calls/s | records written | dropped | records/s sustained | event-loop delay p99 (beyond the 1 ms tick) |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (let i = 0; i < variants.length; i++) {
   const rs = results[i];
