@@ -99,30 +99,31 @@ pub fn tool_id(name: &str) -> u32 {
     })
 }
 
+/// Runs `f` with the slot's governor, its handle and the interned tool
+/// name; `None` for an unknown slot or tool id.
+fn with_slot_tool<R>(slot: u32, tool: u32, f: impl FnOnce(&Slot, &str) -> R) -> Option<R> {
+    TABLES.with_borrow(|t| {
+        let s = t.slots.get(slot as usize)?.as_ref()?;
+        let name = t.names.get((tool as usize).checked_sub(1)?)?;
+        Some(f(s, name))
+    })
+}
+
 /// [`Governor::decide_by_tool`] for a slot and a tool id; an unknown slot
 /// or id is left to the full path too.
 pub fn decide_by_tool(slot: u32, tool: u32) -> Result<u64, Undecided> {
-    TABLES.with_borrow(|t| {
-        let s = t
-            .slots
-            .get(slot as usize)
-            .and_then(Option::as_ref)
-            .ok_or(Undecided::Other)?;
-        let name = (tool as usize)
-            .checked_sub(1)
-            .and_then(|i| t.names.get(i))
-            .ok_or(Undecided::Other)?;
+    with_slot_tool(slot, tool, |s, name| {
         s.governor.decide_by_tool(s.handle, name)
     })
+    .unwrap_or(Err(Undecided::Other))
 }
 
 /// [`Governor::argument_plan`] for a slot and a tool id (`None`: unknown).
 pub fn argument_plan(slot: u32, tool: u32) -> Option<ArgumentPlan> {
-    TABLES.with_borrow(|t| {
-        let s = t.slots.get(slot as usize)?.as_ref()?;
-        let name = t.names.get((tool as usize).checked_sub(1)?)?;
+    with_slot_tool(slot, tool, |s, name| {
         s.governor.argument_plan(s.handle, name)
     })
+    .flatten()
 }
 
 /// [`Governor::decide_values`] for a slot and a tool id; an unknown slot
@@ -133,18 +134,10 @@ pub fn decide_values(
     plan_id: u64,
     values: &[ArgumentValue],
 ) -> Result<u64, Undecided> {
-    TABLES.with_borrow(|t| {
-        let s = t
-            .slots
-            .get(slot as usize)
-            .and_then(Option::as_ref)
-            .ok_or(Undecided::Other)?;
-        let name = (tool as usize)
-            .checked_sub(1)
-            .and_then(|i| t.names.get(i))
-            .ok_or(Undecided::Other)?;
+    with_slot_tool(slot, tool, |s, name| {
         s.governor.decide_values(s.handle, name, plan_id, values)
     })
+    .unwrap_or(Err(Undecided::Other))
 }
 
 /// [`Governor::decide`] for a slot ([`Governor::decide_round`] for a

@@ -187,15 +187,7 @@ async fn a_round_let_through_in_an_outage_is_linked_and_takes_its_place() {
     // outage, here failing open (failing closed: see the rounds the
     // server decides).
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::routed(vec![
-        ("GET /api/v1/policies", vec![Reply::status(503)]),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        ("GET /api/v1/agents/", vec![status("active", None)]),
-    ])
-    .await;
+    let server = TestServer::routed(agent_routes(Reply::status(503))).await;
     let (g, h) = synced(
         &server,
         dir.path(),

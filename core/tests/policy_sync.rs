@@ -12,17 +12,9 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_synced_set_decides_and_a_refresh_replaces_it() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::routed(vec![
-        (
-            "GET /api/v1/policies",
-            vec![policies(json!([deny("no-deletes", "delete_*")])).with_header("ETag", "\"v1\"")],
-        ),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        ("GET /api/v1/agents/", vec![status("active", None)]),
-    ])
+    let server = TestServer::routed(agent_routes(
+        policies(json!([deny("no-deletes", "delete_*")])).with_header("ETag", "\"v1\""),
+    ))
     .await;
     let (g, h) = synced(&server, dir.path(), json!({})).await;
 
@@ -65,17 +57,10 @@ async fn the_synced_set_decides_and_a_refresh_replaces_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_with_nothing_readable_tightens_the_last_good_set() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::routed(vec![
-        (
-            "GET /api/v1/policies",
-            vec![policies(json!([deny("no-deletes", "delete_*")]))],
-        ),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        ("GET /api/v1/agents/", vec![status("active", None)]),
-    ])
+    let server = TestServer::routed(agent_routes(policies(json!([deny(
+        "no-deletes",
+        "delete_*"
+    )]))))
     .await;
     let cache = dir.path().join("policies.json");
     let (g, h) = synced(&server, dir.path(), json!({ "policyCachePath": cache })).await;
@@ -104,18 +89,7 @@ async fn an_answer_with_nothing_readable_tightens_the_last_good_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_answer_with_nothing_readable_sends_calls_to_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::routed(vec![
-        (
-            "GET /api/v1/policies",
-            vec![policies(json!([{ "name": 42 }]))],
-        ),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        ("GET /api/v1/agents/", vec![status("active", None)]),
-    ])
-    .await;
+    let server = TestServer::routed(agent_routes(policies(json!([{ "name": 42 }])))).await;
     let (g, h) = synced(
         &server,
         dir.path(),

@@ -11,18 +11,9 @@ use execlave_core::{Completion, Outcome};
 use serde_json::json;
 
 fn routes(ingest: Vec<Reply>) -> Vec<(&'static str, Vec<Reply>)> {
-    vec![
-        (
-            "GET /api/v1/policies",
-            vec![policies(json!([deny("d", "delete_*")]))],
-        ),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        ("GET /api/v1/agents/", vec![status("active", None)]),
-        ("POST /api/v1/traces/ingest", ingest),
-    ]
+    let mut routes = agent_routes(policies(json!([deny("d", "delete_*")])));
+    routes.push(("POST /api/v1/traces/ingest", ingest));
+    routes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,18 +10,9 @@ use execlave_core::{Governor, Outcome};
 use serde_json::json;
 
 fn routes(enforce: Reply) -> Vec<(&'static str, Vec<Reply>)> {
-    vec![
-        (
-            "GET /api/v1/policies",
-            vec![policies(json!([server_only("rate")]))],
-        ),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        ("GET /api/v1/agents/", vec![status("active", None)]),
-        ("POST /api/v1/policies/enforce", vec![enforce]),
-    ]
+    let mut routes = agent_routes(policies(json!([server_only("rate")])));
+    routes.push(("POST /api/v1/policies/enforce", vec![enforce]));
+    routes
 }
 
 async fn ask(g: &Governor, outcome: Outcome) -> Outcome {

@@ -88,6 +88,20 @@ pub fn server_only(name: &str) -> Value {
     })
 }
 
+/// The routes of a control plane that answers the policy list with
+/// `policies` and knows `ops-agent` (internal id `agt_1`) as active; a
+/// test adds what else it needs.
+pub fn agent_routes(policies: Reply) -> Vec<(&'static str, Vec<Reply>)> {
+    vec![
+        ("GET /api/v1/policies", vec![policies]),
+        (
+            "GET /api/v1/agents?",
+            vec![agent_found("ops-agent", "agt_1")],
+        ),
+        ("GET /api/v1/agents/", vec![status("active", None)]),
+    ]
+}
+
 /// `GET /api/v1/agents?search=…` finding `agent_id` as `internal`.
 pub fn agent_found(agent_id: &str, internal: &str) -> Reply {
     Reply::json(
