@@ -327,18 +327,7 @@ async fn rounds_the_server_decides_are_linked_blocked_or_allowed_or_in_an_outage
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_refused_while_the_agent_is_paused_is_linked() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::routed(vec![
-        ("GET /api/v1/policies", vec![policies(json!([]))]),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        (
-            "GET /api/v1/agents/agt_1/status-poll",
-            vec![status("active", None)],
-        ),
-    ])
-    .await;
+    let server = pausable_agent_server().await;
     let (g, h) = synced(&server, dir.path(), json!({})).await;
     first_round(&g, h, "s1");
     server.route(

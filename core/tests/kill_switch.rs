@@ -12,18 +12,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_agent_is_refused_until_it_is_resumed() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::routed(vec![
-        ("GET /api/v1/policies", vec![policies(json!([]))]),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        (
-            "GET /api/v1/agents/agt_1/status-poll",
-            vec![status("active", None)],
-        ),
-    ])
-    .await;
+    let server = pausable_agent_server().await;
     let (g, h) = synced(&server, dir.path(), json!({})).await;
     assert!(matches!(
         g.decide(h, "echo".into(), None, false, false).unwrap(),
@@ -130,18 +119,7 @@ async fn an_agent_created_later_is_found_and_its_pause_applies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_keep_their_schedule_through_an_outage() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::routed(vec![
-        ("GET /api/v1/policies", vec![policies(json!([]))]),
-        (
-            "GET /api/v1/agents?",
-            vec![agent_found("ops-agent", "agt_1")],
-        ),
-        (
-            "GET /api/v1/agents/agt_1/status-poll",
-            vec![status("active", None)],
-        ),
-    ])
-    .await;
+    let server = pausable_agent_server().await;
     let (g, h) = synced(
         &server,
         dir.path(),

@@ -360,32 +360,9 @@ mod tests {
         reference
     }
 
+    /// The policy format's own example, shared with `core/tests/`.
     fn example() -> Value {
-        json!({
-          "id": "pol_fs_guard",
-          "name": "Filesystem guard",
-          "policyType": "tool_invocation",
-          "enforcementMode": "block",
-          "isActive": true,
-          "appliesToAgents": ["ops-agent"],
-          "severity": "high",
-          "ruleDefinition": {
-            "agentId": "ops-agent",
-            "allow": ["read_text_file", "list_*", "read_multiple_files", "query", "refund"],
-            "deny": ["write_file", "move_file"],
-            "defaultAction": "deny",
-            "arguments": [
-              { "tools": ["read_*", "list_*"], "argument": "path", "kind": "path",
-                "deny": ["/etc/**", "**/.ssh/**"], "allow": ["/srv/data/**"] },
-              { "tools": ["read_multiple_files"], "argument": "paths", "kind": "path",
-                "allow": ["/srv/data/**"] },
-              { "tools": ["query"], "argument": "sql", "kind": "regex",
-                "allow": ["^\\s*select\\b"], "caseInsensitive": true },
-              { "tools": ["refund"], "argument": "/order/amount", "kind": "number",
-                "max": 100, "required": true }
-            ]
-          }
-        })
+        serde_json::from_str(include_str!("../../tests/data/documented_example.json")).unwrap()
     }
 
     #[test]

@@ -88,6 +88,24 @@ pub fn server_only(name: &str) -> Value {
     })
 }
 
+/// A control plane with no policies that knows `ops-agent` (`agt_1`) as
+/// active at its own status-poll path, which a test routes anew to pause
+/// or resume the agent.
+pub async fn pausable_agent_server() -> TestServer {
+    TestServer::routed(vec![
+        ("GET /api/v1/policies", vec![policies(json!([]))]),
+        (
+            "GET /api/v1/agents?",
+            vec![agent_found("ops-agent", "agt_1")],
+        ),
+        (
+            "GET /api/v1/agents/agt_1/status-poll",
+            vec![status("active", None)],
+        ),
+    ])
+    .await
+}
+
 /// The routes of a control plane that answers the policy list with
 /// `policies` and knows `ops-agent` (internal id `agt_1`) as active; a
 /// test adds what else it needs.

@@ -200,6 +200,17 @@ fn arguments(rng: &mut fastrand::Rng) -> Option<String> {
     Some(Value::Object(args).to_string())
 }
 
+/// A valid policy set of 3 to 600 random policies (by `seed`), half of
+/// the seeds with a common base pattern on every path allowlist.
+fn random_set(rng: &mut fastrand::Rng, seed: u64) -> PolicySet {
+    let n = [3, 20, 200, 600][seed as usize % 4];
+    let policies: Vec<Value> = (0..n)
+        .map(|i| valid_policy(rng, i, seed % 2 == 1))
+        .collect();
+    PolicySet::compile_strict(&SourcedPolicy::from_values(policies))
+        .expect("generated policies are valid")
+}
+
 #[test]
 fn combined_matchers_decide_exactly_as_rule_by_rule() {
     let agent = AgentIdentity::new("agent");
@@ -207,12 +218,7 @@ fn combined_matchers_decide_exactly_as_rule_by_rule() {
     let mut blocked = 0usize;
     for seed in 0..12u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let n = [3, 20, 200, 600][seed as usize % 4];
-        let policies: Vec<Value> = (0..n)
-            .map(|i| valid_policy(&mut rng, i, seed % 2 == 1))
-            .collect();
-        let set = PolicySet::compile_strict(&SourcedPolicy::from_values(policies))
-            .expect("generated policies are valid");
+        let set = random_set(&mut rng, seed);
         for _ in 0..100 {
             let tool = pick(&mut rng, &["read_file", "read_text", "write_file"]);
             let args = arguments(&mut rng);
@@ -297,12 +303,7 @@ fn the_values_path_allows_only_what_the_full_decision_allows_cleanly() {
     let (mut compared, mut clean, mut fast) = (0usize, 0usize, 0usize);
     for seed in 100..112u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let n = [3, 20, 200, 600][seed as usize % 4];
-        let policies: Vec<Value> = (0..n)
-            .map(|i| valid_policy(&mut rng, i, seed % 2 == 1))
-            .collect();
-        let set = PolicySet::compile_strict(&SourcedPolicy::from_values(policies))
-            .expect("generated policies are valid");
+        let set = random_set(&mut rng, seed);
         for _ in 0..300 {
             let tool = pick(&mut rng, &["read_file", "read_text", "write_file"]);
             let args = arguments(&mut rng);
