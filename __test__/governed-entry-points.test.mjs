@@ -8,30 +8,22 @@
 
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { Execlave, PolicyBlockedError } from '@execlave/sdk';
-import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
+import { PolicyBlockedError } from '@execlave/sdk';
 import { readAuditLog } from './helpers/audit-log.mjs';
-import { inMemoryPair, tempDir } from './helpers/servers.mjs';
-import { testPolicies } from './helpers/policies.mjs';
+import { governedPair } from './helpers/governed-pair.mjs';
 
 let pair;
 let exe;
 let auditLog;
+let close;
 
 beforeEach(async () => {
-  pair = await inMemoryPair();
-  auditLog = join(tempDir(), 'audit.jsonl');
-  exe = new Execlave({ policies: testPolicies, auditLog });
-  instrumentMcpClient(pair.client, exe, { agentId: 'ops-agent' });
+  ({ pair, exe, auditLog, close } = await governedPair());
 });
 
-afterEach(async () => {
-  await pair.close();
-  await exe.shutdown();
-});
+afterEach(() => close());
 
 async function records() {
   await exe.flush();

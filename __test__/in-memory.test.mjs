@@ -10,6 +10,7 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Execlave, PolicyBlockedError, ExeclaveError, EnforcementHaltError } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
 import { readAuditLog } from './helpers/audit-log.mjs';
+import { governedPair } from './helpers/governed-pair.mjs';
 import { inMemoryPair, tempDir } from './helpers/servers.mjs';
 import { testPolicies } from './helpers/policies.mjs';
 
@@ -18,18 +19,13 @@ const require = createRequire(import.meta.url);
 let pair;
 let exe;
 let auditLog;
+let close;
 
 beforeEach(async () => {
-  pair = await inMemoryPair();
-  auditLog = join(tempDir(), 'audit.jsonl');
-  exe = new Execlave({ policies: testPolicies, auditLog });
-  instrumentMcpClient(pair.client, exe, { agentId: 'ops-agent', sessionId: 'sess-1', userId: 'user-7' });
+  ({ pair, exe, auditLog, close } = await governedPair({ sessionId: 'sess-1', userId: 'user-7' }));
 });
 
-afterEach(async () => {
-  await pair.close();
-  await exe.shutdown();
-});
+afterEach(() => close());
 
 function records() {
   return readAuditLog(auditLog);
