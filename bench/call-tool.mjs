@@ -12,8 +12,9 @@
 // pairs, from a fresh worker in each of several runs. A variant whose
 // "governed" client is bare too (A/A) shows the noise floor (ideally 1.000).
 
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { connectedClient, median, pairedBatches, runWorker as runPaired } from './paired.mjs';
 
 const VARIANTS = [
   'A/A control (both bare)',
@@ -86,19 +87,7 @@ async function main() {
 }
 
 function runWorker(data) {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(fileURLToPath(import.meta.url), { workerData: data });
-    const onExit = (code) => reject(new Error(`bench worker "${VARIANTS[data.variant]}" exited with ${code}`));
-    w.once('exit', onExit);
-    w.once('error', (err) => {
-      console.error(`bench worker "${VARIANTS[data.variant]}" failed:`, err);
-      reject(err);
-    });
-    w.once('message', (res) => {
-      w.off('exit', onExit);
-      w.terminate().then(() => resolve(res), reject);
-    });
-  });
+  return runPaired(fileURLToPath(import.meta.url), data, VARIANTS[data.variant]);
 }
 
 /**
@@ -121,27 +110,15 @@ async function worker({ variant, controlPlane, pairs, batch }) {
   const { join } = await import('node:path');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
-  const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
-  const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
   const { z } = await import('zod');
   const { Execlave } = await import('@execlave/sdk');
   const { instrumentMcpClient } = await import('@execlave/sdk/integrations/mcp');
 
-  async function connectedClient() {
-    const server = new McpServer({ name: 'bench', version: '1.0.0' });
-    server.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({
-      content: [{ type: 'text', text }],
-    }));
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await server.connect(serverSide);
-    const client = new Client({ name: 'bench', version: '1.0.0' });
-    await client.connect(clientSide);
-    return client;
-  }
+  const echo = () =>
+    connectedClient('echo', { text: z.string() }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
 
-  const bare = await connectedClient();
-  const governed = await connectedClient();
+  const bare = await echo();
+  const governed = await echo();
   const dir = mkdtempSync(join(tmpdir(), 'execlave-bench-'));
   const auditLog = join(dir, 'audit.jsonl');
   const policies = realisticPolicies();
@@ -169,24 +146,7 @@ async function worker({ variant, controlPlane, pairs, batch }) {
     return Number(process.hrtime.bigint() - t0) / 1000 / n;
   }
 
-  // Warm up both: JIT, caches, the first policy plan.
-  for (let i = 0; i < 10; i++) {
-    await meanUs(bare, 200);
-    await meanUs(governed, 200);
-  }
-  const ratios = [];
-  const bareUs = [];
-  const governedUs = [];
-  for (let p = 0; p < pairs; p++) {
-    // A B B A: a linear drift within the pair cancels out.
-    const b1 = await meanUs(bare, batch);
-    const g1 = await meanUs(governed, batch);
-    const g2 = await meanUs(governed, batch);
-    const b2 = await meanUs(bare, batch);
-    ratios.push((g1 + g2) / (b1 + b2));
-    bareUs.push(b1, b2);
-    governedUs.push(g1, g2);
-  }
+  const { ratios, bareUs, governedUs } = await pairedBatches(meanUs, bare, governed, { pairs, batch });
   await bare.close();
   await governed.close();
   const stats = exe ? exe.stats() : null;
@@ -237,10 +197,4 @@ function realisticPolicies() {
     });
   }
   return policies;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }

@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { resolve, join } from 'node:path';
+import { median } from './paired.mjs';
 
 const here = resolve(fileURLToPath(import.meta.url), '../..');
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -45,10 +46,6 @@ function onePass(root) {
   return { names: names.slice(0, ratios.length), ratios };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const sides = { before: [], after: [] };
 let names = [];

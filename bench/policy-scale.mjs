@@ -13,8 +13,9 @@
 //   node bench/policy-scale.mjs [--runs=5] [--pairs=40] [--batch=50]
 //                               [--only=mcp|stub] [--sizes=10,200,2000,10000]
 
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { connectedClient, median, pairedBatches, runWorker as runPaired } from './paired.mjs';
 
 // Workers get the same arguments (see runWorker), so they see the same sizes.
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
@@ -151,16 +152,7 @@ async function stubRows() {
 }
 
 function runWorker(data) {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(fileURLToPath(import.meta.url), { workerData: data, argv: process.argv.slice(2) });
-    const onExit = (code) => reject(new Error(`bench worker "${VARIANTS[data.variant].name}" exited with ${code}`));
-    w.once('exit', onExit);
-    w.once('error', reject);
-    w.once('message', (res) => {
-      w.off('exit', onExit);
-      w.terminate().then(() => resolve(res), reject);
-    });
-  });
+  return runPaired(fileURLToPath(import.meta.url), data, VARIANTS[data.variant].name, process.argv.slice(2));
 }
 
 /** Every governed call must have been decided, and allowed. */
@@ -200,28 +192,16 @@ async function worker({ variant, pairs, batch }) {
   const { join } = await import('node:path');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
-  const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
-  const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
   const { z } = await import('zod');
   const { Execlave, PolicyBlockedError } = await import('@execlave/sdk');
   const { instrumentMcpClient } = await import('@execlave/sdk/integrations/mcp');
 
-  async function connectedClient() {
-    const server = new McpServer({ name: 'bench', version: '1.0.0' });
-    server.registerTool('read_file', { inputSchema: { path: z.string() } }, async ({ path }) => ({
-      content: [{ type: 'text', text: path }],
-    }));
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    await server.connect(serverSide);
-    const client = new Client({ name: 'bench', version: '1.0.0' });
-    await client.connect(clientSide);
-    return client;
-  }
+  const readFile = () =>
+    connectedClient('read_file', { path: z.string() }, async ({ path }) => ({ content: [{ type: 'text', text: path }] }));
 
   const { size, auditLog } = VARIANTS[variant];
-  const bare = await connectedClient();
-  const governed = await connectedClient();
+  const bare = await readFile();
+  const governed = await readFile();
   const dir = mkdtempSync(join(tmpdir(), 'execlave-bench-'));
   let exe = null;
   if (size > 0) {
@@ -251,22 +231,7 @@ async function worker({ variant, pairs, batch }) {
     return Number(process.hrtime.bigint() - t0) / 1000 / n;
   }
 
-  for (let i = 0; i < 10; i++) {
-    await meanUs(bare, 200);
-    await meanUs(governed, 200);
-  }
-  const ratios = [];
-  const addedUs = [];
-  const bareUs = [];
-  for (let p = 0; p < pairs; p++) {
-    const b1 = await meanUs(bare, batch);
-    const g1 = await meanUs(governed, batch);
-    const g2 = await meanUs(governed, batch);
-    const b2 = await meanUs(bare, batch);
-    ratios.push((g1 + g2) / (b1 + b2));
-    addedUs.push((g1 + g2 - b1 - b2) / 2);
-    bareUs.push(b1, b2);
-  }
+  const { ratios, addedUs, bareUs } = await pairedBatches(meanUs, bare, governed, { pairs, batch });
   await bare.close();
   await governed.close();
   let stats = null;
@@ -278,10 +243,4 @@ async function worker({ variant, pairs, batch }) {
   }
   rmSync(dir, { recursive: true, force: true });
   parentPort.postMessage({ ratios, addedUs, calls, stats, bareUs: median(bareUs) });
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
