@@ -56,26 +56,17 @@ unsafe extern "C" fn decide_values(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let mut argc = 3 + MAX_VALUES + 1;
-    let mut argv = [ptr::null_mut(); 3 + MAX_VALUES + 1];
-    let mut handle = 0u32;
-    let mut tool_id = 0u32;
-    let mut plan_id = 0f64;
-    // SAFETY: as in `decide_by_tool`; `argv` has room for `argc` values.
-    let ok = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        ) == sys::Status::napi_ok
-            && (3..=3 + MAX_VALUES).contains(&argc)
-            && sys::napi_get_value_uint32(env, argv[0], &mut handle) == sys::Status::napi_ok
-            && sys::napi_get_value_uint32(env, argv[1], &mut tool_id) == sys::Status::napi_ok
-            && sys::napi_get_value_double(env, argv[2], &mut plan_id) == sys::Status::napi_ok
+    // SAFETY: `env` and `info` are the running callback's.
+    let Some((argv, argc, handle, tool_id)) =
+        (unsafe { slot_and_tool::<{ 3 + MAX_VALUES + 1 }>(env, info) })
+    else {
+        return number(env, -1.0);
     };
+    let mut plan_id = 0f64;
+    let ok = (3..=3 + MAX_VALUES).contains(&argc)
+        // SAFETY: `argv[2]` is one of the callback's arguments (argc ≥ 3).
+        && unsafe { sys::napi_get_value_double(env, argv[2], &mut plan_id) }
+            == sys::Status::napi_ok;
     // Plan ids are whole numbers from 1, well below 2^53.
     let plan_ok = plan_id >= 1.0 && plan_id.fract() == 0.0 && plan_id < 9.007e15;
     if !(ok && plan_ok) {
@@ -225,12 +216,35 @@ unsafe extern "C" fn decide_by_tool(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let mut argc = 2usize;
-    let mut argv = [ptr::null_mut(); 2];
-    let mut handle = 0u32;
-    let mut tool_id = 0u32;
-    // SAFETY: `env` and `info` are the ones Node-API passed to this
-    // callback; `argv` has room for the `argc` values requested.
+    // SAFETY: `env` and `info` are the running callback's.
+    let Some((_, _, handle, tool_id)) = (unsafe { slot_and_tool::<2>(env, info) }) else {
+        return number(env, -1.0);
+    };
+    // A panic must not unwind through this `extern "C"` frame (that would
+    // abort the host process): it becomes -1, and the full path decides.
+    let decide = || match fast_path::decide_by_tool(handle, tool_id) {
+        Ok(ticket) => ticket as f64,
+        Err(Undecided::NeedsArguments) => -2.0,
+        Err(Undecided::Other | Undecided::Stale) => -1.0,
+    };
+    number(env, std::panic::catch_unwind(decide).unwrap_or(-1.0))
+}
+
+/// A raw callback's arguments (room for `N`; the count says how many were
+/// passed, which may be more), with the first two read as the agent slot
+/// and the tool id; `None` when there are fewer than two or either is not
+/// a number.
+///
+/// # Safety
+/// `env` and `info` are the ones Node-API passed to the running callback.
+unsafe fn slot_and_tool<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Option<([sys::napi_value; N], usize, u32, u32)> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
+    let (mut handle, mut tool_id) = (0u32, 0u32);
+    // SAFETY: per this function's contract; `argv` has room for `argc`.
     let ok = unsafe {
         sys::napi_get_cb_info(
             env,
@@ -244,17 +258,5 @@ unsafe extern "C" fn decide_by_tool(
             && sys::napi_get_value_uint32(env, argv[0], &mut handle) == sys::Status::napi_ok
             && sys::napi_get_value_uint32(env, argv[1], &mut tool_id) == sys::Status::napi_ok
     };
-    // A panic must not unwind through this `extern "C"` frame (that would
-    // abort the host process): it becomes -1, and the full path decides.
-    let decide = || match fast_path::decide_by_tool(handle, tool_id) {
-        Ok(ticket) => ticket as f64,
-        Err(Undecided::NeedsArguments) => -2.0,
-        Err(Undecided::Other | Undecided::Stale) => -1.0,
-    };
-    let answer = if ok {
-        std::panic::catch_unwind(decide).unwrap_or(-1.0)
-    } else {
-        -1.0
-    };
-    number(env, answer)
+    ok.then_some((argv, argc, handle, tool_id))
 }
