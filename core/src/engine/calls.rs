@@ -207,8 +207,15 @@ pub fn decode_batch(
         .collect())
 }
 
+/// The pending calls by ticket, oldest first (the first is the one evicted
+/// past `max_pending`). Boxed: a `PendingCall` is some 250 bytes, and a
+/// B-tree node shifts its values on every insert and remove; completing
+/// the oldest calls, as most completions do, moved kilobytes per call
+/// (measured: the largest single cost of a batch of completions).
+type PendingCalls = BTreeMap<Ticket, Box<PendingCall>>;
+
 pub struct Calls {
-    pending: Mutex<BTreeMap<Ticket, PendingCall>>,
+    pending: Mutex<PendingCalls>,
     /// Refusal records waiting for completions the host owes (record order).
     held: Mutex<Vec<CallRecord>>,
     next_ticket: AtomicU64,
@@ -282,9 +289,9 @@ impl Calls {
     pub fn start(&self, call: PendingCall) -> (Ticket, Option<PendingCall>) {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.insert(ticket, call);
+        pending.insert(ticket, Box::new(call));
         let evicted = if pending.len() > self.max_pending {
-            pending.pop_first().map(|(_, c)| c)
+            pending.pop_first().map(|(_, c)| *c)
         } else {
             None
         };
@@ -292,21 +299,26 @@ impl Calls {
     }
 
     pub fn take(&self, ticket: Ticket) -> Option<PendingCall> {
-        self.lock().remove(&ticket)
+        self.lock().remove(&ticket).map(|c| *c)
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Ticket, PendingCall>> {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, PendingCalls> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The records of the calls that completed, in the order given, taking
     /// the lock once. Unknown tickets (0, or already completed) are
     /// ignored: completing twice must not record twice.
+    ///
+    /// The records are made as the iterator is read, after the lock is let
+    /// go, each straight into its place (no list of records in between);
+    /// the calls stay boxed until then.
     pub fn complete_many(
         &self,
         completions: impl IntoIterator<Item = (Ticket, Completion)>,
-    ) -> Vec<CallRecord> {
-        let mut done = Vec::new();
+    ) -> impl Iterator<Item = CallRecord> {
+        let completions = completions.into_iter();
+        let mut done = Vec::with_capacity(completions.size_hint().0);
         {
             let mut pending = self.lock();
             for (ticket, completion) in completions {
@@ -318,7 +330,7 @@ impl Calls {
                 }
             }
         }
-        done.into_iter().map(|(c, e)| finish(c, e)).collect()
+        done.into_iter().map(|(c, e)| finish(*c, e))
     }
 
     /// Holds a refusal's record until the host has reported what it owes.
@@ -489,9 +501,11 @@ mod tests {
         assert_eq!(calls.round_of("s2", &caller), None);
         let again = sent_round(&calls, "s2");
         let (plain, _) = calls.start(pending("echo"));
-        let records = calls.complete_many(
-            [first, second, third, again, plain].map(|t| (t, Completion::answered(None))),
-        );
+        let records: Vec<_> = calls
+            .complete_many(
+                [first, second, third, again, plain].map(|t| (t, Completion::answered(None))),
+            )
+            .collect();
         let links: Vec<_> = records.iter().map(|r| r.link).collect();
         let parent = records[0].trace_id;
         for (i, link) in links[..3].iter().enumerate() {

@@ -646,7 +646,7 @@ impl Engine {
     pub fn complete_many(&self, completions: impl IntoIterator<Item = (Ticket, Completion)>) {
         let done = self.calls.complete_many(completions);
         let held = self.calls.take_held();
-        self.push_records(done.into_iter().chain(held));
+        self.push_records(done.chain(held));
     }
 
     fn record_refusal(
