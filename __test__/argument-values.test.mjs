@@ -219,15 +219,9 @@ describe('the cached plan follows the policies', () => {
       ruleDefinition: { arguments: [{ tools: ['read_file'], argument: 'path', kind: 'path', deny }] },
     });
     const cp = await startControlPlane({ policies: [policy(['/etc/**'])] });
-    const options = { apiKey: cp.apiKey, baseUrl: cp.url, policyRefreshMs: 100, firstSyncTimeoutMs: 1500 };
-    const exe = new Execlave(options);
-    const pair = await echoingPair();
-    instrumentMcpClient(pair.client, exe, { agentId: 'ops-agent' });
-    cleanups.push(async () => {
-      await pair.client.close();
-      await exe.shutdown();
-      await cp.close();
-    });
+    // Pushed first: the cleanups run last-in first, so it closes after the client.
+    cleanups.push(() => cp.close());
+    const pair = await governed({ apiKey: cp.apiKey, baseUrl: cp.url, policyRefreshMs: 100, firstSyncTimeoutMs: 1500 });
     const call = (path) => pair.client.callTool({ name: 'read_file', arguments: { path } });
     await call('/srv/a');
     await call('/srv/a');

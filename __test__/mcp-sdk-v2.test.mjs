@@ -67,6 +67,19 @@ const transports = {
   },
 };
 
+/**
+ * Skips test `t` when `client`'s protocol era fulfils input inside the one
+ * round (only the modern era answers `input_required` and re-sends).
+ */
+function skipsRounds(t, client) {
+  if (client.getProtocolEra() === 'modern') return false;
+  t.skip(`the ${client.getProtocolEra()} era fulfils input inside the one round`);
+  return true;
+}
+
+// The answer to the `deploy` tool's confirmation, for its next round.
+const CONFIRMED = { confirm: { action: 'accept', content: { confirm: true } } };
+
 async function governed(kind, wrapOptions = {}) {
   const { transport, ran, close } = await transports[kind]();
   const auditLog = join(tempDir(), 'audit.jsonl');
@@ -142,13 +155,10 @@ for (const kind of Object.keys(transports)) {
 
     test('a round the caller re-sends itself (allowInputRequired) is checked again, on its own arguments', async (t) => {
       const { client, exe, sent } = await governed(kind);
-      if (client.getProtocolEra() !== 'modern') {
-        t.skip(`the ${client.getProtocolEra()} era fulfils input inside the one round`);
-        return;
-      }
+      if (skipsRounds(t, client)) return;
       const first = await client.callTool({ name: 'deploy', arguments: { env: 'dev' } }, { allowInputRequired: true });
       assert.equal(first.resultType, 'input_required');
-      const inputResponses = { confirm: { action: 'accept', content: { confirm: true } } };
+      const inputResponses = CONFIRMED;
       // The model changed the arguments between the rounds: checked again, refused, not sent.
       await assert.rejects(
         client.callTool({ name: 'deploy', arguments: { env: 'mars' }, inputResponses, requestState: first.requestState }),
@@ -163,14 +173,11 @@ for (const kind of Object.keys(transports)) {
 
     test('the records of a re-sent round are linked to the first round: same parentTraceId, rounds 1 and 2', async (t) => {
       const { client, records } = await governed(kind);
-      if (client.getProtocolEra() !== 'modern') {
-        t.skip(`the ${client.getProtocolEra()} era fulfils input inside the one round`);
-        return;
-      }
+      if (skipsRounds(t, client)) return;
       await client.callTool({ name: 'echo', arguments: { text: 'before' } });
       const first = await client.callTool({ name: 'deploy', arguments: { env: 'dev' } }, { allowInputRequired: true });
       assert.equal(first.resultType, 'input_required');
-      const inputResponses = { confirm: { action: 'accept', content: { confirm: true } } };
+      const inputResponses = CONFIRMED;
       await assert.rejects(
         client.callTool({ name: 'deploy', arguments: { env: 'mars' }, inputResponses, requestState: first.requestState }),
         PolicyBlockedError,
@@ -200,13 +207,10 @@ for (const kind of Object.keys(transports)) {
 
     test('a refused round is linked too: its record carries the first round as parent and its round number', async (t) => {
       const { client, sent, records } = await governed(kind, { onBlock: 'result' });
-      if (client.getProtocolEra() !== 'modern') {
-        t.skip(`the ${client.getProtocolEra()} era fulfils input inside the one round`);
-        return;
-      }
+      if (skipsRounds(t, client)) return;
       const first = await client.callTool({ name: 'deploy', arguments: { env: 'dev' } }, { allowInputRequired: true });
       assert.equal(first.resultType, 'input_required');
-      const inputResponses = { confirm: { action: 'accept', content: { confirm: true } } };
+      const inputResponses = CONFIRMED;
       const resend = (env) => client.callTool({ name: 'deploy', arguments: { env }, inputResponses, requestState: first.requestState });
       // Round 2 with arguments the policy refuses (in-band: a result, never sent) ...
       const blocked = await resend('mars');

@@ -330,17 +330,7 @@ async fn a_round_refused_while_the_agent_is_paused_is_linked() {
     let server = pausable_agent_server().await;
     let (g, h) = synced(&server, dir.path(), json!({})).await;
     first_round(&g, h, "s1");
-    server.route(
-        "GET /api/v1/agents/agt_1/status-poll",
-        vec![status("paused", Some("incident 42"))],
-    );
-    eventually("the pause is seen", || {
-        matches!(
-            g.decide(h, "echo".into(), None, false, false),
-            Ok(Outcome::Paused { .. })
-        )
-    })
-    .await;
+    pause_agent(&server, &g, h, "incident 42").await;
     let paused = g
         .decide_round(h, "deploy".into(), env("dev"), true, false, "s1")
         .unwrap();

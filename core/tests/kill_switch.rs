@@ -19,17 +19,7 @@ async fn a_paused_agent_is_refused_until_it_is_resumed() {
         Outcome::Allow { .. }
     ));
 
-    server.route(
-        "GET /api/v1/agents/agt_1/status-poll",
-        vec![status("paused", Some("incident 42"))],
-    );
-    eventually("the pause is seen", || {
-        matches!(
-            g.decide(h, "echo".into(), None, false, false),
-            Ok(Outcome::Paused { .. })
-        )
-    })
-    .await;
+    pause_agent(&server, &g, h, "incident 42").await;
     let paused = g
         .decide(h, "echo".into(), Some("{}".into()), true, false)
         .unwrap();
@@ -139,15 +129,5 @@ async fn polls_keep_their_schedule_through_an_outage() {
         polls() >= before + 6
     })
     .await;
-    server.route(
-        "GET /api/v1/agents/agt_1/status-poll",
-        vec![status("paused", Some("during the outage"))],
-    );
-    eventually("the pause is seen", || {
-        matches!(
-            g.decide(h, "echo".into(), None, false, false),
-            Ok(Outcome::Paused { .. })
-        )
-    })
-    .await;
+    pause_agent(&server, &g, h, "during the outage").await;
 }

@@ -106,6 +106,23 @@ pub async fn pausable_agent_server() -> TestServer {
     .await
 }
 
+/// Pauses `ops-agent` on a [`pausable_agent_server`] (its status poll
+/// answers "paused" with `reason` from now on) and waits until `g` refuses
+/// its calls as paused.
+pub async fn pause_agent(server: &TestServer, g: &Governor, h: u32, reason: &str) {
+    server.route(
+        "GET /api/v1/agents/agt_1/status-poll",
+        vec![status("paused", Some(reason))],
+    );
+    eventually("the pause is seen", || {
+        matches!(
+            g.decide(h, "echo".into(), None, false, false),
+            Ok(execlave_core::Outcome::Paused { .. })
+        )
+    })
+    .await;
+}
+
 /// The routes of a control plane that answers the policy list with
 /// `policies` and knows `ops-agent` (internal id `agt_1`) as active; a
 /// test adds what else it needs.
