@@ -11,6 +11,7 @@ use crate::decision::Violation;
 use crate::engine::agents::{AgentHandle, Agents};
 use crate::engine::calls::{Calls, Completion};
 use crate::engine::policy_store::PolicyStore;
+use crate::engine::RemoteVerdict;
 use crate::engine::{Engine, EngineSettings, Outcome, Ticket, Undecided};
 use crate::error::{Error, ErrorKind};
 use crate::log::Logger;
@@ -21,6 +22,7 @@ use crate::records::audit_log::AuditLog;
 use crate::records::pipeline::Pipeline;
 use crate::records::sinks_for;
 use crate::stats::{Stats, StatsSnapshot};
+use crate::sync::approval::ApprovalTiming;
 use crate::sync::kill_switch::KillSwitch;
 use crate::sync::policies::{adopt_cache, PolicySync};
 use futures_util::FutureExt;
@@ -163,6 +165,10 @@ impl Governor {
             on_outage: options.enforcement_on_outage,
             first_sync_timeout: Duration::from_millis(options.first_sync_timeout_ms),
             environment: options.environment.clone(),
+            approval: ApprovalTiming {
+                timeout: Duration::from_millis(options.approval_timeout_ms),
+                poll_interval: Duration::from_millis(options.approval_poll_interval_ms),
+            },
         };
         let engine = Engine::new(
             settings,
@@ -352,13 +358,25 @@ impl Governor {
             verdict = crate::sync::remote::ask(c, &e.log, &request) => Some(verdict),
             _ = e.closing() => None,
         };
+        let monitor_only = || e.calls.lock().get(&ticket).is_some_and(|c| c.monitor_only);
         match verdict {
+            Some(RemoteVerdict::ApprovalRequired(id)) if !self.is_closed() && !monitor_only() => {
+                e.wait_for_approval(c, ticket, id, &request).await
+            }
             Some(verdict) if !self.is_closed() => e.apply_verdict(ticket, verdict),
             _ => {
                 e.calls.take(ticket);
                 Outcome::Closed
             }
         }
+    }
+
+    /// The caller gave up on the pending call `ticket` (waiting for an
+    /// approval): nothing more is sent for it, it is recorded as
+    /// cancelled, and its `decide_remote` resolves `Cancelled`. False: no
+    /// such pending call.
+    pub fn cancel(&self, ticket: Ticket) -> bool {
+        self.engine().cancel(ticket)
     }
 
     /// Delivers everything buffered so far; resolves when the sinks have it.

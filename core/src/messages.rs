@@ -66,3 +66,7 @@ mod tests {
         assert!(auth_failed(401).contains("HTTP 401"));
     }
 }
+
+/// A call whose caller cancelled it while it waited for an approval.
+pub const CANCELLED: &str =
+    "the caller cancelled the call while it waited for an approval; the call was not sent";

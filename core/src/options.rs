@@ -63,6 +63,11 @@ pub struct GovernorOptions {
     /// Calls decided but not yet completed; beyond this the oldest is
     /// recorded as never completed, so a leaked promise cannot leak memory.
     pub max_pending_calls: usize,
+    /// How long a call waits for a human's approval (the service's own
+    /// limit: 30 minutes).
+    pub approval_timeout_ms: u64,
+    /// How often a waiting call asks whether it was approved.
+    pub approval_poll_interval_ms: u64,
 }
 
 impl Default for GovernorOptions {
@@ -87,6 +92,8 @@ impl Default for GovernorOptions {
             batch_size: 100,
             flush_interval_ms: None,
             max_pending_calls: 10_000,
+            approval_timeout_ms: 30 * 60 * 1000,
+            approval_poll_interval_ms: 5_000,
         }
     }
 }
@@ -142,6 +149,11 @@ impl GovernorOptions {
             ("bufferSize", self.buffer_size),
             ("batchSize", self.batch_size),
             ("maxPendingCalls", self.max_pending_calls),
+            ("approvalTimeoutMs", self.approval_timeout_ms as usize),
+            (
+                "approvalPollIntervalMs",
+                self.approval_poll_interval_ms as usize,
+            ),
         ] {
             if v == 0 {
                 return Err(format!("{name} must be at least 1"));

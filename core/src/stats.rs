@@ -21,6 +21,10 @@ pub struct Stats {
     pub unreadable_policies: AtomicU64,
     /// Tools left out of listings because policies refuse them by name.
     pub tools_hidden: AtomicU64,
+    /// Calls waiting for an approval now (a gauge).
+    pub approvals_waiting: AtomicU64,
+    pub approvals_granted: AtomicU64,
+    pub approvals_refused: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], serialised with the names users see.
@@ -42,6 +46,9 @@ pub struct StatsSnapshot {
     /// Registrations in use (see `Agents`): a gauge the governor fills in.
     pub registrations: u64,
     pub tools_hidden: u64,
+    pub approvals_waiting: u64,
+    pub approvals_granted: u64,
+    pub approvals_refused: u64,
 }
 
 impl Stats {
@@ -65,6 +72,9 @@ impl Stats {
             unreadable_policies: self.unreadable_policies.load(Relaxed),
             registrations: 0,
             tools_hidden: self.tools_hidden.load(Relaxed),
+            approvals_waiting: self.approvals_waiting.load(Relaxed),
+            approvals_granted: self.approvals_granted.load(Relaxed),
+            approvals_refused: self.approvals_refused.load(Relaxed),
         }
     }
 }

@@ -43,7 +43,7 @@ const HEADER_SIGNATURE: &str = "x-execlave-signature";
 
 /// Characters left as they are in a path segment or query value: RFC 3986
 /// unreserved. Everything else is percent-encoded.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -186,7 +186,7 @@ pub fn signature(api_key: &str, timestamp: u64, body: &[u8]) -> String {
 
 /// The object that carries the answer: the body itself, or its `data` when
 /// the body is wrapped as `{"data": {...}}` and `key` is not at the top.
-fn unwrap_data<'a>(body: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
+pub(super) fn unwrap_data<'a>(body: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
     let obj = body.as_object()?;
     if obj.contains_key(key) {
         return Some(obj);
@@ -228,7 +228,7 @@ fn generic_block() -> Violation {
     }
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
+pub(super) fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
@@ -527,7 +527,7 @@ impl ApiClient {
 
     /// Sends one request: JSON body (if any), signing headers (if enabled).
     /// Answers of any status come back; only transport failures are errors.
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -559,7 +559,7 @@ impl ApiClient {
 
     /// The error for a non-success answer (other than those an endpoint
     /// handles itself).
-    async fn error_for(&self, resp: Response) -> ApiError {
+    pub(super) async fn error_for(&self, resp: Response) -> ApiError {
         let status = resp.status().as_u16();
         match status {
             401 | 403 => ApiError::Auth(status),
@@ -589,7 +589,7 @@ impl ApiClient {
         self.redact(truncate_chars(clean.trim(), MAX_ERROR_MESSAGE_CHARS))
     }
 
-    async fn read_json(&self, resp: Response) -> Result<Value, ApiError> {
+    pub(super) async fn read_json(&self, resp: Response) -> Result<Value, ApiError> {
         self.read_json_capped(resp, MAX_BODY_BYTES).await
     }
 
@@ -662,7 +662,7 @@ impl ApiClient {
         ApiError::Network(self.redact(format!("{what}{detail}")))
     }
 
-    fn redact(&self, s: String) -> String {
+    pub(super) fn redact(&self, s: String) -> String {
         redact_key(s, &self.api_key)
     }
 }

@@ -69,30 +69,52 @@ impl EnforceRequest {
 
 impl Serialize for EnforceRequest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Wire<'a> {
-            agent_id: &'a str,
-            input: &'a str,
-            environment: &'a str,
-            tools: &'a [String],
-            metadata: Metadata<'a>,
-        }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Metadata<'a> {
-            tool_arguments: &'a Value,
-        }
+        self.wire(Some(&self.agent_id)).serialize(serializer)
+    }
+}
+
+/// The action context of an enforce request (the approval flow): the very
+/// body sent to enforce less `agentId`, same keys in the same order, made
+/// by the same code so that it cannot drift from what the server sealed.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionContext<'a>(pub &'a EnforceRequest);
+
+impl Serialize for ActionContext<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.wire(None).serialize(serializer)
+    }
+}
+
+/// The enforce body on the wire; without `agent_id` it is the action
+/// context.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_id: Option<&'a str>,
+    input: &'a str,
+    environment: &'a str,
+    tools: &'a [String],
+    metadata: WireMetadata<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMetadata<'a> {
+    tool_arguments: &'a Value,
+}
+
+impl EnforceRequest {
+    fn wire<'a>(&'a self, agent_id: Option<&'a str>) -> Wire<'a> {
         Wire {
-            agent_id: &self.agent_id,
+            agent_id,
             input: &self.input,
             environment: &self.environment,
             tools: &self.tools,
-            metadata: Metadata {
+            metadata: WireMetadata {
                 tool_arguments: &self.tool_arguments,
             },
         }
-        .serialize(serializer)
     }
 }
 

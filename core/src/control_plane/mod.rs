@@ -7,6 +7,7 @@
 //! Wire format: the Execlave control-plane API (`/api/v1/...`), as the
 //! official SDK speaks it.
 
+pub mod approvals;
 pub mod backoff;
 pub mod breaker;
 pub mod client;
@@ -14,6 +15,8 @@ pub mod connection;
 pub mod endpoints;
 pub mod error;
 
+#[cfg(any(test, feature = "test-support"))]
+mod test_approvals;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_server;
 

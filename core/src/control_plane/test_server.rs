@@ -15,6 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+pub use super::test_approvals::ApprovalScript;
+use super::test_approvals::Approvals;
+
 /// An endless body stops after this many bytes, so the server always stops
 /// by itself.
 pub const ENDLESS_LIMIT: u64 = 64 * 1024 * 1024;
@@ -123,6 +126,8 @@ struct State {
     routes: Mutex<Vec<Route>>,
     requests: Mutex<Vec<Recorded>>,
     streamed: AtomicU64,
+    /// Approval requests and their certificates (see `test_approvals`).
+    approvals: Approvals,
 }
 
 pub struct TestServer {
@@ -148,6 +153,7 @@ impl TestServer {
             routes: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             streamed: AtomicU64::new(0),
+            approvals: Approvals::default(),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -185,6 +191,13 @@ impl TestServer {
                 next: 0,
             },
         );
+    }
+
+    /// Approval request `id` unfolds as `script`; a 202 of enforce naming
+    /// it seals the action context its certificate is bound to. Routes
+    /// still win (fault injection).
+    pub fn approval(&self, id: &str, script: ApprovalScript) {
+        self.state.approvals.script(id, script);
     }
 
     /// The requests whose `"{METHOD} {path}"` starts with `prefix`.
@@ -247,6 +260,8 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
     }
     body.truncate(length);
     let line = format!("{method} {path}");
+    let approval = state.approvals.answer(&method, &path, &body);
+    let enforce_body = body.clone();
     state.requests.lock().unwrap().push(Recorded {
         method,
         path,
@@ -266,6 +281,8 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
     };
     let reply = if let Some(reply) = routed {
         reply
+    } else if let Some((status, json)) = approval {
+        Reply::json(status, &json)
     } else {
         let mut next = state.next.lock().unwrap();
         let reply = state.script[(*next).min(state.script.len() - 1)].clone();
@@ -273,6 +290,11 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
         reply
     };
 
+    if let ReplyBody::Bytes(bytes) = &reply.body {
+        state
+            .approvals
+            .saw_enforce(&line, &enforce_body, reply.status, bytes);
+    }
     let mut out = format!(
         "HTTP/1.1 {} Scripted\r\nConnection: close\r\n",
         reply.status

@@ -13,8 +13,8 @@ use crate::decision::Violation;
 use crate::error::Error;
 use crate::messages;
 use crate::records::record::{
-    bound_record_text, bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy,
-    RecordText, INCOMPLETE, MAX_RECORD_TEXT,
+    bound_record_text, bound_text, new_trace_id, ApprovalNote, CallContext, CallRecord, CallStatus,
+    DecidedBy, RecordText, INCOMPLETE, MAX_RECORD_TEXT,
 };
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -45,6 +45,8 @@ pub struct PendingCall {
     /// The `requestState` of a round that waits for the control plane's
     /// decision: once allowed (sent), it takes the round's place.
     pub unsent_round: Option<String>,
+    /// The approval this call waited for, for its record.
+    pub approval: Option<Box<ApprovalNote>>,
 }
 
 /// How a call ended, as its host saw it.
@@ -407,6 +409,7 @@ pub fn finish(call: PendingCall, completion: Completion) -> CallRecord {
         violations: vec![],
         warnings: call.warnings,
         decided_by: call.decided_by,
+        approval: call.approval,
     }
 }
 
@@ -471,6 +474,7 @@ mod tests {
             monitor_only: false,
             link: None,
             unsent_round: None,
+            approval: None,
         }
     }
 

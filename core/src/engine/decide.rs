@@ -19,10 +19,11 @@ use crate::options::{EnforcementMode, OutageMode};
 use crate::policy::{ArgumentPlan, ArgumentValue, ValuesVerdict};
 use crate::records::pipeline::Pipeline;
 use crate::records::record::{
-    bound_text, new_trace_id, CallContext, CallRecord, CallStatus, DecidedBy, Refusal,
-    MAX_RECORD_TEXT,
+    bound_text, new_trace_id, ApprovalNote, CallContext, CallRecord, CallStatus, DecidedBy,
+    Refusal, MAX_RECORD_TEXT,
 };
 use crate::stats::Stats;
+use crate::sync::approval::ApprovalTiming;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +38,8 @@ pub struct EngineSettings {
     pub on_outage: OutageMode,
     pub first_sync_timeout: Duration,
     pub environment: String,
+    /// The approval flow's timeout and poll interval.
+    pub approval: ApprovalTiming,
 }
 
 pub struct Engine {
@@ -53,19 +56,23 @@ pub struct Engine {
     pub log: Arc<Logger>,
     /// Woken whenever a sync finishes or an agent is resolved.
     pub progress: Arc<Notify>,
+    /// Woken when a call waiting for an approval is cancelled.
+    pub cancels: Notify,
     closed: AtomicBool,
     started: Instant,
 }
 
 /// What a refusal's record says.
-struct Refused {
-    kind: Refusal,
-    violations: Vec<Violation>,
-    warnings: Vec<Violation>,
-    message: String,
-    decided_by: DecidedBy,
+pub(super) struct Refused {
+    pub(super) kind: Refusal,
+    pub(super) violations: Vec<Violation>,
+    pub(super) warnings: Vec<Violation>,
+    pub(super) message: String,
+    pub(super) decided_by: DecidedBy,
     /// The round of a multi-round call this call was, if any.
-    link: Option<CallLink>,
+    pub(super) link: Option<CallLink>,
+    /// The approval the call waited for, if any.
+    pub(super) approval: Option<Box<ApprovalNote>>,
 }
 
 /// A call sent again with `state`, the `requestState` that an earlier
@@ -99,6 +106,7 @@ impl Engine {
             stats,
             log,
             progress,
+            cancels: Notify::new(),
             closed: AtomicBool::new(false),
             started: Instant::now(),
         }
@@ -238,6 +246,7 @@ impl Engine {
                 message: messages::paused(&context.agent_id, reason.as_deref()),
                 decided_by: DecidedBy::Local,
                 link,
+                approval: None,
             };
             let agent_id = context.agent_id.to_string();
             self.record_refusal(context, tool, args_json, refused, completions_owed);
@@ -283,6 +292,7 @@ impl Engine {
                 warnings: decision.warnings,
                 decided_by: DecidedBy::Local,
                 link,
+                approval: None,
             };
             self.record_refusal(context, tool, args_json, refused, completions_owed);
             return Ok(outcome);
@@ -402,6 +412,7 @@ impl Engine {
             warnings: vec![],
             decided_by: DecidedBy::Local,
             link: request_state.and_then(|s| self.calls.round_of(s, &reg.context)),
+            approval: None,
         };
         self.record_refusal(reg.context, tool, args_json, refused, completions_owed);
         Ok(message)
@@ -584,6 +595,7 @@ impl Engine {
             message: reason.clone(),
             decided_by: DecidedBy::Local,
             link,
+            approval: None,
         };
         self.record_refusal(context, tool, args_json, refused, hold_record);
         Outcome::Unavailable {
@@ -629,6 +641,7 @@ impl Engine {
             monitor_only: false,
             link: None,
             unsent_round: None,
+            approval: None,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);
@@ -649,7 +662,7 @@ impl Engine {
         self.push_records(done.chain(held));
     }
 
-    fn record_refusal(
+    pub(super) fn record_refusal(
         &self,
         context: CallContext,
         tool: String,
@@ -676,6 +689,7 @@ impl Engine {
             violations: refused.violations,
             warnings: refused.warnings,
             decided_by: refused.decided_by,
+            approval: refused.approval,
         };
         if hold {
             self.calls.hold(record);
@@ -739,6 +753,12 @@ impl Engine {
                     self.block_pending(ticket, violations)
                 }
             }
+            // Monitor mode (the governor waits for an enforcing agent's
+            // approvals): the server's demand is a warning.
+            RemoteVerdict::ApprovalRequired(id) => {
+                let violation = approval_violation(id.as_deref(), &self.calls, ticket);
+                self.allow_pending(ticket, vec![violation])
+            }
             RemoteVerdict::AuthFailed(status) => {
                 self.calls.take(ticket);
                 Stats::bump(&self.stats.blocked);
@@ -781,7 +801,7 @@ impl Engine {
         }
     }
 
-    fn allow_pending(&self, ticket: Ticket, remote_warnings: Vec<Violation>) -> Outcome {
+    pub(super) fn allow_pending(&self, ticket: Ticket, remote_warnings: Vec<Violation>) -> Outcome {
         Stats::bump(&self.stats.allowed);
         let mut pending = self.calls.lock();
         let Some(call) = pending.get_mut(&ticket) else {
@@ -827,8 +847,31 @@ impl Engine {
             warnings: call.warnings,
             decided_by: call.decided_by,
             link: call.link,
+            approval: None,
         };
         self.record_refusal(call.context, call.tool, call.input, refused, false);
         outcome
+    }
+}
+
+/// The warning of a monitor-only call the control plane wanted approved.
+fn approval_violation(id: Option<&str>, calls: &Calls, ticket: Ticket) -> Violation {
+    let id = id.unwrap_or("unknown");
+    Violation {
+        policy_name: "Human approval".into(),
+        policy_type: "approval".into(),
+        enforcement_mode: "require_approval".into(),
+        message: format!(
+            "a human must approve this call (approval request {id}); monitor only, not waited for"
+        ),
+        rule: Some("approval_required".into()),
+        tool: calls.lock().get(&ticket).map(|c| c.tool.clone()),
+        extra: [(
+            "approvalRequestId".to_string(),
+            Value::String(id.to_owned()),
+        )]
+        .into_iter()
+        .collect(),
+        ..Default::default()
     }
 }

@@ -2,10 +2,12 @@
 //! ([`policy_store`]), the decision itself ([`decide`]), what it means for
 //! the host ([`outcome`]), the calls between decision and end
 //! ([`calls`]: tickets, pending calls, record order), and which listed
-//! tools the policies refuse by name ([`listing`]), and the rounds of a
-//! multi-round call ([`rounds`]).
+//! tools the policies refuse by name ([`listing`]), the rounds of a
+//! multi-round call ([`rounds`]), and the wait for an approval
+//! ([`approval_wait`]).
 
 pub mod agents;
+pub mod approval_wait;
 pub mod calls;
 pub mod decide;
 pub mod listing;

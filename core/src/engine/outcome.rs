@@ -2,6 +2,7 @@
 
 use crate::decision::Violation;
 use crate::messages;
+use crate::sync::approval::ApprovalRefusal;
 use serde::Serialize;
 
 /// Identifies a call between its decision and its completion.
@@ -70,6 +71,13 @@ pub enum Outcome {
     },
     /// `shutdown()` was called.
     Closed,
+    /// The call needed an approval, which did not let it go ahead.
+    ApprovalRefused {
+        #[serde(flatten)]
+        refusal: ApprovalRefusal,
+    },
+    /// The caller cancelled the call while it waited for an approval.
+    Cancelled,
 }
 
 /// The control plane's part of a decision (see `sync::remote`).
@@ -90,6 +98,9 @@ pub enum RemoteVerdict {
     Undecided(String),
     /// The key was rejected with this status.
     AuthFailed(u16),
+    /// 202: a human must approve, through this approval request (`None`:
+    /// the answer named none, which is refused).
+    ApprovalRequired(Option<String>),
 }
 
 impl Outcome {
@@ -102,6 +113,8 @@ impl Outcome {
             Outcome::Unavailable { reason, .. } => messages::unavailable(reason),
             Outcome::AuthFailed { status } => messages::auth_failed(*status),
             Outcome::Closed => messages::CLOSED.to_string(),
+            Outcome::ApprovalRefused { refusal } => refusal.message(),
+            Outcome::Cancelled => messages::CANCELLED.to_string(),
             Outcome::Allow { .. } | Outcome::WaitForSync | Outcome::AskServer { .. } => {
                 return None
             }

@@ -8,6 +8,7 @@ pub use super::text::RecordText;
 use crate::clock::Iso8601;
 use crate::decision::Violation;
 use crate::engine::rounds::CallLink;
+use crate::sync::approval::ApprovalFailure;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub enum Refusal {
     PolicyBlocked,
     AgentPaused,
     EnforcementUnavailable,
+    /// An approval that did not let the call go ahead.
+    Approval(ApprovalFailure),
 }
 
 impl Refusal {
@@ -72,6 +75,7 @@ impl Refusal {
             Refusal::PolicyBlocked => "PolicyBlockedError",
             Refusal::AgentPaused => "AgentPausedError",
             Refusal::EnforcementUnavailable => "EnforcementUnavailableError",
+            Refusal::Approval(failure) => failure.error_type(),
         }
     }
 }
@@ -115,6 +119,21 @@ pub struct CallRecord {
     pub violations: Vec<Violation>,
     pub warnings: Vec<Violation>,
     pub decided_by: DecidedBy,
+    /// The approval this call waited for, if it needed one
+    /// (`metadata.approval`).
+    pub approval: Option<Box<ApprovalNote>>,
+}
+
+/// What a record says of a call's approval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalNote {
+    /// The approval request's id, or `local` for the local approver.
+    pub id: String,
+    /// `granted`, or why not: `denied`, `timed_out`, `certificate_mismatch`,
+    /// `unverifiable`, `cancelled`.
+    pub outcome: &'static str,
+    pub waited_ms: f64,
 }
 
 impl CallRecord {
@@ -153,6 +172,7 @@ impl CallRecord {
                 violations: &self.violations,
                 warnings: &self.warnings,
                 round: self.link.map(|l| l.round),
+                approval: self.approval.as_deref(),
             },
         }
     }
@@ -214,6 +234,8 @@ struct TraceMetadata<'a> {
     /// The round of a multi-round call (1 for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     round: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a ApprovalNote>,
 }
 
 /// A random 128-bit trace id. Trace ids need to be unique, not secret, so a
@@ -276,6 +298,7 @@ pub(crate) fn sample_record(tool: &str) -> CallRecord {
         violations: vec![],
         warnings: vec![],
         decided_by: DecidedBy::Local,
+        approval: None,
     }
 }
 

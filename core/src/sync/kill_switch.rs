@@ -73,6 +73,8 @@ impl KillSwitch {
                             )
                         });
                         state.status.store(Arc::new(new));
+                        // A call waiting for an approval stops at a pause.
+                        self.progress.notify_waiters();
                     }
                 }
                 // The last known status stands while the control plane is

@@ -4,10 +4,8 @@
 //! [`RemoteVerdict`] the engine applies.
 
 use crate::control_plane::{ApiError, Connection, EnforceAnswer, EnforceRequest};
-use crate::decision::Violation;
 use crate::engine::RemoteVerdict;
 use crate::log::Logger;
-use serde_json::Value;
 
 pub async fn ask(connection: &Connection, log: &Logger, request: &EnforceRequest) -> RemoteVerdict {
     let c = connection;
@@ -32,25 +30,7 @@ pub async fn ask(connection: &Connection, log: &Logger, request: &EnforceRequest
             approval_request_id,
         }) => {
             c.succeeded();
-            let id = approval_request_id.unwrap_or_else(|| "unknown".into());
-            let violation = Violation {
-                policy_name: "Human approval".into(),
-                policy_type: "approval".into(),
-                enforcement_mode: "require_approval".into(),
-                message: format!(
-                    "a human must approve this call (approval request {id}); this SDK does not \
-                     wait for approvals yet, so the call is blocked"
-                ),
-                rule: Some("approval_required".into()),
-                tool: request.tools.first().cloned(),
-                extra: [("approvalRequestId".to_string(), Value::String(id))]
-                    .into_iter()
-                    .collect(),
-                ..Default::default()
-            };
-            RemoteVerdict::Blocked {
-                violations: vec![violation],
-            }
+            RemoteVerdict::ApprovalRequired(approval_request_id)
         }
         Ok(EnforceAnswer::PlanLimit { message, .. }) => {
             c.succeeded();
