@@ -10,5 +10,9 @@ export const {
   PolicyBlockedError,
   AgentPausedError,
   EnforcementUnavailableError,
+  PolicyDeniedError,
+  ApprovalTimeoutError,
+  CertificateMismatchError,
+  ApprovalVerificationError,
 } = cjs;
 export default cjs;

@@ -11,6 +11,7 @@ import {
   Execlave,
   ExeclaveError,
   PolicyBlockedError,
+  ApprovalVerificationError,
   AgentPausedError,
   EnforcementUnavailableError,
 } from '@execlave/sdk';
@@ -283,14 +284,14 @@ describe('item 16: the API key never leaks, whoever writes the text', () => {
     assert.ok(refused instanceof ExeclaveError, String(refused));
     cp.setEnforceResponse(202, { approvalRequestId: `apr_${mixed}` });
     const approval = await client.callTool({ name: 'echo', arguments: { text: 'z' } }).catch((e) => e);
-    assert.ok(approval instanceof PolicyBlockedError, String(approval));
+    assert.ok(approval instanceof ApprovalVerificationError, String(approval));
     await exe.flush();
     const lower = key.toLowerCase();
     for (const [what, text] of [
       ['blocked message', blocked.message],
       ['blocked violations', JSON.stringify(blocked.violations)],
       ['refused message', refused.message],
-      ['approval', JSON.stringify([approval.message, approval.violations])],
+      ['approval', JSON.stringify([approval.message, approval.approvalRequestId, String(approval.cause)])],
       ['records', JSON.stringify(cp.traces)],
     ]) {
       assert.ok(!text.toLowerCase().includes(lower), `the key leaked into the ${what}: ${text}`);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import {
+  ApprovalVerificationError,
   Execlave,
   PolicyBlockedError,
   AgentPausedError,
@@ -250,10 +251,11 @@ describe('server-side decisions', () => {
     assert.ok(err instanceof PolicyBlockedError);
     assert.equal(err.violations[0].message, 'contains PII');
     assert.equal(err.violations[0].extraField, 7);
+    // An approval nobody can find (the poll answers 404) is refused.
     cp.setEnforceResponse(202, { approvalRequestId: 'apr_1' });
     const err2 = await client.callTool({ name: 'echo', arguments: { text: 'x' } }).catch((e) => e);
-    assert.ok(err2 instanceof PolicyBlockedError);
-    assert.match(err2.violations[0].message, /approv/);
+    assert.ok(err2 instanceof ApprovalVerificationError, String(err2));
+    assert.equal(err2.approvalRequestId, 'apr_1');
     cp.setEnforceResponse(402, { error: { resource: 'enforcements', current: 10, max: 10, message: 'limit' } });
     await assert.rejects(client.callTool({ name: 'echo', arguments: { text: 'x' } }), EnforcementUnavailableError);
     cp.setEnforceResponse(503, { error: { code: 'down', message: 'down' } });

@@ -46,6 +46,20 @@ function describe(value) {
  * `toJSON` of the params themselves is not part of it: what is sent is the
  * data read here, nothing a serialiser would compute later.
  */
+/**
+ * The caller's AbortSignal among a request's trailing arguments (the MCP
+ * SDK's request options, `{ signal }`), or undefined. It ends a wait for an
+ * approval; the SDK itself honours it for the send.
+ */
+function signalOf(rest) {
+  for (const arg of rest) {
+    if (arg === null || typeof arg !== 'object') continue;
+    const { signal } = arg;
+    if (signal !== null && typeof signal === 'object' && typeof signal.addEventListener === 'function' && 'aborted' in signal) return signal;
+  }
+  return undefined;
+}
+
 function toolCallParams(name, args, source) {
   checkToolName(name);
   const params = { name, arguments: snapshotArguments(name, args) };
@@ -255,10 +269,11 @@ function instrumentMcpClient(client, exe, options) {
    * again with a `requestState` (a multi-round call) is decided in full
    * and its record linked to the earlier rounds'; any other call as usual.
    */
-  function begin(params) {
+  function begin(params, rest) {
+    const signal = signalOf(rest);
     const state = roundOf(params);
-    if (state !== undefined) return gov.beginRound(params.name, params.arguments, state);
-    return gov.begin(params.name, params.arguments);
+    if (state !== undefined) return gov.beginRound(params.name, params.arguments, state, signal);
+    return gov.begin(params.name, params.arguments, signal);
   }
 
   /** The `requestState` of a call that is a round sent again, else undefined. */
@@ -275,7 +290,7 @@ function instrumentMcpClient(client, exe, options) {
   function governed(params, send, forwarded, rest) {
     if (pins !== null || tracing !== null) return governedWithOptions(params, send, forwarded, rest); // H11
     const args = params.arguments;
-    const ticket = begin(params);
+    const ticket = begin(params, rest);
     const mark = send === originalCallTool ? params : null;
     if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
     return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
@@ -294,7 +309,7 @@ function instrumentMcpClient(client, exe, options) {
     const args = params.arguments;
     let ticket;
     try {
-      ticket = begin(params);
+      ticket = begin(params, rest);
     } catch (err) {
       return Promise.resolve(blockedCallResult(err));
     }
@@ -313,7 +328,7 @@ function instrumentMcpClient(client, exe, options) {
     try {
       if (pins !== null) await pinCheck(params);
       const args = params.arguments;
-      const ticket = await begin(params);
+      const ticket = await begin(params, rest);
       if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
       span.allowed();
       const mark = send === originalCallTool ? params : null;

@@ -113,6 +113,47 @@ function clientClosed() {
   return new ExeclaveError('this governed client was closed while the call was being decided; the call was not sent');
 }
 
+/**
+ * `promise` (a decision the core is making), ended early when `signal`
+ * aborts: `cancel` tells the core (which then sends nothing more for the
+ * call and records it as cancelled), and the caller gets the abort reason.
+ * The listener goes with the promise: nothing is left behind either way.
+ */
+function cancellable(promise, signal, cancel) {
+  if (signal === undefined || signal === null) return promise;
+  if (signal.aborted) {
+    cancel();
+    promise.catch(() => {});
+    return Promise.reject(abortReason(signal));
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      cancel();
+      reject(abortReason(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function abortReason(signal) {
+  const { reason } = signal;
+  if (reason instanceof Error) return reason;
+  const err = new Error('the call was cancelled while it waited for an approval; it was not sent');
+  err.name = 'AbortError';
+  if (reason !== undefined) err.cause = reason;
+  return err;
+}
+
 class Execlave {
   #native;
   #onBypass;
@@ -190,7 +231,7 @@ class Execlave {
     if (request === null || typeof request !== 'object') {
       throw new ExeclaveError('enforcePolicy takes { agentId, tools: [name], arguments?, input? }');
     }
-    const { agentId, tools, arguments: args, input } = request;
+    const { agentId, tools, arguments: args, input, signal } = request;
     if (!Array.isArray(tools) || tools.length === 0) {
       throw new ExeclaveError('enforcePolicy: tools must be a non-empty array of tool names');
     }
@@ -199,7 +240,7 @@ class Execlave {
       const warnings = [];
       for (const tool of tools) {
         checkToolName(tool);
-        const outcome = await this.#decide(reg, toolIdOf(tool, toolIds), tool, argumentsJson(tool, args), false, input);
+        const outcome = await this.#decide(reg, toolIdOf(tool, toolIds), tool, argumentsJson(tool, args), false, input, undefined, signal);
         if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
       }
       return { allowed: true, warnings };
@@ -318,7 +359,8 @@ class Execlave {
    */
   // `requestState`: the call is a round of a multi-round call (see
   // `beginRound`), else undefined.
-  #decide(reg, toolId, tool, argsJson, track, input, requestState) {
+  // `signal`: the caller's AbortSignal; it ends a wait for an approval.
+  #decide(reg, toolId, tool, argsJson, track, input, requestState, signal) {
     // A released registration's slot may belong to another one by now.
     if (reg.released) throw clientClosed();
     const owed = this.#doneArgs.length > 0;
@@ -327,20 +369,21 @@ class Execlave {
     // A refusal's record waits in Rust for the completions queued here;
     // hand them over now so that the records stay in order.
     if (owed) this.#flushCompletions();
-    return this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState);
+    return this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState, signal);
   }
 
-  #settle(outcome, reg, toolId, tool, argsJson, track, input, requestState) {
+  #settle(outcome, reg, toolId, tool, argsJson, track, input, requestState, signal) {
     switch (outcome.kind) {
       case 'wait_for_sync':
         if (reg.released) throw clientClosed();
         return this.#native
           .waitForSync(reg.handle)
-          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input, requestState), rethrowNative);
-      case 'ask_server':
-        return this.#native
-          .decideRemote(outcome.ticket, input ?? null)
-          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState), rethrowNative);
+          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input, requestState, signal), rethrowNative);
+      case 'ask_server': {
+        const remote = this.#native.decideRemote(outcome.ticket, input ?? null).catch(rethrowNative);
+        return cancellable(remote, signal, () => this.#native.cancel(outcome.ticket))
+          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState, signal));
+      }
       default: {
         const err = haltError(outcome);
         if (err) throw err;
@@ -440,7 +483,7 @@ class Execlave {
        * or its promise when the control plane must be asked; throws why
        * it may not go on.
        */
-      begin: (tool, args) => {
+      begin: (tool, args, signal) => {
         // A client used again after it closed (reconnected) registers anew.
         if (!held) {
           reg = this.#acquire(agentId, sessionId, userId, enforce);
@@ -463,7 +506,7 @@ class Execlave {
           const ticket = valuesTicket(reg.handle, id, args, plans);
           if (ticket >= 0) return ticket;
         }
-        const r = this.#decide(reg, id, tool, argumentsJson(tool, args), true);
+        const r = this.#decide(reg, id, tool, argumentsJson(tool, args), true, undefined, undefined, signal);
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
@@ -476,12 +519,12 @@ class Execlave {
        * refusal's) to the earlier rounds', so they share the parent trace
        * id.
        */
-      beginRound: (tool, args, requestState) => {
+      beginRound: (tool, args, requestState, signal) => {
         if (!held) {
           reg = this.#acquire(agentId, sessionId, userId, enforce);
           held = true;
         }
-        const r = this.#decide(reg, Math.abs(toolIdOf(tool, known)), tool, argumentsJson(tool, args), true, undefined, requestState);
+        const r = this.#decide(reg, Math.abs(toolIdOf(tool, known)), tool, argumentsJson(tool, args), true, undefined, requestState, signal);
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);

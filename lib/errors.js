@@ -57,6 +57,53 @@ class EnforcementUnavailableError extends EnforcementHaltError {
   }
 }
 
+/**
+ * The approval errors: a call that needed a human's approval and did not
+ * get one that counts. `approvalRequestId` names the request (`local` for
+ * the client's own approver), `reason` is the approver's or the server's,
+ * `cause` what went wrong while checking.
+ */
+class ApprovalHaltError extends EnforcementHaltError {
+  constructor(message, approvalRequestId = null, reason = null, cause = undefined) {
+    super(message, cause === undefined || cause === null ? undefined : { cause });
+    this.approvalRequestId = approvalRequestId;
+    this.reason = reason ?? null;
+    if (!('cause' in this)) this.cause = cause ?? null;
+  }
+}
+
+/** The approval was denied (by a person, or the approver). */
+class PolicyDeniedError extends ApprovalHaltError {
+  constructor(message, approvalRequestId, reason, cause) {
+    super(message, approvalRequestId, reason, cause);
+    this.name = 'PolicyDeniedError';
+  }
+}
+
+/** The approval expired, or no decision came within `approvalTimeoutMs`. */
+class ApprovalTimeoutError extends ApprovalHaltError {
+  constructor(message, approvalRequestId, reason, cause) {
+    super(message, approvalRequestId, reason, cause);
+    this.name = 'ApprovalTimeoutError';
+  }
+}
+
+/** The server says the approval's certificate does not fit this call (`reason`). */
+class CertificateMismatchError extends ApprovalHaltError {
+  constructor(message, approvalRequestId, reason, cause) {
+    super(message, approvalRequestId, reason, cause);
+    this.name = 'CertificateMismatchError';
+  }
+}
+
+/** The approval could not be checked (`cause`): refused, never let through. */
+class ApprovalVerificationError extends ApprovalHaltError {
+  constructor(message, approvalRequestId, reason, cause) {
+    super(message, approvalRequestId, reason, cause);
+    this.name = 'ApprovalVerificationError';
+  }
+}
+
 module.exports = {
   ExeclaveError,
   ExeclaveAuthError,
@@ -64,4 +111,8 @@ module.exports = {
   PolicyBlockedError,
   AgentPausedError,
   EnforcementUnavailableError,
+  PolicyDeniedError,
+  ApprovalTimeoutError,
+  CertificateMismatchError,
+  ApprovalVerificationError,
 };

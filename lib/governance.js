@@ -10,7 +10,19 @@ const {
   PolicyBlockedError,
   AgentPausedError,
   EnforcementUnavailableError,
+  PolicyDeniedError,
+  ApprovalTimeoutError,
+  CertificateMismatchError,
+  ApprovalVerificationError,
 } = require('./errors');
+
+// The core's approval failure kinds (`ApprovalFailure`) and their classes.
+const APPROVAL_ERRORS = {
+  denied: PolicyDeniedError,
+  timed_out: ApprovalTimeoutError,
+  certificate_mismatch: CertificateMismatchError,
+  unverifiable: ApprovalVerificationError,
+};
 
 /**
  * JSON text of a call's arguments, or null when there are none. Arguments
@@ -157,6 +169,13 @@ function haltError(outcome) {
     case 'auth_failed':
       return new ExeclaveAuthError(message);
     case 'closed':
+      return new ExeclaveError(message);
+    case 'approval_refused': {
+      // An unknown kind (a newer core) still refuses, as the strictest.
+      const Class = APPROVAL_ERRORS[outcome.failure] ?? ApprovalVerificationError;
+      return new Class(message, outcome.approvalRequestId, outcome.reason ?? null, outcome.cause ?? null);
+    }
+    case 'cancelled':
       return new ExeclaveError(message);
     default:
       return null;

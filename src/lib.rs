@@ -259,6 +259,13 @@ impl NativeGovernor {
         promise(env, &self.inner, future, |outcome| outcome.to_json())
     }
 
+    /// The caller gave up on a pending call waiting for an approval: its
+    /// `decideRemote` resolves `cancelled`, nothing more is sent for it.
+    #[napi(catch_unwind)]
+    pub fn cancel(&self, ticket: f64) -> bool {
+        self.inner.cancel(ticket as u64)
+    }
+
     #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn flush<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let inner = self.inner.clone();

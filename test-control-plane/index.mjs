@@ -28,6 +28,9 @@
 //   GET  /api/v1/agents?search=S                  agents whose agentId or name contains S (case-insensitive)
 //   GET  /api/v1/agents/<internal id>/status-poll {"data":{"status":"active"|"paused","reason":...}}; unknown -> 404
 //   POST /api/v1/policies/enforce                 onEnforce handler, else setEnforceResponse, else 200 {"allowed":true}
+//   GET  /api/v1/approvals/<id>                   scripted by approval(): {"data":{"id","status","decisionReason"?}}; unknown -> 404
+//   POST /api/v1/approvals/<id>/verify            {"actionContext"} -> {"data":{"valid":true|false,"reason"?}}: single-use
+//                                                 certificate bound to the action context sealed at the 202
 //   POST /api/v1/traces/ingest                    {"traces":[...]} -> 202 {"data":{"accepted":N}}; bad body -> 400
 //   anything else                                 404 {"error":{"code":"not_found",...}} (405 for a wrong method)
 // Errors are {"error":{"code","message"}}; a bad key is 401 {"error":{"code":"unauthorized","message":"invalid API key"}}.
@@ -39,6 +42,9 @@
 //   agents (copy), addAgent(a), pauseAgent(agentIdOrInternalId, reason), resumeAgent(agentIdOrInternalId)
 //   onEnforce(fn | null): fn(body, record) -> {status, body, headers?} | undefined (undefined: fall through)
 //   setEnforceResponse(status, body) / setEnforceResponse(null); enforceRequests: bodies the route received
+//   approval(id, {pendingPolls = 0, then = 'approved'|'denied'|'expired'|'pending', reason, verify}): scripts
+//       approval request id (verify: a canned verify body, e.g. {valid: 'true'}); requireApproval(id): enforce
+//       answers 202 {"approvalRequestId": id}; approvalState(id) -> {polls, verifies, used, sealed}
 //   requests: [{method, path, query, headers, body (parsed JSON, raw string, or null when empty), rawBody,
 //              signedOk, at (ms epoch), status (once answered; 'reset'/'truncated' for those faults)}]
 //   requestsTo(pathPrefix, method?), clearRequests()   (also clears enforceRequests)
@@ -253,6 +259,11 @@ export async function startControlPlane(options = {}) {
       state.enforceCanned = status === null || status === undefined ? null : { status, body };
     },
     get enforceRequests() { return state.enforceRequests; },
+    approval: (id, o) => state.approvals.script(id, o),
+    approvalState: (id) => state.approvals.state(id),
+    requireApproval(id) {
+      state.enforceCanned = { status: 202, body: { approvalRequestId: id } };
+    },
 
     get requests() { return requests; },
     requestsTo: (prefix, method) => requests.filter((r) => r.path.startsWith(prefix)

@@ -3,6 +3,7 @@
 // for the public API.
 
 import { createHash } from 'node:crypto';
+import { Approvals } from './approvals.mjs';
 
 export const errorBody = (code, message) => ({ error: { code, message } });
 
@@ -18,6 +19,7 @@ export class State {
   enforceRequests = [];
   enforceHandler = null;
   enforceCanned = null;
+  approvals = new Approvals();
   #policies = [];
   #version = 0;
   #etag = '';
@@ -128,6 +130,9 @@ export class State {
     if (path === '/api/v1/policies/enforce') return { method: 'POST', run: (ctx) => this.#enforce(ctx) };
     if (path === '/api/v1/traces/ingest') return { method: 'POST', run: (ctx) => this.#ingest(ctx) };
     if (path === '/api/v1/agents') return { method: 'GET', run: (ctx) => this.#listAgents(ctx) };
+    const ap = /^\/api\/v1\/approvals\/([^/]+)(\/verify)?$/.exec(path);
+    if (ap && ap[2]) return { method: 'POST', run: (ctx) => this.approvals.verify(ctx, safeDecode(ap[1])) };
+    if (ap) return { method: 'GET', run: (ctx) => this.approvals.poll(ctx, safeDecode(ap[1])) };
     const m = /^\/api\/v1\/agents\/([^/]+)\/status-poll$/.exec(path);
     if (m) return { method: 'GET', run: (ctx) => this.#statusPoll(ctx, safeDecode(m[1])) };
     return undefined;
@@ -159,6 +164,8 @@ export class State {
     this.enforceRequests.push(value);
     let out = this.enforceHandler ? await this.enforceHandler(value, ctx.rec) : undefined;
     out ??= this.enforceCanned ?? { status: 200, body: { allowed: true } };
+    const approvalId = out.status === 202 && isObject(out.body) ? out.body.approvalRequestId : undefined;
+    if (typeof approvalId === 'string') this.approvals.sealed(approvalId, value);
     return ctx.send(out.status ?? 200, out.body, { headers: out.headers });
   }
 

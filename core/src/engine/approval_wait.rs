@@ -46,17 +46,21 @@ impl Engine {
             return self.refuse_approval(ticket, refusal, 0.0);
         };
         let started = Instant::now();
-        if let Some(call) = self.calls.lock().get_mut(&ticket) {
-            call.approval = Some(note(&id, "waiting", 0.0));
+        match self.calls.lock().get_mut(&ticket) {
+            Some(call) => call.approval = Some(note(&id, "waiting", 0.0)),
+            // Cancelled while enforce was asked: nothing more is sent.
+            None => return Outcome::Cancelled,
         }
         self.stats.approvals_waiting.fetch_add(1, Ordering::Relaxed);
+        // Biased: what ends the wait is looked at before anything is sent.
         let result = tokio::select! {
-            r = await_approval(connection, &self.log, &id, request, self.settings.approval) => Ok(r),
+            biased;
             _ = self.closing() => Err(Interrupted::Closed),
             (agent_id, reason) = self.paused_during(&request.agent_id) => {
                 Err(Interrupted::Paused { agent_id, reason })
             }
             _ = self.cancelled(ticket) => Err(Interrupted::Cancelled),
+            r = await_approval(connection, &self.log, &id, request, self.settings.approval) => Ok(r),
         };
         self.stats.approvals_waiting.fetch_sub(1, Ordering::Relaxed);
         let waited_ms = started.elapsed().as_secs_f64() * 1000.0;
