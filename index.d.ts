@@ -102,13 +102,45 @@ export interface ExeclaveOptions {
   flushIntervalMs?: number;
   /** How long `shutdown()` may spend delivering. Default 5 000 ms. */
   shutdownTimeoutMs?: number;
+  /** How long a call waits for a human's approval (a `require_approval` policy). Default 1 800 000 ms (30 min, as the service). */
+  approvalTimeoutMs?: number;
+  /** How often a waiting call asks the control plane whether it was approved. Default 5 000 ms. */
+  approvalPollIntervalMs?: number;
+  /**
+   * Decides calls that a local `require_approval` policy holds back. Without
+   * one, such calls are refused. `terminalApprover` (exported) asks on the
+   * controlling terminal.
+   */
+  approver?: Approver;
 }
+
+/** What an approver is asked about: one call held back by a local `require_approval` policy. */
+export interface ApprovalRequest {
+  agentId: string;
+  tool: string;
+  /** The call's arguments (a copy). */
+  arguments: unknown;
+  /** Why approval is needed (rule `approval_required`). */
+  violations: Violation[];
+  /** Identifies this request in logs and records. */
+  requestId: string;
+}
+
+/** An approver's answer. Anything else refuses the call (`ApprovalVerificationError`). */
+export type ApprovalDecision = { approved: true } | { approved: false; reason?: string };
+
+export type Approver = (request: ApprovalRequest) => Promise<ApprovalDecision> | ApprovalDecision;
+
+/** A ready-made approver for local development: asks on the controlling terminal (`/dev/tty`), refuses when there is none. */
+export declare function terminalApprover(options?: { ttyPath?: string }): Approver;
 
 export interface EnforcePolicyRequest {
   agentId: string;
   tools: string[];
   arguments?: Record<string, unknown>;
   input?: string;
+  /** Ends a wait for an approval: the call is refused with the abort reason, and nothing more is sent. */
+  signal?: AbortSignal;
 }
 
 export interface EnforcePolicyResult {
@@ -134,6 +166,10 @@ export interface ExeclaveStats {
   registrations: number;
   /** Tools left out of listings because policies refuse them by name (`hideBlockedTools`). */
   toolsHidden: number;
+  /** Calls waiting for an approval now. */
+  approvalsWaiting: number;
+  approvalsGranted: number;
+  approvalsRefused: number;
 }
 
 export declare class Execlave {
@@ -158,4 +194,37 @@ export declare class AgentPausedError extends EnforcementHaltError {
 export declare class EnforcementUnavailableError extends EnforcementHaltError {
   readonly consecutiveFailures: number;
   readonly lastError: string | null;
+}
+/** Fields of the approval errors. */
+interface ApprovalErrorFields {
+  /** The approval request's id; `'local'` for the client's own approver. */
+  readonly approvalRequestId: string | null;
+  /** The approver's or the server's reason, if any. */
+  readonly reason: string | null;
+  /** What went wrong while checking the approval, if anything. */
+  readonly cause: unknown;
+}
+/** The approval was denied. */
+export declare class PolicyDeniedError extends EnforcementHaltError implements ApprovalErrorFields {
+  readonly approvalRequestId: string | null;
+  readonly reason: string | null;
+  readonly cause: unknown;
+}
+/** The approval expired, or no decision came within `approvalTimeoutMs`. */
+export declare class ApprovalTimeoutError extends EnforcementHaltError implements ApprovalErrorFields {
+  readonly approvalRequestId: string | null;
+  readonly reason: string | null;
+  readonly cause: unknown;
+}
+/** The approval's certificate does not fit this call (`reason`: `action_context_mismatch`, `certificate_already_used`, …). */
+export declare class CertificateMismatchError extends EnforcementHaltError implements ApprovalErrorFields {
+  readonly approvalRequestId: string | null;
+  readonly reason: string | null;
+  readonly cause: unknown;
+}
+/** The approval could not be checked (`cause`); the call was refused. */
+export declare class ApprovalVerificationError extends EnforcementHaltError implements ApprovalErrorFields {
+  readonly approvalRequestId: string | null;
+  readonly reason: string | null;
+  readonly cause: unknown;
 }

@@ -43,8 +43,8 @@
 //   onEnforce(fn | null): fn(body, record) -> {status, body, headers?} | undefined (undefined: fall through)
 //   setEnforceResponse(status, body) / setEnforceResponse(null); enforceRequests: bodies the route received
 //   approval(id, {pendingPolls = 0, then = 'approved'|'denied'|'expired'|'pending', reason, verify}): scripts
-//       approval request id (verify: a canned verify body, e.g. {valid: 'true'}); requireApproval(id): enforce
-//       answers 202 {"approvalRequestId": id}; approvalState(id) -> {polls, verifies, used, sealed}
+//       approval request id (verify: a canned verify body, e.g. {valid: 'true'}); requireApproval(id, {tool}): enforce
+//       answers 202 {"approvalRequestId": id} (to calls of `tool` only, when given; others fall through); approvalState(id) -> {polls, verifies, used, sealed}
 //   requests: [{method, path, query, headers, body (parsed JSON, raw string, or null when empty), rawBody,
 //              signedOk, at (ms epoch), status (once answered; 'reset'/'truncated' for those faults)}]
 //   requestsTo(pathPrefix, method?), clearRequests()   (also clears enforceRequests)
@@ -261,8 +261,10 @@ export async function startControlPlane(options = {}) {
     get enforceRequests() { return state.enforceRequests; },
     approval: (id, o) => state.approvals.script(id, o),
     approvalState: (id) => state.approvals.state(id),
-    requireApproval(id) {
-      state.enforceCanned = { status: 202, body: { approvalRequestId: id } };
+    requireApproval(id, { tool } = {}) {
+      state.enforceCanned = null;
+      state.enforceHandler = (body) => (tool === undefined || body.tools?.[0] === tool
+        ? { status: 202, body: { approvalRequestId: id } } : undefined);
     },
 
     get requests() { return requests; },

@@ -8,11 +8,15 @@ policy in Rust before the server is contacted.
 from .client import Execlave
 from .errors import (
     AgentPausedError,
+    ApprovalTimeoutError,
+    ApprovalVerificationError,
+    CertificateMismatchError,
     EnforcementHaltError,
     EnforcementUnavailableError,
     ExeclaveAuthError,
     ExeclaveError,
     PolicyBlockedError,
+    PolicyDeniedError,
 )
 
 __all__ = [
@@ -23,6 +27,10 @@ __all__ = [
     "PolicyBlockedError",
     "AgentPausedError",
     "EnforcementUnavailableError",
+    "PolicyDeniedError",
+    "ApprovalTimeoutError",
+    "CertificateMismatchError",
+    "ApprovalVerificationError",
 ]
 
 __version__ = "0.1.0"

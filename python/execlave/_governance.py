@@ -12,10 +12,14 @@ from typing import Any, Final, Literal
 from ._exact_json import decode, encode
 from .errors import (
     AgentPausedError,
+    ApprovalTimeoutError,
+    ApprovalVerificationError,
+    CertificateMismatchError,
     EnforcementUnavailableError,
     ExeclaveAuthError,
     ExeclaveError,
     PolicyBlockedError,
+    PolicyDeniedError,
 )
 
 def check_tool_name(tool: object) -> str:
@@ -100,6 +104,15 @@ def flat_copy(arguments: object) -> dict[str, Any] | None | Literal[_Flat.NOT]:
     return copy
 
 
+# The core's approval failure kinds (`ApprovalFailure`) and their classes.
+_APPROVAL_ERRORS: dict[str, type[ExeclaveError]] = {
+    "denied": PolicyDeniedError,
+    "timed_out": ApprovalTimeoutError,
+    "certificate_mismatch": CertificateMismatchError,
+    "unverifiable": ApprovalVerificationError,
+}
+
+
 def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
     """The exception for an outcome that stops the call (its message comes
     from the core), or None when the call may go on."""
@@ -116,8 +129,12 @@ def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
         )
     if kind == "auth_failed":
         return ExeclaveAuthError(message)
-    if kind == "closed":
+    if kind == "closed" or kind == "cancelled":
         return ExeclaveError(message)
+    if kind == "approval_refused":
+        # An unknown kind (a newer core) still refuses, as the strictest.
+        cls = _APPROVAL_ERRORS.get(str(outcome.get("failure")), ApprovalVerificationError)
+        return cls(message, outcome.get("approvalRequestId"), outcome.get("reason"), outcome.get("cause"))
     if kind == "allow":
         return None
     # A kind this layer does not know must not let the call through.

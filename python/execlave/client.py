@@ -106,6 +106,8 @@ class Execlave:
         flush_interval_ms: int | None = None,
         shutdown_timeout_ms: int | None = None,
         max_pending_calls: int | None = None,
+        approval_timeout_ms: int | None = None,
+        approval_poll_interval_ms: int | None = None,
     ) -> None:
         if policies is not None and not isinstance(policies, (str, os.PathLike, list, tuple)):
             raise ExeclaveError("policies must be a list of policy dicts or a path to a file or directory")
@@ -133,6 +135,8 @@ class Execlave:
             ("flush_interval_ms", flush_interval_ms),
             ("shutdown_timeout_ms", shutdown_timeout_ms),
             ("max_pending_calls", max_pending_calls),
+            ("approval_timeout_ms", approval_timeout_ms),
+            ("approval_poll_interval_ms", approval_poll_interval_ms),
         ):
             if value is None:
                 continue
@@ -297,7 +301,14 @@ class Execlave:
         input: str | None,
         request_state: str | None,
     ) -> int | dict[str, Any]:
-        answer = await _native_future(lambda done: self._native.decide_remote(ticket, input, done))
+        try:
+            answer = await _native_future(lambda done: self._native.decide_remote(ticket, input, done))
+        except asyncio.CancelledError:
+            # The caller's task was cancelled (say while a human was asked):
+            # the core drops the call, sends nothing more for it and records
+            # it as cancelled; its wait ends.
+            self._native.cancel(ticket)
+            raise
         outcome = self._settle(json.loads(answer), handle, tool, args_json, track, input, request_state)
         if isinstance(outcome, dict):
             return outcome

@@ -15,6 +15,10 @@ __all__ = [
     "PolicyBlockedError",
     "AgentPausedError",
     "EnforcementUnavailableError",
+    "PolicyDeniedError",
+    "ApprovalTimeoutError",
+    "CertificateMismatchError",
+    "ApprovalVerificationError",
 ]
 
 
@@ -75,3 +79,40 @@ class EnforcementUnavailableError(EnforcementHaltError):
         super().__init__(message)
         self.consecutive_failures = consecutive_failures
         self.last_error = last_error
+
+
+class _ApprovalError(EnforcementHaltError):
+    """A call that needed a human's approval and did not get one that counts.
+    ``approval_request_id`` names the request (``"local"`` for the client's
+    own approver), ``reason`` is the approver's or the server's, ``cause``
+    what went wrong while checking."""
+
+    def __init__(
+        self,
+        message: str,
+        approval_request_id: str | None = None,
+        reason: str | None = None,
+        cause: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.approval_request_id = approval_request_id
+        self.reason = reason
+        self.cause = cause
+
+
+class PolicyDeniedError(_ApprovalError):
+    """The approval was denied (by a person, or the approver)."""
+
+
+class ApprovalTimeoutError(_ApprovalError):
+    """The approval expired, or no decision came within ``approval_timeout_ms``."""
+
+
+class CertificateMismatchError(_ApprovalError):
+    """The server says the approval's certificate does not fit this call
+    (``reason``: ``action_context_mismatch``, ``certificate_already_used``, ...)."""
+
+
+class ApprovalVerificationError(_ApprovalError):
+    """The approval could not be checked (``cause``): the call was refused,
+    never let through."""

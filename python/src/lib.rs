@@ -213,6 +213,13 @@ impl NativeGovernor {
         })
     }
 
+    /// The caller gave up on the pending call `ticket` (its task was
+    /// cancelled while it waited for an approval): nothing more is sent
+    /// for it, it is recorded as cancelled. False: no such pending call.
+    fn cancel(&self, ticket: u64) -> PyResult<bool> {
+        guarded(|| Ok(self.inner.cancel(ticket)))
+    }
+
     /// For each tool name of a listing, whether the agent's policies refuse
     /// it by name alone (the core's `refused_by_name`, which counts the
     /// refused ones as hidden): one crossing per listing.
