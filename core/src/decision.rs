@@ -41,6 +41,9 @@ pub struct Decision {
     /// Violations of policies in a non-blocking mode (`warn`, `log_only`,
     /// `monitor`): recorded, the call goes on.
     pub warnings: Vec<Violation>,
+    /// Violations of local policies in `require_approval` mode (rule
+    /// `approval_required`): the call needs the client's approver.
+    pub approvals: Vec<Violation>,
     /// The agent has active policies the local engine does not evaluate
     /// (another `policyType`, or `require_approval`), so a call that passes
     /// here also needs the control plane's decision.
@@ -54,6 +57,9 @@ impl Decision {
 
     /// Nothing to report: allowed, no warnings, no server round trip.
     pub fn is_clean(&self) -> bool {
-        self.violations.is_empty() && self.warnings.is_empty() && !self.needs_server
+        self.violations.is_empty()
+            && self.warnings.is_empty()
+            && self.approvals.is_empty()
+            && !self.needs_server
     }
 }

@@ -10,6 +10,7 @@ use crate::control_plane::{
 use crate::decision::Violation;
 use crate::engine::agents::{AgentHandle, Agents};
 use crate::engine::calls::{Calls, Completion};
+use crate::engine::local_approval::LocalVerdict;
 use crate::engine::policy_store::PolicyStore;
 use crate::engine::RemoteVerdict;
 use crate::engine::{Engine, EngineSettings, Outcome, Ticket, Undecided};
@@ -169,6 +170,7 @@ impl Governor {
                 timeout: Duration::from_millis(options.approval_timeout_ms),
                 poll_interval: Duration::from_millis(options.approval_poll_interval_ms),
             },
+            local_approver: options.local_approver,
         };
         let engine = Engine::new(
             settings,
@@ -377,6 +379,12 @@ impl Governor {
     /// such pending call.
     pub fn cancel(&self, ticket: Ticket) -> bool {
         self.engine().cancel(ticket)
+    }
+
+    /// Reports the local approver's answer about a call held back for it
+    /// (an `AskApprover` outcome); see [`Engine::settle_local_approval`].
+    pub fn settle_local_approval(&self, ticket: Ticket, verdict: LocalVerdict) -> Outcome {
+        self.engine().settle_local_approval(ticket, verdict)
     }
 
     /// Delivers everything buffered so far; resolves when the sinks have it.

@@ -68,6 +68,9 @@ pub struct GovernorOptions {
     pub approval_timeout_ms: u64,
     /// How often a waiting call asks whether it was approved.
     pub approval_poll_interval_ms: u64,
+    /// Set by the host when the client has an approver for local
+    /// `require_approval` policies (the function itself stays in the host).
+    pub local_approver: bool,
 }
 
 impl Default for GovernorOptions {
@@ -94,6 +97,7 @@ impl Default for GovernorOptions {
             max_pending_calls: 10_000,
             approval_timeout_ms: 30 * 60 * 1000,
             approval_poll_interval_ms: 5_000,
+            local_approver: false,
         }
     }
 }

@@ -444,18 +444,33 @@ fn enforcement_modes() {
         assert!(!d.needs_server);
         assert_eq!(s.local_len(), 1);
     }
-    // require_approval: not evaluated locally, needs the server.
-    let s = set(&[with(
+    // require_approval from the control plane: not evaluated locally,
+    // needs the server.
+    let approval = with(
         tp("P", json!({"deny": ["x"]})),
         "enforcementMode",
         json!("require_approval"),
-    )]);
+    );
+    let (s, errors) = PolicySet::compile_lenient(&sourced(&[approval.clone()]));
+    assert!(errors.is_empty());
     assert_eq!(s.local_len(), 0);
     assert_eq!(s.len(), 1);
     let d = eval(&s, &a, "x", None);
-    assert!(d.violations.is_empty() && d.warnings.is_empty());
+    assert!(d.violations.is_empty() && d.warnings.is_empty() && d.approvals.is_empty());
     assert!(d.needs_server);
     assert!(s.needs_server(&a));
+    // A local one (file or inline) is evaluated here: what it would block
+    // needs the client's approver (rule approval_required); the rest passes.
+    let s = set(&[approval]);
+    assert_eq!(s.local_len(), 1);
+    assert!(!s.needs_server(&a));
+    let d = eval(&s, &a, "x", None);
+    assert!(d.violations.is_empty() && d.warnings.is_empty() && !d.needs_server);
+    assert_eq!(d.approvals.len(), 1);
+    assert_eq!(d.approvals[0].rule.as_deref(), Some("approval_required"));
+    assert_eq!(d.approvals[0].enforcement_mode, "require_approval");
+    assert!(!d.is_clean());
+    assert!(eval(&s, &a, "y", None).is_clean());
     // Mixed: one blocking, one warning.
     let s = set(&[
         tp("B", json!({"deny": ["x"]})),
@@ -527,11 +542,12 @@ fn inactive_policies_are_ignored() {
     assert_eq!(s.len(), 1);
     assert_eq!(s.local_len(), 0);
     assert!(eval(&s, &agent("a"), "x", None).is_clean());
-    let s = set(&[with(
+    let s = PolicySet::compile_lenient(&sourced(&[with(
         with(tp("P", json!({"deny": ["*"]})), "isActive", json!(false)),
         "enforcementMode",
         json!("require_approval"),
-    )]);
+    )]))
+    .0;
     assert!(!s.needs_server(&agent("a")));
 }
 

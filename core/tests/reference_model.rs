@@ -44,15 +44,25 @@ fn keys(list: &[execlave_core::decision::Violation]) -> BTreeSet<Key> {
 }
 
 /// The parts of a decision the documentation fixes: violations, warnings,
-/// whether the control plane must decide too.
-type Fixed = (BTreeSet<Key>, BTreeSet<Key>, bool);
+/// approvals, whether the control plane must decide too.
+type Fixed = (BTreeSet<Key>, BTreeSet<Key>, BTreeSet<Key>, bool);
 
 fn observed(d: &Decision) -> Fixed {
-    (keys(&d.violations), keys(&d.warnings), d.needs_server)
+    (
+        keys(&d.violations),
+        keys(&d.warnings),
+        keys(&d.approvals),
+        d.needs_server,
+    )
 }
 
 fn predicted(o: &Outcome) -> Fixed {
-    (o.violations.clone(), o.warnings.clone(), o.needs_server)
+    (
+        o.violations.clone(),
+        o.warnings.clone(),
+        o.approvals.clone(),
+        o.needs_server,
+    )
 }
 
 fn check(case: &Case, mix: Mix) -> Result<(), TestCaseError> {
@@ -236,7 +246,10 @@ fn generated_calls_reach_every_documented_outcome() {
             if o.needs_server {
                 hit("needs server");
             }
-            if all.is_empty() && !o.needs_server {
+            if !o.approvals.is_empty() {
+                hit("needs approval");
+            }
+            if all.is_empty() && o.approvals.is_empty() && !o.needs_server {
                 hit("clean");
             }
             let agent = AgentIdentity {
@@ -268,7 +281,8 @@ fn generated_calls_reach_every_documented_outcome() {
         "argument kind number",
         "blocked",
         "warned",
-        "needs server",
+        // Local policies only: the server is needed by none of them.
+        "needs approval",
         "clean",
         "fast path answers",
         "fast path defers",

@@ -5,6 +5,7 @@
 
 use super::calls::PendingCall;
 use super::decide::{Engine, Refused};
+use super::local_approval::LOCAL_APPROVAL_ID;
 use super::outcome::{Outcome, Ticket};
 use crate::control_plane::{Connection, EnforceRequest};
 use crate::messages;
@@ -137,6 +138,15 @@ impl Engine {
             return false;
         };
         self.cancels.notify_waiters();
+        // A call held for the local approver is counted as waiting until
+        // settled (a service approval's wait counts itself).
+        if call
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.id == LOCAL_APPROVAL_ID)
+        {
+            self.stats.approvals_waiting.fetch_sub(1, Ordering::Relaxed);
+        }
         let waited_ms = call.started.elapsed().as_secs_f64() * 1000.0;
         if let Some(records) = &self.records {
             records.push([CallRecord {

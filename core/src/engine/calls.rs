@@ -47,6 +47,9 @@ pub struct PendingCall {
     pub unsent_round: Option<String>,
     /// The approval this call waited for, for its record.
     pub approval: Option<Box<ApprovalNote>>,
+    /// Held back for the local approver, the call also needs the control
+    /// plane's decision once approved.
+    pub server_after_approval: bool,
 }
 
 /// How a call ended, as its host saw it.
@@ -475,6 +478,7 @@ mod tests {
             link: None,
             unsent_round: None,
             approval: None,
+            server_after_approval: false,
         }
     }
 

@@ -7,6 +7,7 @@
 
 use super::agents::{AgentHandle, AgentState, Agents, Registered};
 use super::calls::{incomplete, Calls, Completion, PendingCall};
+use super::local_approval::HeldCall;
 use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
 use super::policy_store::PolicyStore;
 use super::rounds::CallLink;
@@ -40,6 +41,8 @@ pub struct EngineSettings {
     pub environment: String,
     /// The approval flow's timeout and poll interval.
     pub approval: ApprovalTiming,
+    /// The host has an approver for local `require_approval` policies.
+    pub local_approver: bool,
 }
 
 pub struct Engine {
@@ -298,9 +301,26 @@ impl Engine {
             return Ok(outcome);
         }
 
-        if self.connection.is_some()
-            && (decision.needs_server || self.settings.enforcement == EnforcementMode::Remote)
-        {
+        let needs_server = self.connection.is_some()
+            && (decision.needs_server || self.settings.enforcement == EnforcementMode::Remote);
+        if !decision.approvals.is_empty() {
+            if reg.enforce {
+                let held = HeldCall {
+                    context,
+                    tool,
+                    args_json,
+                    track,
+                    needs_server,
+                    link,
+                };
+                return Ok(self.hold_for_approver(held, decision, completions_owed));
+            }
+            // Monitor mode: what would need approval is a warning.
+            let held = std::mem::take(&mut decision.approvals);
+            decision.warnings.extend(held);
+        }
+
+        if needs_server {
             let ticket = self.start_pending(
                 context,
                 tool,
@@ -432,10 +452,7 @@ impl Engine {
             .current()
             .evaluate_tool(&reg.state.identity.load(), tool)
             .ok_or(Undecided::NeedsArguments)?;
-        let clean = decision.violations.is_empty()
-            && decision.warnings.is_empty()
-            && !decision.needs_server;
-        if !clean {
+        if !decision.is_clean() {
             return Err(Undecided::Other);
         }
         Ok(self.allow_clean(reg, tool))
@@ -608,7 +625,7 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start_pending(
+    pub(super) fn start_pending(
         &self,
         context: CallContext,
         tool: String,
@@ -642,6 +659,7 @@ impl Engine {
             link: None,
             unsent_round: None,
             approval: None,
+            server_after_approval: false,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);

@@ -3,14 +3,15 @@
 //! the host ([`outcome`]), the calls between decision and end
 //! ([`calls`]: tickets, pending calls, record order), and which listed
 //! tools the policies refuse by name ([`listing`]), the rounds of a
-//! multi-round call ([`rounds`]), and the wait for an approval
-//! ([`approval_wait`]).
+//! multi-round call ([`rounds`]), the wait for an approval
+//! ([`approval_wait`]) and the local approver's part ([`local_approval`]).
 
 pub mod agents;
 pub mod approval_wait;
 pub mod calls;
 pub mod decide;
 pub mod listing;
+pub mod local_approval;
 pub mod outcome;
 pub mod policy_store;
 pub mod rounds;

@@ -78,6 +78,15 @@ pub enum Outcome {
     },
     /// The caller cancelled the call while it waited for an approval.
     Cancelled,
+    /// A local `require_approval` policy holds the call back: ask the
+    /// client's approver, then report its answer with
+    /// `settle_local_approval(ticket, …)`.
+    AskApprover {
+        ticket: Ticket,
+        violations: Vec<Violation>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<Violation>,
+    },
 }
 
 /// The control plane's part of a decision (see `sync::remote`).
@@ -115,9 +124,10 @@ impl Outcome {
             Outcome::Closed => messages::CLOSED.to_string(),
             Outcome::ApprovalRefused { refusal } => refusal.message(),
             Outcome::Cancelled => messages::CANCELLED.to_string(),
-            Outcome::Allow { .. } | Outcome::WaitForSync | Outcome::AskServer { .. } => {
-                return None
-            }
+            Outcome::Allow { .. }
+            | Outcome::WaitForSync
+            | Outcome::AskServer { .. }
+            | Outcome::AskApprover { .. } => return None,
         })
     }
 

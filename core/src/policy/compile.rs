@@ -73,12 +73,44 @@ pub(crate) struct CompiledPolicy {
     /// same id and name so that the set's order never depends on input
     /// order.
     pub(crate) canonical: String,
+    /// A local `tool_invocation` policy in `require_approval` mode: what it
+    /// would block needs the client's approver instead (a control-plane one
+    /// is the server's to decide, with its approval flow).
+    pub(crate) approved_locally: bool,
+}
+
+/// What a violation of a policy does to the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    Block,
+    Warn,
+    /// Held back until the client's approver says yes.
+    Approve,
 }
 
 impl CompiledPolicy {
-    /// `require_approval`: decided by the server even for tool_invocation.
+    /// `require_approval` from the control plane: decided by the server
+    /// even for tool_invocation.
     pub(crate) fn mode_is_server_only(&self) -> bool {
-        self.mode == Mode::RequireApproval
+        self.mode == Mode::RequireApproval && !self.approved_locally
+    }
+
+    pub(crate) fn effect(&self) -> Effect {
+        if self.mode.is_blocking() {
+            Effect::Block
+        } else if self.approved_locally {
+            Effect::Approve
+        } else {
+            Effect::Warn
+        }
+    }
+
+    /// Marks a local policy (file or inline): in `require_approval` mode,
+    /// a `tool_invocation` policy is evaluated here, its approvals asked of
+    /// the client's approver.
+    pub(crate) fn from_local_source(mut self) -> Self {
+        self.approved_locally = self.mode == Mode::RequireApproval && self.tool_rules.is_some();
+        self
     }
 
     pub(crate) fn scoped_to(&self, agent: &AgentIdentity) -> bool {
@@ -172,6 +204,7 @@ pub(crate) fn compile(
         severity,
         tool_rules,
         canonical: src.value.to_string(),
+        approved_locally: false,
     })
 }
 
@@ -258,6 +291,7 @@ pub(crate) fn server_decided(src: &SourcedPolicy) -> Option<CompiledPolicy> {
         severity: None,
         tool_rules: None,
         canonical: src.value.to_string(),
+        approved_locally: false,
     })
 }
 

@@ -9,7 +9,7 @@
 //! argument rules the arguments are never parsed.
 
 use super::arguments::LazyArgs;
-use super::compile::CompiledPolicy;
+use super::compile::{CompiledPolicy, Effect};
 use super::matchers::{group_key, ArgumentGroup, GroupMember, Matchers};
 use super::rules::{unreadable_message, Failure, Lookup};
 use super::values::{ArgumentLookup, ArgumentPlan, ArgumentValue};
@@ -63,7 +63,7 @@ pub(crate) enum Step {
     /// A tool-name violation (rule `deny` or `not_allowed`).
     Fixed {
         violation: Box<Violation>,
-        blocking: bool,
+        effect: Effect,
     },
     /// Argument rules (indexes into the policy's rules) to check.
     Arguments { policy: usize, rules: Box<[usize]> },
@@ -132,12 +132,12 @@ impl Plan {
                 .tool_rules
                 .as_ref()
                 .expect("local policies are tool_invocation");
-            let blocking = policy.mode.is_blocking();
+            let effect = policy.effect();
             if rules.deny.iter().any(|p| p.matches(tool)) {
                 let message = format!("tool {tool:?} is denied by policy {:?}", policy.name);
                 steps.push(Step::Fixed {
                     violation: Box::new(violation(policy, tool, "deny", message, None)),
-                    blocking,
+                    effect,
                 });
             } else if rules.default_deny && !rules.allow.iter().any(|p| p.matches(tool)) {
                 let message = format!(
@@ -146,7 +146,7 @@ impl Plan {
                 );
                 steps.push(Step::Fixed {
                     violation: Box::new(violation(policy, tool, "not_allowed", message, None)),
-                    blocking,
+                    effect,
                 });
             } else {
                 let applicable: Box<[usize]> = rules
@@ -297,21 +297,17 @@ impl Plan {
         loop {
             let next_fixed = fixed.peek().map(|&&s| s);
             let next_failed = failed.peek().map(|(s, _)| *s);
-            let (v, blocking) = match (next_fixed, next_failed) {
+            let (v, effect) = match (next_fixed, next_failed) {
                 (None, None) => break,
                 (Some(f), r) if r.is_none_or(|r| f < r) => {
                     fixed.next();
                     let Slot::Fixed(i) = self.slots[f as usize] else {
                         unreachable!("fixed slots are fixed")
                     };
-                    let Step::Fixed {
-                        violation,
-                        blocking,
-                    } = &self.steps[i]
-                    else {
+                    let Step::Fixed { violation, effect } = &self.steps[i] else {
                         unreachable!("fixed slots are fixed steps")
                     };
-                    (Violation::clone(violation), *blocking)
+                    (Violation::clone(violation), *effect)
                 }
                 _ => {
                     let (slot, f) = failed.next().expect("peeked");
@@ -327,15 +323,11 @@ impl Plan {
                     let message = f.message(rule.argument(), tool, &policy.name);
                     (
                         violation(policy, tool, "argument", message, Some(rule.argument())),
-                        policy.mode.is_blocking(),
+                        policy.effect(),
                     )
                 }
             };
-            if blocking {
-                decision.violations.push(v);
-            } else {
-                decision.warnings.push(v);
-            }
+            decision.add(v, effect);
         }
         decision
     }
@@ -358,19 +350,10 @@ impl Plan {
             return decision;
         }
         let mut args = LazyArgs::new(args_json);
-        let mut push = |v: Violation, blocking: bool| {
-            if blocking {
-                decision.violations.push(v);
-            } else {
-                decision.warnings.push(v);
-            }
-        };
+        let mut push = |v: Violation, effect: Effect| decision.add(v, effect);
         for step in &plan.steps {
             match step {
-                Step::Fixed {
-                    violation,
-                    blocking,
-                } => push(Violation::clone(violation), *blocking),
+                Step::Fixed { violation, effect } => push(Violation::clone(violation), *effect),
                 Step::Arguments { policy, rules } => {
                     let policy = &policies[*policy];
                     let all = &policy
@@ -378,7 +361,7 @@ impl Plan {
                         .as_ref()
                         .expect("local policies are tool_invocation")
                         .arguments;
-                    let blocking = policy.mode.is_blocking();
+                    let effect = policy.effect();
                     for &r in rules.iter() {
                         let rule = &all[r];
                         let message = match args.get() {
@@ -393,7 +376,7 @@ impl Plan {
                         if let Some(message) = message {
                             push(
                                 violation(policy, tool, "argument", message, Some(rule.argument())),
-                                blocking,
+                                effect,
                             );
                         }
                     }
@@ -425,3 +408,20 @@ fn violation(
         extra: Default::default(),
     }
 }
+
+impl Decision {
+    /// Files a violation where its policy's effect says.
+    fn add(&mut self, mut v: Violation, effect: Effect) {
+        match effect {
+            Effect::Block => self.violations.push(v),
+            Effect::Warn => self.warnings.push(v),
+            Effect::Approve => {
+                v.rule = Some(APPROVAL_REQUIRED.to_owned());
+                self.approvals.push(v);
+            }
+        }
+    }
+}
+
+/// The `rule` of a violation that holds a call back for approval.
+pub(crate) const APPROVAL_REQUIRED: &str = "approval_required";

@@ -565,6 +565,9 @@ pub fn path_match(pattern: &str, path: &NPath, case_insensitive: bool) -> bool {
 pub struct Outcome {
     pub violations: BTreeSet<Key>,
     pub warnings: BTreeSet<Key>,
+    /// What local `require_approval` policies would block: the client's
+    /// approver decides (rule `approval_required`).
+    pub approvals: BTreeSet<Key>,
     pub needs_server: bool,
     /// The documentation does not say what happens for this call.
     pub unspecified: Option<String>,
@@ -624,10 +627,6 @@ pub fn decide(policies: &[Policy], agent: &Agent, tool: &str, args: Option<&J>) 
         if !scoped_to(p, agent) {
             continue;
         }
-        if p.mode == "require_approval" {
-            out.needs_server = true;
-            continue;
-        }
         let mut keys: Vec<Key> = Vec::new();
         let key =
             |rule: &str, arg: Option<&str>| (p.id.clone(), rule.to_owned(), arg.map(str::to_owned));
@@ -655,6 +654,11 @@ pub fn decide(policies: &[Policy], agent: &Agent, tool: &str, args: Option<&J>) 
                     Check::Unspecified(why) => out.unspecified = Some(why),
                 }
             }
+        }
+        if p.mode == "require_approval" {
+            let approval = |(id, _, arg): Key| (id, "approval_required".to_owned(), arg);
+            out.approvals.extend(keys.into_iter().map(approval));
+            continue;
         }
         let into = if blocking(&p.mode) {
             &mut out.violations
