@@ -92,7 +92,7 @@ impl PolicySet {
         let compiled = policies
             .iter()
             .map(|src| {
-                let policy = compile(src, &mut budget)?.from_local_source();
+                let policy = compile(src, &mut budget)?.as_local_policy();
                 match local_type_problem(&policy.policy_type, control_plane) {
                     None => Ok(policy),
                     Some(message) => Err(PolicyError::in_policy(
