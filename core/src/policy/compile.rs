@@ -108,7 +108,7 @@ impl CompiledPolicy {
     /// Marks a local policy (file or inline): in `require_approval` mode,
     /// a `tool_invocation` policy is evaluated here, its approvals asked of
     /// the client's approver.
-    pub(crate) fn as_local_policy(mut self) -> Self {
+    pub(crate) fn marked_local(mut self) -> Self {
         self.approved_locally = self.mode == Mode::RequireApproval && self.tool_rules.is_some();
         self
     }

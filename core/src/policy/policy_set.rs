@@ -92,7 +92,7 @@ impl PolicySet {
         let compiled = policies
             .iter()
             .map(|src| {
-                let policy = compile(src, &mut budget)?.as_local_policy();
+                let policy = compile(src, &mut budget)?.marked_local();
                 match local_type_problem(&policy.policy_type, control_plane) {
                     None => Ok(policy),
                     Some(message) => Err(PolicyError::in_policy(
