@@ -49,6 +49,10 @@ pub const NEVER_COMPLETED: &str = "the call never completed (too many calls in f
 /// The record of a call whose answer said `isError: true`.
 pub const ANSWERED_IS_ERROR: &str = "tool returned isError: true";
 
+/// A call whose caller cancelled it while it waited for an approval.
+pub const CANCELLED: &str =
+    "the caller cancelled the call while it waited for an approval; the call was not sent";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,7 +70,3 @@ mod tests {
         assert!(auth_failed(401).contains("HTTP 401"));
     }
 }
-
-/// A call whose caller cancelled it while it waited for an approval.
-pub const CANCELLED: &str =
-    "the caller cancelled the call while it waited for an approval; the call was not sent";

@@ -451,7 +451,7 @@ fn enforcement_modes() {
         "enforcementMode",
         json!("require_approval"),
     );
-    let (s, errors) = PolicySet::compile_lenient(&sourced(&[approval.clone()]));
+    let (s, errors) = PolicySet::compile_lenient(&sourced(std::slice::from_ref(&approval)));
     assert!(errors.is_empty());
     assert_eq!(s.local_len(), 0);
     assert_eq!(s.len(), 1);
