@@ -2,5 +2,6 @@
 
 const { Execlave } = require('./lib/client');
 const errors = require('./lib/errors');
+const { terminalApprover } = require('./lib/terminal-approver');
 
-module.exports = { Execlave, ...errors };
+module.exports = { Execlave, terminalApprover, ...errors };

@@ -4,6 +4,7 @@ import cjs from './index.js';
 
 export const {
   Execlave,
+  terminalApprover,
   ExeclaveError,
   ExeclaveAuthError,
   EnforcementHaltError,

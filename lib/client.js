@@ -1,8 +1,9 @@
 'use strict';
 
 const native = require('./native');
-const { ExeclaveError, PolicyBlockedError } = require('./errors');
+const { ApprovalVerificationError, ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
+const { askApprover, DEFAULT_APPROVAL_TIMEOUT_MS } = require('./approvals');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
 const { valuesTicket } = require('./argument-values');
 
@@ -11,7 +12,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 // Internal entry points for the integrations; not part of the public API.
 const kGovern = Symbol('execlave.govern');
 
-const CALLBACK_OPTIONS = ['onEnforcementBypassed'];
+const CALLBACK_OPTIONS = ['onEnforcementBypassed', 'approver'];
 
 // Completions handed to Rust in one call: at this many, or at the next turn
 // of the event loop, whichever comes first.
@@ -157,6 +158,8 @@ function abortReason(signal) {
 class Execlave {
   #native;
   #onBypass;
+  #approver;
+  #approvalTimeoutMs;
   #shutdownTimeoutMs;
   // Registrations by key (see #acquire); #idle: those no call uses now,
   // kept for reuse (enforcePolicy's), least recently released first.
@@ -206,6 +209,8 @@ class Execlave {
     for (const [k, v] of Object.entries(options)) {
       if (!CALLBACK_OPTIONS.includes(k) && v !== undefined) plain[k] = v;
     }
+    // The approver stays here; the core only learns that there is one.
+    plain.localApprover = typeof options.approver === 'function';
     let json;
     try {
       json = JSON.stringify(plain);
@@ -218,6 +223,8 @@ class Execlave {
       throw new ExeclaveError(cause.message, { cause });
     }
     this.#onBypass = options.onEnforcementBypassed;
+    this.#approver = options.approver ?? null;
+    this.#approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     this.#debug = Boolean(options.debug);
   }
@@ -315,7 +322,7 @@ class Execlave {
       } catch (cause) {
         throw new ExeclaveError(cause.message, { cause });
       }
-      reg = { key, handle, refs: 0, released: false };
+      reg = { key, handle, agentId, refs: 0, released: false };
       this.#handles.set(key, reg);
     } else {
       this.#idle.delete(key);
@@ -384,12 +391,46 @@ class Execlave {
         return cancellable(remote, signal, () => this.#native.cancel(outcome.ticket))
           .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState, signal));
       }
+      case 'ask_approver':
+        return this.#askApprover(outcome, reg, toolId, tool, argsJson, track, input, requestState, signal);
       default: {
         const err = haltError(outcome);
         if (err) throw err;
         if (outcome.bypass) this.#reportBypass(outcome.bypass, tool);
         return outcome;
       }
+    }
+  }
+
+  /**
+   * A local `require_approval` policy held the call back: ask the approver
+   * (bounded by `approvalTimeoutMs`; `signal` ends the wait), tell the
+   * core, and go on with what it decides (allowed, refused, or on to the
+   * control plane).
+   */
+  async #askApprover(outcome, reg, toolId, tool, argsJson, track, input, requestState, signal) {
+    const { ticket } = outcome;
+    const request = {
+      agentId: reg.agentId,
+      tool,
+      arguments: argsJson === null ? {} : JSON.parse(argsJson),
+      violations: outcome.violations,
+      requestId: `local-${ticket}`,
+    };
+    const asked = askApprover(this.#approver, request, this.#approvalTimeoutMs);
+    const verdict = await cancellable(asked, signal, () => this.#native.cancel(ticket));
+    let answer;
+    try {
+      answer = JSON.parse(this.#native.settleLocalApproval(ticket, verdict.kind, verdict.text ?? null));
+    } catch (cause) {
+      throw new ExeclaveError(cause.message, { cause });
+    }
+    try {
+      return this.#settle(answer, reg, toolId, tool, argsJson, track, input, requestState, signal);
+    } catch (err) {
+      // The approver's own error is the cause, not its description.
+      if (err instanceof ApprovalVerificationError && verdict.error !== undefined) err.cause = verdict.error;
+      throw err;
     }
   }
 

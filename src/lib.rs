@@ -9,6 +9,7 @@
 mod fast_path;
 mod hot_call;
 
+use execlave_core::engine::local_approval::LocalVerdict;
 use execlave_core::engine::calls::decode_batch;
 use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
 use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
@@ -264,6 +265,29 @@ impl NativeGovernor {
     #[napi(catch_unwind)]
     pub fn cancel(&self, ticket: f64) -> bool {
         self.inner.cancel(ticket as u64)
+    }
+
+    /// The local approver's answer about a held call (an `ask_approver`
+    /// outcome): `kind` is `approved`, `denied` (`text`: the reason),
+    /// `failed` (`text`: why) or `timed_out`. Returns the outcome JSON.
+    #[napi(catch_unwind)]
+    pub fn settle_local_approval(
+        &self,
+        ticket: f64,
+        kind: String,
+        text: Option<String>,
+    ) -> Result<String> {
+        let verdict = match kind.as_str() {
+            "approved" => LocalVerdict::Approved,
+            "denied" => LocalVerdict::Denied { reason: text },
+            "timed_out" => LocalVerdict::TimedOut,
+            // Anything else refuses, as the strictest.
+            _ => LocalVerdict::Failed(text.unwrap_or_else(|| format!("unknown verdict {kind:?}"))),
+        };
+        Ok(self
+            .inner
+            .settle_local_approval(ticket as u64, verdict)
+            .to_json())
     }
 
     #[napi(ts_return_type = "Promise<void>", catch_unwind)]
