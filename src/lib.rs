@@ -9,8 +9,8 @@
 mod fast_path;
 mod hot_call;
 
-use execlave_core::engine::local_approval::LocalVerdict;
 use execlave_core::engine::calls::decode_batch;
+use execlave_core::engine::local_approval::LocalVerdict;
 use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
 use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
 use napi::{Env, Error, Result, Status};

@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Union
 
 from . import _native
+from ._approvals import DEFAULT_APPROVAL_TIMEOUT_MS, Approver, ask_approver
 from ._governance import check_tool_name, halt_error, snapshot_arguments
-from .errors import ExeclaveError, PolicyBlockedError
+from .errors import ApprovalVerificationError, ExeclaveError, PolicyBlockedError
 
 __all__ = ["Execlave", "BypassEvent"]
 
@@ -108,11 +109,14 @@ class Execlave:
         max_pending_calls: int | None = None,
         approval_timeout_ms: int | None = None,
         approval_poll_interval_ms: int | None = None,
+        approver: Approver | None = None,
     ) -> None:
         if policies is not None and not isinstance(policies, (str, os.PathLike, list, tuple)):
             raise ExeclaveError("policies must be a list of policy dicts or a path to a file or directory")
         if on_enforcement_bypassed is not None and not callable(on_enforcement_bypassed):
             raise ExeclaveError("on_enforcement_bypassed must be callable")
+        if approver is not None and not callable(approver):
+            raise TypeError(f"approver must be a function (async or not), got {type(approver).__name__}")
         options: dict[str, Any] = {}
         for name, value in (
             ("api_key", api_key),
@@ -145,6 +149,8 @@ class Execlave:
             if isinstance(value, tuple):
                 value = list(value)
             options[_camel(name)] = value
+        # The approver stays here; the core only learns that there is one.
+        options["localApprover"] = approver is not None
         try:
             options_json = json.dumps(options, allow_nan=False)
         except (TypeError, ValueError) as cause:
@@ -155,6 +161,11 @@ class Execlave:
         # wrapper calls it on every call.
         self._decide_by_tool: Callable[[int, str], int | None] = self._native.decide_by_tool
         self._on_bypass = on_enforcement_bypassed
+        self._approver = approver
+        self._approval_timeout_ms = (
+            DEFAULT_APPROVAL_TIMEOUT_MS if approval_timeout_ms is None else int(approval_timeout_ms)
+        )
+        self._agent_of: dict[int, str] = {}
         self._shutdown_timeout_ms = (
             DEFAULT_SHUTDOWN_TIMEOUT_MS if shutdown_timeout_ms is None else int(shutdown_timeout_ms)
         )
@@ -227,6 +238,7 @@ class Execlave:
         if handle is None:
             handle = self._native.register_agent(agent_id, session_id, user_id, bool(enforce))
             self._handles[key] = handle
+            self._agent_of[handle] = agent_id
         return handle
 
     def _decide(
@@ -274,6 +286,8 @@ class Execlave:
             return self._after_sync(handle, tool, args_json, track, input, request_state)
         if kind == "ask_server":
             return self._ask_server(int(outcome["ticket"]), handle, tool, args_json, track, input, request_state)
+        if kind == "ask_approver":
+            return self._ask_approver(outcome, handle, tool, args_json, track, input, request_state)
         error = halt_error(outcome)
         if error is not None:
             raise error
@@ -313,6 +327,45 @@ class Execlave:
         if isinstance(outcome, dict):
             return outcome
         return await outcome
+
+    async def _ask_approver(
+        self,
+        outcome: dict[str, Any],
+        handle: int,
+        tool: str,
+        args_json: str | None,
+        track: bool,
+        input: str | None,
+        request_state: str | None,
+    ) -> int | dict[str, Any]:
+        """A local ``require_approval`` policy held the call back: ask the
+        approver (bounded by ``approval_timeout_ms``; cancelling the task
+        ends the wait), tell the core, and go on with what it decides."""
+        ticket = int(outcome["ticket"])
+        request = {
+            "agent_id": self._agent_of.get(handle),
+            "tool": tool,
+            "arguments": {} if args_json is None else json.loads(args_json),
+            "violations": outcome.get("violations") or [],
+            "request_id": f"local-{ticket}",
+        }
+        assert self._approver is not None  # the core asks only when there is one
+        try:
+            verdict = await ask_approver(self._approver, request, self._approval_timeout_ms)
+        except asyncio.CancelledError:
+            self._native.cancel(ticket)
+            raise
+        answer = json.loads(self._native.settle_local_approval(ticket, verdict.kind, verdict.text))
+        try:
+            settled = self._settle(answer, handle, tool, args_json, track, input, request_state)
+        except ApprovalVerificationError as error:
+            if verdict.error is not None:
+                error.cause = verdict.error
+                raise error from verdict.error
+            raise
+        if isinstance(settled, dict):
+            return settled
+        return await settled
 
     def _report_bypass(self, reason: str, tool: str) -> None:
         if self._debug:

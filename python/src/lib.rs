@@ -16,6 +16,7 @@
 
 mod runner;
 
+use execlave_core::engine::local_approval::LocalVerdict;
 use execlave_core::{Completion, Ending, Error, ErrorKind, Governor, GovernorOptions, Outcome};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -218,6 +219,30 @@ impl NativeGovernor {
     /// for it, it is recorded as cancelled. False: no such pending call.
     fn cancel(&self, ticket: u64) -> PyResult<bool> {
         guarded(|| Ok(self.inner.cancel(ticket)))
+    }
+
+    /// The local approver's answer about a held call (an `ask_approver`
+    /// outcome): `kind` is `approved`, `denied` (`text`: the reason),
+    /// `failed` (`text`: why) or `timed_out`. Returns the outcome JSON.
+    #[pyo3(signature = (ticket, kind, text=None))]
+    fn settle_local_approval(
+        &self,
+        ticket: u64,
+        kind: &str,
+        text: Option<String>,
+    ) -> PyResult<String> {
+        guarded(|| {
+            let verdict = match kind {
+                "approved" => LocalVerdict::Approved,
+                "denied" => LocalVerdict::Denied { reason: text },
+                "timed_out" => LocalVerdict::TimedOut,
+                // Anything else refuses, as the strictest.
+                _ => LocalVerdict::Failed(
+                    text.unwrap_or_else(|| format!("unknown verdict {kind:?}")),
+                ),
+            };
+            Ok(self.inner.settle_local_approval(ticket, verdict).to_json())
+        })
     }
 
     /// For each tool name of a listing, whether the agent's policies refuse
