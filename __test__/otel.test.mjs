@@ -276,3 +276,34 @@ describe('MCP TypeScript SDK 2.x', () => {
     }
   });
 });
+
+describe('approval events', () => {
+  test('a held call gets approval requested, then granted or refused, as span events', async () => {
+    const held = await metaServer();
+    const approving = new Execlave({
+      policies: [{
+        name: 'Echo needs a nod', policyType: 'tool_invocation', enforcementMode: 'require_approval',
+        ruleDefinition: { deny: ['echo'] },
+      }],
+      approver: async ({ arguments: args }) => (args.text === 'ok' ? { approved: true } : { approved: false, reason: 'no' }),
+    });
+    instrumentMcpClient(held.client, approving, { agentId: 'ops-agent' });
+    try {
+      exporter.reset();
+      await held.client.callTool({ name: 'echo', arguments: { text: 'ok' } });
+      await held.client.callTool({ name: 'echo', arguments: { text: 'nope' } }).catch(() => {});
+      const [granted, refused] = toolSpans();
+      assert.deepEqual(granted.events.map((e) => e.name), ['execlave.approval.requested', 'execlave.approval.granted']);
+      assert.equal(granted.events[1].attributes['execlave.approval.id'], 'local');
+      assert.equal(typeof granted.events[1].attributes['execlave.approval.waited_ms'], 'number');
+      assert.deepEqual(refused.events.map((e) => e.name).slice(0, 2), ['execlave.approval.requested', 'execlave.approval.refused']);
+      assert.equal(refused.events[1].attributes['error.type'], 'PolicyDeniedError');
+      assert.equal(refused.events[1].attributes['execlave.approval.reason'], 'no');
+      assert.equal(refused.attributes['error.type'], 'PolicyDeniedError');
+      assert.equal(held.metas.length, 1, 'only the approved call ran');
+    } finally {
+      await held.client.close();
+      await approving.shutdown();
+    }
+  });
+});

@@ -52,10 +52,15 @@ function describe(value) {
  * approval; the SDK itself honours it for the send.
  */
 function signalOf(rest) {
+  if (!Array.isArray(rest)) return undefined;
   for (const arg of rest) {
     if (arg === null || typeof arg !== 'object') continue;
-    const { signal } = arg;
-    if (signal !== null && typeof signal === 'object' && typeof signal.addEventListener === 'function' && 'aborted' in signal) return signal;
+    try {
+      const { signal } = arg;
+      if (signal !== null && typeof signal === 'object' && typeof signal.addEventListener === 'function' && 'aborted' in signal) return signal;
+    } catch {
+      // Options whose `signal` cannot be read carry none.
+    }
   }
   return undefined;
 }
@@ -269,11 +274,12 @@ function instrumentMcpClient(client, exe, options) {
    * again with a `requestState` (a multi-round call) is decided in full
    * and its record linked to the earlier rounds'; any other call as usual.
    */
-  function begin(params, rest) {
+  function begin(params, rest, observer) {
     const signal = signalOf(rest);
+    const call = signal === undefined && observer === undefined ? undefined : { signal, observer };
     const state = roundOf(params);
-    if (state !== undefined) return gov.beginRound(params.name, params.arguments, state, signal);
-    return gov.begin(params.name, params.arguments, signal);
+    if (state !== undefined) return gov.beginRound(params.name, params.arguments, state, call);
+    return gov.begin(params.name, params.arguments, call);
   }
 
   /** The `requestState` of a call that is a round sent again, else undefined. */
@@ -328,7 +334,7 @@ function instrumentMcpClient(client, exe, options) {
     try {
       if (pins !== null) await pinCheck(params);
       const args = params.arguments;
-      const ticket = await begin(params, rest);
+      const ticket = await begin(params, rest, span ?? undefined);
       if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
       span.allowed();
       const mark = send === originalCallTool ? params : null;
@@ -461,7 +467,7 @@ function instrumentMcpClient(client, exe, options) {
         checked = toolCallParams(...toolCallOf(params), params);
         if (tracing !== null) span = tracing.start(checked); // H11
         if (pins !== null) await pinCheck(checked); // H11
-        ticket = await begin(checked);
+        ticket = await begin(checked, rest, span ?? undefined);
         if (span !== null) span.allowed(); // H11
       }
     } catch (error) {

@@ -6,6 +6,8 @@
 // `{ approved: true }` refuses the call.
 
 const DEFAULT_APPROVAL_TIMEOUT_MS = 30 * 60 * 1000;
+// The core's approvalRequestId of the local approver's approvals.
+const LOCAL_APPROVAL_ID = 'local';
 
 /**
  * Asks `approver` about `request`; resolves `{ kind, text, error }` where
@@ -77,4 +79,4 @@ function describe(value) {
   return `a ${typeof value}`;
 }
 
-module.exports = { askApprover, DEFAULT_APPROVAL_TIMEOUT_MS };
+module.exports = { askApprover, DEFAULT_APPROVAL_TIMEOUT_MS, LOCAL_APPROVAL_ID };

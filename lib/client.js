@@ -3,7 +3,7 @@
 const native = require('./native');
 const { ApprovalVerificationError, ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
-const { askApprover, DEFAULT_APPROVAL_TIMEOUT_MS } = require('./approvals');
+const { askApprover, DEFAULT_APPROVAL_TIMEOUT_MS, LOCAL_APPROVAL_ID } = require('./approvals');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
 const { valuesTicket } = require('./argument-values');
 
@@ -146,6 +146,26 @@ function cancellable(promise, signal, cancel) {
   });
 }
 
+// Observers must not change a call's fate: what they throw is dropped.
+function approvalGranted(observer, approval) {
+  try {
+    // A service approval is only known to the host once decided.
+    if (approval.id !== LOCAL_APPROVAL_ID) observer.approvalRequested(approval.id);
+    observer.approvalGranted(approval);
+  } catch {
+    // See above.
+  }
+}
+
+function approvalRefused(observer, err) {
+  try {
+    if (err.approvalRequestId !== LOCAL_APPROVAL_ID) observer.approvalRequested(err.approvalRequestId);
+    observer.approvalRefused(err);
+  } catch {
+    // See above.
+  }
+}
+
 function abortReason(signal) {
   const { reason } = signal;
   if (reason instanceof Error) return reason;
@@ -247,7 +267,7 @@ class Execlave {
       const warnings = [];
       for (const tool of tools) {
         checkToolName(tool);
-        const outcome = await this.#decide(reg, toolIdOf(tool, toolIds), tool, argumentsJson(tool, args), false, input, undefined, signal);
+        const outcome = await this.#decide(reg, toolIdOf(tool, toolIds), tool, argumentsJson(tool, args), false, input, undefined, { signal });
         if (typeof outcome === 'object' && outcome.warnings) warnings.push(...outcome.warnings);
       }
       return { allowed: true, warnings };
@@ -366,8 +386,10 @@ class Execlave {
    */
   // `requestState`: the call is a round of a multi-round call (see
   // `beginRound`), else undefined.
-  // `signal`: the caller's AbortSignal; it ends a wait for an approval.
-  #decide(reg, toolId, tool, argsJson, track, input, requestState, signal) {
+  // `call`: `{ signal, observer }` or undefined. `signal`, the caller's
+  // AbortSignal, ends a wait for an approval; `observer` hears of approvals
+  // (lib/otel.js: span events).
+  #decide(reg, toolId, tool, argsJson, track, input, requestState, call) {
     // A released registration's slot may belong to another one by now.
     if (reg.released) throw clientClosed();
     const owed = this.#doneArgs.length > 0;
@@ -376,26 +398,30 @@ class Execlave {
     // A refusal's record waits in Rust for the completions queued here;
     // hand them over now so that the records stay in order.
     if (owed) this.#flushCompletions();
-    return this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState, signal);
+    return this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState, call);
   }
 
-  #settle(outcome, reg, toolId, tool, argsJson, track, input, requestState, signal) {
+  #settle(outcome, reg, toolId, tool, argsJson, track, input, requestState, call) {
     switch (outcome.kind) {
       case 'wait_for_sync':
         if (reg.released) throw clientClosed();
         return this.#native
           .waitForSync(reg.handle)
-          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input, requestState, signal), rethrowNative);
+          .then(() => this.#decide(reg, toolId, tool, argsJson, track, input, requestState, call), rethrowNative);
       case 'ask_server': {
         const remote = this.#native.decideRemote(outcome.ticket, input ?? null).catch(rethrowNative);
-        return cancellable(remote, signal, () => this.#native.cancel(outcome.ticket))
-          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState, signal));
+        return cancellable(remote, call?.signal, () => this.#native.cancel(outcome.ticket))
+          .then((answer) => this.#settle(JSON.parse(answer), reg, toolId, tool, argsJson, track, input, requestState, call));
       }
       case 'ask_approver':
-        return this.#askApprover(outcome, reg, toolId, tool, argsJson, track, input, requestState, signal);
+        return this.#askApprover(outcome, reg, toolId, tool, argsJson, track, input, requestState, call);
       default: {
         const err = haltError(outcome);
-        if (err) throw err;
+        if (err) {
+          if (call?.observer && err.approvalRequestId !== undefined) approvalRefused(call.observer, err);
+          throw err;
+        }
+        if (outcome.approval && call?.observer) approvalGranted(call.observer, outcome.approval);
         if (outcome.bypass) this.#reportBypass(outcome.bypass, tool);
         return outcome;
       }
@@ -404,11 +430,11 @@ class Execlave {
 
   /**
    * A local `require_approval` policy held the call back: ask the approver
-   * (bounded by `approvalTimeoutMs`; `signal` ends the wait), tell the
+   * (bounded by `approvalTimeoutMs`; `call.signal` ends the wait), tell the
    * core, and go on with what it decides (allowed, refused, or on to the
    * control plane).
    */
-  async #askApprover(outcome, reg, toolId, tool, argsJson, track, input, requestState, signal) {
+  async #askApprover(outcome, reg, toolId, tool, argsJson, track, input, requestState, call) {
     const { ticket } = outcome;
     const request = {
       agentId: reg.agentId,
@@ -417,8 +443,9 @@ class Execlave {
       violations: outcome.violations,
       requestId: `local-${ticket}`,
     };
+    call?.observer?.approvalRequested(LOCAL_APPROVAL_ID);
     const asked = askApprover(this.#approver, request, this.#approvalTimeoutMs);
-    const verdict = await cancellable(asked, signal, () => this.#native.cancel(ticket));
+    const verdict = await cancellable(asked, call?.signal, () => this.#native.cancel(ticket));
     let answer;
     try {
       answer = JSON.parse(this.#native.settleLocalApproval(ticket, verdict.kind, verdict.text ?? null));
@@ -426,7 +453,7 @@ class Execlave {
       throw new ExeclaveError(cause.message, { cause });
     }
     try {
-      return this.#settle(answer, reg, toolId, tool, argsJson, track, input, requestState, signal);
+      return this.#settle(answer, reg, toolId, tool, argsJson, track, input, requestState, call);
     } catch (err) {
       // The approver's own error is the cause, not its description.
       if (err instanceof ApprovalVerificationError && verdict.error !== undefined) err.cause = verdict.error;
@@ -524,7 +551,7 @@ class Execlave {
        * or its promise when the control plane must be asked; throws why
        * it may not go on.
        */
-      begin: (tool, args, signal) => {
+      begin: (tool, args, call) => {
         // A client used again after it closed (reconnected) registers anew.
         if (!held) {
           reg = this.#acquire(agentId, sessionId, userId, enforce);
@@ -547,7 +574,7 @@ class Execlave {
           const ticket = valuesTicket(reg.handle, id, args, plans);
           if (ticket >= 0) return ticket;
         }
-        const r = this.#decide(reg, id, tool, argumentsJson(tool, args), true, undefined, undefined, signal);
+        const r = this.#decide(reg, id, tool, argumentsJson(tool, args), true, undefined, undefined, call);
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);
@@ -560,12 +587,12 @@ class Execlave {
        * refusal's) to the earlier rounds', so they share the parent trace
        * id.
        */
-      beginRound: (tool, args, requestState, signal) => {
+      beginRound: (tool, args, requestState, call) => {
         if (!held) {
           reg = this.#acquire(agentId, sessionId, userId, enforce);
           held = true;
         }
-        const r = this.#decide(reg, Math.abs(toolIdOf(tool, known)), tool, argumentsJson(tool, args), true, undefined, requestState, signal);
+        const r = this.#decide(reg, Math.abs(toolIdOf(tool, known)), tool, argumentsJson(tool, args), true, undefined, requestState, call);
         if (typeof r === 'number') return r;
         if (typeof r.then === 'function') return r.then(ticketOf);
         return ticketOf(r);

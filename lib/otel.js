@@ -149,6 +149,25 @@ class ToolCallSpan {
     return this.#api.context.with(this.#context, send);
   }
 
+  // Approval events (an observer of lib/client.js): requested, then
+  // granted or refused.
+  approvalRequested(id) {
+    this.#span.addEvent('execlave.approval.requested', { 'execlave.approval.id': String(id) });
+  }
+
+  approvalGranted(approval) {
+    this.#span.addEvent('execlave.approval.granted', {
+      'execlave.approval.id': String(approval.id),
+      'execlave.approval.waited_ms': Number(approval.waitedMs) || 0,
+    });
+  }
+
+  approvalRefused(err) {
+    const attributes = { 'execlave.approval.id': String(err.approvalRequestId), 'error.type': String(err.name) };
+    if (typeof err.reason === 'string') attributes['execlave.approval.reason'] = err.reason;
+    this.#span.addEvent('execlave.approval.refused', attributes);
+  }
+
   allowed() {
     this.#decided = true;
     this.#span.setAttribute('execlave.decision', 'allowed');

@@ -380,6 +380,7 @@ impl Engine {
             ticket,
             warnings: decision.warnings,
             bypass: None,
+            approval: None,
         })
     }
 
@@ -586,6 +587,7 @@ impl Engine {
                     ticket,
                     warnings,
                     bypass: Some(reason),
+                    approval: None,
                 }
             }
         }
@@ -829,6 +831,7 @@ impl Engine {
         call.args_full = None;
         let sent_round = call.unsent_round.take().zip(call.link);
         let warnings = call.warnings.clone();
+        let approval = call.approval.clone();
         if !warnings.is_empty() {
             Stats::bump(&self.stats.warned);
         }
@@ -846,6 +849,7 @@ impl Engine {
             ticket,
             warnings,
             bypass: None,
+            approval,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use crate::decision::Violation;
 use crate::messages;
+use crate::records::record::ApprovalNote;
 use crate::sync::approval::ApprovalRefusal;
 use serde::Serialize;
 
@@ -40,6 +41,10 @@ pub enum Outcome {
         /// through: the host reports it (`onEnforcementBypassed`).
         #[serde(skip_serializing_if = "Option::is_none")]
         bypass: Option<String>,
+        /// The approval this call got, if it needed one (for the host's
+        /// trace events).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        approval: Option<Box<ApprovalNote>>,
     },
     /// Refused by policy.
     Block {
@@ -156,6 +161,7 @@ impl Outcome {
                 ticket: Some(t),
                 warnings,
                 bypass: None,
+                approval: None,
             } if warnings.is_empty() => Some(*t),
             _ => None,
         }
@@ -184,6 +190,7 @@ mod tests {
             ticket: Some(3),
             warnings: vec![],
             bypass: None,
+            approval: None,
         };
         assert_eq!(allow.to_json(), r#"{"kind":"allow","ticket":3}"#);
     }
