@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { Execlave, PolicyBlockedError } from '@execlave/sdk';
+import { Execlave, EnforcementHaltError } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -21,11 +21,22 @@ const require = createRequire(import.meta.url);
 // A sandbox the filesystem server may touch: data/ (readable, out/ writable)
 // and secrets/ (inside the server's reach, but off limits by policy).
 const sandbox = mkdtempSync(join(tmpdir(), 'execlave-demo-'));
-mkdirSync(join(sandbox, 'data', 'out'), { recursive: true });
+mkdirSync(join(sandbox, 'data', 'out', 'published'), { recursive: true });
 mkdirSync(join(sandbox, 'secrets'));
 writeFileSync(join(sandbox, 'data', 'notes.txt'), 'Quarterly numbers are in.\n');
 writeFileSync(join(sandbox, 'secrets', 'api-key.txt'), 'sk-not-for-agents\n');
 const auditLog = join(sandbox, 'audit.jsonl');
+
+// Writes under data/out/published/ need a human's approval (the policy
+// "Publishing needs a human", require_approval). A real app would pass
+// `terminalApprover()` or post to Slack; the demo's scripted approver says
+// yes to a final report and no to a draft, so that it runs unattended.
+const approved = [];
+const approver = async ({ tool, arguments: args }) => {
+  const ok = !String(args.content).includes('DRAFT');
+  approved.push(`${tool} ${args.path.split('/').pop()}: ${ok ? 'approved' : 'refused'}`);
+  return ok ? { approved: true } : { approved: false, reason: 'drafts are not published' };
+};
 
 const policyFile = join(here, 'policies', 'filesystem.json');
 const useControlPlane = process.argv.includes('--control-plane');
@@ -34,10 +45,22 @@ let exe;
 if (useControlPlane) {
   const { startControlPlane } = await import('../test-control-plane/index.mjs');
   controlPlane = await startControlPlane({ policies: JSON.parse(readFileSync(policyFile, 'utf8')) });
-  exe = new Execlave({ apiKey: controlPlane.apiKey, baseUrl: controlPlane.url, auditLog });
+  // Served by the control plane, the approval policy is the service's:
+  // enforce answers 202, a person approves there (scripted here), and the
+  // SDK polls, then verifies the certificate before the call goes ahead.
+  controlPlane.onEnforce((body) => {
+    const path = String(body.metadata?.toolArguments?.path ?? '');
+    if (!path.includes('/published/')) return undefined;
+    const id = `apr_${path.split('/').pop()}`;
+    const ok = !String(body.metadata.toolArguments.content).includes('DRAFT');
+    controlPlane.approval(id, { pendingPolls: 1, then: ok ? 'approved' : 'denied', reason: ok ? undefined : 'drafts are not published' });
+    approved.push(`write_file ${path.split('/').pop()}: ${ok ? 'approved' : 'refused'} (on the control plane)`);
+    return { status: 202, body: { approvalRequestId: id } };
+  });
+  exe = new Execlave({ apiKey: controlPlane.apiKey, baseUrl: controlPlane.url, auditLog, approvalPollIntervalMs: 100 });
   console.log(`control plane: ${controlPlane.url} (test control plane on loopback)\n`);
 } else {
-  exe = new Execlave({ policies: policyFile, auditLog });
+  exe = new Execlave({ policies: policyFile, auditLog, approver });
 }
 
 const serverEntry = require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js');
@@ -58,6 +81,8 @@ const steps = [
   ['read /etc/passwd (outside the tree)', 'read_text_file', { path: '/etc/passwd' }],
   ['read a secret through ..', 'read_text_file', { path: join(data, '..', 'secrets', 'api-key.txt') }],
   ['write outside out/', 'write_file', { path: join(sandbox, 'secrets', 'pwned.txt'), content: 'x' }],
+  ['publish the report (needs approval)', 'write_file', { path: join(data, 'out', 'published', 'report.txt'), content: 'final\n' }],
+  ['publish a draft (needs approval)', 'write_file', { path: join(data, 'out', 'published', 'draft.txt'), content: 'DRAFT\n' }],
 ];
 
 const rows = [];
@@ -67,8 +92,9 @@ for (const [what, tool, args] of steps) {
     const text = result.content?.[0]?.text ?? '';
     rows.push([what, tool, result.isError ? 'tool error' : 'allowed', firstLine(text)]);
   } catch (err) {
-    if (!(err instanceof PolicyBlockedError)) throw err;
-    rows.push([what, tool, 'BLOCKED', err.violations.map((v) => `${v.rule}: ${v.message}`).join('; ')]);
+    if (!(err instanceof EnforcementHaltError)) throw err;
+    const why = err.violations ? err.violations.map((v) => `${v.rule}: ${v.message}`).join('; ') : err.message;
+    rows.push([what, tool, err.name === 'PolicyBlockedError' ? 'BLOCKED' : `REFUSED (${err.name})`, why]);
   }
 }
 
@@ -79,6 +105,7 @@ await exe.shutdown();
 // which allowed calls carried warnings.
 const records = readFileSync(auditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 records.forEach((rec, i) => {
+  if (rec.metadata.approval?.outcome === 'granted') rows[i][2] = `allowed, approved (${rec.metadata.approval.id})`;
   if (rec.metadata.decision === 'warned') {
     rows[i][2] = 'allowed, warned';
     rows[i][3] = rec.metadata.warnings.map((w) => w.message).join('; ');
@@ -92,6 +119,9 @@ console.log(
 );
 console.log(`secrets/pwned.txt exists after the blocked write: ${existsSync(join(sandbox, 'secrets', 'pwned.txt'))}`);
 console.log(`data/new exists after the blocked mkdir: ${existsSync(join(data, 'new'))}`);
+console.log(`approver: ${approved.join('; ')}`);
+console.log(`published/report.txt exists after its approval: ${existsSync(join(data, 'out', 'published', 'report.txt'))}`);
+console.log(`published/draft.txt exists after its refusal: ${existsSync(join(data, 'out', 'published', 'draft.txt'))}`);
 console.log(`audit log (one record per call): ${auditLog}`);
 if (controlPlane) {
   console.log(`control plane received ${controlPlane.traces.length} traces and ${controlPlane.requestsTo('/api/v1/policies', 'GET').length} policy fetches`);

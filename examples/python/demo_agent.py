@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from execlave import Execlave
-from execlave.errors import PolicyBlockedError
+from execlave.errors import EnforcementHaltError, PolicyBlockedError
 from execlave.integrations.mcp import instrument_mcp_session
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -34,13 +34,25 @@ async def main() -> None:
     # writable) and secrets/ (inside the server's reach, off limits by policy).
     sandbox = Path(tempfile.mkdtemp(prefix="execlave-demo-")).resolve()
     data = sandbox / "data"
-    (data / "out").mkdir(parents=True)
+    (data / "out" / "published").mkdir(parents=True)
     (sandbox / "secrets").mkdir()
     (data / "notes.txt").write_text("Quarterly numbers are in.\n")
     (sandbox / "secrets" / "api-key.txt").write_text("sk-not-for-agents\n")
     audit_log = sandbox / "audit.jsonl"
 
-    exe = Execlave(policies=POLICY_FILE, audit_log=audit_log)
+    # Writes under data/out/published/ need a human's approval (the policy
+    # "Publishing needs a human", require_approval). A real app would pass
+    # execlave.approvers.terminal_approver() or post to Slack; this scripted
+    # approver says yes to a final report and no to a draft.
+    approvals: list[str] = []
+
+    async def approver(request: dict[str, Any]) -> dict[str, Any]:
+        name = Path(request["arguments"]["path"]).name
+        ok = "DRAFT" not in str(request["arguments"].get("content"))
+        approvals.append(f"{request['tool']} {name}: {'approved' if ok else 'refused'}")
+        return {"approved": True} if ok else {"approved": False, "reason": "drafts are not published"}
+
+    exe = Execlave(policies=POLICY_FILE, audit_log=audit_log, approver=approver)
     steps: list[tuple[str, str, dict[str, Any]]] = [
         ("list the sandbox roots", "list_allowed_directories", {}),
         ("read a data file", "read_text_file", {"path": str(data / "notes.txt")}),
@@ -51,6 +63,10 @@ async def main() -> None:
         ("read /etc/passwd (outside the tree)", "read_text_file", {"path": "/etc/passwd"}),
         ("read a secret through ..", "read_text_file", {"path": str(data / ".." / "secrets" / "api-key.txt")}),
         ("write outside out/", "write_file", {"path": str(sandbox / "secrets" / "pwned.txt"), "content": "x"}),
+        ("publish the report (needs approval)", "write_file",
+         {"path": str(data / "out" / "published" / "report.txt"), "content": "final\n"}),
+        ("publish a draft (needs approval)", "write_file",
+         {"path": str(data / "out" / "published" / "draft.txt"), "content": "DRAFT\n"}),
     ]
     rows: list[list[str]] = []
     params = StdioServerParameters(command="node", args=[str(SERVER), str(sandbox)])
@@ -66,6 +82,9 @@ async def main() -> None:
                         why = "; ".join(f"{v['rule']}: {v['message']}" for v in exc.violations)
                         rows.append([what, tool, "BLOCKED", why])
                         continue
+                    except EnforcementHaltError as exc:
+                        rows.append([what, tool, f"REFUSED ({type(exc).__name__})", str(exc)])
+                        continue
                     text = getattr(result.content[0], "text", "") if result.content else ""
                     failed = getattr(result, "isError", None) or getattr(result, "is_error", False)
                     rows.append([what, tool, "tool error" if failed else "allowed", first_line(text)])
@@ -75,6 +94,9 @@ async def main() -> None:
     # allowed calls carried warnings.
     records = [json.loads(line) for line in audit_log.read_text().splitlines()]
     for row, record in zip(rows, records):
+        approval = record["metadata"].get("approval") or {}
+        if approval.get("outcome") == "granted":
+            row[2] = f"allowed, approved ({approval['id']})"
         if record["metadata"]["decision"] == "warned":
             row[2] = "allowed, warned"
             row[3] = "; ".join(w["message"] for w in record["metadata"]["warnings"])
@@ -87,6 +109,10 @@ async def main() -> None:
     )
     print(f"secrets/pwned.txt exists after the blocked write: {(sandbox / 'secrets' / 'pwned.txt').exists()}")
     print(f"data/new exists after the blocked mkdir: {(data / 'new').exists()}")
+    print(f"approver: {'; '.join(approvals)}")
+    published = data / "out" / "published"
+    print(f"published/report.txt exists after its approval: {(published / 'report.txt').exists()}")
+    print(f"published/draft.txt exists after its refusal: {(published / 'draft.txt').exists()}")
     print(f"audit log (one record per call): {audit_log}")
 
 

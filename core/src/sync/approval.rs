@@ -86,6 +86,12 @@ impl ApprovalRefusal {
     /// What the user reads.
     pub fn message(&self) -> String {
         let id = &self.approval_request_id;
+        // The local approver's: one id for all, so it names no request.
+        let request = if id == crate::engine::local_approval::LOCAL_APPROVAL_ID {
+            "the local approval".to_owned()
+        } else {
+            format!("the approval request {id}")
+        };
         let detail = self
             .reason
             .as_deref()
@@ -94,18 +100,18 @@ impl ApprovalRefusal {
             .unwrap_or_default();
         match self.failure {
             ApprovalFailure::Denied => {
-                format!("the approval request {id} was denied{detail}; the call was not sent")
+                format!("{request} was denied{detail}; the call was not sent")
             }
-            ApprovalFailure::TimedOut => format!(
-                "the approval request {id} was not approved in time{detail}; the call was not sent"
-            ),
+            ApprovalFailure::TimedOut => {
+                format!("{request} was not approved in time{detail}; the call was not sent")
+            }
             ApprovalFailure::CertificateMismatch => format!(
-                "the approval certificate of request {id} does not match this call{detail}; the \
-                 call was not sent"
+                "the approval certificate of {request} does not match this call{detail}; the call \
+                 was not sent"
             ),
-            ApprovalFailure::Unverifiable => format!(
-                "the approval request {id} could not be verified{detail}; the call was not sent"
-            ),
+            ApprovalFailure::Unverifiable => {
+                format!("{request} could not be verified{detail}; the call was not sent")
+            }
         }
     }
 }
