@@ -24,7 +24,8 @@ function askApprover(approver, request, timeoutMs) {
       clearTimeout(timer);
       resolve(verdict);
     };
-    const timer = setTimeout(() => settle({ kind: 'timed_out' }), timeoutMs);
+    // setTimeout takes at most 2^31-1 ms (24.8 days); longer is as good as that.
+    const timer = setTimeout(() => settle({ kind: 'timed_out' }), Math.min(timeoutMs, 2 ** 31 - 1));
     let answer;
     try {
       answer = approver(request);
