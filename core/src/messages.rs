@@ -49,9 +49,10 @@ pub const NEVER_COMPLETED: &str = "the call never completed (too many calls in f
 /// The record of a call whose answer said `isError: true`.
 pub const ANSWERED_IS_ERROR: &str = "tool returned isError: true";
 
-/// A call whose caller cancelled it while it waited for an approval.
+/// A call whose caller cancelled it while it waited for its decision (an
+/// approval, or the control plane).
 pub const CANCELLED: &str =
-    "the caller cancelled the call while it waited for an approval; the call was not sent";
+    "the caller cancelled the call while it waited for its decision; the call was not sent";
 
 #[cfg(test)]
 mod tests {
