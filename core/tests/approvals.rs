@@ -306,6 +306,10 @@ async fn shutdown_during_a_wait_refuses() {
     let g2 = g.clone();
     on_core(&g, async move { g2.shutdown(Duration::from_secs(1)).await }).await;
     assert_eq!(rx.await.unwrap(), Outcome::Closed);
+    eventually("the wait is no longer counted", || {
+        g.stats().approvals_waiting == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

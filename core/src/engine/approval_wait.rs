@@ -52,7 +52,7 @@ impl Engine {
             // Cancelled while enforce was asked: nothing more is sent.
             None => return Outcome::Cancelled,
         }
-        self.stats.approvals_waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting::new(&self.stats);
         // Biased: what ends the wait is looked at before anything is sent.
         let result = tokio::select! {
             biased;
@@ -63,7 +63,7 @@ impl Engine {
             _ = self.cancelled(ticket) => Err(Interrupted::Cancelled),
             r = await_approval(connection, &self.log, &id, request, self.settings.approval) => Ok(r),
         };
-        self.stats.approvals_waiting.fetch_sub(1, Ordering::Relaxed);
+        drop(waiting);
         let waited_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(Ok(())) if !self.is_closed() => {
@@ -202,6 +202,23 @@ impl Engine {
             }
             woken.await;
         }
+    }
+}
+
+/// Counts one wait in `approvals_waiting` for as long as it lives: also a
+/// wait whose future is dropped (the runtime shut down under it).
+struct Waiting<'a>(&'a Stats);
+
+impl<'a> Waiting<'a> {
+    fn new(stats: &'a Stats) -> Self {
+        stats.approvals_waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(stats)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.approvals_waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
