@@ -275,7 +275,8 @@ function instrumentMcpClient(client, exe, options) {
    * and its record linked to the earlier rounds'; any other call as usual.
    */
   function begin(params, rest, observer) {
-    const signal = signalOf(rest);
+    // Most calls carry no request options: nothing to look through.
+    const signal = rest !== undefined && rest.length > 0 ? signalOf(rest) : undefined;
     const call = signal === undefined && observer === undefined ? undefined : { signal, observer };
     const state = roundOf(params);
     if (state !== undefined) return gov.beginRound(params.name, params.arguments, state, call);
