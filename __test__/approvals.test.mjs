@@ -158,9 +158,12 @@ describe('approvals from the service, against server-filesystem', () => {
     cp.approval('apr_flaky.txt', { then: 'approved' });
     cp.failNext(2, { match: '/api/v1/approvals/apr_flaky.txt', method: 'GET', status: 503 });
     cp.failNext(1, { match: '/api/v1/approvals/apr_flaky.txt', method: 'GET', status: 429 });
+    // A network error: the connection dropped without an answer.
+    cp.garbage('reset', { match: '/api/v1/approvals/apr_flaky.txt', method: 'GET', count: 1 });
     await write(g.client, 'flaky.txt');
     assert.ok(existsSync(out('flaky.txt')));
-    assert.equal(cp.approvalState('apr_flaky.txt').polls, 1, 'three failed polls, then one answered');
+    assert.equal(cp.approvalState('apr_flaky.txt').polls, 1, 'four failed polls, then one answered');
+    assert.equal(cp.requestsTo('/api/v1/approvals/apr_flaky.txt', 'GET').length, 5);
   });
 
   test('the caller cancels: the wait ends, nothing is sent, no file, recorded as cancelled', async () => {
