@@ -82,6 +82,7 @@ impl Governor {
             .transpose()
             .map_err(Error::invalid_options)?;
         let log = Arc::new(Logger::new(options.debug, options.api_key.clone()));
+        warn_if_no_inline_policies(&options, &log);
         let stats = Arc::new(Stats::default());
         let connection = match &options.api_key {
             None => None,
@@ -502,6 +503,19 @@ fn start_runtime() -> Result<Runtime, Error> {
                 format!("cannot start background runtime: {e}"),
             )
         })
+}
+
+/// `policies: []` is allowed (a test, a start before any policy is
+/// written), but it allows every call: said once, whatever `debug` says.
+/// A path that yields no policy is an error instead (`load_path`).
+fn warn_if_no_inline_policies(options: &GovernorOptions, log: &Logger) {
+    if matches!(&options.policies, Some(PolicyInput::Inline(v)) if v.is_empty())
+        && options.is_local_only()
+    {
+        log.once("no-inline-policies", || {
+            "policies is an empty list: no policy applies, so every call is allowed".into()
+        });
+    }
 }
 
 fn load_policy_input(input: &PolicyInput) -> Result<Vec<SourcedPolicy>, Error> {
