@@ -109,6 +109,11 @@ function doneIfClosing(err) {
   throw nativeFailure(err);
 }
 
+/** A flush that delivered nothing (no sink, or the client already closed). */
+function noReport() {
+  return { written: 0, dropped: 0, undelivered: 0 };
+}
+
 function clientClosed() {
   return new ExeclaveError('this governed client was closed while the call was being decided; the call was not sent');
 }
@@ -225,7 +230,7 @@ class Execlave {
     try {
       // The core answers a flush from its delivery loop, which shutdown
       // stops: one it had not started on would never be answered.
-      await Promise.race([this.#native.flush().catch(doneIfClosing), stopped]);
+      return (await Promise.race([this.#native.flush().catch(doneIfClosing), stopped])) ?? noReport();
     } finally {
       this.#flushesInFlight.delete(shutDown);
     }
@@ -242,11 +247,13 @@ class Execlave {
   }
 
   async #shutDown() {
+    let report = noReport();
     try {
       this.#flushCompletions();
-      await this.#native.shutdown(this.#shutdownTimeoutMs).catch(doneIfClosing);
+      report = (await this.#native.shutdown(this.#shutdownTimeoutMs).catch(doneIfClosing)) ?? report;
+      return report;
     } finally {
-      for (const shutDown of this.#flushesInFlight) shutDown();
+      for (const shutDown of this.#flushesInFlight) shutDown(report);
     }
   }
 

@@ -10,6 +10,7 @@ mod fast_path;
 mod hot_call;
 
 use execlave_core::engine::calls::decode_batch;
+use execlave_core::records::report::FlushReport;
 use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
 use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
 use napi::{Env, Error, Result, Status};
@@ -60,6 +61,11 @@ where
 
 /// What a promise of nothing resolves with.
 fn no_value(_: ()) {}
+
+/// A flush's or shutdown's report, as `{ written, dropped, undelivered }`.
+fn report_value(report: FlushReport) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or_default()
+}
 
 /// The native side of one `Execlave` client.
 #[napi]
@@ -259,18 +265,18 @@ impl NativeGovernor {
         promise(env, &self.inner, future, |outcome| outcome.to_json())
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    #[napi(ts_return_type = "Promise<FlushReport>", catch_unwind)]
     pub fn flush<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let inner = self.inner.clone();
         promise(
             env,
             &self.inner,
             async move { inner.flush().await },
-            no_value,
+            report_value,
         )
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    #[napi(ts_return_type = "Promise<FlushReport>", catch_unwind)]
     pub fn shutdown<'env>(&self, env: &'env Env, timeout_ms: u32) -> Result<Object<'env>> {
         let inner = self.inner.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms));
@@ -278,7 +284,7 @@ impl NativeGovernor {
             env,
             &self.inner,
             async move { inner.shutdown(timeout).await },
-            no_value,
+            report_value,
         )
     }
 

@@ -19,6 +19,7 @@ use crate::policy::{load_path, ControlPlane, PolicySet, SourcedPolicy};
 use crate::policy::{ArgumentPlan, ArgumentValue};
 use crate::records::audit_log::AuditLog;
 use crate::records::pipeline::Pipeline;
+use crate::records::report::{FlushReport, RecordCounts};
 use crate::records::sinks_for;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::kill_switch::KillSwitch;
@@ -28,6 +29,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -362,27 +364,35 @@ impl Governor {
         }
     }
 
-    /// Delivers everything buffered so far; resolves when the sinks have it.
-    pub async fn flush(&self) {
+    /// Delivers everything buffered so far; resolves when the sinks have it,
+    /// with what became of the records meanwhile.
+    pub async fn flush(&self) -> FlushReport {
         let e = self.engine();
         e.release_held();
         if e.is_closed() {
-            return; // shut down: the delivery loop is gone
+            return FlushReport::default(); // shut down: the delivery loop is gone
         }
-        if let Some(p) = &e.records {
-            p.flush().await;
-        }
+        let Some(p) = &e.records else {
+            return FlushReport::default();
+        };
+        let before = self.record_counts();
+        p.flush().await;
+        before.since(self.record_counts(), p.buffered())
     }
 
     /// Refuses new calls, delivers what is buffered within `timeout`, then
-    /// stops all background work. Safe to call more than once.
-    pub async fn shutdown(&self, timeout: Duration) {
+    /// stops all background work. Safe to call more than once (later calls
+    /// report nothing). Records still buffered at the end are never
+    /// delivered: reported, counted in the stats and said on stderr.
+    pub async fn shutdown(&self, timeout: Duration) -> FlushReport {
         let e = self.engine();
         e.release_held();
         if !e.close() {
-            return;
+            return FlushReport::default();
         }
+        let mut report = FlushReport::default();
         if let Some(p) = &e.records {
+            let before = self.record_counts();
             if tokio::time::timeout(timeout, p.flush()).await.is_err() {
                 e.log
                     .debug(|| "shutdown: delivery did not finish in time".into());
@@ -392,6 +402,8 @@ impl Governor {
             // promise that never settles keeps its process alive).
             p.close();
             tokio::task::yield_now().await;
+            report = before.since(self.record_counts(), p.buffered());
+            self.give_up_undelivered(report.undelivered);
         }
         let rt = self
             .shared
@@ -404,6 +416,31 @@ impl Governor {
             // its current poll, and nothing of it runs after.
             rt.shutdown_background();
         }
+        report
+    }
+
+    fn record_counts(&self) -> RecordCounts {
+        let s = self.stats();
+        RecordCounts {
+            written: s.records_written,
+            dropped: s.records_dropped,
+        }
+    }
+
+    /// Records that shutdown could not deliver: counted, and said once on
+    /// stderr whatever `debug` says (a gap in the audit trail).
+    fn give_up_undelivered(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let e = self.engine();
+        e.stats.records_undelivered.fetch_add(n, Relaxed);
+        e.log.once("records-undelivered", || {
+            format!(
+                "shutdown: {n} record(s) could not be delivered in time (shutdownTimeoutMs) and \
+                 are lost; stats().recordsUndelivered counts them"
+            )
+        });
     }
 
     /// Runs `future` on the governor's runtime and hands its result to
