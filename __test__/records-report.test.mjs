@@ -78,3 +78,26 @@ test('records shutdown cannot deliver are reported and counted in stats()', asyn
     await cp.close();
   }
 });
+
+test('a model-chosen 1 MiB tool name neither bloats records nor erases its neighbours on a 413 (issue 18 item 11)', async () => {
+  // The test control plane answers 413 to bodies over maxBodyBytes.
+  const cp = await startControlPlane({ policies, maxBodyBytes: 64 * 1024 });
+  const log = join(tempDir(), 'audit.jsonl');
+  try {
+    const exe = new Execlave({ apiKey: cp.apiKey, baseUrl: cp.url, auditLog: log, flushIntervalMs: 60_000, batchSize: 100 });
+    const huge = `delete_${'x'.repeat(1 << 20)}`;
+    for (let i = 0; i < 20; i++) await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: [`delete_${i}`] }));
+    for (let i = 0; i < 2; i++) await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: [huge] }));
+    for (let i = 20; i < 40; i++) await assert.rejects(exe.enforcePolicy({ agentId: 'ops-agent', tools: [`delete_${i}`] }));
+    const report = await exe.flush();
+    assert.deepEqual(report, { written: 42, dropped: 0, undelivered: 0 });
+    assert.equal(cp.traces.length, 42, 'every refusal reached the control plane');
+    assert.ok(cp.requests.some((r) => r.path === '/api/v1/traces/ingest' && r.status === 413), 'a 413 was met');
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 42);
+    for (const line of lines) assert.ok(line.length < 48 * 1024, `a record of ${line.length} bytes`);
+    await exe.shutdown();
+  } finally {
+    await cp.close();
+  }
+});

@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod batch;
 pub mod buffer;
 pub mod ingest;
+pub mod oversized;
 pub mod pipeline;
 pub mod record;
 pub mod report;

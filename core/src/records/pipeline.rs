@@ -80,7 +80,10 @@ impl Pipeline {
     /// up, not on every push after that: each wake of a parked worker is a
     /// system call on the governed call's thread.
     pub fn push(&self, records: impl IntoIterator<Item = CallRecord>) {
-        let pushed = self.buffer.push_many(records);
+        let pushed = self.buffer.push_many(records.into_iter().map(|mut r| {
+            r.bound_model_text();
+            r
+        }));
         if pushed.before < self.batch_size && pushed.after >= self.batch_size {
             self.wake.notify_one();
         }
