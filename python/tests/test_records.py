@@ -1,0 +1,51 @@
+"""What becomes of records: flush() and shutdown() report it (issue 19 item
+4), a failed audit-log write counts as dropped, never written (issue 18
+item 10)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from execlave import Execlave
+from execlave.errors import PolicyBlockedError
+
+from support import TEST_POLICIES, read_audit_log
+
+
+def refuse(exe: Execlave) -> None:
+    """One refused call, whether enforce_policy is sync or a coroutine."""
+    with pytest.raises(PolicyBlockedError):
+        result = exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"])
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
+
+
+def test_flush_and_shutdown_report_what_was_written(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    exe = Execlave(policies=TEST_POLICIES, audit_log=log, flush_interval_ms=60_000)
+    for _ in range(3):
+        refuse(exe)
+    assert exe.flush() == {"written": 3, "dropped": 0, "undelivered": 0}
+    refuse(exe)
+    assert exe.shutdown() == {"written": 1, "dropped": 0, "undelivered": 0}
+    assert exe.shutdown() == {"written": 0, "dropped": 0, "undelivered": 0}, "nothing left"
+    assert len(read_audit_log(log)) == 4
+    assert exe.stats()["records_undelivered"] == 0
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_failed_audit_log_write_counts_as_dropped(capfd: pytest.CaptureFixture[str]) -> None:
+    exe = Execlave(policies=TEST_POLICIES, audit_log="/dev/full", flush_interval_ms=60_000)
+    for _ in range(2):
+        refuse(exe)
+    assert exe.flush() == {"written": 0, "dropped": 2, "undelivered": 0}
+    refuse(exe)
+    assert exe.flush() == {"written": 0, "dropped": 1, "undelivered": 0}
+    stats = exe.stats()
+    assert (stats["records_written"], stats["records_dropped"]) == (0, 3)
+    exe.shutdown()
+    said = [line for line in capfd.readouterr().err.splitlines() if "cannot write the audit log" in line]
+    assert len(said) == 1, "once per failure episode"
