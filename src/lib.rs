@@ -131,7 +131,13 @@ impl NativeGovernor {
                 enforce,
             )
             .map_err(js_error)?;
-        let slot = fast_path::add_slot(self.inner.clone(), handle);
+        let Some(slot) = fast_path::add_slot(self.inner.clone(), handle) else {
+            self.inner.release_agent(handle);
+            return Err(js_error(execlave_core::Error::invalid_argument(
+                "too many agent registrations in use on this thread; release some (close \
+                 wrapped clients) first",
+            )));
+        };
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.insert(slot);
         Ok(slot)
