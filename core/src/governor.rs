@@ -393,7 +393,14 @@ impl Governor {
         let mut report = FlushReport::default();
         if let Some(p) = &e.records {
             let before = self.record_counts();
-            if tokio::time::timeout(timeout, p.flush()).await.is_err() {
+            let deadline = tokio::time::Instant::now() + timeout;
+            self.wait_for_open_calls(deadline).await;
+            // The flush gets what is left, and never less than a tenth of
+            // the timeout: the records of the calls that did end must go.
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(timeout / 10);
+            if tokio::time::timeout(left, p.flush()).await.is_err() {
                 e.log
                     .debug(|| "shutdown: delivery did not finish in time".into());
             }
@@ -417,6 +424,27 @@ impl Governor {
             rt.shutdown_background();
         }
         report
+    }
+
+    /// Calls already sent when shutdown began end on their server; their
+    /// completions still come (a host reports them as they end). Waits for
+    /// them until `deadline`, then records those still open as sent with
+    /// their outcome unknown: never left out.
+    async fn wait_for_open_calls(&self, deadline: tokio::time::Instant) {
+        let e = self.engine();
+        while e.open_calls() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(OPEN_CALLS_POLL).await;
+        }
+        e.release_held();
+        let open = e.record_open_calls();
+        if open > 0 {
+            e.log.once("calls-open-at-shutdown", || {
+                format!(
+                    "shutdown: {open} call(s) still open after shutdownTimeoutMs were recorded as \
+                     sent with their outcome unknown"
+                )
+            });
+        }
     }
 
     fn record_counts(&self) -> RecordCounts {
@@ -496,6 +524,9 @@ impl Governor {
         });
     }
 }
+
+/// How often shutdown looks whether the calls in flight have ended.
+const OPEN_CALLS_POLL: Duration = Duration::from_millis(5);
 
 fn closed() -> Error {
     Error::new(ErrorKind::Closed, crate::messages::CLOSED)

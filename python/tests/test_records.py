@@ -49,3 +49,40 @@ def test_a_failed_audit_log_write_counts_as_dropped(capfd: pytest.CaptureFixture
     exe.shutdown()
     said = [line for line in capfd.readouterr().err.splitlines() if "cannot write the audit log" in line]
     assert len(said) == 1, "once per failure episode"
+
+
+def _governed(exe: Execlave):  # type: ignore[no-untyped-def]
+    from execlave.integrations.mcp import instrument_mcp_session
+
+    return lambda session: instrument_mcp_session(session, exe, agent_id="ops-agent")
+
+
+def test_a_call_in_flight_at_shutdown_is_recorded(tmp_path: Path) -> None:
+    """Issue 18 item 8: shutdown waits (bounded) for calls already sent; one
+    that ends in time is recorded as it ended, one still open after the
+    timeout as sent with its outcome unknown."""
+    from support import in_memory_session
+
+    async def scenario(log: Path, seconds: float, timeout_ms: int) -> dict[str, int]:
+        exe = Execlave(
+            policies=TEST_POLICIES, audit_log=log, flush_interval_ms=60_000, shutdown_timeout_ms=timeout_ms
+        )
+        async with in_memory_session(_governed(exe)) as (session, _ran):
+            call = asyncio.ensure_future(session.call_tool("sleep", {"seconds": seconds}))
+            await asyncio.sleep(0.05)
+            # From another thread, as a signal handler's would: the event
+            # loop goes on and the call can end meanwhile.
+            report = await asyncio.to_thread(exe.shutdown)
+            await call
+        return report
+
+    ended = tmp_path / "ended.jsonl"
+    assert asyncio.run(scenario(ended, 0.3, 5_000))["written"] == 1
+    [record] = read_audit_log(ended)
+    assert (record["metadata"]["toolName"], record["status"]) == ("sleep", "success")
+
+    open_log = tmp_path / "open.jsonl"
+    assert asyncio.run(scenario(open_log, 1.0, 200))["written"] == 1
+    [record] = read_audit_log(open_log)
+    assert record["errorType"] == "Incomplete"
+    assert "still open at shutdown" in record["errorMessage"]
