@@ -391,6 +391,27 @@ pub fn register_hot_call(mut exports: napi::bindgen_prelude::Object, env: napi::
 /// The core's clock, in milliseconds since it started. JS reads it next to
 /// `performance.now()` to place the instants it noted on it
 /// (`completeBatch`).
+/// For the exit hook (lib/client.js): shuts down every client of this
+/// thread still open, delivering its records within `timeout_ms`
+/// (blocking), and waits for the background drains of dropped ones.
+#[napi(catch_unwind)]
+pub fn drain_at_exit(timeout_ms: u32) -> serde_json::Value {
+    let report = execlave_core::lifetime::drain_all_blocking(
+        Duration::from_millis(u64::from(timeout_ms)),
+        true,
+    );
+    report_value(report)
+}
+
+/// Background drains of dropped clients still under way after waiting
+/// `timeout_ms` for them.
+#[napi(catch_unwind)]
+pub fn wait_for_drains(timeout_ms: u32) -> u32 {
+    let left =
+        execlave_core::lifetime::wait_for_drains(Duration::from_millis(u64::from(timeout_ms)));
+    u32::try_from(left).unwrap_or(u32::MAX)
+}
+
 #[napi(catch_unwind)]
 pub fn clock_ms() -> f64 {
     clock::now_ms()

@@ -46,10 +46,52 @@ struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        let Some(rt) = self.runtime.get_mut().ok().and_then(Option::take) else {
+            return;
+        };
+        // Dropped without `shutdown()` (the host let go of its client):
+        // what is buffered is delivered on a thread of its own, bounded,
+        // rather than stopped with the runtime (issue 18 item 9).
+        let e = &self.engine;
+        if e.close() {
+            if let Some(p) = e.records.clone() {
+                e.release_held();
+                // Completions can no longer come: the host dropped us.
+                e.record_open_calls();
+                if p.buffered() > 0 {
+                    // Stopped by its guard however the drain ends, or if no
+                    // thread could be started to run it.
+                    let rt = StopOnDrop(Some(rt));
+                    crate::lifetime::drain_in_background(move || {
+                        if let Some(runtime) = &rt.0 {
+                            // The timer is made inside: it needs the runtime.
+                            runtime.block_on(async {
+                                let _ =
+                                    tokio::time::timeout(crate::lifetime::DRAIN_TIMEOUT, p.flush())
+                                        .await;
+                            });
+                        }
+                        p.close();
+                        drop(rt);
+                    });
+                    return;
+                }
+            }
+        }
         // Dropping a runtime from inside one of its own threads (the last
         // clone may live in a future) panics; shutting it down in the
         // background is safe from anywhere.
-        if let Some(rt) = self.runtime.get_mut().ok().and_then(Option::take) {
+        rt.shutdown_background();
+    }
+}
+
+/// A runtime shut down in the background when dropped (never dropped as
+/// is: that panics inside one of its own threads).
+struct StopOnDrop(Option<Runtime>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
             rt.shutdown_background();
         }
     }
@@ -58,6 +100,22 @@ impl Drop for Shared {
 #[derive(Clone)]
 pub struct Governor {
     shared: Arc<Shared>,
+}
+
+/// A governor that does not keep it alive (see [`crate::lifetime`]).
+#[derive(Clone)]
+pub struct WeakGovernor(std::sync::Weak<Shared>);
+
+impl WeakGovernor {
+    pub fn upgrade(&self) -> Option<Governor> {
+        Some(Governor {
+            shared: self.0.upgrade()?,
+        })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 impl Governor {
@@ -178,12 +236,18 @@ impl Governor {
             log,
             progress,
         );
-        Ok(Governor {
+        let governor = Governor {
             shared: Arc::new(Shared {
                 engine,
                 runtime: Mutex::new(runtime),
             }),
-        })
+        };
+        crate::lifetime::register(&governor);
+        Ok(governor)
+    }
+
+    pub fn downgrade(&self) -> WeakGovernor {
+        WeakGovernor(Arc::downgrade(&self.shared))
     }
 
     fn engine(&self) -> &Engine {

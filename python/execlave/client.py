@@ -365,3 +365,10 @@ def _at_exit() -> None:
             client.shutdown()
         except Exception:
             pass
+    # Clients collected without shutdown() deliver their records on
+    # threads of their own (see the core's lifetime module): give them the
+    # same bound before the process ends.
+    try:
+        _native.wait_for_drains(DEFAULT_SHUTDOWN_TIMEOUT_MS)
+    except Exception:
+        pass

@@ -306,6 +306,7 @@ impl NativeGovernor {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeGovernor>()?;
+    m.add_function(wrap_pyfunction!(wait_for_drains, m)?)?;
     Ok(())
 }
 
@@ -313,4 +314,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 fn report_json(report: execlave_core::records::report::FlushReport) -> PyResult<String> {
     serde_json::to_string(&report)
         .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
+}
+
+/// Waits (the GIL released) up to `timeout_ms` for the background drains of
+/// clients collected without `shutdown()`; returns how many still run.
+#[pyfunction]
+fn wait_for_drains(py: Python<'_>, timeout_ms: u64) -> usize {
+    py.detach(|| execlave_core::lifetime::wait_for_drains(Duration::from_millis(timeout_ms)))
 }

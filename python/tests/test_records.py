@@ -86,3 +86,23 @@ def test_a_call_in_flight_at_shutdown_is_recorded(tmp_path: Path) -> None:
     [record] = read_audit_log(open_log)
     assert record["errorType"] == "Incomplete"
     assert "still open at shutdown" in record["errorMessage"]
+
+
+def test_fifty_clients_dropped_without_shutdown_leave_fifty_records(tmp_path: Path) -> None:
+    """Issue 18 item 9: a client collected without shutdown() delivers what
+    it buffered (on a thread of its own, bounded)."""
+    import gc
+
+    from execlave import _native
+
+    log = tmp_path / "audit.jsonl"
+
+    def once() -> None:
+        exe = Execlave(policies=TEST_POLICIES, audit_log=log, flush_interval_ms=60_000)
+        refuse(exe)
+
+    for _ in range(50):
+        once()
+    gc.collect()
+    assert _native.wait_for_drains(10_000) == 0
+    assert len(read_audit_log(log)) == 50
