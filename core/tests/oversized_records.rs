@@ -41,7 +41,7 @@ async fn a_huge_tool_name_is_bounded_and_a_413_loses_no_neighbour() {
     let (g, h) = synced(&server, dir.path(), json!({ "batchSize": 100 })).await;
 
     let huge = format!("delete_{}", "x".repeat(1 << 20));
-    let mut refuse = |tool: &str| {
+    let refuse = |tool: &str| {
         assert!(matches!(
             g.decide(h, tool.into(), Some(r#"{"n":1}"#.into()), true, false)
                 .unwrap(),

@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn a_stand_in_keeps_ids_and_outcome_and_says_it_was_cut() {
         let mut r = sample_record(&"t".repeat(1 << 20));
-        r.input = Some(String::from("x".repeat(8000)).into());
+        r.input = Some("x".repeat(8000).into());
         let mut json = Vec::new();
         r.write_json("production", &mut json);
         let small = stand_in(&json).unwrap();
