@@ -58,14 +58,21 @@ function snapshotArguments(tool, args) {
   // Such a snapshot is marked so that the values path
   // (lib/argument-values.js), which reads only the values its plan names
   // and would miss that, leaves it to the full decision.
-  if (deepest >= DEEP_ARGUMENTS || illFormed) Object.defineProperty(copy, kUnreadable, { value: true });
+  // Kept aside, not as a property: the snapshot is what is sent, and a
+  // server's schema check sees even a non-enumerable symbol key.
+  if ((deepest >= DEEP_ARGUMENTS || illFormed) && copy !== null && typeof copy === 'object') unreadable.add(copy);
   return copy;
 }
 
 // serde_json reads at most 127 nested arrays and objects; a little below
 // that is marked (a false mark only costs the faster path).
 const DEEP_ARGUMENTS = 100;
-const kUnreadable = Symbol('execlave.unreadableArguments');
+const unreadable = new WeakSet();
+
+/** Whether `snapshot` (from `snapshotArguments`) is unreadable to the core. */
+function isUnreadable(snapshot) {
+  return snapshot !== null && typeof snapshot === 'object' && unreadable.has(snapshot);
+}
 // The deepest nesting the last snapshot met, and whether it met a key or a
 // string that is not well-formed UTF-16 (a lone surrogate).
 let deepest = 0;
@@ -186,4 +193,4 @@ function recordJson(value) {
   return text === undefined ? null : text;
 }
 
-module.exports = { argumentsJson, checkToolName, haltError, jsonSnapshot, kUnreadable, recordJson, snapshotArguments };
+module.exports = { argumentsJson, checkToolName, haltError, isUnreadable, jsonSnapshot, recordJson, snapshotArguments };

@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// How long a dropped client's background drain may take.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Time given at exit beyond the shutdown timeout (see `drain_all_blocking`).
+const EXIT_GRACE: Duration = Duration::from_millis(200);
+
 struct Live {
     governors: Vec<(ThreadId, WeakGovernor)>,
 }
@@ -59,7 +62,10 @@ pub fn drain_all_blocking(timeout: Duration, this_thread_only: bool) -> FlushRep
         .filter_map(|(_, g)| g.upgrade())
         .filter(|g| !g.is_closed())
         .collect();
-    let deadline = Instant::now() + timeout;
+    // Each shutdown is bounded by `timeout` (plus its flush's floor of a
+    // tenth of it); a little more lets each finish and say what it could
+    // not deliver before the process goes.
+    let deadline = Instant::now() + timeout + timeout / 5 + EXIT_GRACE;
     let (send, receive) = std::sync::mpsc::channel();
     for g in &open {
         let (g2, send) = (g.clone(), send.clone());
