@@ -155,6 +155,8 @@ export interface ExeclaveStats {
   warned: number;
   recordsWritten: number;
   recordsDropped: number;
+  /** Records `shutdown()` could not deliver in time (lost, and said on stderr). */
+  recordsUndelivered: number;
   policyWarnings: number;
   bypassed: number;
   remoteDecisions: number;
@@ -172,11 +174,23 @@ export interface ExeclaveStats {
   approvalsRefused: number;
 }
 
+/** What a `flush()` or `shutdown()` made of the records (docs/records.md). */
+export interface FlushReport {
+  /** Delivered to every sink meanwhile. */
+  written: number;
+  /** Lost meanwhile: buffer overflow, refused, a failed write (a full disk). */
+  dropped: number;
+  /** Not delivered when it ended: still buffered (flush), or lost (shutdown). */
+  undelivered: number;
+}
+
 export declare class Execlave {
   constructor(options?: ExeclaveOptions);
   enforcePolicy(request: EnforcePolicyRequest): Promise<EnforcePolicyResult>;
-  flush(): Promise<void>;
-  shutdown(): Promise<void>;
+  /** Resolves when buffered records reach their sinks, with what became of them (docs/records.md). */
+  flush(): Promise<FlushReport>;
+  /** Flushes (within `shutdownTimeoutMs`), stops background work; what was still undelivered is lost and reported. */
+  shutdown(): Promise<FlushReport>;
   stats(): ExeclaveStats;
 }
 

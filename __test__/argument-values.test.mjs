@@ -209,6 +209,88 @@ describe('the values path decides as the full decision does', () => {
   });
 });
 
+describe('whole argument objects built from hostile values (issue 18 item 1)', () => {
+  // Anything that makes the full decision refuse or warn must send the
+  // call to the full decision: the values path reads only the values its
+  // plan names, so what it does not read (another key, another argument)
+  // must not let it allow what enforcePolicy refuses.
+  const hostile = [
+    'ok\ud800',
+    '\udc00',
+    'a\u0000b',
+    '\u0000',
+    1e308,
+    -1.7976931348623157e308,
+    2 ** 64,
+    Number.MAX_SAFE_INTEGER + 2,
+    5e-324,
+    JSON.parse('{"__proto__": {"path": "/etc/passwd"}}'),
+    JSON.parse('['.repeat(60) + ']'.repeat(60)),
+    JSON.parse('['.repeat(140) + ']'.repeat(140)),
+    { 'k\ud800': 1 },
+    { '\u0000': '\u0000' },
+    ['/srv/a', 'x\udfff'],
+    '/srv/a',
+    'secret',
+  ];
+  const keys = ['path', 'q', 'other', 'opts', 'list', 'a/b', '__proto__', 'k\udc00', '\u0000', 'paths'];
+
+  test('random whole objects: same decision as enforcePolicy, call by call', async () => {
+    const setup = await governed();
+    let seed = 11;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const pick = (items) => items[Math.floor(rnd() * items.length)];
+    const value = (depth = 0) => {
+      const r = rnd();
+      if (depth < 3 && r < 0.15) return { [pick(keys)]: value(depth + 1), [pick(keys)]: value(depth + 1) };
+      if (depth < 3 && r < 0.25) return [value(depth + 1), value(depth + 1)];
+      return pick(hostile);
+    };
+    let refused = 0;
+    for (let i = 0; i < 300; i++) {
+      // The values the plan reads are clean ones most of the time: the
+      // hostile part is elsewhere in the object.
+      const args = { path: '/srv/a' };
+      if (rnd() < 0.3) args.q = 'fine';
+      const n = 1 + Math.floor(rnd() * 3);
+      for (let j = 0; j < n; j++) {
+        const key = pick(keys);
+        if (key === '__proto__') Object.defineProperty(args, key, { value: value(), enumerable: true, writable: true, configurable: true });
+        else if (!(key in args) || rnd() < 0.3) args[key] = value();
+      }
+      const got = await same(setup, 'read_file', args, `object ${i}`);
+      if (got.decision !== 'allowed') refused += 1;
+    }
+    assert.ok(refused > 0, 'some objects were refused');
+  });
+
+  test('a lone surrogate in another key or value, or too deep, goes to the full decision', async () => {
+    const setup = await governed();
+    const cases = [
+      { path: '/srv/a', other: 'x\ud800' },
+      { path: '/srv/a', 'k\udc00': 1 },
+      { path: '/srv/a', nested: { deeper: ['ok', { 'z\ud83d': 'y' }] } },
+      { path: '/srv/a', nested: { deeper: 'x\udfff' } },
+      { path: '/srv/a', deep: JSON.parse('['.repeat(140) + ']'.repeat(140)) },
+    ];
+    for (const args of cases) {
+      assert.notEqual(await fullDecision(setup.exe, 'read_file', args), 'allowed', safe(args));
+      const got = await wrapperDecision(setup, 'read_file', args);
+      assert.notEqual(got.decision, 'allowed', `reached the server: ${safe(args)}`);
+    }
+    // Well-formed astral characters, NUL and huge numbers are readable.
+    for (const args of [
+      { path: '/srv/a', other: '\ud83d\ude00', nul: '\u0000', big: 1e308, tiny: 5e-324 },
+      { path: '/srv/a', ['\ud83d\ude00']: 2 ** 64 },
+    ]) {
+      await same(setup, 'read_file', args, 'readable');
+    }
+  });
+});
+
 describe('the cached plan follows the policies', () => {
   test('a policy change between two calls applies on the very next call', async () => {
     const policy = (deny) => ({

@@ -10,7 +10,7 @@
 // full decision on the JSON, so the answer cannot differ from it.
 
 const native = require('./native');
-const { kDeep } = require('./governance');
+const { isUnreadable } = require('./governance');
 
 // `decideValues`' answer when the plan it was read for is no longer in
 // force (new policies, an agent resolved anew): read the plan again.
@@ -76,7 +76,7 @@ function decideOnValues(handle, toolId, plan, args) {
  * `handle` is that registration's.
  */
 function valuesTicket(handle, toolId, args, plans) {
-  if (args !== null && typeof args === 'object' && args[kDeep] === true) return -1;
+  if (isUnreadable(args)) return -1;
   let plan = plans.get(toolId);
   if (plan === undefined) plan = readPlan(handle, toolId, plans);
   if (plan === null) return -1;

@@ -110,6 +110,58 @@ function doneIfClosing(err) {
   throw nativeFailure(err);
 }
 
+// Clients that may still hold records, by weak reference, for the exit
+// hook: a program that ends without `await exe.shutdown()` (its event loop
+// running dry, `process.exit()`, an uncaught exception, a worker thread
+// ending) still delivers them. The hook is installed with the first client.
+const liveClients = new Set();
+let pruneAt = 64;
+let exitHookInstalled = false;
+const kBeforeExit = Symbol('execlave.beforeExit');
+
+function watchForExit(client) {
+  liveClients.add(new WeakRef(client));
+  if (liveClients.size >= pruneAt) {
+    for (const ref of liveClients) if (ref.deref() === undefined) liveClients.delete(ref);
+    pruneAt = Math.max(64, liveClients.size * 2);
+  }
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', drainAtExit);
+  }
+}
+
+/**
+ * The 'exit' hook: nothing asynchronous runs any more, so the clients of
+ * this thread still open are shut down synchronously, in the core, within
+ * the longest of their `shutdownTimeoutMs` (the audit log is written at
+ * once; the control plane gets what is left of that time). What cannot be
+ * delivered is said on stderr (by the core, and here for drains of
+ * dropped clients still under way).
+ */
+function drainAtExit() {
+  let timeoutMs = 0;
+  for (const ref of liveClients) {
+    const client = ref.deref();
+    if (client !== undefined) timeoutMs = Math.max(timeoutMs, client[kBeforeExit]());
+  }
+  liveClients.clear();
+  try {
+    native.drainAtExit(timeoutMs || DEFAULT_SHUTDOWN_TIMEOUT_MS);
+    const left = native.waitForDrains(0);
+    if (left > 0) {
+      process.stderr.write(`[execlave] exit: ${left} dropped client(s) were still delivering records; those records may be lost\n`);
+    }
+  } catch (err) {
+    process.stderr.write(`[execlave] exit: records could not be delivered: ${oneLine(String(err?.message ?? err))}\n`);
+  }
+}
+
+/** A flush that delivered nothing (no sink, or the client already closed). */
+function noReport() {
+  return { written: 0, dropped: 0, undelivered: 0 };
+}
+
 function clientClosed() {
   return new ExeclaveError('this governed client was closed while the call was being decided; the call was not sent');
 }
@@ -247,6 +299,22 @@ class Execlave {
     this.#approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     this.#debug = Boolean(options.debug);
+    watchForExit(this);
+  }
+
+  /**
+   * For the exit hook: hands over the completions still queued here (the
+   * core then drains the records) and says how long this client's
+   * shutdown may take; 0 once it was shut down.
+   */
+  [kBeforeExit]() {
+    if (this.#shutdown !== null) return 0;
+    try {
+      this.#flushCompletions();
+    } catch {
+      // Their records are lost; the others still go.
+    }
+    return this.#shutdownTimeoutMs;
   }
 
   /**
@@ -293,7 +361,7 @@ class Execlave {
     try {
       // The core answers a flush from its delivery loop, which shutdown
       // stops: one it had not started on would never be answered.
-      await Promise.race([this.#native.flush().catch(doneIfClosing), stopped]);
+      return (await Promise.race([this.#native.flush().catch(doneIfClosing), stopped])) ?? noReport();
     } finally {
       this.#flushesInFlight.delete(shutDown);
     }
@@ -310,11 +378,13 @@ class Execlave {
   }
 
   async #shutDown() {
+    let report = noReport();
     try {
       this.#flushCompletions();
-      await this.#native.shutdown(this.#shutdownTimeoutMs).catch(doneIfClosing);
+      report = (await this.#native.shutdown(this.#shutdownTimeoutMs).catch(doneIfClosing)) ?? report;
+      return report;
     } finally {
-      for (const shutDown of this.#flushesInFlight) shutDown();
+      for (const shutDown of this.#flushesInFlight) shutDown(report);
     }
   }
 

@@ -64,20 +64,31 @@ function snapshotArguments(tool, args) {
   } catch (cause) {
     throw unserialisable(tool, cause);
   }
-  // Nested deeper than the core's JSON reader goes, the arguments are
-  // unreadable to it and every argument rule fails: such a snapshot is
-  // marked so that the values path (lib/argument-values.js), which would
-  // read only the values and miss that, leaves it to the full decision.
-  if (deepest >= DEEP_ARGUMENTS) Object.defineProperty(copy, kDeep, { value: true });
+  // Arguments the core's JSON reader cannot read (nested deeper than it
+  // goes, or a lone surrogate in any key or string: JSON.stringify writes
+  // it as an escape serde_json refuses) make every argument rule fail.
+  // Such a snapshot is marked so that the values path
+  // (lib/argument-values.js), which reads only the values its plan names
+  // and would miss that, leaves it to the full decision.
+  // Kept aside, not as a property: the snapshot is what is sent, and a
+  // server's schema check sees even a non-enumerable symbol key.
+  if ((deepest >= DEEP_ARGUMENTS || illFormed) && copy !== null && typeof copy === 'object') unreadable.add(copy);
   return copy;
 }
 
 // serde_json reads at most 127 nested arrays and objects; a little below
 // that is marked (a false mark only costs the faster path).
 const DEEP_ARGUMENTS = 100;
-const kDeep = Symbol('execlave.deepArguments');
-// The deepest nesting the last snapshot met.
+const unreadable = new WeakSet();
+
+/** Whether `snapshot` (from `snapshotArguments`) is unreadable to the core. */
+function isUnreadable(snapshot) {
+  return snapshot !== null && typeof snapshot === 'object' && unreadable.has(snapshot);
+}
+// The deepest nesting the last snapshot met, and whether it met a key or a
+// string that is not well-formed UTF-16 (a lone surrogate).
 let deepest = 0;
+let illFormed = false;
 
 /**
  * What `JSON.parse(JSON.stringify(value))` returns, made in JS: V8 runs
@@ -90,6 +101,7 @@ let deepest = 0;
  */
 function jsonSnapshot(value) {
   deepest = 0;
+  illFormed = false;
   return copyAsJson(value, '', []);
 }
 
@@ -100,6 +112,9 @@ function copyAsJson(value, key, ancestors) {
   }
   switch (typeof value) {
     case 'string':
+      // O(1) for one-byte strings (most): they hold no surrogates.
+      if (!value.isWellFormed()) illFormed = true;
+      return value;
     case 'boolean':
       return value;
     case 'number':
@@ -133,6 +148,7 @@ function copyAsJson(value, key, ancestors) {
     for (const k of Object.keys(value)) {
       const v = copyAsJson(value[k], k, ancestors);
       if (v === undefined) continue;
+      if (!k.isWellFormed()) illFormed = true;
       if (k === '__proto__') {
         // An own property, as JSON.parse makes it, not the prototype.
         Object.defineProperty(copy, k, { value: v, writable: true, enumerable: true, configurable: true });
@@ -196,4 +212,4 @@ function recordJson(value) {
   return text === undefined ? null : text;
 }
 
-module.exports = { argumentsJson, checkToolName, haltError, jsonSnapshot, kDeep, recordJson, snapshotArguments };
+module.exports = { argumentsJson, checkToolName, haltError, isUnreadable, jsonSnapshot, recordJson, snapshotArguments };

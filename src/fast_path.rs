@@ -26,11 +26,25 @@ struct Slot {
     handle: AgentHandle,
 }
 
+/// A slot handle, as JS holds it: the slot's index in the low
+/// [`INDEX_BITS`] bits, its generation above. A freed slot is reused with
+/// the next generation, so a handle JS kept across a release (a call that
+/// waited for the first sync while its client closed) never names the
+/// registration that reused the slot: it is unknown, and the call is
+/// refused rather than decided under another agent's registration.
+const INDEX_BITS: u32 = 20;
+const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// Generations a slot goes through; one that used them all is retired,
+/// never reused, so a handle is never repeated on a thread.
+const GENERATIONS: u16 = 1 << (32 - INDEX_BITS);
+
 #[derive(Default)]
 struct Tables {
     /// Agent slots; a freed slot (released, or its governor was collected)
-    /// is reused.
+    /// is reused, with its next generation.
     slots: Vec<Option<Slot>>,
+    /// Each slot's current generation.
+    generations: Vec<u16>,
     /// Freed slots, so that taking one costs O(1) however many are in use.
     free: Vec<u32>,
     /// Tool id - 1 → name; ids start at 1 (0 means "not interned").
@@ -38,30 +52,45 @@ struct Tables {
     ids: HashMap<Box<str>, u32>,
 }
 
+impl Tables {
+    /// The slot a handle names, if it is still that registration's.
+    fn slot(&self, handle: u32) -> Option<&Slot> {
+        let index = (handle & INDEX_MASK) as usize;
+        if u32::from(*self.generations.get(index)?) != handle >> INDEX_BITS {
+            return None;
+        }
+        self.slots.get(index)?.as_ref()
+    }
+}
+
 thread_local! {
     static TABLES: RefCell<Tables> = RefCell::default();
 }
 
-/// Gives a registered agent a slot on this thread.
-pub fn add_slot(governor: Governor, handle: AgentHandle) -> u32 {
+/// Gives a registered agent a slot on this thread; `None` when the thread
+/// has no slot left (about a million registrations in use at once).
+pub fn add_slot(governor: Governor, handle: AgentHandle) -> Option<u32> {
     TABLES.with_borrow_mut(|t| {
         let slot = Some(Slot { governor, handle });
-        match t.free.pop() {
+        let index = match t.free.pop() {
             Some(i) => {
                 t.slots[i as usize] = slot;
                 i
             }
+            None if t.slots.len() > INDEX_MASK as usize => return None,
             None => {
                 t.slots.push(slot);
+                t.generations.push(0);
                 (t.slots.len() - 1) as u32
             }
-        }
+        };
+        Some(index | (u32::from(t.generations[index as usize]) << INDEX_BITS))
     })
 }
 
 /// The core's handle of the agent in a slot.
 pub fn handle(slot: u32) -> Option<AgentHandle> {
-    TABLES.with_borrow(|t| Some(t.slots.get(slot as usize)?.as_ref()?.handle))
+    TABLES.with_borrow(|t| Some(t.slot(slot)?.handle))
 }
 
 /// Frees slots (released, or their governor is going away). Tolerates
@@ -70,10 +99,18 @@ pub fn remove_slots(slots: impl IntoIterator<Item = u32>) {
     let _ = TABLES.try_with(|t| {
         if let Ok(mut t) = t.try_borrow_mut() {
             for slot in slots {
-                if let Some(s) = t.slots.get_mut(slot as usize) {
-                    if s.take().is_some() {
-                        t.free.push(slot);
-                    }
+                if t.slot(slot).is_none() {
+                    continue;
+                }
+                let index = (slot & INDEX_MASK) as usize;
+                t.slots[index] = None;
+                let generation = t.generations[index] + 1;
+                if generation < GENERATIONS {
+                    t.generations[index] = generation;
+                    t.free.push(index as u32);
+                } else {
+                    // Retired: every handle it could give has been given.
+                    t.generations[index] = u16::MAX;
                 }
             }
         }
@@ -103,7 +140,7 @@ pub fn tool_id(name: &str) -> u32 {
 /// name; `None` for an unknown slot or tool id.
 fn with_slot_tool<R>(slot: u32, tool: u32, f: impl FnOnce(&Slot, &str) -> R) -> Option<R> {
     TABLES.with_borrow(|t| {
-        let s = t.slots.get(slot as usize)?.as_ref()?;
+        let s = t.slot(slot)?;
         let name = t.names.get((tool as usize).checked_sub(1)?)?;
         Some(f(s, name))
     })
@@ -154,9 +191,7 @@ pub fn decide(
 ) -> Result<Outcome, Error> {
     TABLES.with_borrow(|t| {
         let s = t
-            .slots
-            .get(slot as usize)
-            .and_then(Option::as_ref)
+            .slot(slot)
             .ok_or_else(|| Error::invalid_argument(format!("unknown agent handle {slot}")))?;
         let tool = match tool {
             Some(name) => name,

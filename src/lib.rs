@@ -11,6 +11,7 @@ mod hot_call;
 
 use execlave_core::engine::calls::decode_batch;
 use execlave_core::engine::local_approval::LocalVerdict;
+use execlave_core::records::report::FlushReport;
 use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
 use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
 use napi::{Env, Error, Result, Status};
@@ -61,6 +62,11 @@ where
 
 /// What a promise of nothing resolves with.
 fn no_value(_: ()) {}
+
+/// A flush's or shutdown's report, as `{ written, dropped, undelivered }`.
+fn report_value(report: FlushReport) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or_default()
+}
 
 /// The native side of one `Execlave` client.
 #[napi]
@@ -126,7 +132,13 @@ impl NativeGovernor {
                 enforce,
             )
             .map_err(js_error)?;
-        let slot = fast_path::add_slot(self.inner.clone(), handle);
+        let Some(slot) = fast_path::add_slot(self.inner.clone(), handle) else {
+            self.inner.release_agent(handle);
+            return Err(js_error(execlave_core::Error::invalid_argument(
+                "too many agent registrations in use on this thread; release some (close \
+                 wrapped clients) first",
+            )));
+        };
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots.insert(slot);
         Ok(slot)
@@ -290,18 +302,18 @@ impl NativeGovernor {
             .to_json())
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    #[napi(ts_return_type = "Promise<FlushReport>", catch_unwind)]
     pub fn flush<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let inner = self.inner.clone();
         promise(
             env,
             &self.inner,
             async move { inner.flush().await },
-            no_value,
+            report_value,
         )
     }
 
-    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
+    #[napi(ts_return_type = "Promise<FlushReport>", catch_unwind)]
     pub fn shutdown<'env>(&self, env: &'env Env, timeout_ms: u32) -> Result<Object<'env>> {
         let inner = self.inner.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms));
@@ -309,7 +321,7 @@ impl NativeGovernor {
             env,
             &self.inner,
             async move { inner.shutdown(timeout).await },
-            no_value,
+            report_value,
         )
     }
 
@@ -410,6 +422,27 @@ pub fn register_hot_call(mut exports: napi::bindgen_prelude::Object, env: napi::
 /// The core's clock, in milliseconds since it started. JS reads it next to
 /// `performance.now()` to place the instants it noted on it
 /// (`completeBatch`).
+/// For the exit hook (lib/client.js): shuts down every client of this
+/// thread still open, delivering its records within `timeout_ms`
+/// (blocking), and waits for the background drains of dropped ones.
+#[napi(catch_unwind)]
+pub fn drain_at_exit(timeout_ms: u32) -> serde_json::Value {
+    let report = execlave_core::lifetime::drain_all_blocking(
+        Duration::from_millis(u64::from(timeout_ms)),
+        true,
+    );
+    report_value(report)
+}
+
+/// Background drains of dropped clients still under way after waiting
+/// `timeout_ms` for them.
+#[napi(catch_unwind)]
+pub fn wait_for_drains(timeout_ms: u32) -> u32 {
+    let left =
+        execlave_core::lifetime::wait_for_drains(Duration::from_millis(u64::from(timeout_ms)));
+    u32::try_from(left).unwrap_or(u32::MAX)
+}
+
 #[napi(catch_unwind)]
 pub fn clock_ms() -> f64 {
     clock::now_ms()

@@ -21,6 +21,7 @@ use crate::policy::{load_path, ControlPlane, PolicySet, SourcedPolicy};
 use crate::policy::{ArgumentPlan, ArgumentValue};
 use crate::records::audit_log::AuditLog;
 use crate::records::pipeline::Pipeline;
+use crate::records::report::{FlushReport, RecordCounts};
 use crate::records::sinks_for;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::approval::ApprovalTiming;
@@ -31,6 +32,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -47,10 +49,52 @@ struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        let Some(rt) = self.runtime.get_mut().ok().and_then(Option::take) else {
+            return;
+        };
+        // Dropped without `shutdown()` (the host let go of its client):
+        // what is buffered is delivered on a thread of its own, bounded,
+        // rather than stopped with the runtime (issue 18 item 9).
+        let e = &self.engine;
+        if e.close() {
+            if let Some(p) = e.records.clone() {
+                e.release_held();
+                // Completions can no longer come: the host dropped us.
+                e.record_open_calls();
+                if p.buffered() > 0 {
+                    // Stopped by its guard however the drain ends, or if no
+                    // thread could be started to run it.
+                    let rt = StopOnDrop(Some(rt));
+                    crate::lifetime::drain_in_background(move || {
+                        if let Some(runtime) = &rt.0 {
+                            // The timer is made inside: it needs the runtime.
+                            runtime.block_on(async {
+                                let _ =
+                                    tokio::time::timeout(crate::lifetime::DRAIN_TIMEOUT, p.flush())
+                                        .await;
+                            });
+                        }
+                        p.close();
+                        drop(rt);
+                    });
+                    return;
+                }
+            }
+        }
         // Dropping a runtime from inside one of its own threads (the last
         // clone may live in a future) panics; shutting it down in the
         // background is safe from anywhere.
-        if let Some(rt) = self.runtime.get_mut().ok().and_then(Option::take) {
+        rt.shutdown_background();
+    }
+}
+
+/// A runtime shut down in the background when dropped (never dropped as
+/// is: that panics inside one of its own threads).
+struct StopOnDrop(Option<Runtime>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
             rt.shutdown_background();
         }
     }
@@ -59,6 +103,22 @@ impl Drop for Shared {
 #[derive(Clone)]
 pub struct Governor {
     shared: Arc<Shared>,
+}
+
+/// A governor that does not keep it alive (see [`crate::lifetime`]).
+#[derive(Clone)]
+pub struct WeakGovernor(std::sync::Weak<Shared>);
+
+impl WeakGovernor {
+    pub fn upgrade(&self) -> Option<Governor> {
+        Some(Governor {
+            shared: self.0.upgrade()?,
+        })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
 }
 
 impl Governor {
@@ -85,6 +145,7 @@ impl Governor {
             .transpose()
             .map_err(Error::invalid_options)?;
         let log = Arc::new(Logger::new(options.debug, options.api_key.clone()));
+        warn_if_no_inline_policies(&options, &log);
         let stats = Arc::new(Stats::default());
         let connection = match &options.api_key {
             None => None,
@@ -183,12 +244,18 @@ impl Governor {
             log,
             progress,
         );
-        Ok(Governor {
+        let governor = Governor {
             shared: Arc::new(Shared {
                 engine,
                 runtime: Mutex::new(runtime),
             }),
-        })
+        };
+        crate::lifetime::register(&governor);
+        Ok(governor)
+    }
+
+    pub fn downgrade(&self) -> WeakGovernor {
+        WeakGovernor(Arc::downgrade(&self.shared))
     }
 
     fn engine(&self) -> &Engine {
@@ -387,28 +454,43 @@ impl Governor {
         self.engine().settle_local_approval(ticket, verdict)
     }
 
-    /// Delivers everything buffered so far; resolves when the sinks have it.
-    pub async fn flush(&self) {
+    /// Delivers everything buffered so far; resolves when the sinks have it,
+    /// with what became of the records meanwhile.
+    pub async fn flush(&self) -> FlushReport {
         let e = self.engine();
         e.release_held();
         if e.is_closed() {
-            return; // shut down: the delivery loop is gone
+            return FlushReport::default(); // shut down: the delivery loop is gone
         }
-        if let Some(p) = &e.records {
-            p.flush().await;
-        }
+        let Some(p) = &e.records else {
+            return FlushReport::default();
+        };
+        let before = self.record_counts();
+        p.flush().await;
+        before.since(self.record_counts(), p.buffered())
     }
 
     /// Refuses new calls, delivers what is buffered within `timeout`, then
-    /// stops all background work. Safe to call more than once.
-    pub async fn shutdown(&self, timeout: Duration) {
+    /// stops all background work. Safe to call more than once (later calls
+    /// report nothing). Records still buffered at the end are never
+    /// delivered: reported, counted in the stats and said on stderr.
+    pub async fn shutdown(&self, timeout: Duration) -> FlushReport {
         let e = self.engine();
         e.release_held();
         if !e.close() {
-            return;
+            return FlushReport::default();
         }
+        let mut report = FlushReport::default();
         if let Some(p) = &e.records {
-            if tokio::time::timeout(timeout, p.flush()).await.is_err() {
+            let before = self.record_counts();
+            let deadline = tokio::time::Instant::now() + timeout;
+            self.wait_for_open_calls(deadline).await;
+            // The flush gets what is left, and never less than a tenth of
+            // the timeout: the records of the calls that did end must go.
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(timeout / 10);
+            if tokio::time::timeout(left, p.flush()).await.is_err() {
                 e.log
                     .debug(|| "shutdown: delivery did not finish in time".into());
             }
@@ -417,6 +499,8 @@ impl Governor {
             // promise that never settles keeps its process alive).
             p.close();
             tokio::task::yield_now().await;
+            report = before.since(self.record_counts(), p.buffered());
+            self.give_up_undelivered(report.undelivered);
         }
         let rt = self
             .shared
@@ -429,6 +513,52 @@ impl Governor {
             // its current poll, and nothing of it runs after.
             rt.shutdown_background();
         }
+        report
+    }
+
+    /// Calls already sent when shutdown began end on their server; their
+    /// completions still come (a host reports them as they end). Waits for
+    /// them until `deadline`, then records those still open as sent with
+    /// their outcome unknown: never left out.
+    async fn wait_for_open_calls(&self, deadline: tokio::time::Instant) {
+        let e = self.engine();
+        while e.open_calls() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(OPEN_CALLS_POLL).await;
+        }
+        e.release_held();
+        let open = e.record_open_calls();
+        if open > 0 {
+            e.log.once("calls-open-at-shutdown", || {
+                format!(
+                    "shutdown: {open} call(s) still open after shutdownTimeoutMs were recorded as \
+                     sent with their outcome unknown"
+                )
+            });
+        }
+    }
+
+    fn record_counts(&self) -> RecordCounts {
+        let s = self.stats();
+        RecordCounts {
+            written: s.records_written,
+            dropped: s.records_dropped,
+        }
+    }
+
+    /// Records that shutdown could not deliver: counted, and said once on
+    /// stderr whatever `debug` says (a gap in the audit trail).
+    fn give_up_undelivered(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let e = self.engine();
+        e.stats.records_undelivered.fetch_add(n, Relaxed);
+        e.log.once("records-undelivered", || {
+            format!(
+                "shutdown: {n} record(s) could not be delivered in time (shutdownTimeoutMs) and \
+                 are lost; stats().recordsUndelivered counts them"
+            )
+        });
     }
 
     /// Runs `future` on the governor's runtime and hands its result to
@@ -485,6 +615,9 @@ impl Governor {
     }
 }
 
+/// How often shutdown looks whether the calls in flight have ended.
+const OPEN_CALLS_POLL: Duration = Duration::from_millis(5);
+
 fn closed() -> Error {
     Error::new(ErrorKind::Closed, crate::messages::CLOSED)
 }
@@ -528,6 +661,19 @@ fn start_runtime() -> Result<Runtime, Error> {
                 format!("cannot start background runtime: {e}"),
             )
         })
+}
+
+/// `policies: []` is allowed (a test, a start before any policy is
+/// written), but it allows every call: said once, whatever `debug` says.
+/// A path that yields no policy is an error instead (`load_path`).
+fn warn_if_no_inline_policies(options: &GovernorOptions, log: &Logger) {
+    if matches!(&options.policies, Some(PolicyInput::Inline(v)) if v.is_empty())
+        && options.is_local_only()
+    {
+        log.once("no-inline-policies", || {
+            "policies is an empty list: no policy applies, so every call is allowed".into()
+        });
+    }
 }
 
 fn load_policy_input(input: &PolicyInput) -> Result<Vec<SourcedPolicy>, Error> {

@@ -20,6 +20,7 @@ pub mod decision;
 pub mod engine;
 pub mod error;
 pub mod governor;
+pub mod lifetime;
 pub mod log;
 pub mod messages;
 pub mod options;

@@ -44,6 +44,12 @@ impl Logger {
         }
     }
 
+    /// Prints `message` whatever `debug` says: for a caller that decides
+    /// itself when a problem is worth saying again (once per episode).
+    pub fn warn(&self, message: String) {
+        self.write(message);
+    }
+
     fn write(&self, message: String) {
         eprintln!("[execlave] {}", self.line(message));
     }

@@ -46,6 +46,10 @@ pub const SERVER_ONLY_IN_LOCAL_MODE: &str =
 /// The record of a call that was never completed.
 pub const NEVER_COMPLETED: &str = "the call never completed (too many calls in flight)";
 
+/// The record of a call still open when the client shut down.
+pub const OPEN_AT_SHUTDOWN: &str =
+    "the call was still open at shutdown: it was sent, its outcome is unknown";
+
 /// The record of a call whose answer said `isError: true`.
 pub const ANSWERED_IS_ERROR: &str = "tool returned isError: true";
 

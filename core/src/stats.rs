@@ -11,6 +11,9 @@ pub struct Stats {
     pub warned: AtomicU64,
     pub records_written: AtomicU64,
     pub records_dropped: AtomicU64,
+    /// Records still buffered (or calls still open) when `shutdown` gave up
+    /// on them: never delivered, and said on stderr.
+    pub records_undelivered: AtomicU64,
     pub policy_warnings: AtomicU64,
     pub bypassed: AtomicU64,
     pub remote_decisions: AtomicU64,
@@ -37,6 +40,7 @@ pub struct StatsSnapshot {
     pub warned: u64,
     pub records_written: u64,
     pub records_dropped: u64,
+    pub records_undelivered: u64,
     pub policy_warnings: u64,
     pub bypassed: u64,
     pub remote_decisions: u64,
@@ -64,6 +68,7 @@ impl Stats {
             warned: self.warned.load(Relaxed),
             records_written: self.records_written.load(Relaxed),
             records_dropped: self.records_dropped.load(Relaxed),
+            records_undelivered: self.records_undelivered.load(Relaxed),
             policy_warnings: self.policy_warnings.load(Relaxed),
             bypassed: self.bypassed.load(Relaxed),
             remote_decisions: self.remote_decisions.load(Relaxed),

@@ -201,15 +201,20 @@ class Execlave:
                 warnings.extend(outcome.get("warnings") or [])
         return {"allowed": True, "warnings": warnings}
 
-    def flush(self) -> None:
+    def flush(self) -> dict[str, int]:
         """Writes buffered records to their sinks; returns when they have them
-        (the GIL is released meanwhile)."""
-        self._native.flush()
+        (the GIL is released meanwhile), with what became of the records:
+        ``{"written", "dropped", "undelivered"}`` (see docs/records.md)."""
+        report: dict[str, int] = json.loads(self._native.flush())
+        return report
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> dict[str, int]:
         """Flushes (bounded by ``shutdown_timeout_ms``), stops all background
-        work and refuses further governed calls. Safe to call twice."""
-        self._native.shutdown(self._shutdown_timeout_ms)
+        work and refuses further governed calls; returns the report as
+        ``flush`` does (records still undelivered are lost, and counted in
+        ``stats()["records_undelivered"]``). Safe to call twice."""
+        report: dict[str, int] = json.loads(self._native.shutdown(self._shutdown_timeout_ms))
+        return report
 
     def stats(self) -> dict[str, int]:
         """Counters: decisions, allowed, blocked, warned, records written and
@@ -424,3 +429,10 @@ def _at_exit() -> None:
             client.shutdown()
         except Exception:
             pass
+    # Clients collected without shutdown() deliver their records on
+    # threads of their own (see the core's lifetime module): give them the
+    # same bound before the process ends.
+    try:
+        _native.wait_for_drains(DEFAULT_SHUTDOWN_TIMEOUT_MS)
+    except Exception:
+        pass

@@ -274,26 +274,31 @@ impl NativeGovernor {
         })
     }
 
-    /// Delivers buffered records; returns when the sinks have them. The GIL
-    /// is released meanwhile.
-    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+    /// Delivers buffered records; returns when the sinks have them, with
+    /// what became of them as JSON text (`written`, `dropped`,
+    /// `undelivered`). The GIL is released meanwhile.
+    fn flush(&self, py: Python<'_>) -> PyResult<String> {
         let inner = self.inner.clone();
         py.detach(|| {
             guarded(|| {
-                runner::block_on(&self.inner, async move { inner.flush().await }).map_err(py_error)
+                runner::block_on(&self.inner, async move { inner.flush().await })
+                    .map_err(py_error)
+                    .and_then(report_json)
             })
         })
     }
 
     /// Flushes (bounded by `timeout_ms`), stops background work and
-    /// refuses further calls. Safe to call twice. The GIL is released.
-    fn shutdown(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<()> {
+    /// refuses further calls; returns the report as `flush` does. Safe to
+    /// call twice. The GIL is released.
+    fn shutdown(&self, py: Python<'_>, timeout_ms: u64) -> PyResult<String> {
         let inner = self.inner.clone();
         let timeout = Duration::from_millis(timeout_ms);
         py.detach(|| {
             guarded(|| {
                 runner::block_on(&self.inner, async move { inner.shutdown(timeout).await })
                     .map_err(py_error)
+                    .and_then(report_json)
             })
         })
     }
@@ -333,5 +338,19 @@ impl NativeGovernor {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeGovernor>()?;
+    m.add_function(wrap_pyfunction!(wait_for_drains, m)?)?;
     Ok(())
+}
+
+/// A flush's or shutdown's report as JSON text.
+fn report_json(report: execlave_core::records::report::FlushReport) -> PyResult<String> {
+    serde_json::to_string(&report)
+        .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
+}
+
+/// Waits (the GIL released) up to `timeout_ms` for the background drains of
+/// clients collected without `shutdown()`; returns how many still run.
+#[pyfunction]
+fn wait_for_drains(py: Python<'_>, timeout_ms: u64) -> usize {
+    py.detach(|| execlave_core::lifetime::wait_for_drains(Duration::from_millis(timeout_ms)))
 }

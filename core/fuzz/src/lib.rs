@@ -4,6 +4,8 @@
 
 #[path = "../../tests/reference_model/model.rs"]
 pub mod model;
+#[path = "../../tests/reference_model/values_reader.rs"]
+pub mod values_reader;
 
 use execlave_core::agent::AgentIdentity;
 use execlave_core::decision::{Decision, Violation};

@@ -128,6 +128,9 @@ struct State {
     streamed: AtomicU64,
     /// Approval requests and their certificates (see `test_approvals`).
     approvals: Approvals,
+    /// Request bodies longer than this get 413, as a real API's body limit
+    /// answers (0: no limit).
+    max_body: AtomicU64,
 }
 
 pub struct TestServer {
@@ -154,6 +157,7 @@ impl TestServer {
             requests: Mutex::new(Vec::new()),
             streamed: AtomicU64::new(0),
             approvals: Approvals::default(),
+            max_body: AtomicU64::new(0),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -212,6 +216,12 @@ impl TestServer {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// From now on, a request whose body is longer than `bytes` gets 413
+    /// (recorded, whatever its route).
+    pub fn limit_body(&self, bytes: u64) {
+        self.state.max_body.store(bytes, Ordering::SeqCst);
+    }
+
     /// Body bytes written by endless replies so far.
     pub fn streamed_bytes(&self) -> u64 {
         self.state.streamed.load(Ordering::SeqCst)
@@ -262,13 +272,20 @@ async fn handle(mut stream: TcpStream, state: Arc<State>) {
     let line = format!("{method} {path}");
     let approval = state.approvals.answer(&method, &path, &body);
     let enforce_body = body.clone();
+    let max_body = state.max_body.load(Ordering::SeqCst);
+    let too_large = max_body > 0 && body.len() as u64 > max_body;
     state.requests.lock().unwrap().push(Recorded {
         method,
         path,
         headers,
         body,
     });
-    let routed = {
+    let routed = if too_large {
+        Some(Reply::json(
+            413,
+            r#"{"error":{"code":"payload_too_large","message":"request body too large"}}"#,
+        ))
+    } else {
         let mut routes = state.routes.lock().unwrap();
         routes
             .iter_mut()

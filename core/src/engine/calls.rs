@@ -338,6 +338,28 @@ impl Calls {
         done.into_iter().map(|(c, e)| finish(*c, e))
     }
 
+    /// Calls sent whose completion is still owed (their record waits for it).
+    pub fn open(&self) -> usize {
+        self.lock().values().filter(|c| c.record_completion).count()
+    }
+
+    /// Takes every call still open: their records, made now, say that the
+    /// call was sent and its outcome is unknown (a shutdown stopped waiting).
+    pub fn take_open(&self) -> Vec<CallRecord> {
+        let open = std::mem::take(&mut *self.lock());
+        open.into_values()
+            .filter(|c| c.record_completion)
+            .map(|c| {
+                let mut record = finish(
+                    *c,
+                    Completion::threw(Some(messages::OPEN_AT_SHUTDOWN.into()), None),
+                );
+                record.error_type = Some(Cow::Borrowed(INCOMPLETE));
+                record
+            })
+            .collect()
+    }
+
     /// Holds a refusal's record until the host has reported what it owes.
     pub fn hold(&self, record: CallRecord) {
         self.held

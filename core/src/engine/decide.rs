@@ -719,6 +719,20 @@ impl Engine {
     }
 
     /// Everything held goes to the sinks' buffer (a flush).
+    /// Calls sent whose completion is still owed.
+    pub fn open_calls(&self) -> usize {
+        self.calls.open()
+    }
+
+    /// Records every call still open as sent with its outcome unknown (a
+    /// shutdown that waited long enough); returns how many.
+    pub fn record_open_calls(&self) -> usize {
+        let records = self.calls.take_open();
+        let n = records.len();
+        self.push_records(records);
+        n
+    }
+
     pub fn release_held(&self) {
         let held = self.calls.take_held();
         self.push_records(held);

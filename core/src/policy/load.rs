@@ -46,16 +46,24 @@ const MAX_DEPTH: usize = 64;
 /// with another extension is an error. Extensions are matched
 /// case-insensitively. A YAML file may hold several documents (`---`), each
 /// one policy or a list; empty documents are skipped.
+///
+/// A path that yields no policy at all is an error, as a missing one is:
+/// an unmounted volume, a folder of `guard.jsonc` or `guard.json.bak`, or
+/// an empty file would otherwise start with zero policies and allow every
+/// call in silence. The error names the files a folder skipped.
 pub fn load_path(path: &std::path::Path) -> Result<Vec<SourcedPolicy>, PolicyError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| PolicyError::source(Some(path), format!("cannot read: {e}")))?;
     if meta.is_dir() {
-        let mut files = Vec::new();
-        collect(path, 0, &mut files)?;
-        files.sort();
+        let mut found = Found::default();
+        collect(path, path, 0, &mut found)?;
+        found.files.sort();
         let mut out = Vec::new();
-        for file in files {
-            out.extend(load_file(&file)?);
+        for file in &found.files {
+            out.extend(load_file(file)?);
+        }
+        if out.is_empty() {
+            return Err(PolicyError::source(Some(path), found.nothing_found()));
         }
         Ok(out)
     } else {
@@ -65,7 +73,55 @@ pub fn load_path(path: &std::path::Path) -> Result<Vec<SourcedPolicy>, PolicyErr
                 "unsupported file type (expected .json, .yaml or .yml)",
             ));
         }
-        load_file(path)
+        let out = load_file(path)?;
+        if out.is_empty() {
+            return Err(PolicyError::source(
+                Some(path),
+                "the file holds no policy; an empty policy source would allow every call",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// What a walk of a policy folder found: the policy files, and the names
+/// of the files it skipped (relative to the folder), for the error when
+/// nothing is found.
+#[derive(Default)]
+struct Found {
+    files: Vec<PathBuf>,
+    skipped: Vec<String>,
+}
+
+/// Skipped names listed in the error at most; the rest are counted.
+const SKIPPED_SHOWN: usize = 10;
+
+impl Found {
+    fn nothing_found(&mut self) -> String {
+        let mut message = if self.files.is_empty() {
+            "no policy file (.json, .yaml or .yml) in this folder".to_owned()
+        } else {
+            format!(
+                "no policy in the {} policy file(s) of this folder",
+                self.files.len()
+            )
+        };
+        message.push_str("; an empty policy source would allow every call");
+        self.skipped.sort();
+        if !self.skipped.is_empty() {
+            let shown: Vec<&str> = self
+                .skipped
+                .iter()
+                .take(SKIPPED_SHOWN)
+                .map(String::as_str)
+                .collect();
+            message.push_str(&format!(" (skipped: {}", shown.join(", ")));
+            if self.skipped.len() > SKIPPED_SHOWN {
+                message.push_str(&format!(" and {} more", self.skipped.len() - SKIPPED_SHOWN));
+            }
+            message.push(')');
+        }
+        message
     }
 }
 
@@ -84,7 +140,7 @@ fn format_of(path: &Path) -> Option<Format> {
     }
 }
 
-fn collect(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), PolicyError> {
+fn collect(root: &Path, dir: &Path, depth: usize, found: &mut Found) -> Result<(), PolicyError> {
     if depth > MAX_DEPTH {
         return Err(PolicyError::source(
             Some(dir),
@@ -101,9 +157,15 @@ fn collect(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), Pol
         let meta = std::fs::metadata(&path)
             .map_err(|e| PolicyError::source(Some(&path), format!("cannot read: {e}")))?;
         if meta.is_dir() {
-            collect(&path, depth + 1, files)?;
+            collect(root, &path, depth + 1, found)?;
         } else if format_of(&path).is_some() {
-            files.push(path);
+            found.files.push(path);
+        } else {
+            // Escaped: a file name is not ours to print raw.
+            let name = path.strip_prefix(root).unwrap_or(&path);
+            found
+                .skipped
+                .push(format!("{:?}", name.display().to_string()));
         }
     }
     Ok(())
@@ -205,9 +267,47 @@ mod tests {
         let p = load_path(&docs).unwrap();
         assert_eq!(names(&p), ["a", "b", "c"]);
         assert_eq!(p.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2]);
-        let empty = dir.path().join("empty.yaml");
-        fs::write(&empty, "# nothing yet\n").unwrap();
-        assert!(load_path(&empty).unwrap().is_empty());
+    }
+
+    /// Issue 18 item 4: a source that yields no policy is an error naming
+    /// the path (and, for a folder, the files it skipped), never "zero
+    /// policies, allow everything".
+    #[test]
+    fn a_source_without_policies_is_an_error_naming_what_it_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (name, text) in [
+            ("empty.yaml", "# nothing yet\n"),
+            ("empty.json", "[]"),
+            ("blank.yml", ""),
+        ] {
+            let file = d.join(name);
+            fs::write(&file, text).unwrap();
+            let e = load_path(&file).unwrap_err().to_string();
+            assert!(e.contains(&*file.to_string_lossy()), "{e}");
+            assert!(e.contains("no policy"), "{e}");
+        }
+        let empty = tempfile::tempdir().unwrap();
+        let e = load_path(empty.path()).unwrap_err().to_string();
+        assert!(e.contains(&*empty.path().to_string_lossy()), "{e}");
+        assert!(e.contains("no policy file"), "{e}");
+
+        let skipped = tempfile::tempdir().unwrap();
+        let s = skipped.path();
+        fs::create_dir(s.join("old")).unwrap();
+        fs::write(s.join("guard.jsonc"), "{}").unwrap();
+        fs::write(s.join("guard.json.bak"), "{}").unwrap();
+        fs::write(s.join("old/p.yaml.orig"), "name: x").unwrap();
+        fs::write(s.join("bad\u{1b}[2Jname"), "").unwrap();
+        let e = load_path(s).unwrap_err().to_string();
+        for name in ["guard.jsonc", "guard.json.bak", "old/p.yaml.orig"] {
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        assert!(!e.contains('\u{1b}'), "a file name is escaped: {e}");
+        // Policy files that hold nothing: said too.
+        fs::write(s.join("a.yaml"), "---\n").unwrap();
+        let e = load_path(s).unwrap_err().to_string();
+        assert!(e.contains("no policy in the 1 policy file"), "{e}");
     }
 
     #[test]
@@ -229,8 +329,6 @@ mod tests {
             Some(d.join("b_sub/deeper/y.json").as_path())
         );
         assert!(load_path(&d.join("b_sub/deeper")).is_ok());
-        let empty = tempfile::tempdir().unwrap();
-        assert!(load_path(empty.path()).unwrap().is_empty());
     }
 
     #[test]

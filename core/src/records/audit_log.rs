@@ -7,6 +7,7 @@ use crate::log::Logger;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 pub struct AuditLog {
@@ -46,12 +47,16 @@ impl AuditLog {
 /// the rate; this bound keeps one batch's JSON to a few MB.
 pub const AUDIT_LOG_BATCH: usize = 4096;
 
-/// The audit log as a sink: file writes happen on the blocking pool, and a
-/// failed write is said once and not retried (the file is the user's; what
-/// broke it will not mend itself between two batches).
+/// The audit log as a sink: file writes happen on the blocking pool. A
+/// failed write (a full disk) loses that batch: it is refused, so the
+/// pipeline counts it as dropped, never as written, and not retried (the
+/// file is the user's; what broke it will not mend itself between two
+/// batches). Each failure episode is said once: the first failed write
+/// after a good one (or the start).
 pub struct AuditLogSink {
     log: Arc<AuditLog>,
     diagnostics: Arc<Logger>,
+    failing: AtomicBool,
 }
 
 impl AuditLogSink {
@@ -59,7 +64,18 @@ impl AuditLogSink {
         Self {
             log: Arc::new(log),
             diagnostics,
+            failing: AtomicBool::new(false),
         }
+    }
+
+    fn failed(&self, e: &io::Error, records: usize) -> SinkResult {
+        if !self.failing.swap(true, Relaxed) {
+            self.diagnostics.warn(format!(
+                "cannot write the audit log: {e}; {records} record(s) lost, counted in \
+                 stats().recordsDropped (said again only after a write succeeds)"
+            ));
+        }
+        SinkResult::Refused
     }
 }
 
@@ -74,7 +90,7 @@ impl RecordSink for AuditLogSink {
 
     fn deliver<'a>(
         &'a self,
-        _records: &'a [CallRecord],
+        records: &'a [CallRecord],
         traces: &'a TraceBatch,
         pick: &'a (dyn Fn(usize) -> bool + Sync),
     ) -> SinkFuture<'a> {
@@ -82,13 +98,13 @@ impl RecordSink for AuditLogSink {
         Box::pin(async move {
             let log = self.log.clone();
             match tokio::task::spawn_blocking(move || log.append(&lines)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => self.diagnostics.once("audit-log-write", || {
-                    format!("cannot write the audit log: {e}; its records are lost")
-                }),
-                Err(_) => {}
+                Ok(Ok(())) => {
+                    self.failing.store(false, Relaxed);
+                    SinkResult::Done
+                }
+                Ok(Err(e)) => self.failed(&e, (0..records.len()).filter(|&i| pick(i)).count()),
+                Err(_) => self.failed(&io::Error::other("the write was cancelled"), records.len()),
             }
-            SinkResult::Done
         })
     }
 }
@@ -107,6 +123,28 @@ mod tests {
         log.append(b"{\"c\":3}\n").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    /// Issue 18 item 10: a write that fails (a full disk) is refused, so
+    /// the pipeline counts its records as dropped, never as written.
+    #[tokio::test]
+    async fn a_failed_write_is_refused_not_done() {
+        let path = Path::new("/dev/full");
+        if !path.exists() {
+            return;
+        }
+        let sink = AuditLogSink::new(
+            AuditLog::open(path).unwrap(),
+            Arc::new(Logger::new(false, None)),
+        );
+        let records = [crate::records::record::sample_record("a")];
+        let traces = TraceBatch::new(&records, "production");
+        let all = |_: usize| true;
+        assert_eq!(
+            sink.deliver(&records, &traces, &all).await,
+            SinkResult::Refused
+        );
+        assert!(sink.failing.load(Relaxed));
     }
 
     #[test]

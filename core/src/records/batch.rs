@@ -40,7 +40,7 @@ impl TraceBatch {
     }
 
     /// Record `i`'s JSON, without its newline.
-    fn json(&self, i: usize) -> &[u8] {
+    pub fn json(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.text[start..self.ends[i] - 1]
     }

@@ -45,7 +45,10 @@ pub enum SendResult {
     /// 402: the plan's trace quota is used up. Retrying will not help until
     /// the quota resets; the caller decides whether to keep the batch.
     QuotaExceeded,
-    /// Refused for good (4xx other than 401/402/403/408/429): the batch
+    /// 413: the body is over the control plane's limit; smaller ones may
+    /// pass (see [`super::oversized`]).
+    TooLarge,
+    /// Refused for good (4xx other than 401/402/403/408/413/429): the batch
     /// itself is wrong, drop it. Holds the reason.
     Rejected(String),
     /// 401 / 403: the key is refused (the status it came with).
@@ -67,6 +70,7 @@ pub async fn send_batch(api: &ApiClient, body: &[u8], policy: &RetryPolicy) -> S
             Ok(()) => return SendResult::Delivered,
             Err(ApiError::QuotaExceeded) => return SendResult::QuotaExceeded,
             Err(ApiError::Auth(status)) => return SendResult::AuthFailed(status),
+            Err(ApiError::Client(413, _)) => return SendResult::TooLarge,
             Err(e) if !e.is_retryable() => return SendResult::Rejected(e.to_string()),
             Err(e) => e,
         };
@@ -110,14 +114,60 @@ impl IngestSink {
         }
     }
 
-    async fn send(&self, body: Vec<u8>, n: usize) -> SinkResult {
+    /// Sends the records `picked` (indexes into `traces`); on a 413, each
+    /// half on its own, down to single records, and a single record that
+    /// does not fit as its stand-in. Done when every part was delivered;
+    /// Retry when a part must be (the parts delivered are sent again with
+    /// it, under the same trace ids, which the server recognises).
+    fn send_fitting<'a>(
+        &'a self,
+        traces: &'a TraceBatch,
+        picked: &'a [usize],
+    ) -> futures_util::future::BoxFuture<'a, SinkResult> {
+        Box::pin(async move {
+            let body = traces.ingest_body(|i| picked.binary_search(&i).is_ok());
+            match self.send(body, picked.len(), true).await {
+                Some(result) => result,
+                None if picked.len() > 1 => {
+                    let (a, b) = picked.split_at(picked.len() / 2);
+                    let first = self.send_fitting(traces, a).await;
+                    let second = self.send_fitting(traces, b).await;
+                    combine(first, second)
+                }
+                None => {
+                    let json = traces.json(picked[0]);
+                    self.log.debug(|| {
+                        format!(
+                            "a record of {} bytes is too large for the control plane: \
+                             sending a truncated stand-in",
+                            json.len()
+                        )
+                    });
+                    let Some(small) = super::oversized::stand_in(json) else {
+                        return SinkResult::Refused;
+                    };
+                    let mut body = Vec::with_capacity(small.len() + 16);
+                    body.extend_from_slice(b"{\"traces\":[");
+                    body.extend_from_slice(&small);
+                    body.extend_from_slice(b"]}");
+                    self.send(body, 1, false)
+                        .await
+                        .unwrap_or(SinkResult::Refused)
+                }
+            }
+        })
+    }
+
+    /// One request. `None`: a 413 that `split` allows the caller to
+    /// answer by sending less.
+    async fn send(&self, body: Vec<u8>, n: usize, split: bool) -> Option<SinkResult> {
         let c = &*self.connection;
         // A dead control plane (open breaker) or a used-up quota: keep the
         // records for a later round rather than hammer the API.
         if self.quota_paused() || !c.breaker.allow_request() {
-            return SinkResult::Retry;
+            return Some(SinkResult::Retry);
         }
-        match send_batch(&c.api, &body, &self.retry).await {
+        Some(match send_batch(&c.api, &body, &self.retry).await {
             SendResult::Delivered => {
                 c.succeeded();
                 SinkResult::Done
@@ -141,6 +191,17 @@ impl IngestSink {
                     .debug(|| format!("the control plane refused {n} records: {why}"));
                 SinkResult::Refused
             }
+            SendResult::TooLarge if split => return None,
+            // Only a lone stand-in gets here (see `send_fitting`): even
+            // truncated, the control plane takes no record of it.
+            SendResult::TooLarge => {
+                self.log.once("record-too-large", || {
+                    "the control plane refused a record as too large (HTTP 413) even \
+                     truncated; it is counted as dropped"
+                        .into()
+                });
+                SinkResult::Refused
+            }
             SendResult::AuthFailed(status) => {
                 c.failed(&ApiError::Auth(status), "trace delivery");
                 SinkResult::Refused
@@ -150,7 +211,7 @@ impl IngestSink {
                     .debug(|| format!("trace delivery failed, will retry: {why}"));
                 SinkResult::Retry
             }
-        }
+        })
     }
 }
 
@@ -169,8 +230,17 @@ impl RecordSink for IngestSink {
         traces: &'a TraceBatch,
         pick: &'a (dyn Fn(usize) -> bool + Sync),
     ) -> SinkFuture<'a> {
-        let n = (0..records.len()).filter(|&i| pick(i)).count();
-        Box::pin(self.send(traces.ingest_body(pick), n))
+        let picked: Vec<usize> = (0..records.len()).filter(|&i| pick(i)).collect();
+        Box::pin(async move { self.send_fitting(traces, &picked).await })
+    }
+}
+
+/// The result of a batch sent in two parts.
+fn combine(a: SinkResult, b: SinkResult) -> SinkResult {
+    match (a, b) {
+        (SinkResult::Retry, _) | (_, SinkResult::Retry) => SinkResult::Retry,
+        (SinkResult::Refused, SinkResult::Refused) => SinkResult::Refused,
+        _ => SinkResult::Done,
     }
 }
 

@@ -1,14 +1,17 @@
 //! What becomes of governed calls: a [`record::CallRecord`] per call, a
 //! bounded [`buffer`], batches serialised once ([`batch`]), and the
 //! [`pipeline`] that hands them to every [`sink::RecordSink`]: the
-//! [`audit_log`] and control-plane [`ingest`] today.
+//! [`audit_log`] and control-plane [`ingest`] today; [`report`]: what a
+//! flush or shutdown made of them.
 
 pub mod audit_log;
 pub mod batch;
 pub mod buffer;
 pub mod ingest;
+pub mod oversized;
 pub mod pipeline;
 pub mod record;
+pub mod report;
 pub mod sink;
 pub mod text;
 

@@ -9,7 +9,7 @@ use super::record::CallRecord;
 use super::sink::{BatchLimit, RecordSink, SinkResult};
 use crate::log::Logger;
 use crate::stats::Stats;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
@@ -27,6 +27,9 @@ pub struct Pipeline {
     log: Arc<Logger>,
     wake: Notify,
     waiters: Mutex<Waiters>,
+    /// Records taken from the buffer by the round under way and not yet
+    /// settled: still undelivered, though no longer buffered.
+    in_delivery: AtomicU64,
 }
 
 /// The flushes waiting for a delivery round.
@@ -69,6 +72,7 @@ impl Pipeline {
             log,
             wake: Notify::new(),
             waiters: Mutex::new(Waiters::default()),
+            in_delivery: AtomicU64::new(0),
         }
     }
 
@@ -76,7 +80,10 @@ impl Pipeline {
     /// up, not on every push after that: each wake of a parked worker is a
     /// system call on the governed call's thread.
     pub fn push(&self, records: impl IntoIterator<Item = CallRecord>) {
-        let pushed = self.buffer.push_many(records);
+        let pushed = self.buffer.push_many(records.into_iter().map(|mut r| {
+            r.bound_model_text();
+            r
+        }));
         if pushed.before < self.batch_size && pushed.after >= self.batch_size {
             self.wake.notify_one();
         }
@@ -103,6 +110,12 @@ impl Pipeline {
     /// Records lost to overflow or refused by a sink.
     pub fn dropped(&self) -> u64 {
         self.buffer.dropped()
+    }
+
+    /// Records not yet delivered to every sink: buffered, or in the
+    /// delivery round under way.
+    pub fn buffered(&self) -> u64 {
+        self.buffer.len() as u64 + self.in_delivery.load(Relaxed)
     }
 
     /// Resolves once everything buffered before the call has been handed to
@@ -188,6 +201,12 @@ impl Pipeline {
                 break;
             }
             left -= batch.len();
+            let n = batch.len() as u64;
+            self.in_delivery.fetch_add(n, Relaxed);
+            // Counted until the sinks are done with the batch: a shutdown
+            // that gives up while a sink still retries it counts these as
+            // undelivered.
+            let settled = Settled(&self.in_delivery, n);
             let traces = TraceBatch::new(&batch, &self.environment);
             let (mut retry, mut refused) = (false, false);
             for (bit, sink) in self.sinks.iter().enumerate() {
@@ -205,7 +224,7 @@ impl Pipeline {
                     }
                 }
             }
-            let n = batch.len() as u64;
+            drop(settled);
             if retry {
                 if self.buffer.requeue_front(batch) > 0 {
                     self.say_dropped();
@@ -219,6 +238,16 @@ impl Pipeline {
             }
         }
         true
+    }
+}
+
+/// Takes a round's records off the in-delivery count when the round is
+/// done with them (or dropped with the runtime).
+struct Settled<'a>(&'a AtomicU64, u64);
+
+impl Drop for Settled<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Relaxed);
     }
 }
 

@@ -177,6 +177,32 @@ impl CallRecord {
         }
     }
 
+    /// Bounds what a model chose and a record repeats: the tool name (in
+    /// the record and in each violation) and the violations' messages,
+    /// which quote it, each to [`MAX_RECORD_TEXT`] as input and output
+    /// are. Otherwise a 1 MiB tool name makes a 4 MiB refusal record.
+    /// Costs one length check per record in the usual case.
+    pub fn bound_model_text(&mut self) {
+        if self.tool.len() > MAX_RECORD_TEXT {
+            self.tool = cut_text(&self.tool, MAX_RECORD_TEXT);
+        }
+        if let Some(m) = self
+            .error_message
+            .as_mut()
+            .filter(|m| m.len() > MAX_RECORD_TEXT)
+        {
+            *m = cut_text(m, MAX_RECORD_TEXT);
+        }
+        for v in self.violations.iter_mut().chain(self.warnings.iter_mut()) {
+            if let Some(tool) = v.tool.as_mut().filter(|t| t.len() > MAX_RECORD_TEXT) {
+                *tool = cut_text(tool, MAX_RECORD_TEXT);
+            }
+            if v.message.len() > MAX_RECORD_TEXT {
+                v.message = cut_text(&v.message, MAX_RECORD_TEXT);
+            }
+        }
+    }
+
     /// Appends the TracePayload's JSON text to `out`.
     pub fn write_json(&self, environment: &str, out: &mut Vec<u8>) {
         serde_json::to_writer(out, &self.trace_payload(environment))
