@@ -130,6 +130,8 @@ export interface ExeclaveStats {
   policySyncFailures: number;
   /** Policies in force this SDK cannot read: the control plane decides the calls they may apply to. */
   unreadablePolicies: number;
+  /** Fields of the control plane's latest policies this SDK does not know: tolerated there (a newer server's), an error in local policies. */
+  unknownPolicyFields: number;
   /** Registrations in use: open wrapped clients' (agentId, sessionId, userId, enforce), and at most 1 024 idle `enforcePolicy` agents. */
   registrations: number;
   /** Tools left out of listings because policies refuse them by name (`hideBlockedTools`). */
@@ -144,17 +146,56 @@ export declare class Execlave {
   stats(): ExeclaveStats;
 }
 
-export declare class ExeclaveError extends Error {}
+/** A stable string per kind of error, as Node's own errors have: match on `err.code`, not on the message. */
+export type ExeclaveErrorCode =
+  | 'EXECLAVE_ERROR'
+  | 'EXECLAVE_INVALID_OPTIONS'
+  | 'EXECLAVE_INVALID_ARGUMENT'
+  | 'EXECLAVE_CLOSED'
+  | 'EXECLAVE_INTERNAL'
+  | 'EXECLAVE_AUTH_FAILED'
+  | 'EXECLAVE_ENFORCEMENT_HALTED'
+  | 'EXECLAVE_POLICY_BLOCKED'
+  | 'EXECLAVE_AGENT_PAUSED'
+  | 'EXECLAVE_ENFORCEMENT_UNAVAILABLE'
+  | 'EXECLAVE_NO_NATIVE_BINARY'
+  | (string & {});
+
+/** Every code by kind (`ERROR_CODES.POLICY_BLOCKED === 'EXECLAVE_POLICY_BLOCKED'`). */
+export declare const ERROR_CODES: Readonly<{
+  ERROR: 'EXECLAVE_ERROR';
+  INVALID_OPTIONS: 'EXECLAVE_INVALID_OPTIONS';
+  INVALID_ARGUMENT: 'EXECLAVE_INVALID_ARGUMENT';
+  CLOSED: 'EXECLAVE_CLOSED';
+  INTERNAL: 'EXECLAVE_INTERNAL';
+  AUTH_FAILED: 'EXECLAVE_AUTH_FAILED';
+  ENFORCEMENT_HALTED: 'EXECLAVE_ENFORCEMENT_HALTED';
+  POLICY_BLOCKED: 'EXECLAVE_POLICY_BLOCKED';
+  AGENT_PAUSED: 'EXECLAVE_AGENT_PAUSED';
+  ENFORCEMENT_UNAVAILABLE: 'EXECLAVE_ENFORCEMENT_UNAVAILABLE';
+}>;
+
+export declare class ExeclaveError extends Error {
+  /** This class's code; an instance may carry a more precise one. */
+  static readonly code: ExeclaveErrorCode;
+  constructor(message?: string, options?: { cause?: unknown; code?: ExeclaveErrorCode });
+  readonly code: ExeclaveErrorCode;
+}
+/** `code`: `EXECLAVE_AUTH_FAILED`. */
 export declare class ExeclaveAuthError extends ExeclaveError {}
+/** `code`: `EXECLAVE_ENFORCEMENT_HALTED`, or its subclass's. */
 export declare class EnforcementHaltError extends ExeclaveError {}
+/** `code`: `EXECLAVE_POLICY_BLOCKED`. */
 export declare class PolicyBlockedError extends EnforcementHaltError {
   readonly violations: Violation[];
   readonly warnings: Violation[];
 }
+/** `code`: `EXECLAVE_AGENT_PAUSED`. */
 export declare class AgentPausedError extends EnforcementHaltError {
   readonly agentId: string;
   readonly reason: string | null;
 }
+/** `code`: `EXECLAVE_ENFORCEMENT_UNAVAILABLE`. */
 export declare class EnforcementUnavailableError extends EnforcementHaltError {
   readonly consecutiveFailures: number;
   readonly lastError: string | null;

@@ -4,6 +4,7 @@ import cjs from './index.js';
 
 export const {
   Execlave,
+  ERROR_CODES,
   ExeclaveError,
   ExeclaveAuthError,
   EnforcementHaltError,

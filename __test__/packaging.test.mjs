@@ -208,3 +208,35 @@ test('without a fitting binary the loader names the platform and what to do', (t
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Issue 19: one version source. The Cargo workspace holds it; the Rust
+// crates inherit it, maturin reads it for the wheel (dynamic version), and
+// npm's package.json and every platform package must say the same.
+test('one version: the Cargo workspace, the crates, the wheel and every npm package agree', () => {
+  const cargo = fs.readFileSync(path.join(ROOT, 'Cargo.toml'), 'utf8');
+  const workspace = cargo.match(/\[workspace\.package\][^[]*?^version\s*=\s*"([^"]+)"/m);
+  assert.ok(workspace, 'Cargo.toml [workspace.package] has a version');
+  const version = workspace[1];
+  assert.equal(pkg.version, version, 'package.json version');
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+  assert.equal(lock.version, version, 'package-lock.json version');
+  assert.equal(lock.packages[''].version, version, 'package-lock.json root package version');
+  for (const dir of fs.readdirSync(path.join(ROOT, 'npm'))) {
+    const sub = JSON.parse(fs.readFileSync(path.join(ROOT, 'npm', dir, 'package.json'), 'utf8'));
+    assert.equal(sub.version, version, `npm/${dir} version`);
+  }
+  for (const crate of ['Cargo.toml', 'core/Cargo.toml', 'python/Cargo.toml']) {
+    const text = fs.readFileSync(path.join(ROOT, crate), 'utf8');
+    const pkgSection = text.split(/^\[package\]$/m)[1].split(/^\[/m)[0];
+    assert.match(pkgSection, /^version\.workspace = true$/m, `${crate} inherits the workspace version`);
+  }
+  const pyproject = fs.readFileSync(path.join(ROOT, 'python', 'pyproject.toml'), 'utf8');
+  const project = pyproject.split(/^\[project\]$/m)[1].split(/^\[/m)[0];
+  assert.doesNotMatch(project, /^version\s*=/m, 'pyproject.toml has no static version');
+  assert.match(project, /^dynamic = \["version"\]$/m, 'pyproject.toml takes its version from Cargo');
+  assert.doesNotMatch(
+    fs.readFileSync(path.join(ROOT, 'python', 'execlave', '__init__.py'), 'utf8'),
+    /__version__\s*=\s*["']/,
+    'execlave.__version__ comes from the extension, not a literal',
+  );
+});

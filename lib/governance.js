@@ -5,6 +5,7 @@
 // how the call ended. Shared by the MCP wrapper and `enforcePolicy`.
 
 const {
+  ERROR_CODES,
   ExeclaveError,
   ExeclaveAuthError,
   PolicyBlockedError,
@@ -157,7 +158,7 @@ function haltError(outcome) {
     case 'auth_failed':
       return new ExeclaveAuthError(message);
     case 'closed':
-      return new ExeclaveError(message);
+      return new ExeclaveError(message, { code: ERROR_CODES.CLOSED });
     default:
       return null;
   }

@@ -81,7 +81,9 @@ impl Governor {
             .map(AuditLog::open)
             .transpose()
             .map_err(Error::invalid_options)?;
-        let log = Arc::new(Logger::new(options.debug, options.api_key.clone()));
+        let log = Arc::new(
+            Logger::new(options.debug, options.api_key.clone()).with_sink(options.log_sink.clone()),
+        );
         let stats = Arc::new(Stats::default());
         let connection = match &options.api_key {
             None => None,

@@ -22,6 +22,7 @@ pub mod error;
 pub mod governor;
 pub mod log;
 pub mod messages;
+mod option_errors;
 pub mod options;
 pub mod policy;
 pub mod records;

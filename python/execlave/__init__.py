@@ -25,4 +25,5 @@ __all__ = [
     "EnforcementUnavailableError",
 ]
 
-__version__ = "0.1.0"
+# The Cargo workspace version, compiled into the extension (one source).
+from ._native import __version__  # noqa: E402

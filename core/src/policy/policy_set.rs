@@ -4,8 +4,10 @@
 //! in a small bounded cache, the call's plan (`plan.rs`).
 
 use super::compile::{compile, server_decided, CompiledPolicy};
+use super::error::Location;
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
+use super::local_checks::check_local;
 use super::local_type::{local_type_problem, ControlPlane};
 use super::matchers::Matchers;
 #[cfg(test)]
@@ -81,7 +83,9 @@ impl PolicySet {
         Self::compile_strict_with(policies, ControlPlane::Absent)
     }
 
-    /// Local policies: the first invalid policy is an error. With a control
+    /// Local policies: the first invalid policy is an error, and so is an
+    /// unknown field or an agent id that can never match (`local_checks`).
+    /// With a control
     /// plane, a policy of a server-side type is kept (its agents' calls
     /// need the control plane's decision); see [`ControlPlane`].
     pub fn compile_strict_with(
@@ -93,6 +97,12 @@ impl PolicySet {
             .iter()
             .map(|src| {
                 let policy = compile(src, &mut budget)?;
+                let at = Location {
+                    file: src.file.as_deref(),
+                    name: Some(&policy.name),
+                    index: src.index,
+                };
+                check_local(&at, &src.value)?;
                 match local_type_problem(&policy.policy_type, control_plane) {
                     None => Ok(policy),
                     Some(message) => Err(PolicyError::in_policy(
