@@ -17,7 +17,11 @@ export interface ArgumentRule {
   required?: boolean;
 }
 
-/** A policy, as `POST /api/v1/policies` takes it (docs/policies.md). */
+/**
+ * A policy, as `POST /api/v1/policies` takes it (docs/policies.md). No
+ * index signatures: a misspelt field (`denny`) is a type error, as it is
+ * an error when the policy loads.
+ */
 export interface Policy {
   id?: string;
   name: string;
@@ -32,9 +36,11 @@ export interface Policy {
     deny?: string[];
     defaultAction?: 'allow' | 'deny';
     arguments?: ArgumentRule[];
-    [key: string]: unknown;
   };
-  [key: string]: unknown;
+  /** Metadata: read by no rule (the control plane sends it). */
+  description?: string;
+  createdAt?: string;
+  updatedAt?: string;
 }
 
 /** Why a call was refused (or, as a warning, would have been). */
@@ -59,6 +65,13 @@ export interface EnforcementBypassedEvent {
   timestamp: string;
 }
 
+/** A logger as `console` and pino have it. */
+export interface ExeclaveLogger {
+  warn(message: string): unknown;
+  info(message: string): unknown;
+  debug(message: string): unknown;
+}
+
 export interface ExeclaveOptions {
   /** Default: env `EXECLAVE_API_KEY`. */
   apiKey?: string;
@@ -73,8 +86,13 @@ export interface ExeclaveOptions {
   policies?: Policy[] | string;
   /** A JSON Lines file that receives one record per governed call. */
   auditLog?: string;
-  /** Diagnostics on stderr. */
+  /** Debug lines too (to `logger`, else stderr); warnings are said without it. */
   debug?: boolean;
+  /**
+   * Where Execlave's lines go: anything with `warn`, `info` and `debug`
+   * (`console`, a pino or winston logger). Default: stderr, as `[execlave] …`.
+   */
+  logger?: ExeclaveLogger;
   /** When no decision can be had: allow and report (`fail_open`, default) or refuse (`fail_closed`). */
   enforcementOnOutage?: 'fail_open' | 'fail_closed';
   onEnforcementBypassed?: (event: EnforcementBypassedEvent) => void;
