@@ -24,10 +24,13 @@ use std::sync::{Arc, Mutex};
 /// The target of every line, as `log` filters see it.
 pub const TARGET: &str = "execlave";
 
-/// A host's logger: called with each line's level and text (already
-/// without the key, on one line), from any thread.
+/// What a host's logger is called with: each line's level and text
+/// (already without the key, on one line), from any thread.
+pub type LogFn = dyn Fn(Level, &str) + Send + Sync;
+
+/// A host's logger.
 #[derive(Clone)]
-pub struct LogSink(pub Arc<dyn Fn(Level, &str) + Send + Sync>);
+pub struct LogSink(pub Arc<LogFn>);
 
 impl fmt::Debug for LogSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -211,7 +214,9 @@ mod tests {
         );
     }
 
-    fn captured(debug: bool) -> (Logger, Arc<Mutex<Vec<(Level, String)>>>) {
+    type Lines = Arc<Mutex<Vec<(Level, String)>>>;
+
+    fn captured(debug: bool) -> (Logger, Lines) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let into = lines.clone();
         let sink = LogSink(Arc::new(move |level, line: &str| {
