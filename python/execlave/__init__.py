@@ -26,4 +26,4 @@ __all__ = [
 ]
 
 # The Cargo workspace version, compiled into the extension (one source).
-from ._native import __version__  # noqa: E402
+from ._native import __version__ as __version__  # noqa: E402

@@ -38,7 +38,7 @@ def _others_would_handle(record: logging.LogRecord) -> bool:
                 return True
         if not current.propagate:
             return False
-        current = current.parent  # type: ignore[assignment]
+        current = current.parent
     return False
 
 
