@@ -71,7 +71,10 @@ describe('item 2: policy mistakes are loud', () => {
   test('in a policy file too, naming the file', () => {
     const dir = tempDir();
     const file = path.join(dir, 'policies.json');
-    fs.writeFileSync(file, JSON.stringify([policy({ enforcmentMode: 'block' })]));
+    // A misspelt required field: named by its near miss, not "is required".
+    const { enforcementMode, ...rest } = policy({ enforcmentMode: 'block' });
+    assert.equal(enforcementMode, 'block');
+    fs.writeFileSync(file, JSON.stringify([rest]));
     const e = refused({ policies: file });
     assert.ok(e.message.includes(file) && /did you mean "enforcementMode"/.test(e.message), e.message);
   });

@@ -12,6 +12,7 @@
 
 use super::compile::TOOL_INVOCATION;
 use super::error::{Location, PolicyError};
+use super::load::SourcedPolicy;
 use super::near_miss::closest;
 use crate::agent::is_valid_agent_id;
 use serde_json::{Map, Value};
@@ -102,11 +103,20 @@ pub fn count_unknown_fields(policies: &[Value]) -> u64 {
         .sum()
 }
 
-/// The first mistake of a local policy that compiled: an unknown field or
-/// an agent id that can never match.
-pub(crate) fn check_local(at: &Location<'_>, policy: &Value) -> Result<(), PolicyError> {
-    let Value::Object(obj) = policy else {
+/// The first mistake of a local policy: an unknown field or an agent id
+/// that can never match. Anything else (types, required fields) is left to
+/// `compile`.
+pub(crate) fn check_local(src: &SourcedPolicy) -> Result<(), PolicyError> {
+    let Value::Object(obj) = &src.value else {
         return Ok(());
+    };
+    let at = &Location {
+        file: src.file.as_deref(),
+        name: obj
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.trim().is_empty()),
+        index: src.index,
     };
     if let Some(u) = unknown_fields(obj).into_iter().next() {
         return Err(at.err(&u.path, unknown_message(&u)));
@@ -204,12 +214,12 @@ mod tests {
     use serde_json::json;
 
     fn check(policy: Value) -> Result<(), String> {
-        let at = Location {
+        let src = SourcedPolicy {
+            value: policy,
             file: None,
-            name: Some("P"),
             index: 0,
         };
-        check_local(&at, &policy).map_err(|e| e.to_string())
+        check_local(&src).map_err(|e| e.to_string())
     }
 
     fn tp(extra: Value) -> Value {
@@ -229,6 +239,7 @@ mod tests {
             "{e}"
         );
         let e = check(tp(json!({"appliesToAgent": []}))).unwrap_err();
+        assert!(e.starts_with("policy \"P\": appliesToAgent:"), "{e}");
         assert!(e.contains("did you mean \"appliesToAgents\"?"), "{e}");
         let e = check(tp(
             json!({"ruleDefinition": {"arguments": [{"kind": "path", "argumnet": "p"}]}}),

@@ -4,7 +4,6 @@
 //! in a small bounded cache, the call's plan (`plan.rs`).
 
 use super::compile::{compile, server_decided, CompiledPolicy};
-use super::error::Location;
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
 use super::local_checks::check_local;
@@ -96,13 +95,10 @@ impl PolicySet {
         let compiled = policies
             .iter()
             .map(|src| {
+                // First: a misspelt required field is better named by its
+                // near miss than by "is required".
+                check_local(src)?;
                 let policy = compile(src, &mut budget)?;
-                let at = Location {
-                    file: src.file.as_deref(),
-                    name: Some(&policy.name),
-                    index: src.index,
-                };
-                check_local(&at, &src.value)?;
                 match local_type_problem(&policy.policy_type, control_plane) {
                     None => Ok(policy),
                     Some(message) => Err(PolicyError::in_policy(
