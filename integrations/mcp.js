@@ -6,7 +6,7 @@
 // (either call shape), a raw `request({ method: 'tools/call' })`, or the
 // SDK's `experimental.tasks.callToolStream`/`requestStream`. Ways around the
 // client object (its prototype's `request`, the transport) are not: see the
-// README's "What in-process governance cannot stop".
+// docs/node-api.md, "What in-process governance cannot stop".
 //
 // What is sent is what was checked: the transports write messages with
 // JSON.stringify, so a `toJSON` (own, or made up by a Proxy) on the caller's
