@@ -87,7 +87,10 @@ impl Logger {
         if repeated > 0 {
             self.emit(
                 Level::Debug,
-                &format!("(the line before came {repeated} more times)"),
+                &format!(
+                    "(the line before came {repeated} more time{})",
+                    if repeated == 1 { "" } else { "s" }
+                ),
             );
         }
     }
@@ -134,6 +137,15 @@ impl Logger {
             None => message,
         };
         one_line(&message).into_owned()
+    }
+}
+
+impl Drop for Logger {
+    /// The repeats of the last debug line are said before the client goes.
+    fn drop(&mut self) {
+        let last = self.last_debug.get_mut().unwrap_or_else(|e| e.into_inner());
+        let repeated = std::mem::take(last).1;
+        self.say_repeats(repeated);
     }
 }
 
@@ -232,13 +244,16 @@ mod tests {
             log.debug(|| "sync failed".into());
         }
         log.debug(|| "sync done".into());
+        log.debug(|| "sync done".into());
+        drop(log);
         let got: Vec<String> = lines.lock().unwrap().iter().map(|l| l.1.clone()).collect();
         assert_eq!(
             got,
             [
                 "sync failed",
                 "(the line before came 2 more times)",
-                "sync done"
+                "sync done",
+                "(the line before came 1 more time)"
             ]
         );
     }
