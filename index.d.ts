@@ -17,7 +17,11 @@ export interface ArgumentRule {
   required?: boolean;
 }
 
-/** A policy, as `POST /api/v1/policies` takes it (docs/policies.md). */
+/**
+ * A policy, as `POST /api/v1/policies` takes it (docs/policies.md). No
+ * index signatures: a misspelt field (`denny`) is a type error, as it is
+ * an error when the policy loads.
+ */
 export interface Policy {
   id?: string;
   name: string;
@@ -32,9 +36,11 @@ export interface Policy {
     deny?: string[];
     defaultAction?: 'allow' | 'deny';
     arguments?: ArgumentRule[];
-    [key: string]: unknown;
   };
-  [key: string]: unknown;
+  /** Metadata: read by no rule (the control plane sends it). */
+  description?: string;
+  createdAt?: string;
+  updatedAt?: string;
 }
 
 /** Why a call was refused (or, as a warning, would have been). */
@@ -59,6 +65,13 @@ export interface EnforcementBypassedEvent {
   timestamp: string;
 }
 
+/** A logger as `console` and pino have it. */
+export interface ExeclaveLogger {
+  warn(message: string): unknown;
+  info(message: string): unknown;
+  debug(message: string): unknown;
+}
+
 export interface ExeclaveOptions {
   /** Default: env `EXECLAVE_API_KEY`. */
   apiKey?: string;
@@ -73,8 +86,13 @@ export interface ExeclaveOptions {
   policies?: Policy[] | string;
   /** A JSON Lines file that receives one record per governed call. */
   auditLog?: string;
-  /** Diagnostics on stderr. */
+  /** Debug lines too (to `logger`, else stderr); warnings are said without it. */
   debug?: boolean;
+  /**
+   * Where Execlave's lines go: anything with `warn`, `info` and `debug`
+   * (`console`, a pino or winston logger). Default: stderr, as `[execlave] …`.
+   */
+  logger?: ExeclaveLogger;
   /** When no decision can be had: allow and report (`fail_open`, default) or refuse (`fail_closed`). */
   enforcementOnOutage?: 'fail_open' | 'fail_closed';
   onEnforcementBypassed?: (event: EnforcementBypassedEvent) => void;
@@ -164,6 +182,8 @@ export interface ExeclaveStats {
   policySyncFailures: number;
   /** Policies in force this SDK cannot read: the control plane decides the calls they may apply to. */
   unreadablePolicies: number;
+  /** Fields of the control plane's latest policies this SDK does not know: tolerated there (a newer server's), an error in local policies. */
+  unknownPolicyFields: number;
   /** Registrations in use: open wrapped clients' (agentId, sessionId, userId, enforce), and at most 1 024 idle `enforcePolicy` agents. */
   registrations: number;
   /** Tools left out of listings because policies refuse them by name (`hideBlockedTools`). */
@@ -194,17 +214,67 @@ export declare class Execlave {
   stats(): ExeclaveStats;
 }
 
-export declare class ExeclaveError extends Error {}
+/** A stable string per kind of error, as Node's own errors have: match on `err.code`, not on the message. */
+export type ExeclaveErrorCode =
+  | 'EXECLAVE_ERROR'
+  | 'EXECLAVE_INVALID_OPTIONS'
+  | 'EXECLAVE_INVALID_ARGUMENT'
+  | 'EXECLAVE_CLOSED'
+  | 'EXECLAVE_INTERNAL'
+  | 'EXECLAVE_AUTH_FAILED'
+  | 'EXECLAVE_ENFORCEMENT_HALTED'
+  | 'EXECLAVE_POLICY_BLOCKED'
+  | 'EXECLAVE_AGENT_PAUSED'
+  | 'EXECLAVE_ENFORCEMENT_UNAVAILABLE'
+  | 'EXECLAVE_POLICY_DENIED'
+  | 'EXECLAVE_APPROVAL_TIMEOUT'
+  | 'EXECLAVE_CERTIFICATE_MISMATCH'
+  | 'EXECLAVE_APPROVAL_VERIFICATION_FAILED'
+  | 'EXECLAVE_CANCELLED'
+  | 'EXECLAVE_NO_NATIVE_BINARY'
+  | (string & {});
+
+/** Every code by kind (`ERROR_CODES.POLICY_BLOCKED === 'EXECLAVE_POLICY_BLOCKED'`). */
+export declare const ERROR_CODES: Readonly<{
+  ERROR: 'EXECLAVE_ERROR';
+  INVALID_OPTIONS: 'EXECLAVE_INVALID_OPTIONS';
+  INVALID_ARGUMENT: 'EXECLAVE_INVALID_ARGUMENT';
+  CLOSED: 'EXECLAVE_CLOSED';
+  INTERNAL: 'EXECLAVE_INTERNAL';
+  AUTH_FAILED: 'EXECLAVE_AUTH_FAILED';
+  ENFORCEMENT_HALTED: 'EXECLAVE_ENFORCEMENT_HALTED';
+  POLICY_BLOCKED: 'EXECLAVE_POLICY_BLOCKED';
+  AGENT_PAUSED: 'EXECLAVE_AGENT_PAUSED';
+  ENFORCEMENT_UNAVAILABLE: 'EXECLAVE_ENFORCEMENT_UNAVAILABLE';
+  POLICY_DENIED: 'EXECLAVE_POLICY_DENIED';
+  APPROVAL_TIMEOUT: 'EXECLAVE_APPROVAL_TIMEOUT';
+  CERTIFICATE_MISMATCH: 'EXECLAVE_CERTIFICATE_MISMATCH';
+  APPROVAL_VERIFICATION_FAILED: 'EXECLAVE_APPROVAL_VERIFICATION_FAILED';
+  /** A call whose caller gave up (its request's `signal`) while it waited for an approval. */
+  CANCELLED: 'EXECLAVE_CANCELLED';
+}>;
+
+export declare class ExeclaveError extends Error {
+  /** This class's code; an instance may carry a more precise one. */
+  static readonly code: ExeclaveErrorCode;
+  constructor(message?: string, options?: { cause?: unknown; code?: ExeclaveErrorCode });
+  readonly code: ExeclaveErrorCode;
+}
+/** `code`: `EXECLAVE_AUTH_FAILED`. */
 export declare class ExeclaveAuthError extends ExeclaveError {}
+/** `code`: `EXECLAVE_ENFORCEMENT_HALTED`, or its subclass's. */
 export declare class EnforcementHaltError extends ExeclaveError {}
+/** `code`: `EXECLAVE_POLICY_BLOCKED`. */
 export declare class PolicyBlockedError extends EnforcementHaltError {
   readonly violations: Violation[];
   readonly warnings: Violation[];
 }
+/** `code`: `EXECLAVE_AGENT_PAUSED`. */
 export declare class AgentPausedError extends EnforcementHaltError {
   readonly agentId: string;
   readonly reason: string | null;
 }
+/** `code`: `EXECLAVE_ENFORCEMENT_UNAVAILABLE`. */
 export declare class EnforcementUnavailableError extends EnforcementHaltError {
   readonly consecutiveFailures: number;
   readonly lastError: string | null;
@@ -218,25 +288,25 @@ interface ApprovalErrorFields {
   /** What went wrong while checking the approval, if anything. */
   readonly cause: unknown;
 }
-/** The approval was denied. */
+/** The approval was denied. `code`: `EXECLAVE_POLICY_DENIED`. */
 export declare class PolicyDeniedError extends EnforcementHaltError implements ApprovalErrorFields {
   readonly approvalRequestId: string | null;
   readonly reason: string | null;
   readonly cause: unknown;
 }
-/** The approval expired, or no decision came within `approvalTimeoutMs`. */
+/** The approval expired, or no decision came within `approvalTimeoutMs`. `code`: `EXECLAVE_APPROVAL_TIMEOUT`. */
 export declare class ApprovalTimeoutError extends EnforcementHaltError implements ApprovalErrorFields {
   readonly approvalRequestId: string | null;
   readonly reason: string | null;
   readonly cause: unknown;
 }
-/** The approval's certificate does not fit this call (`reason`: `action_context_mismatch`, `certificate_already_used`, …). */
+/** The approval's certificate does not fit this call (`reason`: `action_context_mismatch`, `certificate_already_used`, …). `code`: `EXECLAVE_CERTIFICATE_MISMATCH`. */
 export declare class CertificateMismatchError extends EnforcementHaltError implements ApprovalErrorFields {
   readonly approvalRequestId: string | null;
   readonly reason: string | null;
   readonly cause: unknown;
 }
-/** The approval could not be checked (`cause`); the call was refused. */
+/** The approval could not be checked (`cause`); the call was refused. `code`: `EXECLAVE_APPROVAL_VERIFICATION_FAILED`. */
 export declare class ApprovalVerificationError extends EnforcementHaltError implements ApprovalErrorFields {
   readonly approvalRequestId: string | null;
   readonly reason: string | null;

@@ -5,6 +5,7 @@ import cjs from './index.js';
 export const {
   Execlave,
   terminalApprover,
+  ERROR_CODES,
   ExeclaveError,
   ExeclaveAuthError,
   EnforcementHaltError,

@@ -204,13 +204,13 @@ describe('outages', () => {
   });
 
   test('plain http is refused for a non-loopback base URL', () => {
-    assert.throws(() => new Execlave({ apiKey: 'exe_dev_x', baseUrl: 'http://api.example.com' }), (e) => e instanceof ExeclaveError && /https/i.test(e.message) && !e.message.includes('exe_dev_x'));
+    assert.throws(() => new Execlave({ apiKey: 'exe_dev_x1y2z3', baseUrl: 'http://api.example.com' }), (e) => e instanceof ExeclaveError && /https/i.test(e.message) && !e.message.includes('exe_dev_x1y2z3'));
   });
 
   test('a non-ASCII base URL host is refused, naming its punycode form (issue 11: no Unicode IDNA tables)', () => {
-    assert.throws(() => new Execlave({ apiKey: 'exe_dev_x', baseUrl: 'https://bücher.example' }), (e) => e instanceof ExeclaveError && /xn--/.test(e.message) && !e.message.includes('exe_dev_x'));
+    assert.throws(() => new Execlave({ apiKey: 'exe_dev_x1y2z3', baseUrl: 'https://bücher.example' }), (e) => e instanceof ExeclaveError && /xn--/.test(e.message) && !e.message.includes('exe_dev_x1y2z3'));
     // The same host written in punycode is accepted.
-    const exe = new Execlave({ apiKey: 'exe_dev_x', baseUrl: 'https://xn--bcher-kva.example' });
+    const exe = new Execlave({ apiKey: 'exe_dev_x1y2z3', baseUrl: 'https://xn--bcher-kva.example' });
     return exe.shutdown();
   });
 

@@ -142,6 +142,13 @@ import { Client } from '@modelcontextprotocol/client';`;
   writeFileSync(join(dir, 'agent-v2.ts'), v2(v2Imports));
   writeFileSync(join(dir, 'agent-v2.cts'), v2(v2Imports));
   writeFileSync(join(dir, 'wrong.ts'), `import { Execlave } from '@execlave/sdk';\nnew Execlave({ environment: 'prod' });\n`);
+  // Issue 19: no index signatures on policies, so a typo is a type error.
+  writeFileSync(
+    join(dir, 'wrong-policy.ts'),
+    `import { Execlave } from '@execlave/sdk';
+new Execlave({ policies: [{ name: 'G', policyType: 'tool_invocation', enforcementMode: 'block', ruleDefinition: { denny: ['write_file'] } }] });
+`,
+  );
   writeFileSync(
     join(dir, 'wrong-on-block.ts'),
     `import { Execlave } from '@execlave/sdk';
@@ -153,7 +160,7 @@ instrumentMcpClient(new Client({ name: 'x', version: '1' }), new Execlave(), { a
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   execFileSync(process.execPath, [tsc, '-p', dir], { stdio: 'pipe' });
   // And the types do catch mistakes.
-  for (const wrong of ['wrong.ts', 'wrong-on-block.ts']) {
+  for (const wrong of ['wrong.ts', 'wrong-on-block.ts', 'wrong-policy.ts']) {
     assert.throws(
       () =>
         execFileSync(
@@ -161,7 +168,10 @@ instrumentMcpClient(new Client({ name: 'x', version: '1' }), new Execlave(), { a
           [tsc, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--noEmit', '--strict', '--skipLibCheck', '--types', 'node', join(dir, wrong)],
           { stdio: 'pipe' },
         ),
-      (err) => /error TS/.test(String(err.stdout)) && (wrong !== 'wrong-on-block.ts' || /onBlock|"ignore"/.test(String(err.stdout))),
+      (err) =>
+        /error TS/.test(String(err.stdout)) &&
+        (wrong !== 'wrong-on-block.ts' || /onBlock|"ignore"/.test(String(err.stdout))) &&
+        (wrong !== 'wrong-policy.ts' || /denny/.test(String(err.stdout))),
       wrong,
     );
   }

@@ -3,8 +3,8 @@
 // really ran. Each governed entry point: a blocked call never reaches the
 // server, an allowed one does, each call is checked (and recorded) once,
 // and what is sent is the arguments' snapshot that was checked. The ways
-// around the wrapper that the README's "What in-process governance cannot
-// stop" names are pinned too, so that the README stays true.
+// around the wrapper that docs/node-api.md's "What in-process governance cannot
+// stop" names are pinned too, so that the page stays true.
 
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -98,9 +98,9 @@ describe('governed entry points', () => {
   }
 });
 
-// Not governed, by design of in-process governance (see the README): the
+// Not governed, by design of in-process governance (see docs/node-api.md): the
 // wrapper governs the client object it was given, not the process.
-describe('ways around the wrapper (README: what in-process governance cannot stop)', () => {
+describe('ways around the wrapper (docs/node-api.md: what in-process governance cannot stop)', () => {
   test('Client.prototype.request called on the client directly is not governed', async () => {
     await Client.prototype.request.call(
       pair.client,

@@ -208,3 +208,66 @@ test('without a fitting binary the loader names the platform and what to do', (t
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Issue 19: one version source. The Cargo workspace holds it; the Rust
+// crates inherit it, maturin reads it for the wheel (dynamic version), and
+// npm's package.json and every platform package must say the same.
+test('one version: the Cargo workspace, the crates, the wheel and every npm package agree', () => {
+  const cargo = fs.readFileSync(path.join(ROOT, 'Cargo.toml'), 'utf8');
+  const workspace = cargo.match(/\[workspace\.package\][^[]*?^version\s*=\s*"([^"]+)"/m);
+  assert.ok(workspace, 'Cargo.toml [workspace.package] has a version');
+  const version = workspace[1];
+  assert.equal(pkg.version, version, 'package.json version');
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+  assert.equal(lock.version, version, 'package-lock.json version');
+  assert.equal(lock.packages[''].version, version, 'package-lock.json root package version');
+  for (const dir of fs.readdirSync(path.join(ROOT, 'npm'))) {
+    const sub = JSON.parse(fs.readFileSync(path.join(ROOT, 'npm', dir, 'package.json'), 'utf8'));
+    assert.equal(sub.version, version, `npm/${dir} version`);
+  }
+  for (const crate of ['Cargo.toml', 'core/Cargo.toml', 'python/Cargo.toml']) {
+    const text = fs.readFileSync(path.join(ROOT, crate), 'utf8');
+    const pkgSection = text.split(/^\[package\]$/m)[1].split(/^\[/m)[0];
+    assert.match(pkgSection, /^version\.workspace = true$/m, `${crate} inherits the workspace version`);
+  }
+  const pyproject = fs.readFileSync(path.join(ROOT, 'python', 'pyproject.toml'), 'utf8');
+  const project = pyproject.split(/^\[project\]$/m)[1].split(/^\[/m)[0];
+  assert.doesNotMatch(project, /^version\s*=/m, 'pyproject.toml has no static version');
+  assert.match(project, /^dynamic = \["version"\]$/m, 'pyproject.toml takes its version from Cargo');
+  assert.doesNotMatch(
+    fs.readFileSync(path.join(ROOT, 'python', 'execlave', '__init__.py'), 'utf8'),
+    /__version__\s*=\s*["']/,
+    'execlave.__version__ comes from the extension, not a literal',
+  );
+});
+
+// Issue 19 item 9: the licence ships in both packages, the wheel has a
+// README, and the README stays a user's page whose first `sh` block still
+// gives the fresh-clone commands (CI and the hook read it).
+test('LICENSE ships in the npm package and the wheel; the wheel has its README', () => {
+  const license = fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8');
+  assert.match(license, /^MIT License/);
+  assert.equal(fs.readFileSync(path.join(ROOT, 'python', 'LICENSE'), 'utf8'), license, 'python/LICENSE is a copy of LICENSE');
+  const packed = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(packed.status, 0, packed.stderr);
+  const files = JSON.parse(packed.stdout)[0].files.map((f) => f.path);
+  for (const f of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'index.js', 'index.d.ts']) {
+    assert.ok(files.includes(f), `npm package has ${f}`);
+  }
+  const project = fs.readFileSync(path.join(ROOT, 'python', 'pyproject.toml'), 'utf8').split(/^\[project\]$/m)[1].split(/^\[/m)[0];
+  assert.match(project, /^license-files = \["LICENSE"\]$/m);
+  assert.match(project, /^readme = "README.md"$/m);
+  assert.ok(fs.statSync(path.join(ROOT, 'python', 'README.md')).size > 1000, 'python/README.md');
+});
+
+test('the README is a short user page whose first sh block runs the demo and every test', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  assert.ok(readme.split('\n').length <= 320, `README.md has ${readme.split('\n').length} lines`);
+  const firstSh = readme.match(/```sh\n([\s\S]*?)```/)[1];
+  assert.match(firstSh, /^npm ci && npm run build && npm run demo\b/m);
+  assert.match(firstSh, /^npm test\b/m);
+  for (const doc of ['docs/performance.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'LICENSE', 'docs/migration-node.md', 'docs/policies.md']) {
+    assert.ok(readme.includes(`](${doc}`), `README links ${doc}`);
+    assert.ok(fs.existsSync(path.join(ROOT, doc)), doc);
+  }
+});

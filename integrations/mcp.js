@@ -6,7 +6,7 @@
 // (either call shape), a raw `request({ method: 'tools/call' })`, or the
 // SDK's `experimental.tasks.callToolStream`/`requestStream`. Ways around the
 // client object (its prototype's `request`, the transport) are not: see the
-// README's "What in-process governance cannot stop".
+// docs/node-api.md, "What in-process governance cannot stop".
 //
 // What is sent is what was checked: the transports write messages with
 // JSON.stringify, so a `toJSON` (own, or made up by a Proxy) on the caller's
@@ -14,8 +14,8 @@
 // after its check. The wrapper reads each of the caller's values once and
 // forwards objects it built itself from plain JSON copies of them.
 
-const { Execlave, kGovern } = require('../lib/client');
-const { ExeclaveError, PolicyBlockedError } = require('../lib/errors');
+const { Execlave, kGovern, kWarn } = require('../lib/client');
+const { ERROR_CODES, ExeclaveError, PolicyBlockedError } = require('../lib/errors');
 const { checkToolName, jsonSnapshot, snapshotArguments } = require('../lib/governance');
 const { ListingScope, withoutRefusedTools } = require('../lib/tool-visibility');
 const { blockedCallResult, blocksInBand } = require('../lib/in-band');
@@ -27,6 +27,27 @@ const { blockedCallResult, blocksInBand } = require('../lib/in-band');
 // Cheaper per call than a WeakSet of them (the wrapper-overhead bench
 // measured a WeakSet at ~0.5 µs more per call).
 const kSentLater = Symbol('execlave.sentLater');
+// Which Execlave client and agent id a client was first wrapped with.
+const kWrappedBy = Symbol('execlave.wrappedBy');
+
+/**
+ * Wrapping twice changes nothing (the first wrap governs every call); said
+ * when the second asked for something else, which the caller would
+ * otherwise believe in force. Said every time: each is a separate mistake.
+ */
+function warnIfWrappedDifferently(client, exe, agentId) {
+  const first = client[kWrappedBy];
+  if (first === undefined) return;
+  const other = [];
+  if (first.exe !== exe) other.push('another Execlave client');
+  if (first.agentId !== agentId) other.push(`agentId ${JSON.stringify(agentId)}`);
+  if (other.length === 0) return;
+  exe[kWarn](
+    `instrumentMcpClient: this MCP client is already governed as agent ${JSON.stringify(first.agentId)}; ` +
+      `wrapping it again with ${other.join(' and ')} has no effect (its calls stay governed as before). ` +
+      'Wrap a separate MCP client for another agent.',
+  );
+}
 // H11: pinned tool definitions and OpenTelemetry spans live in files of
 // their own; the hooks below (marked "H11") only call them.
 const { ToolPins } = require('../lib/tool-pins');
@@ -132,15 +153,15 @@ function toolCallOf(params) {
 function instrumentMcpClient(client, exe, options) {
   if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
     throw new ExeclaveError(
-      `instrumentMcpClient: client must be an MCP Client from @modelcontextprotocol/sdk, got ${describe(client)}`,
+      `instrumentMcpClient: client must be an MCP Client from @modelcontextprotocol/sdk, got ${describe(client)}`, { code: ERROR_CODES.INVALID_ARGUMENT },
     );
   }
   if (typeof client.callTool !== 'function') {
-    throw new ExeclaveError('instrumentMcpClient: client has no callTool function; pass an MCP Client');
+    throw new ExeclaveError('instrumentMcpClient: client has no callTool function; pass an MCP Client', { code: ERROR_CODES.INVALID_ARGUMENT });
   }
   if (!(exe instanceof Execlave)) {
     throw new ExeclaveError(
-      `instrumentMcpClient: the second argument must be an Execlave client (new Execlave(...)), got ${describe(exe)}`,
+      `instrumentMcpClient: the second argument must be an Execlave client (new Execlave(...)), got ${describe(exe)}`, { code: ERROR_CODES.INVALID_ARGUMENT },
     );
   }
   if (options === null || typeof options !== 'object') {
@@ -158,22 +179,25 @@ function instrumentMcpClient(client, exe, options) {
   } = options;
   if (typeof agentId !== 'string') {
     throw new ExeclaveError(
-      `instrumentMcpClient: agentId must be a lowercase kebab-case string such as "ops-agent", got ${describe(agentId)}`,
+      `instrumentMcpClient: agentId must be a lowercase kebab-case string such as "ops-agent", got ${describe(agentId)}`, { code: ERROR_CODES.INVALID_ARGUMENT },
     );
   }
   for (const [name, v] of [['sessionId', sessionId], ['userId', userId]]) {
     if (v !== undefined && typeof v !== 'string') {
-      throw new ExeclaveError(`instrumentMcpClient: ${name} must be a string when given, got ${describe(v)}`);
+      throw new ExeclaveError(`instrumentMcpClient: ${name} must be a string when given, got ${describe(v)}`, { code: ERROR_CODES.INVALID_ARGUMENT });
     }
   }
   for (const [name, v] of [['enforce', enforce], ['hideBlockedTools', hideBlockedTools]]) {
     if (typeof v !== 'boolean') {
-      throw new ExeclaveError(`instrumentMcpClient: ${name} must be a boolean, got ${describe(v)}`);
+      throw new ExeclaveError(`instrumentMcpClient: ${name} must be a boolean, got ${describe(v)}`, { code: ERROR_CODES.INVALID_ARGUMENT });
     }
   }
   // Hook (issue 13 item 5, lib/in-band.js): policy blocks as tool results.
   const inBand = blocksInBand(onBlock);
-  if (client._execlave_instrumented === true) return client;
+  if (client._execlave_instrumented === true) {
+    warnIfWrappedDifferently(client, exe, agentId);
+    return client;
+  }
 
   const gov = exe[kGovern](agentId, sessionId, userId, enforce);
   // H11: both null unless asked for (toolPins) or present (a registered
@@ -537,6 +561,7 @@ function instrumentMcpClient(client, exe, options) {
     };
   }
   releaseOnClose(client, gov.release);
+  Object.defineProperty(client, kWrappedBy, { value: { exe, agentId }, enumerable: false });
   Object.defineProperty(client, '_execlave_instrumented', {
     value: true,
     enumerable: false,

@@ -1,7 +1,7 @@
 'use strict';
 
 const native = require('./native');
-const { ApprovalVerificationError, ExeclaveError, PolicyBlockedError } = require('./errors');
+const { ApprovalVerificationError, ERROR_CODES, ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
 const { askApprover, DEFAULT_APPROVAL_TIMEOUT_MS, LOCAL_APPROVAL_ID } = require('./approvals');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
@@ -11,8 +11,36 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 
 // Internal entry points for the integrations; not part of the public API.
 const kGovern = Symbol('execlave.govern');
+// Says one line where this client's lines go (integrations' warnings).
+const kWarn = Symbol('execlave.warn');
 
 const CALLBACK_OPTIONS = ['onEnforcementBypassed', 'approver'];
+
+const INVALID_OPTIONS = Object.freeze({ code: ERROR_CODES.INVALID_OPTIONS });
+const INVALID_ARGUMENT = Object.freeze({ code: ERROR_CODES.INVALID_ARGUMENT });
+
+/** Anything with warn, info and debug methods: console, pino, winston, … */
+function isLogger(logger) {
+  return (
+    logger !== null &&
+    typeof logger === 'object' &&
+    ['warn', 'info', 'debug'].every((level) => typeof logger[level] === 'function')
+  );
+}
+
+/** Writes one line to the user's logger; a logger that throws loses the line, never the process. */
+function callLogger(logger, level, line) {
+  try {
+    logger[level](`[execlave] ${line}`);
+  } catch {
+    // A logger that fails cannot be told so.
+  }
+}
+
+/** The core's lines (`level`: warn, info or debug) to the user's logger. */
+function hostLogger(logger) {
+  return (level, line) => callLogger(logger, level, line);
+}
 
 // Completions handed to Rust in one call: at this many, or at the next turn
 // of the event loop, whichever comes first.
@@ -95,10 +123,17 @@ function resultSnapshot(result) {
  * (`shutdown()`); its message is then the shut-down error's, the same a
  * call refused after shutdown gets: shutdown never allows, and says so.
  */
-function nativeFailure(err) {
+function nativeFailure(err, code = NATIVE_CODES[err?.code] ?? ERROR_CODES.ERROR) {
   if (err instanceof ExeclaveError) return err;
-  return new ExeclaveError(typeof err?.message === 'string' ? err.message : String(err), { cause: err });
+  return new ExeclaveError(typeof err?.message === 'string' ? err.message : String(err), { cause: err, code });
 }
+
+// The core's error kinds, as napi statuses (src/lib.rs `js_error`), as codes.
+const NATIVE_CODES = {
+  InvalidArg: ERROR_CODES.INVALID_ARGUMENT,
+  Closing: ERROR_CODES.CLOSED,
+  GenericFailure: ERROR_CODES.INTERNAL,
+};
 
 function rethrowNative(err) {
   throw nativeFailure(err);
@@ -163,7 +198,9 @@ function noReport() {
 }
 
 function clientClosed() {
-  return new ExeclaveError('this governed client was closed while the call was being decided; the call was not sent');
+  return new ExeclaveError('this governed client was closed while the call was being decided; the call was not sent', {
+    code: ERROR_CODES.CLOSED,
+  });
 }
 
 /**
@@ -238,6 +275,8 @@ class Execlave {
   #handles = new Map();
   #idle = new Map();
   #debug;
+  // The `logger` option (console, pino, …), or null: stderr.
+  #logger = null;
   // The first shutdown()'s promise, and what resolves the flushes under
   // way when it ends (see flush()).
   #shutdown = null;
@@ -258,7 +297,7 @@ class Execlave {
       // Thrown from a timer, this would crash the host process: losing the
       // records of these calls is the lesser harm. It cannot happen with
       // what #queueCompletion stores; this is only a guard.
-      if (this.#debug) console.warn('[execlave] could not record completed calls:', err);
+      if (this.#debug) this.#warn('could not record completed calls:', err);
     }
   };
 
@@ -267,19 +306,23 @@ class Execlave {
    */
   constructor(options = {}) {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ExeclaveError('Execlave options must be an object');
+      throw new ExeclaveError('Execlave options must be an object', INVALID_OPTIONS);
     }
     if (options.policies !== undefined && typeof options.policies !== 'string' && !Array.isArray(options.policies)) {
-      throw new ExeclaveError('policies must be an array of policy objects or a path to a file or directory');
+      throw new ExeclaveError('policies must be an array of policy objects or a path to a file or directory', INVALID_OPTIONS);
     }
     for (const name of CALLBACK_OPTIONS) {
       if (options[name] !== undefined && typeof options[name] !== 'function') {
-        throw new ExeclaveError(`${name} must be a function`);
+        throw new ExeclaveError(`${name} must be a function`, INVALID_OPTIONS);
       }
+    }
+    const { logger } = options;
+    if (logger !== undefined && !isLogger(logger)) {
+      throw new ExeclaveError('logger must have warn, info and debug methods (console, pino, …)', INVALID_OPTIONS);
     }
     const plain = {};
     for (const [k, v] of Object.entries(options)) {
-      if (!CALLBACK_OPTIONS.includes(k) && v !== undefined) plain[k] = v;
+      if (!CALLBACK_OPTIONS.includes(k) && k !== 'logger' && v !== undefined) plain[k] = v;
     }
     // The approver stays here; the core only learns that there is one.
     plain.localApprover = typeof options.approver === 'function';
@@ -287,18 +330,19 @@ class Execlave {
     try {
       json = JSON.stringify(plain);
     } catch (cause) {
-      throw new ExeclaveError(`Execlave options cannot be serialised: ${cause.message}`, { cause });
+      throw new ExeclaveError(`Execlave options cannot be serialised: ${cause.message}`, { cause, ...INVALID_OPTIONS });
     }
     try {
-      this.#native = new native.NativeGovernor(json);
+      this.#native = new native.NativeGovernor(json, logger === undefined ? undefined : hostLogger(logger));
     } catch (cause) {
-      throw new ExeclaveError(cause.message, { cause });
+      throw nativeFailure(cause, ERROR_CODES.INVALID_OPTIONS);
     }
     this.#onBypass = options.onEnforcementBypassed;
     this.#approver = options.approver ?? null;
     this.#approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     this.#debug = Boolean(options.debug);
+    this.#logger = logger ?? null;
     watchForExit(this);
   }
 
@@ -324,11 +368,11 @@ class Execlave {
    */
   async enforcePolicy(request) {
     if (request === null || typeof request !== 'object') {
-      throw new ExeclaveError('enforcePolicy takes { agentId, tools: [name], arguments?, input? }');
+      throw new ExeclaveError('enforcePolicy takes { agentId, tools: [name], arguments?, input? }', INVALID_ARGUMENT);
     }
     const { agentId, tools, arguments: args, input, signal } = request;
     if (!Array.isArray(tools) || tools.length === 0) {
-      throw new ExeclaveError('enforcePolicy: tools must be a non-empty array of tool names');
+      throw new ExeclaveError('enforcePolicy: tools must be a non-empty array of tool names', INVALID_ARGUMENT);
     }
     const reg = this.#acquire(agentId);
     try {
@@ -404,13 +448,13 @@ class Execlave {
     let reg = this.#handles.get(key);
     if (reg === undefined) {
       if (typeof agentId !== 'string') {
-        throw new ExeclaveError(`agentId must be a lowercase kebab-case string such as "ops-agent", got ${typeof agentId}`);
+        throw new ExeclaveError(`agentId must be a lowercase kebab-case string such as "ops-agent", got ${typeof agentId}`, INVALID_ARGUMENT);
       }
       let handle;
       try {
         handle = this.#native.registerAgent(agentId, sessionId ?? null, userId ?? null, enforce);
       } catch (cause) {
-        throw new ExeclaveError(cause.message, { cause });
+        throw nativeFailure(cause);
       }
       reg = { key, handle, agentId, refs: 0, released: false };
       this.#handles.set(key, reg);
@@ -520,7 +564,7 @@ class Execlave {
     try {
       answer = JSON.parse(this.#native.settleLocalApproval(ticket, verdict.kind, verdict.text ?? null));
     } catch (cause) {
-      throw new ExeclaveError(cause.message, { cause });
+      throw nativeFailure(cause);
     }
     try {
       return this.#settle(answer, reg, toolId, tool, argsJson, track, input, requestState, call);
@@ -531,8 +575,17 @@ class Execlave {
     }
   }
 
+  /** A line of the JS layer's own, where the core's go: the logger or stderr. */
+  #warn(...parts) {
+    if (this.#logger === null) {
+      console.warn('[execlave]', ...parts);
+      return;
+    }
+    callLogger(this.#logger, 'warn', oneLine(parts.map((p) => (p instanceof Error ? p.stack ?? p.message : String(p))).join(' ')));
+  }
+
   #reportBypass(reason, tool) {
-    if (this.#debug) console.warn(`[execlave] enforcement bypassed for tool "${oneLine(tool)}": ${oneLine(reason)}`);
+    // The core has said it (the first always, then with `debug`).
     if (!this.#onBypass) return;
     let returned;
     try {
@@ -553,7 +606,7 @@ class Execlave {
   #bypassCallbackFailed(err) {
     if (!this.#debug) return;
     try {
-      console.warn('[execlave] onEnforcementBypassed failed:', err);
+      this.#warn('onEnforcementBypassed failed:', err);
     } catch {
       // An error value that cannot even be shown.
     }
@@ -599,6 +652,10 @@ class Execlave {
   }
 
   /** For the integrations: everything a wrapper needs, bound to this client. */
+  [kWarn](...parts) {
+    this.#warn(...parts);
+  }
+
   [kGovern](agentId, sessionId, userId, enforce) {
     let reg = this.#acquire(agentId, sessionId, userId, enforce);
     // This client holds one count of `reg`: released once, however many
@@ -692,7 +749,7 @@ class Execlave {
           }
           return this.#native.refusedByName(reg.handle, names);
         } catch (cause) {
-          throw new ExeclaveError(cause.message, { cause });
+          throw nativeFailure(cause);
         }
       },
       /**
@@ -712,7 +769,7 @@ class Execlave {
           }
           message = this.#native.refuseByHost(reg.handle, tool, argumentsJson(tool, args), JSON.stringify(violations), owed, requestState ?? null);
         } catch (cause) {
-          throw new ExeclaveError(cause.message, { cause });
+          throw nativeFailure(cause);
         }
         // The refusal's record waits in Rust for the completions queued
         // here (see #decide).
@@ -735,4 +792,4 @@ class Execlave {
   }
 }
 
-module.exports = { Execlave, kGovern };
+module.exports = { Execlave, kGovern, kWarn };

@@ -2,16 +2,52 @@
 
 // The error classes live in one CommonJS module that both entry points load,
 // so `instanceof` holds whether the user imported or required the package.
+//
+// Every error carries a `code`, a stable string per kind, as Node's own
+// errors do (`err.code === 'EXECLAVE_POLICY_BLOCKED'`): match on it, not on
+// the message. A class's code is its static `code` (inherited when a
+// subclass sets none); one error can say a more precise one with
+// `{ code }` in its options (`EXECLAVE_INVALID_OPTIONS`). A new class
+// follows the pattern: `static code = 'EXECLAVE_…'`, and list it in
+// ERROR_CODES and index.d.ts.
+
+/** Every code an Execlave error can carry, by kind. */
+const ERROR_CODES = Object.freeze({
+  ERROR: 'EXECLAVE_ERROR',
+  INVALID_OPTIONS: 'EXECLAVE_INVALID_OPTIONS',
+  INVALID_ARGUMENT: 'EXECLAVE_INVALID_ARGUMENT',
+  CLOSED: 'EXECLAVE_CLOSED',
+  INTERNAL: 'EXECLAVE_INTERNAL',
+  AUTH_FAILED: 'EXECLAVE_AUTH_FAILED',
+  ENFORCEMENT_HALTED: 'EXECLAVE_ENFORCEMENT_HALTED',
+  POLICY_BLOCKED: 'EXECLAVE_POLICY_BLOCKED',
+  AGENT_PAUSED: 'EXECLAVE_AGENT_PAUSED',
+  ENFORCEMENT_UNAVAILABLE: 'EXECLAVE_ENFORCEMENT_UNAVAILABLE',
+  POLICY_DENIED: 'EXECLAVE_POLICY_DENIED',
+  APPROVAL_TIMEOUT: 'EXECLAVE_APPROVAL_TIMEOUT',
+  CERTIFICATE_MISMATCH: 'EXECLAVE_CERTIFICATE_MISMATCH',
+  APPROVAL_VERIFICATION_FAILED: 'EXECLAVE_APPROVAL_VERIFICATION_FAILED',
+  CANCELLED: 'EXECLAVE_CANCELLED',
+});
 
 class ExeclaveError extends Error {
+  static code = ERROR_CODES.ERROR;
+
+  /**
+   * @param {string} message
+   * @param {{ cause?: unknown, code?: string }} [options]
+   */
   constructor(message, options) {
     super(message, options);
     this.name = 'ExeclaveError';
+    this.code = options?.code ?? new.target.code;
   }
 }
 
 /** The control plane rejected the API key: a configuration error. */
 class ExeclaveAuthError extends ExeclaveError {
+  static code = ERROR_CODES.AUTH_FAILED;
+
   constructor(message, options) {
     super(message, options);
     this.name = 'ExeclaveAuthError';
@@ -20,6 +56,8 @@ class ExeclaveAuthError extends ExeclaveError {
 
 /** Governance stopped the call. Integrations rethrow it, never swallow it. */
 class EnforcementHaltError extends ExeclaveError {
+  static code = ERROR_CODES.ENFORCEMENT_HALTED;
+
   constructor(message, options) {
     super(message, options);
     this.name = 'EnforcementHaltError';
@@ -27,6 +65,8 @@ class EnforcementHaltError extends ExeclaveError {
 }
 
 class PolicyBlockedError extends EnforcementHaltError {
+  static code = ERROR_CODES.POLICY_BLOCKED;
+
   constructor(message, violations = [], warnings = []) {
     super(message);
     this.name = 'PolicyBlockedError';
@@ -36,6 +76,8 @@ class PolicyBlockedError extends EnforcementHaltError {
 }
 
 class AgentPausedError extends EnforcementHaltError {
+  static code = ERROR_CODES.AGENT_PAUSED;
+
   /**
    * `message`: the SDK passes the core's; one made by hand says the same
    * in its own words.
@@ -49,6 +91,8 @@ class AgentPausedError extends EnforcementHaltError {
 }
 
 class EnforcementUnavailableError extends EnforcementHaltError {
+  static code = ERROR_CODES.ENFORCEMENT_UNAVAILABLE;
+
   constructor(message, consecutiveFailures = 0, lastError = null) {
     super(message);
     this.name = 'EnforcementUnavailableError';
@@ -74,6 +118,8 @@ class ApprovalHaltError extends EnforcementHaltError {
 
 /** The approval was denied (by a person, or the approver). */
 class PolicyDeniedError extends ApprovalHaltError {
+  static code = ERROR_CODES.POLICY_DENIED;
+
   constructor(message, approvalRequestId, reason, cause) {
     super(message, approvalRequestId, reason, cause);
     this.name = 'PolicyDeniedError';
@@ -82,6 +128,8 @@ class PolicyDeniedError extends ApprovalHaltError {
 
 /** The approval expired, or no decision came within `approvalTimeoutMs`. */
 class ApprovalTimeoutError extends ApprovalHaltError {
+  static code = ERROR_CODES.APPROVAL_TIMEOUT;
+
   constructor(message, approvalRequestId, reason, cause) {
     super(message, approvalRequestId, reason, cause);
     this.name = 'ApprovalTimeoutError';
@@ -90,6 +138,8 @@ class ApprovalTimeoutError extends ApprovalHaltError {
 
 /** The server says the approval's certificate does not fit this call (`reason`). */
 class CertificateMismatchError extends ApprovalHaltError {
+  static code = ERROR_CODES.CERTIFICATE_MISMATCH;
+
   constructor(message, approvalRequestId, reason, cause) {
     super(message, approvalRequestId, reason, cause);
     this.name = 'CertificateMismatchError';
@@ -98,6 +148,8 @@ class CertificateMismatchError extends ApprovalHaltError {
 
 /** The approval could not be checked (`cause`): refused, never let through. */
 class ApprovalVerificationError extends ApprovalHaltError {
+  static code = ERROR_CODES.APPROVAL_VERIFICATION_FAILED;
+
   constructor(message, approvalRequestId, reason, cause) {
     super(message, approvalRequestId, reason, cause);
     this.name = 'ApprovalVerificationError';
@@ -105,6 +157,7 @@ class ApprovalVerificationError extends ApprovalHaltError {
 }
 
 module.exports = {
+  ERROR_CODES,
   ExeclaveError,
   ExeclaveAuthError,
   EnforcementHaltError,

@@ -5,6 +5,7 @@
 // how the call ended. Shared by the MCP wrapper and `enforcePolicy`.
 
 const {
+  ERROR_CODES,
   ExeclaveError,
   ExeclaveAuthError,
   PolicyBlockedError,
@@ -185,14 +186,14 @@ function haltError(outcome) {
     case 'auth_failed':
       return new ExeclaveAuthError(message);
     case 'closed':
-      return new ExeclaveError(message);
+      return new ExeclaveError(message, { code: ERROR_CODES.CLOSED });
     case 'approval_refused': {
       // An unknown kind (a newer core) still refuses, as the strictest.
       const Class = APPROVAL_ERRORS[outcome.failure] ?? ApprovalVerificationError;
       return new Class(message, outcome.approvalRequestId, outcome.reason ?? null, outcome.cause ?? null);
     }
     case 'cancelled':
-      return new ExeclaveError(message);
+      return new ExeclaveError(message, { code: ERROR_CODES.CANCELLED });
     default:
       return null;
   }

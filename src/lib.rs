@@ -12,13 +12,15 @@ mod hot_call;
 use execlave_core::engine::calls::decode_batch;
 use execlave_core::engine::local_approval::LocalVerdict;
 use execlave_core::records::report::FlushReport;
+use execlave_core::log::{Level, LogSink};
 use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
-use napi::bindgen_prelude::{Either, Float64Array, Object, ToNapiValue};
+use napi::bindgen_prelude::{Either, Float64Array, FnArgs, Function, Object, ToNapiValue};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The core's error as a JS error. The JS layer makes every one an
@@ -33,6 +35,28 @@ fn js_error(e: execlave_core::Error) -> Error {
         ErrorKind::Internal => Status::GenericFailure,
     };
     Error::new(status, e.message)
+}
+
+/// The JS `logger(level, line)` as the core's log sink: called from any
+/// thread, queued to the JS thread, never blocking, and weak (a logger does
+/// not keep the process alive).
+fn log_sink(logger: Function<'_, FnArgs<(String, String)>, ()>) -> Result<LogSink> {
+    let tsfn = logger
+        .build_threadsafe_function::<FnArgs<(String, String)>>()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build()?;
+    Ok(LogSink(Arc::new(move |level: Level, line: &str| {
+        let level = match level {
+            Level::Error | Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug | Level::Trace => "debug",
+        };
+        tsfn.call(
+            FnArgs::from((level.to_owned(), line.to_owned())),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    })))
 }
 
 /// Runs `future` on the core's runtime and returns a promise settled with
@@ -103,9 +127,15 @@ impl Drop for NativeGovernor {
 #[napi]
 impl NativeGovernor {
     /// `options_json`: the client's options as JSON (callbacks stay in JS).
+    /// `logger(level, line)`, when given, receives the core's diagnostics
+    /// (`level`: "warn", "info" or "debug"); without it they go to stderr.
     #[napi(constructor, catch_unwind)]
-    pub fn new(options_json: String) -> Result<Self> {
-        let options = GovernorOptions::from_json(&options_json).map_err(js_error)?;
+    pub fn new(
+        options_json: String,
+        logger: Option<Function<'_, FnArgs<(String, String)>, ()>>,
+    ) -> Result<Self> {
+        let mut options = GovernorOptions::from_json(&options_json).map_err(js_error)?;
+        options.log_sink = logger.map(log_sink).transpose()?;
         let inner = Governor::new(options).map_err(js_error)?;
         Ok(Self {
             inner,

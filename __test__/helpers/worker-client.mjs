@@ -20,7 +20,7 @@ const lines = readFileSync(workerData.auditLog, 'utf8').trim().split('\n');
 // futures own what they use, since this environment's objects are freed
 // when it goes (a shutdown borrowing them once crashed this test).
 const silent = new Execlave({
-  apiKey: 'exe_test_silent',
+  apiKey: 'exe_dev_silent',
   baseUrl: workerData.silentControlPlane,
   firstSyncTimeoutMs: 300,
   policyCachePath: `${workerData.auditLog}.policy-cache.json`,

@@ -38,6 +38,21 @@ const policies: Policy[] = [
   },
 ];
 
+// Issue 19: policies have no index signatures, so a misspelt field is a
+// type error under --strict (and an error when the policy loads).
+const typo: Policy = {
+  name: 'Typo',
+  policyType: 'tool_invocation',
+  enforcementMode: 'block',
+  ruleDefinition: {
+    // @ts-expect-error `denny` is not a field of ruleDefinition
+    denny: ['get-env'],
+  },
+};
+void typo;
+// Any logger with warn, info and debug: console, pino, …
+void new Execlave({ policies, logger: console }).shutdown();
+
 type Transport = Parameters<Client['connect']>[0];
 
 function text(result: unknown): string {

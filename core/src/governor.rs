@@ -144,7 +144,9 @@ impl Governor {
             .map(AuditLog::open)
             .transpose()
             .map_err(Error::invalid_options)?;
-        let log = Arc::new(Logger::new(options.debug, options.api_key.clone()));
+        let log = Arc::new(
+            Logger::new(options.debug, options.api_key.clone()).with_sink(options.log_sink.clone()),
+        );
         warn_if_no_inline_policies(&options, &log);
         let stats = Arc::new(Stats::default());
         let connection = match &options.api_key {

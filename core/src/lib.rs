@@ -23,6 +23,7 @@ pub mod governor;
 pub mod lifetime;
 pub mod log;
 pub mod messages;
+mod option_errors;
 pub mod options;
 pub mod policy;
 pub mod records;

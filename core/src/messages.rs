@@ -33,6 +33,24 @@ pub fn auth_failed(status: u16) -> String {
     )
 }
 
+/// The once-per-client warning of the first call let through unchecked
+/// (`enforcementOnOutage: "fail_open"`), shown even without `debug`.
+pub fn first_bypass(tool: &str, reason: &str) -> String {
+    format!(
+        "enforcement bypassed for tool {tool:?}: {reason}. enforcementOnOutage is \
+         \"fail_open\", so calls go through unchecked while Execlave cannot decide \
+         (set it to \"fail_closed\" to refuse them); said once, stats().bypassed counts them"
+    )
+}
+
+/// The once-per-client warning of the first failed policy sync.
+pub fn first_sync_failed(error: &dyn std::fmt::Display) -> String {
+    format!(
+        "policy sync failed: {error}; retrying in the background (said once, \
+         stats().policySyncFailures counts them)"
+    )
+}
+
 pub const CLOSED: &str = "this Execlave client has been shut down; the call was not sent";
 
 /// The reason of a call refused while no policy set is held yet.

@@ -71,6 +71,10 @@ pub struct GovernorOptions {
     /// Set by the host when the client has an approver for local
     /// `require_approval` policies (the function itself stays in the host).
     pub local_approver: bool,
+    /// Where diagnostics go: the host's logger, set by a binding (never
+    /// from JSON); `None`: the `log` facade (see `crate::log`).
+    #[serde(skip)]
+    pub log_sink: Option<crate::log::LogSink>,
 }
 
 impl Default for GovernorOptions {
@@ -98,6 +102,7 @@ impl Default for GovernorOptions {
             approval_timeout_ms: 30 * 60 * 1000,
             approval_poll_interval_ms: 5_000,
             local_approver: false,
+            log_sink: None,
         }
     }
 }
@@ -106,8 +111,8 @@ impl GovernorOptions {
     /// Parses the host's JSON and fills what is unset from the environment
     /// (`EXECLAVE_API_KEY`, `EXECLAVE_BASE_URL`, `EXECLAVE_POLICY_PATH`).
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        let mut o: GovernorOptions = serde_json::from_str(json)
-            .map_err(|e| Error::invalid_options(format!("invalid options: {e}")))?;
+        let mut o: GovernorOptions =
+            crate::option_errors::read_options(json).map_err(Error::invalid_options)?;
         o.fill_from_env(|k| std::env::var(k).ok());
         o.validate().map_err(Error::invalid_options)?;
         Ok(o)
@@ -136,9 +141,7 @@ impl GovernorOptions {
             );
         }
         if let Some(k) = &self.api_key {
-            if k.trim().is_empty() || k.chars().any(char::is_whitespace) {
-                return Err("apiKey must be a non-empty string without spaces".into());
-            }
+            check_api_key(k)?;
         }
         if !matches!(
             self.environment.as_str(),
@@ -186,6 +189,39 @@ impl GovernorOptions {
     }
 }
 
+/// The prefixes of Execlave API keys (execlave-api.md, "Auth").
+pub const API_KEY_PREFIXES: [&str; 3] = ["exe_prod_", "exe_stg_", "exe_dev_"];
+/// The fewest characters after the prefix a key may have: a key cut short
+/// by a bad paste is refused at construction, not on the first call.
+pub const API_KEY_MIN_SECRET: usize = 6;
+
+/// Refuses a key that cannot be an Execlave API key, naming what is wrong
+/// and never echoing the key (or any part of it).
+fn check_api_key(key: &str) -> Result<(), String> {
+    const WHAT: &str = "apiKey (or EXECLAVE_API_KEY)";
+    if key.trim().is_empty() || key.chars().any(char::is_whitespace) {
+        return Err(format!("{WHAT} must be a non-empty string without spaces"));
+    }
+    let Some(secret) = API_KEY_PREFIXES.iter().find_map(|p| key.strip_prefix(p)) else {
+        return Err(format!(
+            "{WHAT} is not an Execlave API key: keys start with exe_prod_, exe_stg_ or \
+             exe_dev_ (copy it whole from the Execlave dashboard)"
+        ));
+    };
+    if secret.chars().count() < API_KEY_MIN_SECRET
+        || !secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "{WHAT} is cut short or mistyped: after its prefix a key has at least \
+             {API_KEY_MIN_SECRET} letters, digits, '_' or '-' (copy it whole from the \
+             Execlave dashboard)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,22 +241,22 @@ mod tests {
         let err = parse("{}", &[]).unwrap_err();
         assert!(err.contains("EXECLAVE_API_KEY") && err.contains("EXECLAVE_POLICY_PATH"));
         assert!(parse(r#"{"policies": []}"#, &[]).unwrap().is_local_only());
-        let o = parse("{}", &[("EXECLAVE_API_KEY", "exe_dev_x")]).unwrap();
-        assert_eq!(o.api_key.as_deref(), Some("exe_dev_x"));
+        let o = parse("{}", &[("EXECLAVE_API_KEY", "exe_dev_x1y2z3")]).unwrap();
+        assert_eq!(o.api_key.as_deref(), Some("exe_dev_x1y2z3"));
         assert_eq!(o.base_url(), DEFAULT_BASE_URL);
     }
 
     #[test]
     fn explicit_options_win_over_env() {
         let o = parse(
-            r#"{"apiKey": "exe_prod_a", "baseUrl": "http://127.0.0.1:9/"}"#,
+            r#"{"apiKey": "exe_prod_a1b2c3", "baseUrl": "http://127.0.0.1:9/"}"#,
             &[
                 ("EXECLAVE_API_KEY", "exe_dev_b"),
                 ("EXECLAVE_BASE_URL", "https://x"),
             ],
         )
         .unwrap();
-        assert_eq!(o.api_key.as_deref(), Some("exe_prod_a"));
+        assert_eq!(o.api_key.as_deref(), Some("exe_prod_a1b2c3"));
         assert_eq!(o.base_url(), "http://127.0.0.1:9");
     }
 
@@ -244,5 +280,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.enforcement_on_outage, OutageMode::FailClosed);
+    }
+
+    #[test]
+    fn api_keys_of_the_wrong_shape_are_refused_without_echo() {
+        for bad in [
+            "t",
+            "sk-live-abcdef123456",
+            "exe_live_abcdef123",
+            "exe_dev_x",
+            "exe_prod_ab/cd?ef",
+            "EXE_DEV_abcdef",
+        ] {
+            let json = format!(r#"{{"apiKey": "{bad}"}}"#);
+            let e = parse(&json, &[]).unwrap_err();
+            assert!(e.starts_with("apiKey (or EXECLAVE_API_KEY)"), "{bad}: {e}");
+            let secret = bad.rsplit('_').next().unwrap();
+            assert!(bad.len() < 4 || !e.contains(bad), "{bad}: {e}");
+            assert!(secret.len() < 4 || !e.contains(secret), "{bad}: {e}");
+        }
+        for good in ["exe_prod_abc123", "exe_stg_A-b_C-d", "exe_dev_testkey"] {
+            let json = format!(r#"{{"apiKey": "{good}"}}"#);
+            assert!(parse(&json, &[]).is_ok(), "{good}");
+        }
     }
 }

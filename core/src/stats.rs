@@ -22,6 +22,9 @@ pub struct Stats {
     /// Policies of the set in force this SDK cannot read (the server
     /// decides the calls they may apply to); a gauge, not a counter.
     pub unreadable_policies: AtomicU64,
+    /// Fields of the control plane's latest policies this SDK does not
+    /// know (tolerated there; an error in local policies); a gauge.
+    pub unknown_policy_fields: AtomicU64,
     /// Tools left out of listings because policies refuse them by name.
     pub tools_hidden: AtomicU64,
     /// Calls waiting for an approval now (a gauge).
@@ -47,6 +50,7 @@ pub struct StatsSnapshot {
     pub policy_syncs: u64,
     pub policy_sync_failures: u64,
     pub unreadable_policies: u64,
+    pub unknown_policy_fields: u64,
     /// Registrations in use (see `Agents`): a gauge the governor fills in.
     pub registrations: u64,
     pub tools_hidden: u64,
@@ -75,6 +79,7 @@ impl Stats {
             policy_syncs: self.policy_syncs.load(Relaxed),
             policy_sync_failures: self.policy_sync_failures.load(Relaxed),
             unreadable_policies: self.unreadable_policies.load(Relaxed),
+            unknown_policy_fields: self.unknown_policy_fields.load(Relaxed),
             registrations: 0,
             tools_hidden: self.tools_hidden.load(Relaxed),
             approvals_waiting: self.approvals_waiting.load(Relaxed),

@@ -154,7 +154,7 @@ fn control_plane_policies_of_any_type_are_left_to_the_server() {
 fn the_constructor_with_an_api_key_keeps_server_types_and_refuses_typos() {
     let options = |policy_type: &str| {
         serde_json::from_value(json!({
-            "apiKey": "exe_dev_test",
+            "apiKey": "exe_dev_testkey",
             // Nothing listens there: the constructor does not wait for it.
             "baseUrl": "http://127.0.0.1:9",
             "policies": [policy(policy_type)],

@@ -33,4 +33,5 @@ __all__ = [
     "ApprovalVerificationError",
 ]
 
-__version__ = "0.1.0"
+# The Cargo workspace version, compiled into the extension (one source).
+from ._native import __version__ as __version__  # noqa: E402

@@ -1,8 +1,12 @@
 # Types of the native module (python/src/lib.rs). Internal: use `execlave`.
 from collections.abc import Callable
 
+__version__: str
+
 class NativeGovernor:
-    def __init__(self, options_json: str) -> None: ...
+    def __init__(
+        self, options_json: str, log: Callable[[str, str], None] | None = None
+    ) -> None: ...
     def register_agent(
         self, agent_id: str, session_id: str | None, user_id: str | None, enforce: bool
     ) -> int: ...

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal, Union
 
-from . import _native
+from . import _logging, _native
 from ._approvals import DEFAULT_APPROVAL_TIMEOUT_MS, Approver, ask_approver
 from ._governance import check_tool_name, halt_error, snapshot_arguments
 from .errors import ApprovalVerificationError, ExeclaveError, PolicyBlockedError
@@ -155,7 +155,9 @@ class Execlave:
             options_json = json.dumps(options, allow_nan=False)
         except (TypeError, ValueError) as cause:
             raise ExeclaveError(f"Execlave options cannot be serialised: {cause}") from cause
-        self._native = _native.NativeGovernor(options_json)
+        if debug:
+            _logging.enable_debug()
+        self._native = _native.NativeGovernor(options_json, _logging.native_line)
         # The shortcut of a call the policies decide by its tool name alone
         # (a ticket, or None: decide it with `_decide`), bound once: the
         # wrapper calls it on every call.
@@ -373,8 +375,7 @@ class Execlave:
         return await settled
 
     def _report_bypass(self, reason: str, tool: str) -> None:
-        if self._debug:
-            print(f'[execlave] enforcement bypassed for tool "{tool}": {reason}', file=sys.stderr)
+        # The core has said it (the first always, then with `debug`).
         if self._on_bypass is None:
             return
         try:

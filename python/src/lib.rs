@@ -14,6 +14,7 @@
 //! result to a Python callable (which resolves an asyncio future through
 //! `loop.call_soon_threadsafe`), so the event loop is never blocked.
 
+mod log_bridge;
 mod runner;
 
 use execlave_core::engine::local_approval::LocalVerdict;
@@ -66,10 +67,14 @@ struct NativeGovernor {
 impl NativeGovernor {
     /// `options_json`: the client's options as JSON, camelCase keys (the
     /// callbacks stay in Python).
+    /// `log(level, line)`, when given, receives the core's diagnostics
+    /// (see `log_bridge`); without it they go to stderr.
     #[new]
-    fn new(options_json: &str) -> PyResult<Self> {
+    #[pyo3(signature = (options_json, log = None))]
+    fn new(options_json: &str, log: Option<Py<PyAny>>) -> PyResult<Self> {
         guarded(|| {
-            let options = GovernorOptions::from_json(options_json).map_err(py_error)?;
+            let mut options = GovernorOptions::from_json(options_json).map_err(py_error)?;
+            options.log_sink = log.map(log_bridge::sink);
             let inner = Governor::new(options).map_err(py_error)?;
             Ok(Self { inner })
         })
@@ -339,6 +344,8 @@ impl NativeGovernor {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeGovernor>()?;
     m.add_function(wrap_pyfunction!(wait_for_drains, m)?)?;
+    // The one version source is the Cargo workspace (issue 19).
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
 

@@ -9,6 +9,9 @@ use super::{ApiClient, ApiError, CircuitBreaker};
 use crate::log::Logger;
 use crate::messages;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+
+/// What a failed policy sync is booked as (`poll_failed(e, POLICY_SYNC)`).
+pub const POLICY_SYNC: &str = "policy sync";
 use std::sync::Arc;
 
 pub struct Connection {
@@ -90,6 +93,12 @@ impl Connection {
                 self.log
                     .once("auth-failed", || messages::auth_failed(*status));
             }
+            // The first failed policy sync is said even without `debug`:
+            // until one succeeds, the policies in force may be stale or none.
+            e if what == POLICY_SYNC
+                && self
+                    .log
+                    .said_once("first-sync-failed", || messages::first_sync_failed(e)) => {}
             e => self.log.debug(|| format!("{what} failed: {e}")),
         }
     }

@@ -567,8 +567,15 @@ impl Engine {
             OutageMode::FailOpen => {
                 Stats::bump(&self.stats.allowed);
                 Stats::bump(&self.stats.bypassed);
-                self.log
-                    .debug(|| format!("enforcement bypassed for tool {tool:?}: {reason}"));
+                // The first bypass is said even without `debug`: calls are
+                // going through unchecked, and the user chose that.
+                let said = self
+                    .log
+                    .said_once("first-bypass", || messages::first_bypass(&tool, &reason));
+                if !said {
+                    self.log
+                        .debug(|| format!("enforcement bypassed for tool {tool:?}: {reason}"));
+                }
                 let ticket = track.then(|| {
                     self.start_pending(
                         context,

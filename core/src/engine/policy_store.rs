@@ -5,7 +5,7 @@
 //! set, which stays in force.
 
 use crate::log::Logger;
-use crate::policy::{PolicySet, SourcedPolicy};
+use crate::policy::{count_unknown_fields, PolicySet, SourcedPolicy};
 use crate::stats::Stats;
 use arc_swap::ArcSwap;
 use serde_json::Value;
@@ -32,6 +32,9 @@ pub struct Compiled {
     unreadable: u64,
     /// The answer held policies and none could be read.
     nothing_readable: bool,
+    /// Fields of these policies this SDK does not know (a newer server's):
+    /// tolerated from the control plane, counted for `stats()`.
+    unknown_fields: u64,
 }
 
 impl Compiled {
@@ -81,6 +84,7 @@ impl PolicyStore {
     /// control plane. The first unreadable policy is said once, whatever
     /// `debug` says: the user must learn that the server decides for them.
     pub fn compile(raw: Vec<Value>, from: &str, log: &Logger, stats: &Stats) -> Compiled {
+        let unknown_fields = count_unknown_fields(&raw);
         let sourced = SourcedPolicy::from_values(raw);
         let (set, errors) = PolicySet::compile_lenient(&sourced);
         for e in &errors {
@@ -115,6 +119,7 @@ impl PolicyStore {
             set,
             unreadable: errors.len() as u64,
             nothing_readable,
+            unknown_fields,
         }
     }
 
@@ -138,6 +143,9 @@ impl PolicyStore {
         stats
             .unreadable_policies
             .store(unreadable, Ordering::Relaxed);
+        stats
+            .unknown_policy_fields
+            .store(compiled.unknown_fields, Ordering::Relaxed);
         *self.etag.lock().unwrap_or_else(|e| e.into_inner()) = etag;
         self.has_policies.store(true, Ordering::Release);
     }

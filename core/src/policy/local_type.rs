@@ -9,6 +9,7 @@
 //! an error, since its allow and deny lists would be read by no one.
 
 use super::compile::TOOL_INVOCATION;
+use super::near_miss::closest;
 
 /// Whether a control plane can decide what the local engine cannot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,31 +44,7 @@ pub(crate) fn local_type_problem(policy_type: &str, control_plane: ControlPlane)
 
 /// `tool_invocation` give or take case, separators and two typed letters.
 fn looks_like_tool_invocation(policy_type: &str) -> bool {
-    let folded: Vec<char> = policy_type
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    let target: Vec<char> = "toolinvocation".chars().collect();
-    edit_distance(&folded, &target) <= 2
-}
-
-/// Levenshtein distance (both strings are short: a type name).
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    if a.len().abs_diff(b.len()) > 2 || a.len() > 64 {
-        return usize::MAX;
-    }
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
+    closest(policy_type, &[TOOL_INVOCATION]).is_some()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use super::compile::{compile, server_decided, CompiledPolicy};
 use super::error::PolicyError;
 use super::load::SourcedPolicy;
+use super::local_checks::check_local;
 use super::local_type::{local_type_problem, ControlPlane};
 use super::matchers::Matchers;
 #[cfg(test)]
@@ -81,7 +82,9 @@ impl PolicySet {
         Self::compile_strict_with(policies, ControlPlane::Absent)
     }
 
-    /// Local policies: the first invalid policy is an error. With a control
+    /// Local policies: the first invalid policy is an error, and so is an
+    /// unknown field or an agent id that can never match (`local_checks`).
+    /// With a control
     /// plane, a policy of a server-side type is kept (its agents' calls
     /// need the control plane's decision); see [`ControlPlane`].
     pub fn compile_strict_with(
@@ -92,6 +95,9 @@ impl PolicySet {
         let compiled = policies
             .iter()
             .map(|src| {
+                // First: a misspelt required field is better named by its
+                // near miss than by "is required".
+                check_local(src)?;
                 let policy = compile(src, &mut budget)?.marked_local();
                 match local_type_problem(&policy.policy_type, control_plane) {
                     None => Ok(policy),

@@ -71,7 +71,7 @@ impl PolicySync {
                 if !matches!(e, ApiError::Auth(_)) {
                     Stats::bump(&self.stats.policy_sync_failures);
                 }
-                c.poll_failed(&e, "policy sync");
+                c.poll_failed(&e, crate::control_plane::connection::POLICY_SYNC);
                 !e.is_outage()
             }
         }

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-pub const KEY: &str = "exe_test_integration_KEY_7f3a";
+pub const KEY: &str = "exe_dev_integration_KEY_7f3a";
 
 /// A governor in control-plane mode against `server`, recording to an
 /// audit log in `dir`, with quick loops; `extra` options win.

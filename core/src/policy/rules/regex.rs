@@ -70,7 +70,7 @@ impl RegexBudget {
             Err(e) if e.size_limit().is_some() && limit < REGEX_SIZE_LIMIT => {
                 return Err(over_budget())
             }
-            Err(e) => return Err(format!("invalid regex: {}", one_line(&e.to_string()))),
+            Err(e) => return Err(format!("invalid regex: {}", reason(&e))),
         };
         let size = regex.memory_usage() + regex.create_cache().memory_usage();
         if size > self.left {
@@ -90,6 +90,22 @@ fn over_budget() -> String {
         "regex budget exceeded: the regexes of all policies together may take at most {} MiB compiled",
         SET_BUDGET >> 20
     )
+}
+
+/// Why a pattern does not compile, as the parser says it (`unclosed
+/// group`): the builder's own text only says `error parsing pattern 0`,
+/// the reason is in its source, after the pattern and a caret.
+fn reason(e: &regex_automata::meta::BuildError) -> String {
+    let Some(syntax) = std::error::Error::source(e) else {
+        return one_line(&e.to_string());
+    };
+    let text = syntax.to_string();
+    let said = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_owned);
+    one_line(&said.unwrap_or(text))
 }
 
 /// Error texts may span lines (pattern, caret, message); keep them on one.
@@ -129,6 +145,12 @@ mod tests {
         let e = RegexBudget::default()
             .compile("(unclosed", false)
             .unwrap_err();
-        assert!(e.starts_with("invalid regex") && !e.contains('\n'), "{e}");
+        assert_eq!(e, "invalid regex: unclosed group");
+        let e = RegexBudget::default().compile("a{2,1}", false).unwrap_err();
+        assert!(
+            e.starts_with("invalid regex: ") && e.contains("invalid"),
+            "{e}"
+        );
+        assert!(!e.contains("pattern 0"), "{e}");
     }
 }
