@@ -350,10 +350,15 @@ function instrumentMcpClient(client, exe, options) {
     } while (cursor !== undefined);
   }
 
-  /** H11: a tools/list answer goes past the pin check on its way back. */
+  /**
+   * H11: a tools/list answer goes past the pin check on its way back, as
+   * a page of the listing call it was requested in (read now, before the
+   * await).
+   */
   function observedList(answer) {
+    const listingId = pins.currentListing();
     return Promise.resolve(answer).then((result) => {
-      pins.observe(result);
+      pins.observe(result, listingId);
       return result;
     });
   }
@@ -474,12 +479,17 @@ function instrumentMcpClient(client, exe, options) {
     }
   }
 
-  if (pins !== null && !originalRequest && typeof client.listTools === 'function') {
-    // H11: a client without `request` lists through its own listTools
-    // (wrapped before hiding, so that the pins see the whole list).
+  if (pins !== null && typeof client.listTools === 'function') {
+    // H11: one listTools() call is one listing, however it pages (the 2.x
+    // client pages through `request`). A client without `request` is
+    // observed here (wrapped before hiding, so that the pins see the
+    // whole list).
     const unobserved = client.listTools;
     client.listTools = function listTools(...args) {
-      return observedList(unobserved.apply(client, args));
+      return pins.inListing(() => {
+        const answer = unobserved.apply(client, args);
+        return originalRequest ? answer : observedList(answer);
+      });
     };
   }
 

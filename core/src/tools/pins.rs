@@ -85,6 +85,8 @@ pub struct ListedTool {
 #[derive(Default)]
 struct Listing {
     pages: u32,
+    /// Trusted tools could not be written: the window stays open.
+    unwritten: bool,
     /// Name → digest seen in this listing (None: unreadable).
     seen: HashMap<String, Option<String>>,
 }
@@ -191,7 +193,7 @@ impl ToolPins {
     /// first listing that saw a page.
     pub fn end_listing(&mut self, id: u32) {
         if let Some(listing) = self.listings.remove(&id) {
-            if listing.pages > 0 {
+            if listing.pages > 0 && !listing.unwritten {
                 self.first_use = false;
                 self.listed = true;
             }
@@ -245,10 +247,14 @@ impl ToolPins {
                 changes.push(self.change(&tool.name, flag, seen));
             }
         }
-        self.listings.insert(id, listing);
         if !trusted.is_empty() {
-            self.write_trusted(&trusted)?;
+            if let Err(e) = self.write_trusted(&trusted) {
+                listing.unwritten = true;
+                self.listings.insert(id, listing);
+                return Err(e);
+            }
         }
+        self.listings.insert(id, listing);
         if !changes.is_empty() {
             self.writer.write(self.pending.text());
         }
