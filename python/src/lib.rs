@@ -15,6 +15,7 @@
 //! `loop.call_soon_threadsafe`), so the event loop is never blocked.
 
 mod runner;
+mod tool_pins;
 
 use execlave_core::{Completion, Ending, Error, ErrorKind, Governor, GovernorOptions, Outcome};
 use pyo3::prelude::*;
@@ -301,5 +302,6 @@ impl NativeGovernor {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeGovernor>()?;
+    tool_pins::register(m)?;
     Ok(())
 }
