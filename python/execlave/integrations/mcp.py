@@ -88,7 +88,8 @@ def instrument_mcp_session(
     (pauses, outages and auth errors still raise). ``tool_pins``: the path of
     a lockfile of the tools' definitions, written at first use; a changed or
     new tool is refused (rule ``definition_changed``) under
-    ``on_tool_change="block"``, reported only under ``"warn"``.
+    ``on_tool_change="block"``, reported only under ``"warn"``, until
+    ``execlave-pins accept <lockfile>`` pins it (docs/tool-pins.md).
 
     Returns ``session``; a second call returns it unchanged."""
     if session is None:
