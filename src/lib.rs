@@ -8,7 +8,7 @@
 
 mod fast_path;
 mod hot_call;
-mod tool_pins;
+pub mod tool_pins;
 
 use execlave_core::engine::calls::decode_batch;
 use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};

@@ -32,7 +32,9 @@ impl NativeToolPins {
     pub fn new(file: String, on_tool_change: String, command: String) -> Result<Self> {
         let on_change = OnToolChange::parse(&on_tool_change, "onToolChange").map_err(js_error)?;
         let pins = ToolPins::open(PathBuf::from(file), on_change, command).map_err(js_error)?;
-        Ok(Self { inner: Mutex::new(pins) })
+        Ok(Self {
+            inner: Mutex::new(pins),
+        })
     }
 
     #[napi(catch_unwind)]
@@ -48,7 +50,12 @@ impl NativeToolPins {
     /// `definitions[i]`: the JSON text of tool `names[i]`'s pinned fields,
     /// or null when they could not be read. Returns the changes as JSON.
     #[napi(catch_unwind)]
-    pub fn observe_page(&self, id: u32, names: Vec<String>, definitions: Vec<Option<String>>) -> Result<String> {
+    pub fn observe_page(
+        &self,
+        id: u32,
+        names: Vec<String>,
+        definitions: Vec<Option<String>>,
+    ) -> Result<String> {
         let tools = names
             .into_iter()
             .zip(definitions)
@@ -107,12 +114,18 @@ impl NativePinsReview {
     #[napi(constructor, catch_unwind)]
     pub fn new(lockfile: String, only: Vec<String>) -> Result<Self> {
         let review = Review::open(Path::new(&lockfile), &only).map_err(invalid)?;
-        Ok(Self { lockfile: PathBuf::from(lockfile), inner: Some(review) })
+        Ok(Self {
+            lockfile: PathBuf::from(lockfile),
+            inner: Some(review),
+        })
     }
 
     #[napi(catch_unwind)]
     pub fn names(&self) -> Vec<String> {
-        self.inner.as_ref().map(Review::shown_names).unwrap_or_default()
+        self.inner
+            .as_ref()
+            .map(Review::shown_names)
+            .unwrap_or_default()
     }
 
     #[napi(catch_unwind)]
@@ -123,27 +136,42 @@ impl NativePinsReview {
     /// Pins exactly what `lines` showed; returns how many tools.
     #[napi(catch_unwind)]
     pub fn accept(&mut self) -> Result<u32> {
-        let review = self.inner.take().ok_or_else(|| invalid("already accepted".into()))?;
-        review.accept(&self.lockfile).map(|n| n as u32).map_err(invalid)
+        let review = self
+            .inner
+            .take()
+            .ok_or_else(|| invalid("already accepted".into()))?;
+        review
+            .accept(&self.lockfile)
+            .map(|n| n as u32)
+            .map_err(invalid)
     }
 }
 
 /// The CallToolResult (JSON) a policy block becomes with `onBlock: 'result'`.
 #[napi(catch_unwind)]
-pub fn blocked_call_result(message: String, violations_json: String, warnings_json: String) -> String {
+pub fn blocked_call_result(
+    message: String,
+    violations_json: String,
+    warnings_json: String,
+) -> String {
     let parse = |t: &str| serde_json::from_str(t).unwrap_or(Value::Array(Vec::new()));
-    in_band::blocked_call_result(&message, parse(&violations_json), parse(&warnings_json)).to_string()
+    in_band::blocked_call_result(&message, parse(&violations_json), parse(&warnings_json))
+        .to_string()
 }
 
 /// The fields of a tool definition that are pinned.
 #[napi(catch_unwind)]
 pub fn pinned_fields() -> Vec<String> {
-    execlave_core::tools::diff::PINNED_FIELDS.iter().map(|f| (*f).to_owned()).collect()
+    execlave_core::tools::diff::PINNED_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect()
 }
 
 /// The digest of a definition given as JSON text (for tests and tools).
 #[napi(catch_unwind)]
 pub fn tool_digest(definition_json: String) -> Result<String> {
-    let value: Value = serde_json::from_str(&definition_json).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(&definition_json).map_err(|e| invalid(format!("not JSON: {e}")))?;
     Ok(execlave_core::tools::canonical::digest_of(&value))
 }

@@ -32,9 +32,12 @@ impl NativeToolPins {
     #[new]
     fn new(file: &str, on_tool_change: &str, command: String) -> PyResult<Self> {
         guarded(|| {
-            let on_change = OnToolChange::parse(on_tool_change, "on_tool_change").map_err(py_error)?;
+            let on_change =
+                OnToolChange::parse(on_tool_change, "on_tool_change").map_err(py_error)?;
             let pins = ToolPins::open(PathBuf::from(file), on_change, command).map_err(py_error)?;
-            Ok(Self { inner: Mutex::new(pins) })
+            Ok(Self {
+                inner: Mutex::new(pins),
+            })
         })
     }
 
@@ -51,12 +54,20 @@ impl NativeToolPins {
 
     /// `definitions[i]`: the JSON text of tool `names[i]`'s pinned fields,
     /// or None when they could not be read. Returns the changes as JSON.
-    fn observe_page(&self, id: u32, names: Vec<String>, definitions: Vec<Option<String>>) -> PyResult<String> {
+    fn observe_page(
+        &self,
+        id: u32,
+        names: Vec<String>,
+        definitions: Vec<Option<String>>,
+    ) -> PyResult<String> {
         guarded(|| {
             let tools = names
                 .into_iter()
                 .zip(definitions)
-                .map(|(name, text)| ListedTool { name, definition: text.and_then(|t| serde_json::from_str(&t).ok()) })
+                .map(|(name, text)| ListedTool {
+                    name,
+                    definition: text.and_then(|t| serde_json::from_str(&t).ok()),
+                })
                 .collect();
             let changes = self.pins().observe_page(id, tools).map_err(py_error)?;
             let changes: Vec<Value> = changes
@@ -77,7 +88,13 @@ impl NativeToolPins {
     }
 
     fn violation(&self, tool: &str) -> PyResult<Option<String>> {
-        guarded(|| Ok(self.pins().violation(tool).map_err(py_error)?.map(|v| v.to_string())))
+        guarded(|| {
+            Ok(self
+                .pins()
+                .violation(tool)
+                .map_err(py_error)?
+                .map(|v| v.to_string()))
+        })
     }
 
     fn unverified(&self, cause: &str) -> PyResult<Option<String>> {
@@ -85,10 +102,12 @@ impl NativeToolPins {
     }
 
     fn flush_pending(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| guarded(|| {
-            self.pins().flush_pending();
-            Ok(())
-        }))
+        py.detach(|| {
+            guarded(|| {
+                self.pins().flush_pending();
+                Ok(())
+            })
+        })
     }
 }
 
@@ -105,12 +124,18 @@ impl NativePinsReview {
     fn new(lockfile: &str, only: Vec<String>) -> PyResult<Self> {
         guarded(|| {
             let review = Review::open(Path::new(lockfile), &only).map_err(invalid)?;
-            Ok(Self { lockfile: PathBuf::from(lockfile), inner: Some(review) })
+            Ok(Self {
+                lockfile: PathBuf::from(lockfile),
+                inner: Some(review),
+            })
         })
     }
 
     fn names(&self) -> Vec<String> {
-        self.inner.as_ref().map(Review::shown_names).unwrap_or_default()
+        self.inner
+            .as_ref()
+            .map(Review::shown_names)
+            .unwrap_or_default()
     }
 
     fn lines(&self) -> Vec<String> {
@@ -120,7 +145,10 @@ impl NativePinsReview {
     /// Pins exactly what `lines` showed; returns how many tools.
     fn accept(&mut self) -> PyResult<usize> {
         guarded(|| {
-            let review = self.inner.take().ok_or_else(|| invalid("already accepted".into()))?;
+            let review = self
+                .inner
+                .take()
+                .ok_or_else(|| invalid("already accepted".into()))?;
             review.accept(&self.lockfile).map_err(invalid)
         })
     }
@@ -136,13 +164,17 @@ pub fn blocked_call_result(message: &str, violations_json: &str, warnings_json: 
 /// The fields of a tool definition that are pinned.
 #[pyfunction]
 pub fn pinned_fields() -> Vec<String> {
-    execlave_core::tools::diff::PINNED_FIELDS.iter().map(|f| (*f).to_owned()).collect()
+    execlave_core::tools::diff::PINNED_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect()
 }
 
 /// The digest of a definition given as JSON text.
 #[pyfunction]
 pub fn tool_digest(definition_json: &str) -> PyResult<String> {
-    let value: Value = serde_json::from_str(definition_json).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(definition_json).map_err(|e| invalid(format!("not JSON: {e}")))?;
     Ok(execlave_core::tools::canonical::digest_of(&value))
 }
 

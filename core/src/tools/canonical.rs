@@ -147,11 +147,17 @@ mod tests {
     #[test]
     fn keys_sort_by_utf16_code_units() {
         let v = json!({"\u{ffff}": 1, "\u{10000}": 2, "b": 3, "B": 4});
-        assert_eq!(canonical_json(&v), "{\"B\":4,\"b\":3,\"\u{10000}\":2,\"\u{ffff}\":1}");
+        assert_eq!(
+            canonical_json(&v),
+            "{\"B\":4,\"b\":3,\"\u{10000}\":2,\"\u{ffff}\":1}"
+        );
     }
 
     #[test]
     fn controls_are_escaped_like_json_stringify() {
-        assert_eq!(canonical_json(&json!("a\u{1}\n\u{7f}\u{2028}")), "\"a\\u0001\\n\u{7f}\u{2028}\"");
+        assert_eq!(
+            canonical_json(&json!("a\u{1}\n\u{7f}\u{2028}")),
+            "\"a\\u0001\\n\u{7f}\u{2028}\""
+        );
     }
 }

@@ -8,7 +8,13 @@ use serde_json::Value;
 
 /// The parts of a tool definition a model or a client acts on; a change
 /// to any of them is a changed tool.
-pub const PINNED_FIELDS: [&str; 5] = ["name", "description", "inputSchema", "outputSchema", "annotations"];
+pub const PINNED_FIELDS: [&str; 5] = [
+    "name",
+    "description",
+    "inputSchema",
+    "outputSchema",
+    "annotations",
+];
 
 /// How `after` differs from `before` (None: not pinned). `after` None: the
 /// definition seen could not be read or was too large to keep.
@@ -18,7 +24,10 @@ pub fn definition_diff(name: &str, before: Option<&Value>, after: Option<&Value>
         return vec![format!("~ tool \"{name}\": the definition seen is not shown (unreadable or over the size kept)")];
     };
     let Some(before) = before else {
-        return vec![format!("+ new tool \"{name}\": {}", one_line(&canonical_json(after)))];
+        return vec![format!(
+            "+ new tool \"{name}\": {}",
+            one_line(&canonical_json(after))
+        )];
     };
     let mut lines = vec![format!("~ tool \"{name}\" changed:")];
     for field in PINNED_FIELDS {
@@ -26,7 +35,11 @@ pub fn definition_diff(name: &str, before: Option<&Value>, after: Option<&Value>
         let b = canonical_json(after.get(field).unwrap_or(&Value::Null));
         if a != b {
             lines.push(format!("    {field}: - {}", one_line(&a)));
-            lines.push(format!("    {}  + {}", " ".repeat(field.len()), one_line(&b)));
+            lines.push(format!(
+                "    {}  + {}",
+                " ".repeat(field.len()),
+                one_line(&b)
+            ));
         }
     }
     lines
@@ -39,9 +52,16 @@ mod tests {
 
     #[test]
     fn server_strings_cannot_steer_the_terminal() {
-        let lines = definition_diff("evil\u{1b}[1A\u{1b}[2K", None, Some(&json!({"description": "\u{9b}8m\u{202e}"})));
+        let lines = definition_diff(
+            "evil\u{1b}[1A\u{1b}[2K",
+            None,
+            Some(&json!({"description": "\u{9b}8m\u{202e}"})),
+        );
         for line in lines {
-            assert!(!line.chars().any(|c| c.is_control() || c == '\u{202e}'), "{line:?}");
+            assert!(
+                !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{line:?}"
+            );
         }
     }
 }

@@ -58,19 +58,26 @@ pub fn read_lockfile(path: &Path) -> Result<Option<Pins>, FileError> {
 
 /// The pins a lockfile's text holds.
 pub fn parse_lockfile(text: &str) -> Result<Pins, String> {
-    let data: Value = serde_json::from_str(text).map_err(|e| format!("is not JSON ({e}); fix or delete it"))?;
+    let data: Value =
+        serde_json::from_str(text).map_err(|e| format!("is not JSON ({e}); fix or delete it"))?;
     let tools = versioned_tools(&data, "tool lockfile")?;
     parse_pins(tools)
 }
 
 /// The `tools` object of a version 1 file.
-pub(super) fn versioned_tools<'a>(data: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
+pub(super) fn versioned_tools<'a>(
+    data: &'a Value,
+    what: &str,
+) -> Result<&'a Map<String, Value>, String> {
     let not = || format!("is not a version {LOCK_VERSION} {what}");
     let object = data.as_object().ok_or_else(not)?;
     if object.get("version").and_then(Value::as_u64) != Some(LOCK_VERSION) {
         return Err(not());
     }
-    object.get("tools").and_then(Value::as_object).ok_or_else(not)
+    object
+        .get("tools")
+        .and_then(Value::as_object)
+        .ok_or_else(not)
 }
 
 pub(super) fn parse_pins(tools: &Map<String, Value>) -> Result<Pins, String> {
@@ -96,8 +103,13 @@ fn parse_pin(name: &str, entry: &Value) -> Result<Pin, String> {
                     "the digest of tool \"{shown}\" is not its definition's (edited by hand?); re-pin it"
                 ));
             }
-            if definition.get("name").is_some_and(|n| n.as_str() != Some(name)) {
-                return Err(format!("tool \"{shown}\" holds the definition of another name"));
+            if definition
+                .get("name")
+                .is_some_and(|n| n.as_str() != Some(name))
+            {
+                return Err(format!(
+                    "tool \"{shown}\" holds the definition of another name"
+                ));
             }
             Some(definition.clone())
         }
@@ -109,8 +121,9 @@ fn parse_pin(name: &str, entry: &Value) -> Result<Pin, String> {
 }
 
 fn is_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    d.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 pub(super) fn pins_json(pins: &Pins) -> Value {
@@ -119,7 +132,10 @@ pub(super) fn pins_json(pins: &Pins) -> Value {
         .map(|(name, pin)| {
             let mut entry = Map::new();
             entry.insert("digest".into(), Value::String(pin.digest.clone()));
-            entry.insert("definition".into(), pin.definition.clone().unwrap_or(Value::Null));
+            entry.insert(
+                "definition".into(),
+                pin.definition.clone().unwrap_or(Value::Null),
+            );
             (name.clone(), Value::Object(entry))
         })
         .collect();
@@ -144,7 +160,11 @@ pub(super) fn pretty(value: &Value) -> String {
 /// new one, never half of one.
 pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.{:012x}.tmp", std::process::id(), fastrand::u64(..) >> 16));
+    tmp.push(format!(
+        ".{}.{:012x}.tmp",
+        std::process::id(),
+        fastrand::u64(..) >> 16
+    ));
     let tmp = std::path::PathBuf::from(tmp);
     let written = fs::OpenOptions::new()
         .write(true)
@@ -166,8 +186,17 @@ mod tests {
     #[test]
     fn what_is_written_reads_back_equal() {
         let mut pins = Pins::new();
-        pins.insert("a".into(), Pin::of(json!({"name": "a", "description": "x\u{1b}[2J"})));
-        pins.insert("b".into(), Pin { digest: format!("sha256:{}", "0".repeat(64)), definition: None });
+        pins.insert(
+            "a".into(),
+            Pin::of(json!({"name": "a", "description": "x\u{1b}[2J"})),
+        );
+        pins.insert(
+            "b".into(),
+            Pin {
+                digest: format!("sha256:{}", "0".repeat(64)),
+                definition: None,
+            },
+        );
         assert_eq!(parse_lockfile(&lockfile_text(&pins)).unwrap(), pins);
     }
 
@@ -178,14 +207,24 @@ mod tests {
         let text = include_str!("../../../__test__/data/tool-pins-v1.lock.json");
         let pins = parse_lockfile(text).unwrap();
         assert_eq!(pins.len(), 3);
-        assert_eq!(lockfile_text(&pins), parse_lockfile(&lockfile_text(&pins)).map(|p| lockfile_text(&p)).unwrap());
+        assert_eq!(
+            lockfile_text(&pins),
+            parse_lockfile(&lockfile_text(&pins))
+                .map(|p| lockfile_text(&p))
+                .unwrap()
+        );
     }
 
     #[test]
     fn a_digest_that_is_not_the_definitions_is_refused() {
         let mut pins = Pins::new();
-        pins.insert("a".into(), Pin::of(json!({"name": "a", "description": "one"})));
+        pins.insert(
+            "a".into(),
+            Pin::of(json!({"name": "a", "description": "one"})),
+        );
         let forged = lockfile_text(&pins).replace("one", "two");
-        assert!(parse_lockfile(&forged).unwrap_err().contains("edited by hand"));
+        assert!(parse_lockfile(&forged)
+            .unwrap_err()
+            .contains("edited by hand"));
     }
 }

@@ -7,7 +7,9 @@
 //! only, and at most [`MAX_CHANGES`] history lines.
 
 use super::canonical::canonical_json;
-use super::lockfile::{parse_pins, pins_json, pretty, versioned_tools, FileError, Pin, LOCK_VERSION};
+use super::lockfile::{
+    parse_pins, pins_json, pretty, versioned_tools, FileError, Pin, LOCK_VERSION,
+};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -59,7 +61,11 @@ impl Pending {
             self.changes.pop_front();
         }
         while self.tools.len() > MAX_TOOLS || self.bytes > MAX_BYTES {
-            let oldest = self.tools.iter().min_by_key(|(_, (order, _))| *order).map(|(n, _)| n.clone());
+            let oldest = self
+                .tools
+                .iter()
+                .min_by_key(|(_, (order, _))| *order)
+                .map(|(n, _)| n.clone());
             match oldest {
                 Some(name) => {
                     self.remove(&name);
@@ -97,7 +103,11 @@ impl Pending {
     pub fn text(&self) -> String {
         let mut data = Map::new();
         data.insert("version".into(), LOCK_VERSION.into());
-        let pins = self.tools.iter().map(|(n, (_, p))| (n.clone(), p.clone())).collect();
+        let pins = self
+            .tools
+            .iter()
+            .map(|(n, (_, p))| (n.clone(), p.clone()))
+            .collect();
         data.insert("tools".into(), pins_json(&pins));
         let changes = self.changes.iter().map(change_json).collect();
         data.insert("changes".into(), Value::Array(changes));
@@ -106,7 +116,9 @@ impl Pending {
 }
 
 fn definition_size(pin: &Pin) -> usize {
-    pin.definition.as_ref().map_or(0, |d| canonical_json(d).len())
+    pin.definition
+        .as_ref()
+        .map_or(0, |d| canonical_json(d).len())
 }
 
 fn change_json(line: &ChangeLine) -> Value {
@@ -114,7 +126,10 @@ fn change_json(line: &ChangeLine) -> Value {
     m.insert("at".into(), line.at.clone().into());
     m.insert("tool".into(), line.tool.clone().into());
     m.insert("kind".into(), line.kind.clone().into());
-    m.insert("pinned".into(), line.pinned.clone().map_or(Value::Null, Value::String));
+    m.insert(
+        "pinned".into(),
+        line.pinned.clone().map_or(Value::Null, Value::String),
+    );
     m.insert("seen".into(), line.seen.clone().into());
     Value::Object(m)
 }
@@ -133,12 +148,27 @@ pub fn parse_pending(text: &str) -> Result<Pending, String> {
     // Oldest first: by the last history line that names the tool.
     let mut order: Vec<(usize, String, Pin)> = pins
         .into_iter()
-        .map(|(name, pin)| (lines.iter().rposition(|l| l.tool == name).map_or(0, |i| i + 1), name, pin))
+        .map(|(name, pin)| {
+            (
+                lines
+                    .iter()
+                    .rposition(|l| l.tool == name)
+                    .map_or(0, |i| i + 1),
+                name,
+                pin,
+            )
+        })
         .collect();
     order.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let mut pending = Pending::default();
     for (_, name, pin) in order {
-        let line = ChangeLine { at: String::new(), tool: name.clone(), kind: String::new(), pinned: None, seen: pin.digest.clone() };
+        let line = ChangeLine {
+            at: String::new(),
+            tool: name.clone(),
+            kind: String::new(),
+            pinned: None,
+            seen: pin.digest.clone(),
+        };
         pending.add(&name, pin, line);
     }
     pending.changes = lines.into_iter().rev().take(MAX_CHANGES).rev().collect();
@@ -147,14 +177,22 @@ pub fn parse_pending(text: &str) -> Result<Pending, String> {
 
 fn parse_change(v: &Value) -> Option<ChangeLine> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-    Some(ChangeLine { at: s("at")?, tool: s("tool")?, kind: s("kind")?, pinned: s("pinned"), seen: s("seen")? })
+    Some(ChangeLine {
+        at: s("at")?,
+        tool: s("tool")?,
+        kind: s("kind")?,
+        pinned: s("pinned"),
+        seen: s("seen")?,
+    })
 }
 
 /// The pending file next to `lockfile`; an empty one when there is none.
 pub fn read_pending(lockfile: &Path) -> Result<Pending, FileError> {
     let path = pending_path(lockfile);
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse_pending(&text).map_err(|why| FileError(format!("{}: {why}", path.display()))),
+        Ok(text) => {
+            parse_pending(&text).map_err(|why| FileError(format!("{}: {why}", path.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Pending::default()),
         Err(e) => Err(FileError(format!("cannot read {}: {e}", path.display()))),
     }
@@ -166,7 +204,13 @@ mod tests {
     use serde_json::json;
 
     fn line(tool: &str) -> ChangeLine {
-        ChangeLine { at: "t".into(), tool: tool.into(), kind: "new".into(), pinned: None, seen: "s".into() }
+        ChangeLine {
+            at: "t".into(),
+            tool: tool.into(),
+            kind: "new".into(),
+            pinned: None,
+            seen: "s".into(),
+        }
     }
 
     #[test]
@@ -175,16 +219,34 @@ mod tests {
         for round in 0..3 {
             for i in 0..(MAX_TOOLS + 50) {
                 let name = format!("t{i}");
-                p.add(&name, Pin::of(json!({"name": name, "description": round})), line(&name));
+                p.add(
+                    &name,
+                    Pin::of(json!({"name": name, "description": round})),
+                    line(&name),
+                );
             }
         }
         assert_eq!(p.names().len(), MAX_TOOLS);
         assert!(p.get("t0").is_none(), "the oldest went first");
-        assert_eq!(p.get(&format!("t{}", MAX_TOOLS + 49)).unwrap().definition.as_ref().unwrap()["description"], 2);
+        assert_eq!(
+            p.get(&format!("t{}", MAX_TOOLS + 49))
+                .unwrap()
+                .definition
+                .as_ref()
+                .unwrap()["description"],
+            2
+        );
         assert!(p.changes().count() <= MAX_CHANGES);
         let big = "x".repeat(MAX_DEFINITION_BYTES + 1);
-        p.add("big", Pin::of(json!({"name": "big", "description": big})), line("big"));
-        assert!(p.get("big").unwrap().definition.is_none(), "kept as its digest only");
+        p.add(
+            "big",
+            Pin::of(json!({"name": "big", "description": big})),
+            line("big"),
+        );
+        assert!(
+            p.get("big").unwrap().definition.is_none(),
+            "kept as its digest only"
+        );
         assert!(p.text().len() < MAX_BYTES + (MAX_CHANGES + MAX_TOOLS) * 512);
     }
 

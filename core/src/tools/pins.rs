@@ -119,7 +119,9 @@ impl ToolPins {
     /// at once. `command`: how the host's user runs `execlave-pins`.
     pub fn open(file: PathBuf, on_change: OnToolChange, command: String) -> Result<Self, Error> {
         if file.as_os_str().is_empty() {
-            return Err(Error::invalid_argument("toolPins must be the path of a JSON lockfile"));
+            return Err(Error::invalid_argument(
+                "toolPins must be the path of a JSON lockfile",
+            ));
         }
         let pending = read_pending(&file).unwrap_or_default();
         let writer = PendingWriter::new(pending_path(&file));
@@ -140,7 +142,9 @@ impl ToolPins {
             writer,
         };
         pins.stamp = pins.stamp_now()?;
-        match read_lockfile(&pins.file).map_err(|e| Error::invalid_argument(format!("toolPins: {e}")))? {
+        match read_lockfile(&pins.file)
+            .map_err(|e| Error::invalid_argument(format!("toolPins: {e}")))?
+        {
             Some(read) => pins.pins = read,
             None => pins.first_use = true,
         }
@@ -149,9 +153,15 @@ impl ToolPins {
 
     fn stamp_now(&self) -> Result<Stamp, Error> {
         match std::fs::metadata(&self.file) {
-            Ok(m) => Ok(Some((m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))),
+            Ok(m) => Ok(Some((
+                m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                m.len(),
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::invalid_argument(format!("toolPins: cannot read {}: {e}", self.file.display()))),
+            Err(e) => Err(Error::invalid_argument(format!(
+                "toolPins: cannot read {}: {e}",
+                self.file.display()
+            ))),
         }
     }
 
@@ -164,7 +174,9 @@ impl ToolPins {
             return Ok(false);
         }
         self.stamp = stamp;
-        let Some(read) = read_lockfile(&self.file).map_err(|e| Error::invalid_argument(format!("toolPins: {e}")))? else {
+        let Some(read) = read_lockfile(&self.file)
+            .map_err(|e| Error::invalid_argument(format!("toolPins: {e}")))?
+        else {
             return Ok(false);
         };
         let before = std::mem::replace(&mut self.pins, read);
@@ -203,7 +215,11 @@ impl ToolPins {
     /// Takes in one page of a listing. Returns the changes to report (the
     /// pending file is updated off this thread). An error: the page cannot
     /// be taken (too many pages, or the lockfile cannot be written).
-    pub fn observe_page(&mut self, id: u32, tools: Vec<ListedTool>) -> Result<Vec<ToolChange>, Error> {
+    pub fn observe_page(
+        &mut self,
+        id: u32,
+        tools: Vec<ListedTool>,
+    ) -> Result<Vec<ToolChange>, Error> {
         self.reload()?;
         let mut listing = self.listings.remove(&id).unwrap_or_default();
         listing.pages += 1;
@@ -219,7 +235,9 @@ impl ToolPins {
             let seen = tool.definition.map(Pin::of);
             let digest = seen.as_ref().map(|p| p.digest.clone());
             let earlier = listing.seen.insert(tool.name.clone(), digest.clone());
-            let twice = earlier.as_ref().is_some_and(|e| *e != digest || digest.is_none());
+            let twice = earlier
+                .as_ref()
+                .is_some_and(|e| *e != digest || digest.is_none());
             self.last_seen.insert(tool.name.clone(), digest.clone());
             if self.first_use && earlier.is_none() && !self.pins.contains_key(&tool.name) {
                 if let Some(pin) = seen {
@@ -243,7 +261,8 @@ impl ToolPins {
             };
             self.flagged.insert(tool.name.clone(), flag);
             if self.reported.get(&tool.name) != Some(&(flag, digest.clone())) {
-                self.reported.insert(tool.name.clone(), (flag, digest.clone()));
+                self.reported
+                    .insert(tool.name.clone(), (flag, digest.clone()));
                 changes.push(self.change(&tool.name, flag, seen));
             }
         }
@@ -279,7 +298,11 @@ impl ToolPins {
 
     fn change(&mut self, tool: &str, flag: Flag, seen: Option<Pin>) -> ToolChange {
         let pin = self.pins.get(tool);
-        let diff = definition_diff(tool, pin.and_then(|p| p.definition.as_ref()), seen.as_ref().and_then(|s| s.definition.as_ref()));
+        let diff = definition_diff(
+            tool,
+            pin.and_then(|p| p.definition.as_ref()),
+            seen.as_ref().and_then(|s| s.definition.as_ref()),
+        );
         let pinned_digest = pin.map(|p| p.digest.clone());
         let seen_digest = seen.as_ref().map(|s| s.digest.clone());
         if let Some(seen) = seen {
@@ -339,7 +362,8 @@ impl ToolPins {
 
     /// The violation of a call whose tools could not be listed (block only).
     pub fn unverified(&self, cause: &str) -> Option<Value> {
-        self.block.then(|| self.violation_for(None, "unverified", Some(cause)))
+        self.block
+            .then(|| self.violation_for(None, "unverified", Some(cause)))
     }
 
     fn violation_for(&self, tool: Option<&str>, kind: &str, cause: Option<&str>) -> Value {
@@ -380,11 +404,19 @@ mod tests {
     use serde_json::json;
 
     fn tool(name: &str, description: &str) -> ListedTool {
-        ListedTool { name: name.into(), definition: Some(json!({"name": name, "description": description})) }
+        ListedTool {
+            name: name.into(),
+            definition: Some(json!({"name": name, "description": description})),
+        }
     }
 
     fn open(dir: &std::path::Path) -> ToolPins {
-        ToolPins::open(dir.join("lock.json"), OnToolChange::Block, "execlave-pins".into()).unwrap()
+        ToolPins::open(
+            dir.join("lock.json"),
+            OnToolChange::Block,
+            "execlave-pins".into(),
+        )
+        .unwrap()
     }
 
     fn list(pins: &mut ToolPins, pages: Vec<Vec<ListedTool>>) -> Vec<ToolChange> {
@@ -409,10 +441,16 @@ mod tests {
         let mut pins = open(&dir);
         list(&mut pins, vec![vec![tool("a", "one")]]);
         assert!(pins.violation("a").unwrap().is_none());
-        list(&mut pins, vec![vec![tool("a", "two")], vec![tool("a", "one")]]);
+        list(
+            &mut pins,
+            vec![vec![tool("a", "two")], vec![tool("a", "one")]],
+        );
         assert!(pins.violation("a").unwrap().is_some());
         list(&mut pins, vec![vec![tool("a", "one")]]);
-        assert!(pins.violation("a").unwrap().is_some(), "listing the pinned one again lifts nothing");
+        assert!(
+            pins.violation("a").unwrap().is_some(),
+            "listing the pinned one again lifts nothing"
+        );
     }
 
     #[test]

@@ -29,11 +29,18 @@ impl Review {
         let mut names = pending.names();
         if !only.is_empty() {
             if let Some(missing) = only.iter().find(|n| pending.get(n).is_none()) {
-                return Err(format!("no pending change for tool \"{}\"", one_line(missing)));
+                return Err(format!(
+                    "no pending change for tool \"{}\"",
+                    one_line(missing)
+                ));
             }
             names.retain(|n| only.contains(n));
         }
-        Ok(Self { pins, pending, names })
+        Ok(Self {
+            pins,
+            pending,
+            names,
+        })
     }
 
     /// The diff of every tool under review, escaped, one line each.
@@ -49,7 +56,10 @@ impl Review {
 
     /// The names under review, escaped, for the confirmation prompt.
     pub fn shown_names(&self) -> Vec<String> {
-        self.names.iter().map(|n| one_line(n).into_owned()).collect()
+        self.names
+            .iter()
+            .map(|n| one_line(n).into_owned())
+            .collect()
     }
 
     /// Pins every tool under review, and removes them from the pending
@@ -61,10 +71,17 @@ impl Review {
             }
         }
         let shown = one_line(&lockfile.display().to_string()).into_owned();
-        write_atomic(lockfile, &lockfile_text(&self.pins)).map_err(|e| format!("cannot write {shown}: {e}"))?;
+        write_atomic(lockfile, &lockfile_text(&self.pins))
+            .map_err(|e| format!("cannot write {shown}: {e}"))?;
         let pending = pending_path(lockfile);
         let done = if self.pending.is_empty() {
-            std::fs::remove_file(&pending).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            std::fs::remove_file(&pending).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
         } else {
             write_atomic(&pending, &self.pending.text())
         };

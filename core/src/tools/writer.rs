@@ -58,7 +58,13 @@ impl PendingWriter {
     }
 
     fn flush_here(&self) {
-        let text = self.shared.0.lock().unwrap_or_else(|e| e.into_inner()).text.take();
+        let text = self
+            .shared
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .text
+            .take();
         if let Some(text) = text {
             let _ = write_atomic(&self.path, &text);
         }
