@@ -181,6 +181,15 @@ impl ToolPins {
         };
         let before = std::mem::replace(&mut self.pins, read);
         self.first_use = false;
+        // What was accepted is no longer pending (this process's copy is
+        // what it writes next).
+        for name in self.pending.names() {
+            let accepted = self.pending.get(&name).map(|p| &p.digest)
+                == self.pins.get(&name).map(|p| &p.digest);
+            if accepted {
+                self.pending.remove(&name);
+            }
+        }
         let pins = &self.pins;
         let last_seen = &self.last_seen;
         self.flagged.retain(|name, _| {

@@ -26,7 +26,9 @@ impl Review {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no lockfile at {}: check the path (the wrapper writes it at the first listing)", one_line(&lockfile.display().to_string())))?;
         let pending = read_pending(lockfile).map_err(|e| e.to_string())?;
+        // An entry already pinned as seen (accepted by another run) is not a change.
         let mut names = pending.names();
+        names.retain(|n| pending.get(n).map(|p| &p.digest) != pins.get(n).map(|p| &p.digest));
         if !only.is_empty() {
             if let Some(missing) = only.iter().find(|n| pending.get(n).is_none()) {
                 return Err(format!(
