@@ -163,6 +163,56 @@ class ToolPins {
     return null;
   }
 
+  /**
+   * A tools/list answer (a promise of it) that goes past the pin check on
+   * its way back, as a page of the listing call it was requested in (read
+   * now, before the await).
+   */
+  observed(answer) {
+    const listingId = this.currentListing();
+    return Promise.resolve(answer).then((result) => {
+      this.observe(result, listingId);
+      return result;
+    });
+  }
+
+  /**
+   * Makes each `client.listTools()` call one listing, however it pages
+   * (the 2.x client pages through `request`). `observeHere`: the client
+   * has no `request` to observe the pages at, so its answers are observed
+   * here. Wrapped before hiding, so that the pins see the whole list.
+   */
+  wrapListTools(client, observeHere) {
+    if (typeof client.listTools !== 'function') return;
+    const unobserved = client.listTools;
+    const pins = this;
+    client.listTools = function listTools(...args) {
+      return pins.inListing(() => {
+        const answer = unobserved.apply(client, args);
+        return observeHere ? pins.observed(answer) : answer;
+      });
+    };
+  }
+
+  /**
+   * Every page of the server's tool list, read through `client` (its
+   * wrapped listTools) so that the check sees it; for a call made before
+   * any list. The core bounds the pages of one listing.
+   */
+  async listAll(client) {
+    if (typeof client.listTools !== 'function') {
+      throw new ExeclaveError('the client has no listTools function');
+    }
+    let cursor;
+    const seen = new Set();
+    do {
+      const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+      cursor = page && typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
+      if (cursor !== undefined && seen.has(cursor)) break; // a server that pages in circles
+      if (cursor !== undefined) seen.add(cursor);
+    } while (cursor !== undefined);
+  }
+
   /** Waits until `<lockfile>.pending` holds every change reported (it is written off the event loop). */
   flushPending() {
     this.#native.flushPending();
