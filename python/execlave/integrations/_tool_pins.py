@@ -73,7 +73,6 @@ class ToolPins:
             raise ExeclaveError(
                 f"instrument_mcp_session: on_tool_change must be 'warn' or 'block', got {on_tool_change!r}"
             )
-        self._block = on_tool_change == "block"
         self._debug = debug
         self._on_change = on_change
         self._listing: ContextVar[int | None] = ContextVar("execlave_pins_listing", default=None)
@@ -100,10 +99,9 @@ class ToolPins:
         tools = result.get("tools") if isinstance(result, dict) else getattr(result, "tools", None)
         if not isinstance(tools, list):
             return
-        listing = self._listing.get()
-        own = listing is None
-        if own:
-            listing = self._native.begin_listing()
+        current = self._listing.get()
+        own = current is None
+        listing = self._native.begin_listing() if current is None else current
         try:
             names: list[str] = []
             definitions: list[str | None] = []
@@ -137,8 +135,9 @@ class ToolPins:
             try:
                 await self.in_listing(list_all)
             except Exception as cause:
-                if self._block:
-                    return json.loads(self._native.unverified(str(cause) or type(cause).__name__))
+                unverified = self._native.unverified(str(cause) or type(cause).__name__)
+                if unverified is not None:  # None: on_tool_change="warn"
+                    return json.loads(unverified)
                 if self._debug:
                     print(f"[execlave] could not list tools to check their pins: {cause!r}", file=sys.stderr)
                 return None
