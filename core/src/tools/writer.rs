@@ -102,3 +102,21 @@ impl Drop for PendingWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_writes_ends_with_the_newest_text_on_disk() {
+        let path = std::env::temp_dir().join(format!("execlave-writer-{}", fastrand::u64(..)));
+        let mut writer = PendingWriter::new(path.clone());
+        for i in 0..50 {
+            writer.write(format!("text {i}"));
+        }
+        writer.flush();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "text 49");
+        drop(writer);
+        let _ = std::fs::remove_file(path);
+    }
+}
