@@ -2,76 +2,108 @@
 'use strict';
 
 // Reviews and accepts tool definition changes that a wrapped MCP client
-// with `toolPins` noticed. The wrapper writes what the server now serves to
-// `<lockfile>.pending`; this command shows it as a diff against the
-// lockfile (`diff`) and, after review, writes it into the lockfile
-// (`accept`). A running client picks the new lockfile up at its next list
-// or refused call.
-//
-//   npx execlave-pins diff   <lockfile>
-//   npx execlave-pins accept <lockfile> [tool ...]
+// with `toolPins` noticed (docs/tool-pins.md). The wrapper writes what the
+// server now serves to `<lockfile>.pending`; `diff` shows it against the
+// lockfile and exits 1 while changes are pending (a CI gate); `accept`
+// names each tool, asks, and pins exactly what it showed. The reading,
+// the diff and the pinning are the core's (core/src/tools/review.rs),
+// shared with Python's `execlave-pins`.
 
-const fs = require('node:fs');
-const { definitionDiff, lockfileText, pendingPath, readLockfile, writeAtomic } = require('../lib/tool-pins');
+const { parseArgs } = require('node:util');
+const readline = require('node:readline/promises');
+const native = require('../lib/native');
+const { version } = require('../package.json');
 
-const USAGE = 'usage: execlave-pins diff <lockfile>\n       execlave-pins accept <lockfile> [tool ...]';
+const COMMAND = 'npx -p @execlave/sdk execlave-pins';
+const USAGE = `usage: ${COMMAND} diff <lockfile> [tool ...]
+       ${COMMAND} accept [--yes] <lockfile> [tool ...]
 
-function readPending(lockfile) {
-  const file = pendingPath(lockfile);
-  let text;
+  diff      show the pending tool definition changes; exit 1 if there are any
+  accept    pin the pending definitions (all, or the named tools) after a
+            confirmation; --yes skips it (for scripts)
+
+options:
+  -y, --yes       accept without asking
+  -h, --help      this help
+  -v, --version   the SDK version`;
+
+class UsageError extends Error {}
+
+function parse(argv) {
+  let parsed;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        yes: { type: 'boolean', short: 'y' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
   } catch (err) {
-    if (err.code === 'ENOENT') return null;
-    throw err;
+    throw new UsageError(err.message);
   }
-  const data = JSON.parse(text);
-  if (!data || typeof data.tools !== 'object' || data.tools === null) throw new Error(`${file} is not a pending tool list`);
-  return data;
+  return parsed;
 }
 
-function main(argv) {
-  const [command, lockfile, ...only] = argv;
-  if ((command !== 'diff' && command !== 'accept') || !lockfile) {
-    console.error(USAGE);
-    return 2;
+async function confirm(names) {
+  if (!process.stdin.isTTY) {
+    throw new UsageError('accept asks for confirmation on a terminal; pass --yes to accept without asking');
   }
-  const pins = readLockfile(lockfile) ?? new Map();
-  const pending = readPending(lockfile);
-  const names = pending === null ? [] : Object.keys(pending.tools).filter((n) => only.length === 0 || only.includes(n));
-  for (const name of only) {
-    if (!names.includes(name)) {
-      console.error(`execlave-pins: no pending change for tool "${name}"`);
-      return 1;
-    }
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(`Pin ${names.length} tool definition(s): ${names.join(', ')}? [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
   }
+}
+
+async function main(argv) {
+  const { values, positionals } = parse(argv);
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    console.log(version);
+    return 0;
+  }
+  const [command, lockfile, ...only] = positionals;
+  if (command !== 'diff' && command !== 'accept') {
+    throw new UsageError(command === undefined ? 'a command is required' : `unknown command "${command}"`);
+  }
+  if (!lockfile) throw new UsageError(`${command} needs the lockfile's path`);
+  if (command === 'diff' && values.yes) throw new UsageError('--yes is for accept');
+  const review = new native.NativePinsReview(lockfile, only);
+  const names = review.names();
   if (names.length === 0) {
     console.log(`execlave-pins: no pending tool changes for ${lockfile}`);
     return 0;
   }
-  for (const name of names) {
-    const pin = pins.get(name);
-    console.log(definitionDiff(name, pin ? pin.definition : null, pending.tools[name].definition).join('\n'));
+  console.log(review.lines().join('\n'));
+  if (command === 'diff') {
+    console.log(`execlave-pins: ${names.length} pending change(s); review, then run \`${COMMAND} accept ${lockfile}\``);
+    return 1;
   }
-  if (command === 'diff') return 0;
-  for (const name of names) {
-    const { digest, definition } = pending.tools[name];
-    pins.set(name, { digest, definition });
-    delete pending.tools[name];
+  console.log(`execlave-pins: will pin: ${names.join(', ')}`);
+  if (!values.yes && !(await confirm(names))) {
+    console.error('execlave-pins: nothing accepted');
+    return 1;
   }
-  writeAtomic(lockfile, lockfileText(pins));
-  if (Object.keys(pending.tools).length === 0) {
-    fs.rmSync(pendingPath(lockfile), { force: true });
-  } else {
-    writeAtomic(pendingPath(lockfile), `${JSON.stringify(pending, null, 2)}\n`);
-  }
-  console.log(`execlave-pins: accepted ${names.length} tool definition(s) into ${lockfile}`);
+  const count = review.accept();
+  console.log(`execlave-pins: accepted ${count} tool definition(s) into ${lockfile}`);
   return 0;
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (err) {
-  console.error(`execlave-pins: ${err.message}`);
-  process.exitCode = 1;
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(`execlave-pins: ${err.message}`);
+    if (err instanceof UsageError) console.error(`run \`${COMMAND} --help\` for usage`);
+    process.exitCode = 2;
+  },
+);

@@ -30,7 +30,7 @@ export interface InstrumentMcpClientOptions {
   /**
    * What a changed or new tool definition does (with `toolPins`): `'block'`
    * (default) refuses calls to it with `PolicyBlockedError`, rule
-   * `definition_changed`, until `npx execlave-pins accept` updates the
+   * `definition_changed`, until `npx -p @execlave/sdk execlave-pins accept` updates the
    * lockfile; `'warn'` only reports it.
    */
   onToolChange?: 'warn' | 'block';

@@ -374,34 +374,8 @@ function instrumentMcpClient(client, exe, options) {
 
   /** H11: refuses (and records) a call whose tool definition is not the pinned one. */
   async function pinCheck(params) {
-    const violation = await pins.violation(params.name, listAllTools);
+    const violation = await pins.violation(params.name, () => pins.listAll(client));
     if (violation !== null) throw gov.refuse(params.name, params.arguments, [violation], roundOf(params));
-  }
-
-  /**
-   * H11: every page of the server's tool list, read through this client so
-   * that the pin check sees it; for a call made before any list was seen.
-   */
-  async function listAllTools() {
-    if (typeof client.listTools !== 'function') {
-      throw new ExeclaveError('the client has no listTools function');
-    }
-    let cursor;
-    const seen = new Set();
-    do {
-      const page = await client.listTools(cursor === undefined ? undefined : { cursor });
-      cursor = page && typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
-      if (cursor !== undefined && seen.has(cursor)) break; // a server that pages in circles
-      if (cursor !== undefined) seen.add(cursor);
-    } while (cursor !== undefined);
-  }
-
-  /** H11: a tools/list answer goes past the pin check on its way back. */
-  function observedList(answer) {
-    return Promise.resolve(answer).then((result) => {
-      pins.observe(result);
-      return result;
-    });
   }
 
   // Not `async`: one promise layer fewer on the hot path. Errors thrown
@@ -438,7 +412,7 @@ function instrumentMcpClient(client, exe, options) {
       // replaces the params' value only.
       const answer = originalRequest.call(client, params === undefined ? { method } : { method, params }, ...rest);
       // H11: the pin check sees the server's whole list, before any filtering.
-      const listed = pins !== null && method === 'tools/list' ? observedList(answer) : answer;
+      const listed = pins !== null && method === 'tools/list' ? pins.observed(answer) : answer;
       // Hook (issue 13 item 2, lib/tool-visibility.js): a raw tools/list.
       if (method === 'tools/list' && hideBlockedTools && !listing.active()) return Promise.resolve(listed).then(visible);
       return listed;
@@ -520,14 +494,8 @@ function instrumentMcpClient(client, exe, options) {
     }
   }
 
-  if (pins !== null && !originalRequest && typeof client.listTools === 'function') {
-    // H11: a client without `request` lists through its own listTools
-    // (wrapped before hiding, so that the pins see the whole list).
-    const unobserved = client.listTools;
-    client.listTools = function listTools(...args) {
-      return observedList(unobserved.apply(client, args));
-    };
-  }
+  // H11: one listTools() call is one listing for the pin check.
+  if (pins !== null) pins.wrapListTools(client, originalRequest === null);
 
   // Hooks (issue 13 items 2 and 5): chosen once here, so that with the
   // defaults the call path does no more than before.

@@ -13,6 +13,7 @@
 // while the agent is paused or governance is down, and a paused agent
 // must stop.
 
+const native = require('./native');
 const { ExeclaveError, PolicyBlockedError } = require('./errors');
 
 const ON_BLOCK = ['throw', 'result'];
@@ -34,13 +35,8 @@ function blocksInBand(onBlock) {
  */
 function blockedCallResult(err) {
   if (!(err instanceof PolicyBlockedError)) throw err;
-  return {
-    content: [{ type: 'text', text: `The tool call was not made: ${err.message}` }],
-    structuredContent: {
-      execlave: { decision: 'blocked', violations: err.violations, warnings: err.warnings },
-    },
-    isError: true,
-  };
+  // The result's shape is the core's (core/src/tools/in_band.rs), one for both hosts.
+  return JSON.parse(native.blockedCallResult(err.message, JSON.stringify(err.violations), JSON.stringify(err.warnings ?? [])));
 }
 
 module.exports = { blocksInBand, blockedCallResult };

@@ -11,7 +11,9 @@
 //! - [`sync`]: policy sync, the kill switch, server-side decisions;
 //! - [`control_plane`]: the HTTP client, endpoints, breaker, backoff,
 //!   errors, and the shared [`control_plane::Connection`];
-//! - [`policy`]: loading and evaluating policies.
+//! - [`policy`]: loading and evaluating policies;
+//! - [`tools`]: what a host does with a server's tools (pins, the review,
+//!   in-band block results).
 
 pub mod agent;
 pub mod clock;
@@ -30,6 +32,7 @@ pub mod records;
 pub mod redact;
 pub mod stats;
 pub mod sync;
+pub mod tools;
 
 pub use engine::{AgentHandle, Completion, Ending, Outcome, Ticket, Undecided};
 pub use error::{Error, ErrorKind};

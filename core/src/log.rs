@@ -192,7 +192,7 @@ impl log::Log for StderrLog {
 /// (C0/C1 controls, DEL, U+2028/U+2029, bidirectional overrides and
 /// isolates) escaped as Rust writes it in a string literal, so that a tool
 /// name or a server's text can neither forge a log line nor hide one.
-fn one_line(text: &str) -> Cow<'_, str> {
+pub fn one_line(text: &str) -> Cow<'_, str> {
     let breaks_line = |c: char| {
         c.is_control()
             || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')

@@ -16,6 +16,7 @@
 
 mod log_bridge;
 mod runner;
+mod tool_pins;
 
 use execlave_core::engine::local_approval::LocalVerdict;
 use execlave_core::{Completion, Ending, Error, ErrorKind, Governor, GovernorOptions, Outcome};
@@ -346,6 +347,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wait_for_drains, m)?)?;
     // The one version source is the Cargo workspace (issue 19).
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    tool_pins::register(m)?;
     Ok(())
 }
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from execlave import Execlave
 from execlave.errors import AgentPausedError, ExeclaveError, PolicyBlockedError
-from execlave.integrations._tool_pins import canonical_json, digest_of, pinned_definition
+from execlave._native import tool_digest
+from execlave.integrations._tool_pins import definition_text
 from execlave.integrations._tool_visibility import without_refused_tools
 from execlave.integrations.mcp import instrument_mcp_session
 from mcp import types
@@ -229,13 +230,13 @@ async def test_tool_pins_trust_on_first_use_then_block_a_changed_tool(exe: Execl
         assert text_of(await session.call_tool("noop", {})) == "ok", "unchanged tools go on"
         assert exe.stats()["blocked"] == 2, "the refusals are recorded"
 
-        pending = json.loads(Path(f"{lockfile}.pending").read_text())
+        pending = await pending_file(lockfile)
         assert [(c["tool"], c["kind"]) for c in pending["changes"]] == [("echo", "changed")]
         assert "ssh" in pending["tools"]["echo"]["definition"]["description"]
         assert json.loads(lockfile.read_text()) == pinned, "the lockfile is not changed by a list"
 
         # After review, the Node SDK's command accepts it; the session reads the new lockfile.
-        subprocess.run(["node", str(REPO / "bin/execlave-pins.js"), "accept", str(lockfile)], check=True, capture_output=True)
+        subprocess.run(["node", str(REPO / "bin/execlave-pins.js"), "accept", "--yes", str(lockfile)], check=True, capture_output=True)
         assert text_of(await session.call_tool("echo", {"text": "d"})) == "d"
 
 
@@ -272,7 +273,7 @@ async def test_on_tool_change_warn_lets_the_call_through(exe: Execlave, tmp_path
         replace_tool(servers[0], "echo", "changed")
         await session.list_tools()
         assert text_of(await session.call_tool("echo", {"text": "w"})) == "w"
-    pending = json.loads(Path(f"{lockfile}.pending").read_text())
+    pending = await pending_file(lockfile)
     assert [(c["tool"], c["kind"]) for c in pending["changes"]] == [("echo", "changed")]
 
 
@@ -303,19 +304,18 @@ async def test_a_corrupt_lockfile_is_a_configuration_error(exe: Execlave, tmp_pa
 # -- one lockfile, two hosts ----------------------------------------------
 
 NODE_DIGESTS = """
-const { digestOf } = require(process.argv[1]);
+const native = require(process.argv[1]);
 let input = '';
 process.stdin.on('data', (d) => (input += d)).on('end', () => {
-  const fields = ['name', 'description', 'inputSchema', 'outputSchema', 'annotations'];
+  const fields = native.pinnedFields();
   const out = JSON.parse(input).map((tool) => {
     const definition = {};
     for (const f of fields) if (tool[f] !== undefined) definition[f] = tool[f];
-    return digestOf(definition);
+    return native.toolDigest(JSON.stringify(definition));
   });
   process.stdout.write(JSON.stringify(out));
 });
 """
-
 TRICKY_TOOLS: list[dict[str, Any]] = [
     {"name": "echo", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}},
     {
@@ -340,43 +340,40 @@ TRICKY_TOOLS: list[dict[str, Any]] = [
 
 
 def test_a_digest_computed_in_python_equals_nodes() -> None:
+    """Both hosts digest in the core; what each hands it (Python's JSON
+    text of the SDK's objects, Node's) must be the same value."""
     out = subprocess.run(
-        ["node", "-e", NODE_DIGESTS, str(REPO / "lib/tool-pins.js")],
+        ["node", "-e", NODE_DIGESTS, str(REPO / "lib/native.js")],
         input=json.dumps(TRICKY_TOOLS),
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert [digest_of(pinned_definition(tool)) for tool in TRICKY_TOOLS] == json.loads(out)
-
-
-def test_canonical_json_writes_numbers_as_javascript_does() -> None:
-    assert canonical_json([0.1, 2.0, 1e21, 1e-7, 1e-6, 100.0, 2**60]) == (
-        "[0.1,2,1e+21,1e-7,0.000001,100,1152921504606847000]"
-    )
-
-
-NODE_CHECKS_LOCKFILE = """
-const fs = require('node:fs');
-const { digestOf, lockfileText, readLockfile } = require(process.argv[1]);
-const file = process.argv[2];
-const pins = readLockfile(file);
-const wrong = [...pins].filter(([, pin]) => digestOf(pin.definition) !== pin.digest).map(([name]) => name);
-process.stdout.write(JSON.stringify({ names: [...pins.keys()], wrong, same: lockfileText(pins) === fs.readFileSync(file, 'utf8') }));
-"""
+    assert [tool_digest(definition_text(tool)) for tool in TRICKY_TOOLS] == json.loads(out)
 
 
 async def test_a_lockfile_written_in_python_reads_the_same_in_node(exe: Execlave, tmp_path: Path) -> None:
     lockfile = tmp_path / "tools.lock.json"
     async with in_memory_session(governed(exe, tool_pins=lockfile)) as (session, _):
-        listed = names(await session.list_tools())
+        await session.list_tools()
+    # The Node command reads it (every digest checked against its definition) and finds nothing pending.
     out = subprocess.run(
-        ["node", "-e", NODE_CHECKS_LOCKFILE, str(REPO / "lib/tool-pins.js"), str(lockfile)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    checked = json.loads(out)
-    assert set(checked["names"]) >= listed
-    assert checked["wrong"] == [], "Node computes the same digest for every pinned definition"
-    assert checked["same"], "Node would write the very same file"
+        ["node", str(REPO / "bin/execlave-pins.js"), "diff", str(lockfile)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "no pending tool changes" in out.stdout
+
+
+async def pending_file(lockfile: Path, ready: Any = lambda data: True) -> Any:
+    """``<lockfile>.pending`` once it satisfies ``ready`` (it is written off the event loop)."""
+    import asyncio
+
+    for _ in range(500):
+        try:
+            data = json.loads(Path(f"{lockfile}.pending").read_text())
+            if ready(data):
+                return data
+        except (OSError, ValueError):
+            pass
+        await asyncio.sleep(0.01)
+    raise AssertionError("the pending file never held the change")

@@ -12,7 +12,10 @@ stop rather than go on trying other tools. Same shape as the Node SDK's
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from .. import _native
 
 from ..errors import ExeclaveError, PolicyBlockedError
 
@@ -29,14 +32,8 @@ def blocked_call_result(err: PolicyBlockedError) -> Any:
     model; the violations in ``structuredContent``, for code."""
     from mcp.types import CallToolResult
 
-    # Validated from the wire names: mcp 1.x's fields are camelCase, 2.x's
-    # snake_case with camelCase aliases; both accept these.
-    return CallToolResult.model_validate(
-        {
-            "content": [{"type": "text", "text": f"The tool call was not made: {err}"}],
-            "structuredContent": {
-                "execlave": {"decision": "blocked", "violations": err.violations, "warnings": err.warnings}
-            },
-            "isError": True,
-        }
-    )
+    # The result's shape is the core's (one for both hosts); validated from
+    # the wire names: mcp 1.x's fields are camelCase, 2.x's snake_case
+    # with camelCase aliases; both accept these.
+    text = _native.blocked_call_result(str(err), json.dumps(err.violations), json.dumps(err.warnings))
+    return CallToolResult.model_validate(json.loads(text))

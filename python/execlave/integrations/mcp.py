@@ -88,7 +88,8 @@ def instrument_mcp_session(
     (pauses, outages and auth errors still raise). ``tool_pins``: the path of
     a lockfile of the tools' definitions, written at first use; a changed or
     new tool is refused (rule ``definition_changed``) under
-    ``on_tool_change="block"``, reported only under ``"warn"``.
+    ``on_tool_change="block"``, reported only under ``"warn"``, until
+    ``execlave-pins accept <lockfile>`` pins it (docs/tool-pins.md).
 
     Returns ``session``; a second call returns it unchanged."""
     if session is None:
@@ -129,7 +130,11 @@ def instrument_mcp_session(
     async def list_tools(*args: Any, **kwargs: Any) -> Any:
         token = _listing.set(session)
         try:
-            result = await original_list_tools(*args, **kwargs)  # type: ignore[misc]
+            if pins is None:
+                result = await original_list_tools(*args, **kwargs)  # type: ignore[misc]
+            else:
+                # One list_tools call is one listing for the pin check.
+                result = await pins.in_listing(lambda: original_list_tools(*args, **kwargs))  # type: ignore[misc]
         finally:
             _listing.reset(token)
         if pins is not None and not pins_at_send:
@@ -294,7 +299,7 @@ def instrument_mcp_session(
         setattr(session, "call_tool", call_tool)
         if callable(original_send_request):
             setattr(session, "send_request", send_request)
-        if hide_blocked_tools and callable(original_list_tools) or (pins is not None and not pins_at_send):
+        if callable(original_list_tools) and (hide_blocked_tools or pins is not None):
             setattr(session, "list_tools", list_tools)
         setattr(session, "_execlave_instrumented", True)
     except (AttributeError, TypeError) as cause:
