@@ -14,7 +14,7 @@
 set -uo pipefail
 
 seconds="${FUZZ_SECONDS:-60}"
-all=(policy_loader path_normaliser argument_rules json_pointer tool_pins_files)
+all=(policy_loader path_normaliser argument_rules json_pointer values_reader tool_pins_files)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 cd "$(dirname "$0")/../core" || exit 1
