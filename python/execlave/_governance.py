@@ -20,7 +20,9 @@ from .errors import (
     ExeclaveError,
     PolicyBlockedError,
     PolicyDeniedError,
+    _ApprovalError,
 )
+
 
 def check_tool_name(tool: object) -> str:
     if not isinstance(tool, str) or not tool:
@@ -105,7 +107,7 @@ def flat_copy(arguments: object) -> dict[str, Any] | None | Literal[_Flat.NOT]:
 
 
 # The core's approval failure kinds (`ApprovalFailure`) and their classes.
-_APPROVAL_ERRORS: dict[str, type[ExeclaveError]] = {
+_APPROVAL_ERRORS: dict[str, type[_ApprovalError]] = {
     "denied": PolicyDeniedError,
     "timed_out": ApprovalTimeoutError,
     "certificate_mismatch": CertificateMismatchError,

@@ -137,7 +137,8 @@ class ToolPins:
             except Exception as cause:
                 unverified = self._native.unverified(str(cause) or type(cause).__name__)
                 if unverified is not None:  # None: on_tool_change="warn"
-                    return json.loads(unverified)
+                    violation: dict[str, Any] = json.loads(unverified)
+                    return violation
                 if self._debug:
                     print(f"[execlave] could not list tools to check their pins: {cause!r}", file=sys.stderr)
                 return None
