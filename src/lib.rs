@@ -12,8 +12,8 @@ pub mod tool_pins;
 
 use execlave_core::engine::calls::decode_batch;
 use execlave_core::engine::local_approval::LocalVerdict;
-use execlave_core::records::report::FlushReport;
 use execlave_core::log::{Level, LogSink};
+use execlave_core::records::report::FlushReport;
 use execlave_core::{clock, AgentHandle, ErrorKind, Governor, GovernorOptions};
 use napi::bindgen_prelude::{Either, Float64Array, FnArgs, Function, Object, ToNapiValue};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
