@@ -14,6 +14,7 @@
 //! - [`policy`]: loading and evaluating policies.
 
 pub mod agent;
+pub mod background;
 pub mod clock;
 pub mod control_plane;
 pub mod decision;

@@ -77,6 +77,12 @@ impl RecordBuffer {
         skip as u64
     }
 
+    /// Empties the buffer without counting anything as dropped (a forked
+    /// child's copy of its parent's records: see `Pipeline::after_fork`).
+    pub fn forget_all(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     pub fn capacity(&self) -> usize {
         self.capacity
     }
