@@ -33,6 +33,7 @@ from .._log import escape, logger
 from ..client import ANSWERED, ANSWERED_IS_ERROR, THREW, Execlave, ticket_of
 from ..errors import ExeclaveError, ExeclaveTypeError, ExeclaveValueError, PolicyBlockedError
 from ._in_band import blocked_call_result
+from ._otel import tool_call_tracing
 from ._tool_pins import ToolPins
 from ._tool_visibility import without_refused_tools
 
@@ -317,10 +318,43 @@ def instrument_mcp_session(
     # pin check and the in-band block (and their coroutine).
     options = in_band or pins is not None
     listing_hooked = hide_blocked_tools or pins_at_send
+    # OpenTelemetry spans, when the application has a tracer provider: the
+    # traced hooks wrap the plain ones, which stay as they are otherwise.
+    tracing = tool_call_tracing(key[0])
+
+    async def traced_call_tool(*args: Any, **kwargs: Any) -> Any:
+        assert tracing is not None
+        first = args[0] if args else kwargs.get("name")
+        span = tracing.start(first.get("name") if isinstance(first, Mapping) else first)
+        try:
+            with span.current():
+                result = await call_tool(*args, **kwargs)
+        except BaseException as err:
+            span.threw(err)
+            raise
+        span.answered(result)
+        return result
+
+    async def traced_send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
+        """A raw tools/call (not the one call_tool is sending) gets a span."""
+        assert tracing is not None
+        call = _tools_call(request)
+        if call is None or _checked.get() is not None:
+            return await send_request(request, *args, **kwargs)
+        span = tracing.start(call[0])
+        try:
+            with span.current():
+                result = await send_request(request, *args, **kwargs)
+        except BaseException as err:
+            span.threw(err)
+            raise
+        span.answered(result)
+        return result
+
     try:
-        setattr(session, "call_tool", call_tool)
+        setattr(session, "call_tool", call_tool if tracing is None else traced_call_tool)
         if callable(original_send_request):
-            setattr(session, "send_request", send_request)
+            setattr(session, "send_request", send_request if tracing is None else traced_send_request)
         if hide_blocked_tools and callable(original_list_tools) or (pins is not None and not pins_at_send):
             setattr(session, "list_tools", list_tools)
         setattr(session, "_execlave_instrumented", True)
