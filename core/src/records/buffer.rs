@@ -115,6 +115,22 @@ mod tests {
     }
 
     #[test]
+    fn forget_all_empties_without_counting_drops() {
+        // A forked child's copy of its parent's records: the parent
+        // delivers them; the child neither sends them again nor calls them
+        // lost.
+        let b = RecordBuffer::new(3);
+        for t in ["1", "2"] {
+            b.push_many([rec(t)]);
+        }
+        b.forget_all();
+        assert!(b.is_empty());
+        assert_eq!(b.dropped(), 0);
+        b.push_many([rec("3")]);
+        assert_eq!(tools(&b.take(10)), ["3"]);
+    }
+
+    #[test]
     fn overflow_drops_oldest_and_counts() {
         let b = RecordBuffer::new(3);
         for t in ["1", "2", "3", "4", "5"] {
