@@ -100,6 +100,30 @@ async def test_an_in_band_block_and_a_raw_request_have_spans(exe: Execlave, expo
     assert spans[1].attributes is not None and spans[1].attributes["execlave.decision"] == "allowed"
 
 
+async def test_the_span_context_goes_to_the_server_in_meta(exe: Execlave, exporter: InMemorySpanExporter) -> None:
+    sent: list[Any] = []
+
+    def watch_then_govern(session: Any) -> None:
+        original = session.send_request
+
+        def send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
+            sent.append(request)
+            return original(request, *args, **kwargs)
+
+        session.send_request = send_request
+        instrument_mcp_session(session, exe, agent_id="ops-agent")
+
+    async with in_memory_session(watch_then_govern) as (session, ran):
+        await session.call_tool("echo", {"text": "hi"})
+        await session.call_tool("echo", {"text": "mine"}, meta={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+    calls = [r for r in sent if getattr(getattr(r, "params", None), "name", None) == "echo"]
+    dumped = [c.model_dump(by_alias=True, mode="json", exclude_none=True)["params"].get("_meta", {}) for c in calls]
+    span = next(s for s in exporter.get_finished_spans() if s.name == "execute_tool echo")
+    context = span.context
+    assert dumped[0]["traceparent"] == f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    assert dumped[1]["traceparent"] == "00-" + "1" * 32 + "-" + "2" * 16 + "-01"  # the caller's own stays
+
+
 async def test_no_provider_no_tracing(exe: Execlave) -> None:
     _unset_provider()
     async with in_memory_session(governed(exe)) as (session, ran):

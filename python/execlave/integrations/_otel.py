@@ -103,6 +103,35 @@ class ToolCallSpan:
         self._span = span
         self._ended = False
 
+    def trace_meta(self, meta: object) -> object:
+        """The request's ``_meta`` with the span's W3C trace context
+        (``traceparent``, ``tracestate``: the keys the MCP specification
+        reserves for it), unless the caller put one there. A copy: the
+        caller's dict is not changed. Anything but a dict or None is left
+        as it is."""
+        if meta is not None and not isinstance(meta, dict):
+            return meta
+        if meta is not None and "traceparent" in meta:
+            return meta
+        carrier: dict[str, str] = {}
+        from opentelemetry import propagate
+
+        propagate.inject(carrier, context=self._trace.set_span_in_context(self._span))
+        if not isinstance(carrier.get("traceparent"), str):
+            # No W3C propagator configured: written from the span itself.
+            context = self._span.get_span_context()
+            if not context.is_valid:
+                return meta
+            carrier = {"traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"}
+            state = context.trace_state.to_header() if context.trace_state else ""
+            if state:
+                carrier["tracestate"] = state
+        traced = dict(meta or {})
+        traced["traceparent"] = carrier["traceparent"]
+        if "tracestate" in carrier and "tracestate" not in traced:
+            traced["tracestate"] = carrier["tracestate"]
+        return traced
+
     @contextmanager
     def current(self) -> Iterator[None]:
         """The span as the current one while the call runs, so that the

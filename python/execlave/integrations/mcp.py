@@ -321,11 +321,16 @@ def instrument_mcp_session(
     # OpenTelemetry spans, when the application has a tracer provider: the
     # traced hooks wrap the plain ones, which stay as they are otherwise.
     tracing = tool_call_tracing(key[0])
+    # The span's context goes to the server in `params._meta` where the
+    # session's call_tool takes a `meta` (mcp 1.x releases before it did not).
+    propagates = tracing is not None and _takes_meta(original_call_tool)
 
     async def traced_call_tool(*args: Any, **kwargs: Any) -> Any:
         assert tracing is not None
         first = args[0] if args else kwargs.get("name")
         span = tracing.start(first.get("name") if isinstance(first, Mapping) else first)
+        if propagates:
+            kwargs["meta"] = span.trace_meta(kwargs.get("meta"))
         try:
             with span.current():
                 result = await call_tool(*args, **kwargs)
@@ -377,6 +382,15 @@ def instrument_mcp_session(
 
 instrument_mcp_client = instrument_mcp_session
 """The official SDK 1.x's name of ``instrument_mcp_session``."""
+
+
+def _takes_meta(call_tool: Any) -> bool:
+    import inspect
+
+    try:
+        return "meta" in inspect.signature(call_tool).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _blocks_in_band(on_block: object) -> bool:
