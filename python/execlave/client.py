@@ -490,8 +490,8 @@ class Execlave:
                 answer = self._native.decide(handle, tool, args_json, track, request_state)
         except UnicodeEncodeError as cause:
             # A lone surrogate: not text any MCP transport could carry.
-            raise ExeclaveError(
-                f"tool name or arguments of tool {tool!r} are not valid Unicode text; the call was not sent"
+            raise ExeclaveValueError(
+                f"tool name or arguments of tool \"{escape(tool)}\" are not valid Unicode text; the call was not sent"
             ) from cause
         if isinstance(answer, int):
             return answer
