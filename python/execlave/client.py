@@ -232,6 +232,7 @@ class Execlave:
         self._registrations: dict[RegistrationKey, list[int]] = {}
         self._idle: OrderedDict[RegistrationKey, None] = OrderedDict()
         self._warned_blocking_wait = False
+        self._warned_bypass = False
         _live.add(self)
         _watch_multiprocessing(self)
 
@@ -546,7 +547,18 @@ class Execlave:
         return await outcome
 
     def _report_bypass(self, reason: str, tool: str) -> None:
-        logger.debug('enforcement bypassed for tool "%s": %s', escape(tool), escape(reason))
+        if not self._warned_bypass:
+            # Fail-open was the user's choice, but the first call it let
+            # through undecided is said even without debug.
+            self._warned_bypass = True
+            logger.warning(
+                'enforcement bypassed for tool "%s": %s (enforcement_on_outage="fail_open"; '
+                "later bypasses are logged at DEBUG and counted in stats()['bypassed'])",
+                escape(tool),
+                escape(reason),
+            )
+        else:
+            logger.debug('enforcement bypassed for tool "%s": %s', escape(tool), escape(reason))
         if self._on_bypass is None:
             return
         try:

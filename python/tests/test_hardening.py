@@ -158,7 +158,11 @@ def test_every_log_site_escapes_a_hostile_tool_name_and_message(caplog: pytest.L
             debug=True,
         ) as exe:
             exe.enforce_policy("ops-agent", tools=[HOSTILE])
+            exe.enforce_policy("ops-agent", tools=[HOSTILE])
     lines = [r.getMessage() for r in caplog.records if r.name == "execlave"]
+    # The first bypass is a warning (shown without debug); later ones are DEBUG.
+    levels = [r.levelno for r in caplog.records if "enforcement bypassed" in r.getMessage()]
+    assert levels == [logging.WARNING, logging.DEBUG]
     bypassed = [line for line in lines if "enforcement bypassed" in line]
     raised = [line for line in lines if "on_enforcement_bypassed raised" in line]
     assert bypassed and raised, lines
