@@ -12,6 +12,9 @@ from .errors import (
     EnforcementUnavailableError,
     ExeclaveAuthError,
     ExeclaveError,
+    ExeclaveTypeError,
+    ExeclaveValueError,
+    NotSupportedError,
     PolicyBlockedError,
 )
 
@@ -23,6 +26,9 @@ __all__ = [
     "PolicyBlockedError",
     "AgentPausedError",
     "EnforcementUnavailableError",
+    "ExeclaveValueError",
+    "ExeclaveTypeError",
+    "NotSupportedError",
 ]
 
 __version__ = "0.1.0"
