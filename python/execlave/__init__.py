@@ -15,6 +15,9 @@ from .errors import (
     EnforcementUnavailableError,
     ExeclaveAuthError,
     ExeclaveError,
+    ExeclaveTypeError,
+    ExeclaveValueError,
+    NotSupportedError,
     PolicyBlockedError,
     PolicyDeniedError,
 )
@@ -31,6 +34,9 @@ __all__ = [
     "ApprovalTimeoutError",
     "CertificateMismatchError",
     "ApprovalVerificationError",
+    "ExeclaveValueError",
+    "ExeclaveTypeError",
+    "NotSupportedError",
 ]
 
 # The Cargo workspace version, compiled into the extension (one source).

@@ -97,6 +97,15 @@ impl NativeGovernor {
         })
     }
 
+    /// Undoes one `register_agent` of `handle` (its session closed, or an
+    /// idle registration was evicted); the last one frees the handle.
+    fn release_agent(&self, handle: u32) -> PyResult<()> {
+        guarded(|| {
+            self.inner.release_agent(handle);
+            Ok(())
+        })
+    }
+
     /// Decides a call, synchronously. An allowed call with nothing to
     /// report comes back as its ticket (an `int`, 0 when nothing is
     /// recorded); anything else as the outcome's JSON text. `track`: the
@@ -315,6 +324,13 @@ impl NativeGovernor {
             serde_json::to_string(&self.inner.stats())
                 .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
         })
+    }
+
+    /// Call in a forked child (`os.register_at_fork`): starts the core's
+    /// background work again on a runtime of the child's own
+    /// (`Governor::restart_after_fork`). False: nothing to restart.
+    fn restart_after_fork(&self) -> PyResult<bool> {
+        guarded(|| self.inner.restart_after_fork().map_err(py_error))
     }
 
     fn is_closed(&self) -> PyResult<bool> {
