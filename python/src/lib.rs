@@ -295,11 +295,14 @@ impl NativeGovernor {
     fn flush(&self, py: Python<'_>) -> PyResult<String> {
         let inner = self.inner.clone();
         py.detach(|| {
-            guarded(|| {
+            let report = guarded(|| {
                 runner::block_on(&self.inner, async move { inner.flush().await })
                     .map_err(py_error)
                     .and_then(report_json)
-            })
+            });
+            // The lines said so far reach `logging` before flush returns.
+            log_bridge::wait_delivered(LOG_DELIVERY_WAIT);
+            report
         })
     }
 
@@ -310,11 +313,13 @@ impl NativeGovernor {
         let inner = self.inner.clone();
         let timeout = Duration::from_millis(timeout_ms);
         py.detach(|| {
-            guarded(|| {
+            let report = guarded(|| {
                 runner::block_on(&self.inner, async move { inner.shutdown(timeout).await })
                     .map_err(py_error)
                     .and_then(report_json)
-            })
+            });
+            log_bridge::wait_delivered(LOG_DELIVERY_WAIT);
+            report
         })
     }
 
@@ -372,6 +377,10 @@ fn report_json(report: execlave_core::records::report::FlushReport) -> PyResult<
     serde_json::to_string(&report)
         .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
 }
+
+/// How long `flush` and `shutdown` wait for the core's lines to reach
+/// Python's `logging` (they are delivered on a thread of their own).
+const LOG_DELIVERY_WAIT: Duration = Duration::from_secs(1);
 
 /// Waits (the GIL released) up to `timeout_ms` for the background drains of
 /// clients collected without `shutdown()`; returns how many still run.
