@@ -14,7 +14,7 @@
 // after its check. The wrapper reads each of the caller's values once and
 // forwards objects it built itself from plain JSON copies of them.
 
-const { Execlave, kGovern, kWarn } = require('../lib/client');
+const { Execlave, kDebug, kGovern, kWarn } = require('../lib/client');
 const { ERROR_CODES, ExeclaveError, PolicyBlockedError } = require('../lib/errors');
 const { checkToolName, jsonSnapshot, snapshotArguments } = require('../lib/governance');
 const { ListingScope, withoutRefusedTools } = require('../lib/tool-visibility');
@@ -208,7 +208,7 @@ function instrumentMcpClient(client, exe, options) {
     toolPins === undefined
       ? null
       : new ToolPins(toolPins, onToolChange, {
-          debug: gov.debug,
+          debug: (...parts) => exe[kDebug](...parts),
           onChange: tracing === null ? null : (change) => tracing.toolChanged(change),
         });
   const originalCallTool = client.callTool;

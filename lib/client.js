@@ -13,6 +13,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
 const kGovern = Symbol('execlave.govern');
 // Says one line where this client's lines go (integrations' warnings).
 const kWarn = Symbol('execlave.warn');
+const kDebug = Symbol('execlave.debug');
 
 const CALLBACK_OPTIONS = ['onEnforcementBypassed', 'approver'];
 
@@ -575,13 +576,22 @@ class Execlave {
     }
   }
 
-  /** A line of the JS layer's own, where the core's go: the logger or stderr. */
+  /**
+   * A line of the JS layer's own, where the core's go: the logger or
+   * stderr. Every part is escaped to one line (`oneLine`): a server's or a
+   * model's text cannot forge a line or steer the terminal.
+   */
   #warn(...parts) {
+    this.#say('warn', parts);
+  }
+
+  #say(level, parts) {
+    const line = oneLine(parts.map((p) => (p instanceof Error ? (p.stack ?? p.message) : String(p))).join(' '));
     if (this.#logger === null) {
-      console.warn('[execlave]', ...parts);
+      console.warn(`[execlave] ${line}`);
       return;
     }
-    callLogger(this.#logger, 'warn', oneLine(parts.map((p) => (p instanceof Error ? p.stack ?? p.message : String(p))).join(' ')));
+    callLogger(this.#logger, level, line);
   }
 
   #reportBypass(reason, tool) {
@@ -654,6 +664,11 @@ class Execlave {
   /** For the integrations: everything a wrapper needs, bound to this client. */
   [kWarn](...parts) {
     this.#warn(...parts);
+  }
+
+  /** For the integrations: a debug line (only with `debug`), escaped as `#warn`'s. */
+  [kDebug](...parts) {
+    if (this.#debug) this.#say('debug', parts);
   }
 
   [kGovern](agentId, sessionId, userId, enforce) {
@@ -792,4 +807,4 @@ class Execlave {
   }
 }
 
-module.exports = { Execlave, kGovern, kWarn };
+module.exports = { Execlave, kDebug, kGovern, kWarn };

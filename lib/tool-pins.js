@@ -52,7 +52,11 @@ class ToolPins {
   #listing = new AsyncLocalStorage(); // the id of the listing call we are in
   #firstListing = null;
 
-  constructor(file, onToolChange, { debug = false, onChange = null } = {}) {
+  /**
+   * `debug`: where debug lines go (the client's: escaped, and only with
+   * its `debug` option).
+   */
+  constructor(file, onToolChange, { debug = () => {}, onChange = null } = {}) {
     if (typeof file !== 'string' || file.length === 0) {
       throw new ExeclaveError('instrumentMcpClient: toolPins must be the path of a JSON lockfile');
     }
@@ -119,8 +123,7 @@ class ToolPins {
   }
 
   #report({ message, ...change }) {
-    // The core escaped every server-supplied string in `message`.
-    if (this.#debug) console.warn(`[execlave] ${message}`);
+    this.#debug(message);
     if (this.#onChange) {
       try {
         this.#onChange(change);
@@ -158,7 +161,7 @@ class ToolPins {
         this.#firstListing = null; // try again at the next call
         return JSON.parse(this.#native.unverified(String(cause && cause.message)));
       }
-      if (this.#debug) console.warn('[execlave] could not list tools to check their pins:', cause);
+      this.#debug('could not list tools to check their pins:', cause);
     }
     return null;
   }
