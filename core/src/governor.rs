@@ -3,6 +3,7 @@
 //! connection, sync loops), owns the one async runtime they run on, and
 //! hands a binding's futures to that runtime.
 
+use crate::bypass::{BypassReporter, ReportTiming};
 use crate::clock;
 use crate::control_plane::{
     ApiClient, ApiConfig, CircuitBreaker, Connection, DEFAULT_FAILURE_THRESHOLD,
@@ -86,6 +87,23 @@ impl Drop for Shared {
         // background is safe from anywhere.
         rt.shutdown_background();
     }
+}
+
+/// The reporter of bypass windows: with a control plane, unless
+/// `reportBypasses: false`.
+fn bypass_reporter(
+    options: &GovernorOptions,
+    connection: Option<&Arc<Connection>>,
+    stats: &Arc<Stats>,
+    log: &Arc<Logger>,
+) -> Option<Arc<BypassReporter>> {
+    let c = connection.filter(|_| options.report_bypasses)?;
+    Some(Arc::new(BypassReporter::new(
+        c.clone(),
+        ReportTiming::default(),
+        stats.clone(),
+        log.clone(),
+    )))
 }
 
 /// A runtime shut down in the background when dropped (never dropped as
@@ -183,7 +201,11 @@ impl Governor {
         }
         let agents = Arc::new(Agents::default());
         let progress = Arc::new(Notify::new());
+        let bypasses = bypass_reporter(&options, connection.as_ref(), &stats, &log);
         if let Some(rt) = &runtime {
+            if let Some(b) = &bypasses {
+                rt.spawn(b.clone().run());
+            }
             if let Some(p) = &records {
                 rt.spawn(p.clone().run());
             }
@@ -242,6 +264,7 @@ impl Governor {
             Calls::new(options.max_pending_calls),
             records,
             connection,
+            bypasses,
             stats,
             log,
             progress,
@@ -483,6 +506,9 @@ impl Governor {
             return FlushReport::default();
         }
         let mut report = FlushReport::default();
+        if let Some(b) = &e.bypasses {
+            b.finish(timeout).await;
+        }
         if let Some(p) = &e.records {
             let before = self.record_counts();
             let deadline = tokio::time::Instant::now() + timeout;

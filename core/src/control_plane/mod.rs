@@ -10,6 +10,7 @@
 pub mod approvals;
 pub mod backoff;
 pub mod breaker;
+mod bypass_windows;
 pub mod client;
 pub mod connection;
 pub mod endpoints;

@@ -11,6 +11,7 @@ use super::local_approval::HeldCall;
 use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
 use super::policy_store::PolicyStore;
 use super::rounds::CallLink;
+use crate::bypass::{BypassReason, BypassReporter};
 use crate::control_plane::{enforce_input, Connection, EnforceRequest};
 use crate::decision::Violation;
 use crate::error::Error;
@@ -55,6 +56,9 @@ pub struct Engine {
     pub records: Option<Arc<Pipeline>>,
     /// The control plane, when there is an API key.
     pub connection: Option<Arc<Connection>>,
+    /// Where calls that went ahead without a decision are reported (a
+    /// control plane, unless `reportBypasses: false`).
+    pub bypasses: Option<Arc<BypassReporter>>,
     pub stats: Arc<Stats>,
     pub log: Arc<Logger>,
     /// Woken whenever a sync finishes or an agent is resolved.
@@ -95,6 +99,7 @@ impl Engine {
         calls: Calls,
         records: Option<Arc<Pipeline>>,
         connection: Option<Arc<Connection>>,
+        bypasses: Option<Arc<BypassReporter>>,
         stats: Arc<Stats>,
         log: Arc<Logger>,
         progress: Arc<Notify>,
@@ -106,6 +111,7 @@ impl Engine {
             calls,
             records,
             connection,
+            bypasses,
             stats,
             log,
             progress,
@@ -268,7 +274,7 @@ impl Engine {
                 args_json,
                 vec![],
                 track,
-                messages::NO_POLICIES_YET.into(),
+                (messages::NO_POLICIES_YET.into(), self.sync_gap_reason()),
                 completions_owed,
                 round,
             ));
@@ -352,7 +358,10 @@ impl Engine {
                 args_json,
                 decision.warnings,
                 track,
-                messages::SERVER_ONLY_IN_LOCAL_MODE.into(),
+                (
+                    messages::SERVER_ONLY_IN_LOCAL_MODE.into(),
+                    BypassReason::NetworkError,
+                ),
                 completions_owed,
                 round,
             ));
@@ -541,6 +550,19 @@ impl Engine {
         )
     }
 
+    /// Why no policy set has come yet, as a bypass-window reason.
+    fn sync_gap_reason(&self) -> BypassReason {
+        let open = self
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.breaker.consecutive_failures() >= c.breaker.threshold());
+        if open {
+            BypassReason::CircuitBreakerOpen
+        } else {
+            BypassReason::NetworkError
+        }
+    }
+
     /// No decision can be had: `enforcementOnOutage` says what happens.
     #[allow(clippy::too_many_arguments)]
     fn outage(
@@ -550,7 +572,7 @@ impl Engine {
         args_json: Option<String>,
         warnings: Vec<Violation>,
         track: bool,
-        reason: String,
+        (reason, kind): (String, BypassReason),
         hold_record: bool,
         round: Option<RoundOf<'_>>,
     ) -> Outcome {
@@ -567,6 +589,13 @@ impl Engine {
             OutageMode::FailOpen => {
                 Stats::bump(&self.stats.allowed);
                 Stats::bump(&self.stats.bypassed);
+                if let Some(b) = &self.bypasses {
+                    let failures = self
+                        .connection
+                        .as_ref()
+                        .map_or(0, |c| c.consecutive_failures());
+                    b.record(&context.agent_id, kind, &reason, failures);
+                }
                 // The first bypass is said even without `debug`: calls are
                 // going through unchecked, and the user chose that.
                 let said = self
@@ -779,6 +808,11 @@ impl Engine {
 
     /// The outcome of a pending call once the control plane's verdict is in.
     pub fn apply_verdict(&self, ticket: Ticket, verdict: RemoteVerdict) -> Outcome {
+        if let Some(b) = &self.bypasses {
+            if verdict.is_decision() {
+                b.recovered();
+            }
+        }
         match verdict {
             RemoteVerdict::Allowed { warnings } => self.allow_pending(ticket, warnings),
             RemoteVerdict::Blocked { violations } => {
@@ -819,7 +853,7 @@ impl Engine {
                     call.link,
                 )
             }
-            RemoteVerdict::Outage(reason) => {
+            RemoteVerdict::Outage(reason, kind) => {
                 let Some(call) = self.calls.take(ticket) else {
                     return Outcome::Closed;
                 };
@@ -834,7 +868,7 @@ impl Engine {
                     call.input,
                     call.warnings,
                     call.record_completion,
-                    reason,
+                    (reason, kind),
                     false,
                     round,
                 )

@@ -1,6 +1,7 @@
 //! What the host must do with a call, once the governor has looked at it.
 
 use crate::decision::Violation;
+use crate::bypass::BypassReason;
 use crate::messages;
 use crate::records::record::ApprovalNote;
 use crate::sync::approval::ApprovalRefusal;
@@ -103,8 +104,9 @@ pub enum RemoteVerdict {
     Blocked {
         violations: Vec<Violation>,
     },
-    /// No decision could be had: the reason. `enforcementOnOutage` applies.
-    Outage(String),
+    /// No decision could be had: the reason, in words and as the
+    /// bypass-window report names it. `enforcementOnOutage` applies.
+    Outage(String, BypassReason),
     /// The server (or something in front of it) answered about this very
     /// request without deciding it: a 400, 404, 413, a redirect… Refused
     /// whatever `enforcementOnOutage` says: the arguments are a model's, and
@@ -193,5 +195,18 @@ mod tests {
             approval: None,
         };
         assert_eq!(allow.to_json(), r#"{"kind":"allow","ticket":3}"#);
+    }
+}
+
+impl RemoteVerdict {
+    /// The control plane decided (allowed, blocked, or asked for an
+    /// approval): it is reachable again.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            RemoteVerdict::Allowed { .. }
+                | RemoteVerdict::Blocked { .. }
+                | RemoteVerdict::ApprovalRequired(_)
+        )
     }
 }
