@@ -96,6 +96,12 @@ export interface ExeclaveOptions {
   /** When no decision can be had: allow and report (`fail_open`, default) or refuse (`fail_closed`). */
   enforcementOnOutage?: 'fail_open' | 'fail_closed';
   onEnforcementBypassed?: (event: EnforcementBypassedEvent) => void;
+  /**
+   * Report calls that went ahead under `fail_open` without a decision to the
+   * control plane's audit log (`POST /api/v1/sdk/bypass-windows`), grouped in
+   * windows per (agent, reason). Default true; `onEnforcementBypassed` is told either way.
+   */
+  reportBypasses?: boolean;
   /** `'local'` (default): decide locally, ask the control plane only for what it alone decides. `'remote'`: ask it on every call. */
   enforcement?: 'local' | 'remote';
   /** How often policies are fetched. Default 30 000 ms. */
@@ -192,6 +198,10 @@ export interface ExeclaveStats {
   approvalsWaiting: number;
   approvalsGranted: number;
   approvalsRefused: number;
+  /** Bypass windows the control plane accepted (`reportBypasses`). */
+  bypassWindowsSent: number;
+  /** Bypass windows never reported: refused by the control plane (400, 413, 422) or still unsent at shutdown. */
+  bypassWindowsDropped: number;
 }
 
 /** What a `flush()` or `shutdown()` made of the records (docs/records.md). */
