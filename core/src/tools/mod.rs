@@ -12,6 +12,7 @@
 //! ([`crate::engine`]'s `refused_by_name`): it needs the policies in force.
 
 pub mod canonical;
+pub mod descriptor;
 pub mod diff;
 pub mod in_band;
 pub mod lockfile;
