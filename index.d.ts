@@ -234,6 +234,7 @@ export type ExeclaveErrorCode =
   | 'EXECLAVE_AUTH_FAILED'
   | 'EXECLAVE_ENFORCEMENT_HALTED'
   | 'EXECLAVE_POLICY_BLOCKED'
+  | 'EXECLAVE_TOOL_INTEGRITY'
   | 'EXECLAVE_AGENT_PAUSED'
   | 'EXECLAVE_ENFORCEMENT_UNAVAILABLE'
   | 'EXECLAVE_POLICY_DENIED'
@@ -254,6 +255,7 @@ export declare const ERROR_CODES: Readonly<{
   AUTH_FAILED: 'EXECLAVE_AUTH_FAILED';
   ENFORCEMENT_HALTED: 'EXECLAVE_ENFORCEMENT_HALTED';
   POLICY_BLOCKED: 'EXECLAVE_POLICY_BLOCKED';
+  TOOL_INTEGRITY: 'EXECLAVE_TOOL_INTEGRITY';
   AGENT_PAUSED: 'EXECLAVE_AGENT_PAUSED';
   ENFORCEMENT_UNAVAILABLE: 'EXECLAVE_ENFORCEMENT_UNAVAILABLE';
   POLICY_DENIED: 'EXECLAVE_POLICY_DENIED';
@@ -278,6 +280,14 @@ export declare class EnforcementHaltError extends ExeclaveError {}
 export declare class PolicyBlockedError extends EnforcementHaltError {
   readonly violations: Violation[];
   readonly warnings: Violation[];
+}
+/**
+ * `code`: `EXECLAVE_TOOL_INTEGRITY`. A server `tool_integrity` policy refused
+ * the call: the agent's tool definitions differ from its baseline.
+ */
+export declare class ToolIntegrityError extends PolicyBlockedError {
+  /** The violations of type `tool_integrity` (a subset of `violations`). */
+  readonly toolViolations: Violation[];
 }
 /** `code`: `EXECLAVE_AGENT_PAUSED`. */
 export declare class AgentPausedError extends EnforcementHaltError {

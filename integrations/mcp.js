@@ -53,6 +53,16 @@ function warnIfWrappedDifferently(client, exe, agentId) {
 const { ToolPins } = require('../lib/tool-pins');
 const { toolCallTracing } = require('../lib/otel');
 
+/** The MCP server's name as it introduced itself (the descriptors' `server`). */
+function serverName(client) {
+  try {
+    const name = client.getServerVersion?.()?.name;
+    return typeof name === 'string' && name !== '' ? name : 'mcp';
+  } catch {
+    return 'mcp';
+  }
+}
+
 function describe(value) {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -210,6 +220,8 @@ function instrumentMcpClient(client, exe, options) {
       : new ToolPins(toolPins, onToolChange, {
           debug: gov.debug,
           onChange: tracing === null ? null : (change) => tracing.toolChanged(change),
+          // The service's tool_integrity policies read what was listed.
+          onListed: (definitions) => gov.toolDescriptors(serverName(client), definitions),
         });
   const originalCallTool = client.callTool;
   const originalRequest = typeof client.request === 'function' ? client.request : null;

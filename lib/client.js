@@ -759,6 +759,19 @@ class Execlave {
        * `requestState`: the call is a round sent again with it (its record
        * is linked to the earlier rounds'), else undefined.
        */
+      /**
+       * The tools `server` listed (`toolPins`): `definitions`, their pinned
+       * fields as JSON text (null: unreadable), go as `toolDescriptors`
+       * with this agent's enforce requests (a server `tool_integrity` policy).
+       */
+      toolDescriptors: (server, definitions) => {
+        if (!held) return;
+        try {
+          this.#native.setToolDescriptors(reg.handle, server, definitions);
+        } catch (cause) {
+          throw nativeFailure(cause);
+        }
+      },
       refuse: (tool, args, violations, requestState) => {
         const owed = this.#doneArgs.length > 0;
         let message;

@@ -51,8 +51,14 @@ class ToolPins {
   #onChange;
   #listing = new AsyncLocalStorage(); // the id of the listing call we are in
   #firstListing = null;
+  #onListed;
+  #listed = new Map(); // listing id -> the definitions its pages held
 
-  constructor(file, onToolChange, { debug = false, onChange = null } = {}) {
+  /**
+   * `onListed(definitions)`: told the definitions of each whole listing
+   * (all its pages), for the service's tool-integrity check.
+   */
+  constructor(file, onToolChange, { debug = false, onChange = null, onListed = null } = {}) {
     if (typeof file !== 'string' || file.length === 0) {
       throw new ExeclaveError('instrumentMcpClient: toolPins must be the path of a JSON lockfile');
     }
@@ -62,6 +68,7 @@ class ToolPins {
     this.#block = onToolChange === 'block';
     this.#debug = debug;
     this.#onChange = onChange;
+    this.#onListed = onListed;
     // Reads the lockfile now: a corrupt one is a configuration error, told at once.
     this.#native = nativeCall(() => new native.NativeToolPins(file, onToolChange, PINS_COMMAND));
   }
@@ -78,6 +85,7 @@ class ToolPins {
       return await this.#listing.run(id, list);
     } finally {
       this.#native.endListing(id);
+      this.#tellListed(id);
     }
   }
 
@@ -113,9 +121,19 @@ class ToolPins {
       }
       const changes = JSON.parse(nativeCall(() => this.#native.observePage(id, names, definitions)));
       for (const change of changes) this.#report(change);
+      if (this.#onListed) this.#listed.set(id, [...(this.#listed.get(id) ?? []), ...definitions]);
     } finally {
-      if (own) this.#native.endListing(id);
+      if (own) {
+        this.#native.endListing(id);
+        this.#tellListed(id);
+      }
     }
+  }
+
+  #tellListed(id) {
+    const definitions = this.#listed.get(id);
+    this.#listed.delete(id);
+    if (definitions !== undefined) this.#onListed(definitions);
   }
 
   #report({ message, ...change }) {

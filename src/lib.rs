@@ -175,6 +175,24 @@ impl NativeGovernor {
         Ok(slot)
     }
 
+    /// The tools `server` listed to the wrapped client of `slot`
+    /// (`toolPins`): `definitions` are their pinned fields as JSON text
+    /// (null: unreadable). See the core's `set_tool_descriptors`.
+    #[napi(catch_unwind)]
+    pub fn set_tool_descriptors(
+        &self,
+        slot: u32,
+        server: String,
+        definitions: Vec<Option<String>>,
+    ) -> Result<()> {
+        let Some(handle) = fast_path::handle(slot) else {
+            return Ok(()); // released: nothing to send for it any more
+        };
+        self.inner
+            .set_tool_descriptors(handle, &server, &definitions)
+            .map_err(js_error)
+    }
+
     /// Releases a slot from `registerAgent` (its wrapped client closed):
     /// the slot, and with its last registration the core's handle, are
     /// freed. An unknown or already released slot is ignored.

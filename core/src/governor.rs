@@ -312,6 +312,35 @@ impl Governor {
             .register(agent_id, session_id, user_id, enforce)
     }
 
+    /// The tools a server listed to the wrapped client of `handle`
+    /// (`toolPins` on): their descriptors go with every enforce request
+    /// of its agent, for the service's `tool_integrity` policies. Each
+    /// definition is the listed tool's pinned fields as JSON text; one that
+    /// cannot be read (`None`, not JSON, no name) is left out. Nothing to do
+    /// without a control plane.
+    pub fn set_tool_descriptors(
+        &self,
+        handle: AgentHandle,
+        server: &str,
+        definitions: &[Option<String>],
+    ) -> Result<(), Error> {
+        let e = self.engine();
+        if e.connection.is_none() {
+            return Ok(());
+        }
+        let reg = e.agents.get(handle).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidArgument, "unknown agent handle")
+        })?;
+        let descriptors = definitions
+            .iter()
+            .flatten()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .filter_map(|d| crate::tools::descriptor::tool_descriptor(server, &d))
+            .collect();
+        e.descriptors.set(&reg.context.agent_id, server, descriptors);
+        Ok(())
+    }
+
     /// Undoes one `register_agent` of `handle` (its client closed); the
     /// last one frees the handle, which may then be given out again.
     pub fn release_agent(&self, handle: AgentHandle) {

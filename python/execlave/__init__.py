@@ -17,6 +17,7 @@ from .errors import (
     ExeclaveError,
     PolicyBlockedError,
     PolicyDeniedError,
+    ToolIntegrityError,
 )
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ExeclaveAuthError",
     "EnforcementHaltError",
     "PolicyBlockedError",
+    "ToolIntegrityError",
     "AgentPausedError",
     "EnforcementUnavailableError",
     "PolicyDeniedError",

@@ -20,6 +20,7 @@ from .errors import (
     ExeclaveError,
     PolicyBlockedError,
     PolicyDeniedError,
+    ToolIntegrityError,
     _ApprovalError,
 )
 
@@ -121,7 +122,9 @@ def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
     kind = outcome.get("kind")
     message = str(outcome.get("message") or kind)
     if kind == "block":
-        return PolicyBlockedError(message, outcome.get("violations"), outcome.get("warnings"))
+        # The core names the subclass (a server tool_integrity policy).
+        cls = ToolIntegrityError if outcome.get("errorClass") == "ToolIntegrityError" else PolicyBlockedError
+        return cls(message, outcome.get("violations"), outcome.get("warnings"))
     if kind == "paused":
         return AgentPausedError(message, str(outcome.get("agentId")), outcome.get("reason"))
     if kind == "unavailable":

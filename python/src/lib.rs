@@ -97,6 +97,22 @@ impl NativeGovernor {
         })
     }
 
+    /// The tools `server` listed to the wrapped session of `handle`
+    /// (`tool_pins`): `definitions` are their pinned fields as JSON text
+    /// (None: unreadable). See the core's `set_tool_descriptors`.
+    fn set_tool_descriptors(
+        &self,
+        handle: u32,
+        server: &str,
+        definitions: Vec<Option<String>>,
+    ) -> PyResult<()> {
+        guarded(|| {
+            self.inner
+                .set_tool_descriptors(handle, server, &definitions)
+                .map_err(py_error)
+        })
+    }
+
     /// Decides a call, synchronously. An allowed call with nothing to
     /// report comes back as its ticket (an `int`, 0 when nothing is
     /// recorded); anything else as the outcome's JSON text. `track`: the

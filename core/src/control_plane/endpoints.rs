@@ -46,6 +46,10 @@ pub struct EnforceRequest {
     pub tools: Vec<String>,
     /// The full JSON-safe arguments, sent as `metadata.toolArguments`.
     pub tool_arguments: Value,
+    /// `toolDescriptors` (`{server, tool, descriptorHash, description?}`),
+    /// for the service's `tool_integrity` policies; sent when non-empty,
+    /// never part of the action context.
+    pub tool_descriptors: Vec<Value>,
 }
 
 impl EnforceRequest {
@@ -63,6 +67,7 @@ impl EnforceRequest {
             environment: environment.into(),
             tools: vec![tool.to_string()],
             tool_arguments: arguments,
+            tool_descriptors: Vec::new(),
         }
     }
 }
@@ -96,6 +101,8 @@ struct Wire<'a> {
     environment: &'a str,
     tools: &'a [String],
     metadata: WireMetadata<'a>,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tool_descriptors: &'a [Value],
 }
 
 #[derive(Serialize)]
@@ -113,6 +120,13 @@ impl EnforceRequest {
             tools: &self.tools,
             metadata: WireMetadata {
                 tool_arguments: &self.tool_arguments,
+            },
+            // A detection field: the enforce body only, never the action
+            // context an approval seals.
+            tool_descriptors: if agent_id.is_some() {
+                &self.tool_descriptors
+            } else {
+                &[]
             },
         }
     }

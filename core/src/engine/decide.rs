@@ -6,6 +6,7 @@
 //! overhead.
 
 use super::agents::{AgentHandle, AgentState, Agents, Registered};
+use super::descriptors::ToolDescriptors;
 use super::calls::{incomplete, Calls, Completion, PendingCall};
 use super::local_approval::HeldCall;
 use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
@@ -59,6 +60,9 @@ pub struct Engine {
     /// Where calls that went ahead without a decision are reported (a
     /// control plane, unless `reportBypasses: false`).
     pub bypasses: Option<Arc<BypassReporter>>,
+    /// The tool definitions agents listed (`toolPins`), for the service's
+    /// `tool_integrity` policies.
+    pub descriptors: ToolDescriptors,
     pub stats: Arc<Stats>,
     pub log: Arc<Logger>,
     /// Woken whenever a sync finishes or an agent is resolved.
@@ -112,6 +116,7 @@ impl Engine {
             records,
             connection,
             bypasses,
+            descriptors: ToolDescriptors::default(),
             stats,
             log,
             progress,
@@ -802,6 +807,7 @@ impl Engine {
         if let Some(i) = input {
             req.input = enforce_input(&call.tool, &Value::String(i));
         }
+        req.tool_descriptors = self.descriptors.for_agent(&call.context.agent_id);
         Stats::bump(&self.stats.remote_decisions);
         Some(req)
     }

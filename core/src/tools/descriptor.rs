@@ -16,6 +16,22 @@ pub fn descriptor_hash(tool: &Value) -> String {
     hex::encode(Sha256::digest(python_json(tool).as_bytes()))
 }
 
+/// The `toolDescriptors` item of one listed tool: `{server, tool,
+/// descriptorHash, description?}`; `definition` is the tool as listed (its
+/// pinned fields). `None` when it has no string `name`.
+pub fn tool_descriptor(server: &str, definition: &Value) -> Option<Value> {
+    let name = definition.get("name")?.as_str()?;
+    let mut item = serde_json::json!({
+        "server": server,
+        "tool": name,
+        "descriptorHash": descriptor_hash(definition),
+    });
+    if let Some(d) = definition.get("description").and_then(Value::as_str) {
+        item["description"] = Value::String(d.to_owned());
+    }
+    Some(item)
+}
+
 /// `json.dumps(value, sort_keys=True, separators=(",", ":"))`.
 pub fn python_json(value: &Value) -> String {
     let mut out = String::new();
