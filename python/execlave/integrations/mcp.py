@@ -112,7 +112,16 @@ def instrument_mcp_session(
             f"instrument_mcp_session: hide_blocked_tools must be True or False, got {hide_blocked_tools!r}"
         )
     in_band = blocks_in_band(on_block)
-    pins = None if tool_pins is None else ToolPins(tool_pins, on_tool_change, debug=exe._debug)
+
+    def listed(definitions: list[str | None]) -> None:
+        # The service's tool_integrity policies read what was listed.
+        exe._native.set_tool_descriptors(handle, _server_name(session), definitions)
+
+    pins = (
+        None
+        if tool_pins is None
+        else ToolPins(tool_pins, on_tool_change, debug=exe._debug, on_listed=listed)
+    )
     handle = exe._handle(agent_id, session_id, user_id, enforce)
     original_send_request = getattr(session, "send_request", None)
     original_list_tools = getattr(session, "list_tools", None)
@@ -471,3 +480,13 @@ def _record_result(exe: Execlave, ticket: int, result: Any, input: str | None = 
     except Exception:
         text = '"[result not serialisable]"'
     exe._complete(ticket, ANSWERED_IS_ERROR if is_error is True else ANSWERED, text, None, input)
+
+
+def _server_name(session: Any) -> str:
+    """The MCP server's name as it introduced itself (the descriptors' ``server``)."""
+    try:
+        info = getattr(session, "server_info", None)
+        name = getattr(info, "name", None)
+    except Exception:
+        name = None
+    return name if isinstance(name, str) and name else "mcp"
