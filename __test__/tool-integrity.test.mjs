@@ -7,6 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createRequire } from 'node:module';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -15,6 +18,15 @@ import { Execlave, PolicyBlockedError, ToolIntegrityError, ERROR_CODES } from '@
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
 import { startControlPlane } from '../test-control-plane/index.mjs';
 import { tempDir } from './helpers/servers.mjs';
+
+const require = createRequire(import.meta.url);
+const PINS_BIN = require.resolve('../bin/execlave-pins.js');
+
+/** Runs `execlave-pins args` against `cp` (async: the control plane answers from this process). */
+function pinsCli(cp, args) {
+  const env = { ...process.env, EXECLAVE_API_KEY: cp.apiKey, EXECLAVE_BASE_URL: cp.url };
+  return promisify(execFile)(process.execPath, [PINS_BIN, ...args], { env, timeout: 20_000 });
+}
 
 async function mutablePair() {
   const ran = {};
@@ -48,8 +60,15 @@ test('a changed tool description is refused by the service\'s integrity policy',
     assert.equal(d.description, 'Fetches a web page.');
     assert.match(d.descriptorHash, /^[0-9a-f]{64}$/);
 
-    // The reviewed set becomes the agent's baseline; the service checks it.
-    cp.setBaseline('agt_ops', first.toolDescriptors);
+    // The reviewed set (pinned at the first listing) becomes the agent's
+    // baseline on the service, hashed from the lockfile as the wrapper
+    // hashes what it lists.
+    const lockfile = join(dir, 'tools.lock.json');
+    const { stdout } = await pinsCli(cp, ['accept', '--yes', '--report', '--agent', 'ops-agent', '--server', 'mutable', lockfile]);
+    assert.match(stdout, /sent 1 tool definition\(s\) as the baseline of agent ops-agent/);
+    const baseline = cp.baseline('agt_ops');
+    assert.equal(baseline.reason, 'manual');
+    assert.deepEqual(baseline.descriptors, first.toolDescriptors);
     cp.enforceToolIntegrity(true);
     await client.callTool({ name: 'fetch_page', arguments: { url: 'b' } });
     assert.equal(ran.fetch_page, 2, 'the same definitions pass');
@@ -85,6 +104,17 @@ test('without toolPins no descriptors are sent', async () => {
   } finally {
     await client.close();
     await exe.shutdown();
+    await cp.close();
+  }
+});
+
+test('accept --report names what it needs', async () => {
+  const cp = await startControlPlane();
+  try {
+    const err = await pinsCli(cp, ['accept', '--yes', '--report', 'x.lock.json']).catch((e) => e);
+    assert.equal(err.code, 2);
+    assert.match(err.stderr, /--report needs --agent <agentId> and --server/);
+  } finally {
     await cp.close();
   }
 });

@@ -328,16 +328,18 @@ impl Governor {
         if e.connection.is_none() {
             return Ok(());
         }
-        let reg = e.agents.get(handle).ok_or_else(|| {
-            Error::new(ErrorKind::InvalidArgument, "unknown agent handle")
-        })?;
+        let reg = e
+            .agents
+            .get(handle)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "unknown agent handle"))?;
         let descriptors = definitions
             .iter()
             .flatten()
             .filter_map(|d| serde_json::from_str(d).ok())
             .filter_map(|d| crate::tools::descriptor::tool_descriptor(server, &d))
             .collect();
-        e.descriptors.set(&reg.context.agent_id, server, descriptors);
+        e.descriptors
+            .set(&reg.context.agent_id, server, descriptors);
         Ok(())
     }
 

@@ -74,7 +74,10 @@ async fn a_window_closed_on_recovery_is_sent_with_its_count() {
     assert!(body.get("dropped").is_none());
     let windows = body["windows"].as_array().unwrap();
     assert_eq!(windows.len(), 2);
-    let ops = windows.iter().find(|w| w["agentId"] == "ops-agent").unwrap();
+    let ops = windows
+        .iter()
+        .find(|w| w["agentId"] == "ops-agent")
+        .unwrap();
     assert_eq!(ops["count"], 3);
     assert_eq!(ops["reason"], "network_error");
     assert_eq!(ops["source"], "sdk");
@@ -83,7 +86,10 @@ async fn a_window_closed_on_recovery_is_sent_with_its_count() {
     assert!(ops["firstAt"].as_str().unwrap() <= ops["lastAt"].as_str().unwrap());
     let r2 = r.clone();
     eventually("counted", move || {
-        stats.bypass_windows_sent.load(std::sync::atomic::Ordering::Relaxed) == 2
+        stats
+            .bypass_windows_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2
     })
     .await;
     tokio::time::sleep(120 * MS).await;
@@ -107,7 +113,11 @@ async fn an_idle_window_closes_by_itself() {
 async fn a_failed_report_is_retried_with_the_same_window_ids() {
     let server = TestServer::routed(vec![(
         ROUTE,
-        vec![Reply::status(503), Reply::status(429), Reply::json(200, "{}")],
+        vec![
+            Reply::status(503),
+            Reply::status(429),
+            Reply::json(200, "{}"),
+        ],
     )])
     .await;
     let (r, stats) = reporter(&server, quick());
@@ -122,7 +132,9 @@ async fn a_failed_report_is_retried_with_the_same_window_ids() {
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert_eq!(all[2]["windows"][0]["count"], 4);
     assert_eq!(
-        stats.bypass_windows_sent.load(std::sync::atomic::Ordering::Relaxed),
+        stats
+            .bypass_windows_sent
+            .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
 }
@@ -139,7 +151,9 @@ async fn a_refused_report_is_dropped_not_retried() {
         tokio::time::sleep(300 * MS).await;
         assert_eq!(bodies(&server).len(), 1, "HTTP {status}: not retried");
         assert_eq!(
-            stats.bypass_windows_dropped.load(std::sync::atomic::Ordering::Relaxed),
+            stats
+                .bypass_windows_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
             1
         );
     }
@@ -167,7 +181,10 @@ async fn reports_hold_at_most_a_batch_and_what_was_not_kept_is_counted() {
     assert_eq!(dropped["bypasses"], 10);
     assert!(dropped["dropId"].is_string() && dropped["since"].is_string());
     assert!(all[1].get("dropped").is_none(), "told once");
-    assert_eq!(all[0]["windows"][0]["agentId"], "agent-10", "oldest dropped");
+    assert_eq!(
+        all[0]["windows"][0]["agentId"], "agent-10",
+        "oldest dropped"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +196,9 @@ async fn shutdown_closes_open_windows_and_tries_once_more() {
     assert_eq!(bodies(&server).len(), 1, "one try at shutdown");
     assert_eq!(bodies(&server)[0]["windows"][0]["count"], 2);
     assert_eq!(
-        stats.bypass_windows_dropped.load(std::sync::atomic::Ordering::Relaxed),
+        stats
+            .bypass_windows_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
         1,
         "lost, and counted"
     );
@@ -211,7 +230,13 @@ async fn an_outage_under_fail_open_is_one_window_per_reason_with_its_count() {
     for _ in 0..5 {
         let outcome = call(&g, h).await;
         assert!(
-            matches!(&outcome, Outcome::Allow { bypass: Some(_), .. }),
+            matches!(
+                &outcome,
+                Outcome::Allow {
+                    bypass: Some(_),
+                    ..
+                }
+            ),
             "{outcome:?}"
         );
     }

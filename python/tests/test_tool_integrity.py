@@ -6,12 +6,15 @@ test control plane on loopback with its scripted integrity policy."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import sys
+import subprocess
 import pytest
 from execlave import Execlave, PolicyBlockedError, ToolIntegrityError
 from execlave.integrations.mcp import instrument_mcp_session
@@ -70,7 +73,20 @@ async def test_a_changed_description_is_refused_by_the_services_integrity_policy
             assert (d["server"], d["tool"], d["description"]) == ("mutable", "fetch_page", "Fetches a web page.")
             assert len(d["descriptorHash"]) == 64
 
-            cp.call("setBaseline", "agt_ops", first["toolDescriptors"])
+            # The reviewed set (pinned at the first listing) becomes the
+            # agent's baseline, hashed from the lockfile as the wrapper
+            # hashes what it lists. The CLI runs in a child: the control
+            # plane is its own process, so a blocking wait is fine here.
+            cli = subprocess.run(
+                [sys.executable, "-c", "from execlave._pins_cli import main; main()",
+                 "accept", "--yes", "--report", "--agent", "ops-agent", "--server", "mutable",
+                 str(tmp_path / "tools.lock.json")],
+                env={**os.environ, "EXECLAVE_API_KEY": cp.api_key, "EXECLAVE_BASE_URL": cp.url},
+                capture_output=True, text=True, timeout=60,
+            )
+            assert cli.returncode == 0, cli.stderr
+            assert "sent 1 tool definition(s) as the baseline of agent ops-agent" in cli.stdout
+            assert cp.call("baseline", "agt_ops")["descriptors"] == first["toolDescriptors"]
             cp.call("enforceToolIntegrity", True)
             await session.call_tool("fetch_page", {"url": "b"})
             assert tools.ran == 2

@@ -161,7 +161,12 @@ impl BypassReporter {
                 return Round::Done;
             };
             let n = batch.windows.len() as u64;
-            match self.connection.api.report_bypass_windows(body(&batch)).await {
+            match self
+                .connection
+                .api
+                .report_bypass_windows(body(&batch))
+                .await
+            {
                 Ok(()) => {
                     self.stats
                         .bypass_windows_sent

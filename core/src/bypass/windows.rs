@@ -184,10 +184,7 @@ impl BypassWindows {
             .filter(|(_, w)| self.expired(w, now))
             .map(|(k, _)| k.clone())
             .collect();
-        let mut ended: Vec<Window> = keys
-            .iter()
-            .filter_map(|k| self.open.remove(k))
-            .collect();
+        let mut ended: Vec<Window> = keys.iter().filter_map(|k| self.open.remove(k)).collect();
         ended.sort_by_key(|w| w.opened);
         self.closed.extend(ended);
     }
@@ -336,7 +333,11 @@ mod tests {
 
         // Busy but old: closed at 15 minutes; the next bypass opens another.
         for i in 0..=30 {
-            w.record(&bypass("b", BypassReason::NetworkError), t + i * 30 * S, wall);
+            w.record(
+                &bypass("b", BypassReason::NetworkError),
+                t + i * 30 * S,
+                wall,
+            );
         }
         let batch = w.take_batch(100).unwrap();
         assert_eq!(batch.windows.len(), 2);
@@ -354,7 +355,11 @@ mod tests {
         let t = Instant::now();
         let wall = SystemTime::now();
         for i in 0..5 {
-            w.record(&bypass(&format!("agent-{i}"), BypassReason::NetworkError), t, wall);
+            w.record(
+                &bypass(&format!("agent-{i}"), BypassReason::NetworkError),
+                t,
+                wall,
+            );
             w.recover();
         }
         assert_eq!(w.closed_count(), 3);
@@ -372,7 +377,11 @@ mod tests {
 
         // Every kept window open: the new bypass itself is counted.
         for i in 0..4 {
-            w.record(&bypass(&format!("x-{i}"), BypassReason::NetworkError), t, wall);
+            w.record(
+                &bypass(&format!("x-{i}"), BypassReason::NetworkError),
+                t,
+                wall,
+            );
         }
         assert_eq!(w.open_count(), 3);
         let d = w.take_batch(100).unwrap().dropped.unwrap();

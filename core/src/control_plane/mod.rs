@@ -15,6 +15,7 @@ pub mod client;
 pub mod connection;
 pub mod endpoints;
 pub mod error;
+mod tool_integrity;
 
 #[cfg(any(test, feature = "test-support"))]
 mod test_approvals;

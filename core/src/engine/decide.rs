@@ -6,8 +6,8 @@
 //! overhead.
 
 use super::agents::{AgentHandle, AgentState, Agents, Registered};
-use super::descriptors::ToolDescriptors;
 use super::calls::{incomplete, Calls, Completion, PendingCall};
+use super::descriptors::ToolDescriptors;
 use super::local_approval::HeldCall;
 use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
 use super::policy_store::PolicyStore;

@@ -1,7 +1,7 @@
 //! What the host must do with a call, once the governor has looked at it.
 
-use crate::decision::Violation;
 use crate::bypass::BypassReason;
+use crate::decision::Violation;
 use crate::messages;
 use crate::records::record::ApprovalNote;
 use crate::sync::approval::ApprovalRefusal;
@@ -235,9 +235,11 @@ mod tests {
             violations: vec![violation("rbac"), violation(t)],
             warnings: vec![],
         };
-        let v: serde_json::Value = serde_json::from_str(&block("tool_integrity").to_json()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&block("tool_integrity").to_json()).unwrap();
         assert_eq!(v["errorClass"], "ToolIntegrityError");
-        let v: serde_json::Value = serde_json::from_str(&block("content_filter").to_json()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&block("content_filter").to_json()).unwrap();
         assert!(v.get("errorClass").is_none());
     }
 }

@@ -11,6 +11,7 @@
 //! Which tools a listing hides is decided by the engine
 //! ([`crate::engine`]'s `refused_by_name`): it needs the policies in force.
 
+pub mod baseline;
 pub mod canonical;
 pub mod descriptor;
 pub mod diff;
