@@ -256,6 +256,7 @@ impl Governor {
                 poll_interval: Duration::from_millis(options.approval_poll_interval_ms),
             },
             local_approver: options.local_approver,
+            scan_tool_outputs: options.scan_tool_outputs,
         };
         let engine = Engine::new(
             settings,
@@ -341,6 +342,25 @@ impl Governor {
         e.descriptors
             .set(&reg.context.agent_id, server, descriptors);
         Ok(())
+    }
+
+    /// See [`Engine::scans_tool_outputs`].
+    pub fn scans_tool_outputs(&self, handle: AgentHandle) -> bool {
+        self.engine().scans_tool_outputs(handle)
+    }
+
+    /// See [`Engine::check_tool_output`]: the one call a host (or the
+    /// `execlave-mcp` relay) makes with an allowed call's result before
+    /// handing it over.
+    pub async fn check_tool_output(
+        &self,
+        handle: AgentHandle,
+        tool: &str,
+        result_json: &str,
+    ) -> Outcome {
+        self.engine()
+            .check_tool_output(handle, tool, result_json)
+            .await
     }
 
     /// Undoes one `register_agent` of `handle` (its client closed); the

@@ -33,6 +33,7 @@ pub mod records;
 pub mod redact;
 pub mod stats;
 pub mod sync;
+pub mod tool_output;
 pub mod tools;
 
 pub use engine::{AgentHandle, Completion, Ending, Outcome, Ticket, Undecided};

@@ -45,6 +45,9 @@ pub struct EngineSettings {
     pub approval: ApprovalTiming,
     /// The host has an approver for local `require_approval` policies.
     pub local_approver: bool,
+    /// `scanToolOutputs`: every allowed call's result goes to the scan,
+    /// whatever the policies say.
+    pub scan_tool_outputs: bool,
 }
 
 pub struct Engine {
