@@ -244,8 +244,10 @@ function instrumentMcpClient(client, exe, options) {
    * The answer or the error goes back to the caller as the client gave it:
    * recording reads it without throwing, and should it throw all the same,
    * the record is what is lost, never the caller's value.
+   * `scanTool`: the tool's name when its answer goes to the control
+   * plane's output scan first (issue 22), else null.
    */
-  function sendChecked(ticket, send, forwarded, args, rest, params) {
+  function sendChecked(ticket, send, forwarded, args, rest, params, scanTool = null) {
     const outer = sending;
     sending = params;
     let answer;
@@ -261,6 +263,7 @@ function instrumentMcpClient(client, exe, options) {
       if (marksLateSends && params !== null && sending === params) params[kSentLater] = true;
       sending = outer;
     }
+    if (scanTool !== null) return scanAnswer(ticket, answer, args, scanTool);
     if (ticket === 0) return answer;
     return Promise.resolve(answer).then(
       (result) => {
@@ -277,6 +280,42 @@ function instrumentMcpClient(client, exe, options) {
         throw err;
       },
     );
+  }
+
+  /**
+   * The answer of a call whose results are scanned: handed over once the
+   * control plane's tool_output_scan policies let it through. A refused
+   * one reaches neither the caller nor the record (which shows the
+   * refusal); with `onBlock: 'result'` a policy's refusal is the result.
+   */
+  async function scanAnswer(ticket, answer, args, tool) {
+    let result;
+    try {
+      result = await answer;
+    } catch (err) {
+      if (ticket !== 0) recordFailure(ticket, args, err);
+      throw err;
+    }
+    try {
+      await gov.checkOutput(tool, result);
+    } catch (err) {
+      if (ticket !== 0) recordFailure(ticket, args, err);
+      if (inBand && err instanceof PolicyBlockedError) return blockedCallResult(err);
+      throw err;
+    }
+    if (ticket === 0) return result;
+    if (result !== null && typeof result === 'object') opensRound(ticket, result);
+    try {
+      gov.succeeded(ticket, args, result, performance.now());
+    } catch {
+      // See `sendChecked`: the caller's result comes first.
+    }
+    return result;
+  }
+
+  /** The tool name when this call's answer must be scanned (issue 22), else null. */
+  function scanOf(params) {
+    return gov.scansOutputs() ? params.name : null;
   }
 
   /**
@@ -335,8 +374,9 @@ function instrumentMcpClient(client, exe, options) {
     const args = params.arguments;
     const ticket = begin(params, rest);
     const mark = send === originalCallTool ? params : null;
-    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
-    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
+    const scan = scanOf(params);
+    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark, scan);
+    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark, scan));
   }
 
   /**
@@ -357,8 +397,9 @@ function instrumentMcpClient(client, exe, options) {
       return Promise.resolve(blockedCallResult(err));
     }
     const mark = send === originalCallTool ? params : null;
-    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
-    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark), blockedCallResult);
+    const scan = scanOf(params);
+    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark, scan);
+    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark, scan), blockedCallResult);
   }
 
   /**
@@ -372,10 +413,11 @@ function instrumentMcpClient(client, exe, options) {
       if (pins !== null) await pinCheck(params);
       const args = params.arguments;
       const ticket = await begin(params, rest, span ?? undefined);
-      if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
+      const scan = scanOf(params);
+      if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null, scan);
       span.allowed();
       const mark = send === originalCallTool ? params : null;
-      const result = await span.run(() => sendChecked(ticket, send, forwarded, args, rest, mark));
+      const result = await span.run(() => sendChecked(ticket, send, forwarded, args, rest, mark, scan));
       span.answered(result);
       return result;
     } catch (err) {

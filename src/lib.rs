@@ -321,6 +321,34 @@ impl NativeGovernor {
         promise(env, &self.inner, future, |outcome| outcome.to_json())
     }
 
+    /// Whether the results of this slot's calls go to the control plane's
+    /// `tool_output_scan` policies (`checkToolOutput`).
+    #[napi(catch_unwind)]
+    pub fn scans_tool_outputs(&self, slot: u32) -> bool {
+        fast_path::handle(slot).is_some_and(|h| self.inner.scans_tool_outputs(h))
+    }
+
+    /// Resolves with the outcome JSON of the scan of `result_json` (a
+    /// `CallToolResult`), the answer of an allowed call of `tool`.
+    #[napi(catch_unwind)]
+    pub fn check_tool_output<'env>(
+        &self,
+        env: &'env Env,
+        slot: u32,
+        tool: String,
+        result_json: String,
+    ) -> Result<Object<'env>> {
+        let inner = self.inner.clone();
+        let handle = fast_path::handle(slot);
+        let future = async move {
+            match handle {
+                Some(h) => inner.check_tool_output(h, &tool, &result_json).await,
+                None => execlave_core::Outcome::Closed,
+            }
+        };
+        promise(env, &self.inner, future, |outcome| outcome.to_json())
+    }
+
     /// The caller gave up on a pending call waiting for an approval: its
     /// `decideRemote` resolves `cancelled`, nothing more is sent for it.
     #[napi(catch_unwind)]

@@ -236,6 +236,35 @@ impl NativeGovernor {
         })
     }
 
+    /// Whether the results of `handle`'s calls go to the control plane's
+    /// `tool_output_scan` policies (`check_tool_output`).
+    fn scans_tool_outputs(&self, handle: u32) -> bool {
+        self.inner.scans_tool_outputs(handle)
+    }
+
+    /// Calls ``on_done`` with the outcome JSON of the scan of
+    /// ``result_json`` (a CallToolResult), the answer of an allowed call.
+    fn check_tool_output(
+        &self,
+        handle: u32,
+        tool: String,
+        result_json: String,
+        on_done: Py<PyAny>,
+    ) -> PyResult<()> {
+        guarded(|| {
+            let inner = self.inner.clone();
+            runner::spawn(
+                &self.inner,
+                async move { inner.check_tool_output(handle, &tool, &result_json).await },
+                on_done,
+                |py, outcome: Outcome| {
+                    Ok(PyString::new(py, &outcome.to_json()).into_any().unbind())
+                },
+            );
+            Ok(())
+        })
+    }
+
     /// The caller gave up on the pending call `ticket` (its task was
     /// cancelled while it waited for an approval): nothing more is sent
     /// for it, it is recorded as cancelled. False: no such pending call.
