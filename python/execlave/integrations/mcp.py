@@ -31,6 +31,7 @@ from .._governance import NOT_FLAT, check_tool_name, flat_copy, snapshot_argumen
 from ..client import ANSWERED, ANSWERED_IS_ERROR, THREW, Execlave, ticket_of
 from ..errors import ExeclaveError, PolicyBlockedError
 from ._in_band import blocked_call_result, blocks_in_band
+from ._tool_outputs import scan_output
 from ._tool_pins import ToolPins
 from ._tool_visibility import without_refused_tools
 
@@ -132,6 +133,8 @@ def instrument_mcp_session(
 
     decide = exe._decide
     by_tool = exe._decide_by_tool
+    # Whether this agent's results go to the output scan (issue 22).
+    scans = exe._native.scans_tool_outputs
 
     def refused_by_name(names: list[str]) -> list[bool]:
         return exe._refused_by_name(handle, names)
@@ -234,6 +237,16 @@ def instrument_mcp_session(
             raise
         finally:
             _checked.reset(token)
+        if scans(handle):
+            refused = await scan_output(exe, handle, name, result)
+            if refused is not None:
+                # Neither the caller nor the record gets the result.
+                if ticket:
+                    input = encode_flat(snapshot) if by_name and snapshot is not None else None
+                    exe._complete(ticket, THREW, str(refused), type(refused).__name__, input)
+                if in_band and isinstance(refused, PolicyBlockedError):
+                    return blocked_call_result(refused)
+                raise refused
         if ticket:
             # Only a caller that allows it gets an input_required answer
             # back (the session raises otherwise): ordinary calls skip this.
@@ -283,6 +296,14 @@ def instrument_mcp_session(
             if ticket:
                 exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
             raise
+        if scans(handle):
+            refused = await scan_output(exe, handle, name, result)
+            if refused is not None:
+                if ticket:
+                    exe._complete(ticket, THREW, str(refused), type(refused).__name__)
+                if in_band and isinstance(refused, PolicyBlockedError):
+                    return _as_requested(blocked_call_result(refused), args, kwargs)
+                raise refused
         if ticket:
             _opens_round(exe, ticket, result)
             _record_result(exe, ticket, result)
