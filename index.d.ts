@@ -102,6 +102,12 @@ export interface ExeclaveOptions {
    * windows per (agent, reason). Default true; `onEnforcementBypassed` is told either way.
    */
   reportBypasses?: boolean;
+  /**
+   * Send every allowed call's result to the control plane's `tool_output_scan`
+   * policies before the caller gets it, even when none is known to apply to
+   * the agent (with one active, results are scanned anyway). Needs an API key.
+   */
+  scanToolOutputs?: boolean;
   /** `'local'` (default): decide locally, ask the control plane only for what it alone decides. `'remote'`: ask it on every call. */
   enforcement?: 'local' | 'remote';
   /** How often policies are fetched. Default 30 000 ms. */

@@ -123,8 +123,8 @@ def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
     message = str(outcome.get("message") or kind)
     if kind == "block":
         # The core names the subclass (a server tool_integrity policy).
-        cls = ToolIntegrityError if outcome.get("errorClass") == "ToolIntegrityError" else PolicyBlockedError
-        return cls(message, outcome.get("violations"), outcome.get("warnings"))
+        blocked = ToolIntegrityError if outcome.get("errorClass") == "ToolIntegrityError" else PolicyBlockedError
+        return blocked(message, outcome.get("violations"), outcome.get("warnings"))
     if kind == "paused":
         return AgentPausedError(message, str(outcome.get("agentId")), outcome.get("reason"))
     if kind == "unavailable":

@@ -114,14 +114,14 @@ def instrument_mcp_session(
         )
     in_band = blocks_in_band(on_block)
 
-    def listed(definitions: list[str | None]) -> None:
+    def descriptors_listed(definitions: list[str | None]) -> None:
         # The service's tool_integrity policies read what was listed.
         exe._native.set_tool_descriptors(handle, _server_name(session), definitions)
 
     pins = (
         None
         if tool_pins is None
-        else ToolPins(tool_pins, on_tool_change, debug=exe._debug, on_listed=listed)
+        else ToolPins(tool_pins, on_tool_change, debug=exe._debug, on_listed=descriptors_listed)
     )
     handle = exe._handle(agent_id, session_id, user_id, enforce)
     original_send_request = getattr(session, "send_request", None)
