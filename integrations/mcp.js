@@ -297,7 +297,7 @@ function instrumentMcpClient(client, exe, options) {
       throw err;
     }
     try {
-      await gov.checkOutput(tool, result);
+      await gov.checkOutput(ticket, tool, result);
     } catch (err) {
       if (ticket !== 0) recordFailure(ticket, args, err);
       if (inBand && err instanceof PolicyBlockedError) return blockedCallResult(err);
@@ -488,7 +488,9 @@ function instrumentMcpClient(client, exe, options) {
     if (ticket !== undefined) {
       // Params our requestStream checked and sends through here.
       decidedInStream.delete(params);
-      return sendChecked(ticket, originalRequest, { method, params }, params.arguments, rest, null);
+      // Its answer is scanned here too (issue 22): a refused one never
+      // reaches the stream's caller (the SDK turns the error into an McpError).
+      return sendChecked(ticket, originalRequest, { method, params }, params.arguments, rest, null, scanOf(params));
     }
     const checked = toolCallParams(...toolCallOf(params), params);
     return governCall(checked, originalRequest, { method, params: checked }, rest);

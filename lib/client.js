@@ -772,9 +772,10 @@ class Execlave {
       /**
        * Scans `result`, the answer of an allowed call of `tool`, before the
        * caller gets it: resolves when it may be handed over, rejects with
-       * the halt error (`PolicyBlockedError`…) when not.
+       * the halt error (`PolicyBlockedError`…) when not. The call's record
+       * (`ticket`, 0: none) says what the scan made of it.
        */
-      checkOutput: async (tool, result) => {
+      checkOutput: async (ticket, tool, result) => {
         let json;
         try {
           json = JSON.stringify(result ?? null);
@@ -784,7 +785,7 @@ class Execlave {
         }
         let answer;
         try {
-          answer = await this.#native.checkToolOutput(reg.handle, tool, json);
+          answer = await this.#native.checkToolOutput(reg.handle, ticket, tool, json);
         } catch (cause) {
           throw nativeFailure(cause);
         }

@@ -335,6 +335,7 @@ impl NativeGovernor {
         &self,
         env: &'env Env,
         slot: u32,
+        ticket: f64,
         tool: String,
         result_json: String,
     ) -> Result<Object<'env>> {
@@ -342,7 +343,11 @@ impl NativeGovernor {
         let handle = fast_path::handle(slot);
         let future = async move {
             match handle {
-                Some(h) => inner.check_tool_output(h, &tool, &result_json).await,
+                Some(h) => {
+                    inner
+                        .check_tool_output(h, ticket as u64, &tool, &result_json)
+                        .await
+                }
                 None => execlave_core::Outcome::Closed,
             }
         };

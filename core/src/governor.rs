@@ -355,11 +355,12 @@ impl Governor {
     pub async fn check_tool_output(
         &self,
         handle: AgentHandle,
+        ticket: Ticket,
         tool: &str,
         result_json: &str,
     ) -> Outcome {
         self.engine()
-            .check_tool_output(handle, tool, result_json)
+            .check_tool_output(handle, ticket, tool, result_json)
             .await
     }
 

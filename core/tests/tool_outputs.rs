@@ -29,7 +29,7 @@ fn result(text: &str) -> String {
 async fn check(g: &execlave_core::Governor, h: u32, text: &str) -> Outcome {
     let (g2, text) = (g.clone(), result(text));
     on_core(g, async move {
-        g2.check_tool_output(h, "read_file", &text).await
+        g2.check_tool_output(h, 0, "read_file", &text).await
     })
     .await
 }

@@ -247,6 +247,7 @@ impl NativeGovernor {
     fn check_tool_output(
         &self,
         handle: u32,
+        ticket: u64,
         tool: String,
         result_json: String,
         on_done: Py<PyAny>,
@@ -255,7 +256,11 @@ impl NativeGovernor {
             let inner = self.inner.clone();
             runner::spawn(
                 &self.inner,
-                async move { inner.check_tool_output(handle, &tool, &result_json).await },
+                async move {
+                    inner
+                        .check_tool_output(handle, ticket, &tool, &result_json)
+                        .await
+                },
                 on_done,
                 |py, outcome: Outcome| {
                     Ok(PyString::new(py, &outcome.to_json()).into_any().unbind())

@@ -60,8 +60,10 @@ async def test_an_injected_file_is_blocked_and_reaches_neither_caller_nor_record
         assert "id_rsa" in second["toolOutputs"][0]["output"], "the scan saw the text"
     assert "id_rsa" not in log.read_text(), "the record holds no part of the blocked output"
     records = read_audit_log(log)
-    assert any(r.get("errorType") == "PolicyBlockedError" for r in records), records
-    assert any(r["status"] == "success" and "hello world" in (r.get("output") or "") for r in records)
+    blocked = next(r for r in records if r.get("errorType") == "PolicyBlockedError")
+    assert blocked["metadata"]["outputScan"] == "blocked"
+    passed = next(r for r in records if r["status"] == "success" and "hello world" in (r.get("output") or ""))
+    assert passed["metadata"]["outputScan"] == "passed"
 
 
 async def test_on_block_result_and_outages(control_plane_factory: Any, tmp_path: Path) -> None:

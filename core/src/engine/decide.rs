@@ -706,6 +706,7 @@ impl Engine {
             unsent_round: None,
             approval: None,
             server_after_approval: false,
+            output_scan: None,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);
@@ -754,6 +755,7 @@ impl Engine {
             warnings: refused.warnings,
             decided_by: refused.decided_by,
             approval: refused.approval,
+            output_scan: None,
         };
         if hold {
             self.calls.hold(record);

@@ -9,7 +9,7 @@ use super::text::{model_text, scannable, Scannable, MAX_SCANNED_CHARS};
 use super::TOOL_OUTPUT_SCAN;
 use crate::bypass::BypassReason;
 use crate::control_plane::EnforceRequest;
-use crate::engine::{AgentHandle, Engine, Outcome, RemoteVerdict};
+use crate::engine::{AgentHandle, Engine, Outcome, RemoteVerdict, Ticket};
 use crate::log::one_line;
 use crate::options::OutageMode;
 use crate::stats::Stats;
@@ -35,14 +35,32 @@ impl Engine {
     }
 
     /// Asks the control plane about `result_json` (a `CallToolResult`),
-    /// the answer of an allowed call of `tool`. Without a control plane
-    /// there is nothing to ask: allowed.
+    /// the answer of an allowed call of `tool`; `ticket` (0: none) is the
+    /// call's, whose record then says what the scan made of it. Without a
+    /// control plane there is nothing to ask: allowed.
     pub async fn check_tool_output(
         &self,
         handle: AgentHandle,
+        ticket: Ticket,
         tool: &str,
         result_json: &str,
     ) -> Outcome {
+        let outcome = self.scan_output(handle, tool, result_json).await;
+        let note = match &outcome {
+            Outcome::Allow {
+                bypass: Some(_), ..
+            } => "bypassed",
+            Outcome::Allow { .. } => "passed",
+            Outcome::Block { .. } => "blocked",
+            _ => "refused",
+        };
+        if let Some(call) = self.calls.lock().get_mut(&ticket) {
+            call.output_scan = Some(note);
+        }
+        outcome
+    }
+
+    async fn scan_output(&self, handle: AgentHandle, tool: &str, result_json: &str) -> Outcome {
         let allow = |bypass| Outcome::Allow {
             ticket: None,
             warnings: vec![],

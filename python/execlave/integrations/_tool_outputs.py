@@ -27,13 +27,14 @@ def result_json(result: Any) -> str | None:
         return None
 
 
-async def scan_output(exe: Execlave, handle: int, tool: str, result: Any) -> ExeclaveError | None:
-    """Why ``result`` may not be handed over, or None when it may."""
+async def scan_output(exe: Execlave, handle: int, ticket: int, tool: str, result: Any) -> ExeclaveError | None:
+    """Why ``result`` may not be handed over, or None when it may; the
+    call's record (``ticket``, 0: none) says what the scan made of it."""
     text = result_json(result)
     if text is None:
         # Unscannable is not handed over: refused, never let through.
         return EnforcementUnavailableError(f"the result of tool {tool!r} cannot be read to scan it")
-    answer = await _native_future(lambda done: exe._native.check_tool_output(handle, tool, text, done))
+    answer = await _native_future(lambda done: exe._native.check_tool_output(handle, ticket, tool, text, done))
     outcome = json.loads(str(answer))
     if outcome.get("kind") == "allow":
         if outcome.get("bypass"):

@@ -238,7 +238,7 @@ def instrument_mcp_session(
         finally:
             _checked.reset(token)
         if scans(handle):
-            refused = await scan_output(exe, handle, name, result)
+            refused = await scan_output(exe, handle, ticket or 0, name, result)
             if refused is not None:
                 # Neither the caller nor the record gets the result.
                 if ticket:
@@ -297,7 +297,7 @@ def instrument_mcp_session(
                 exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
             raise
         if scans(handle):
-            refused = await scan_output(exe, handle, name, result)
+            refused = await scan_output(exe, handle, ticket or 0, name, result)
             if refused is not None:
                 if ticket:
                     exe._complete(ticket, THREW, str(refused), type(refused).__name__)
