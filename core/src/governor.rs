@@ -3,6 +3,7 @@
 //! connection, sync loops), owns the one async runtime they run on, and
 //! hands a binding's futures to that runtime.
 
+use crate::background::{spawn_background, start_runtime, BackgroundSettings};
 use crate::bypass::{BypassReporter, ReportTiming};
 use crate::clock;
 use crate::control_plane::{
@@ -26,8 +27,7 @@ use crate::records::report::{FlushReport, RecordCounts};
 use crate::records::sinks_for;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::sync::approval::ApprovalTiming;
-use crate::sync::kill_switch::KillSwitch;
-use crate::sync::policies::{adopt_cache, PolicySync};
+use crate::sync::policies::adopt_cache;
 use futures_util::FutureExt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -46,6 +46,8 @@ struct Shared {
     /// mode without an audit log: nothing waits, nothing runs in the
     /// background) and after `shutdown`.
     runtime: Mutex<Option<Runtime>>,
+    /// To start the background loops again in a forked child.
+    background: BackgroundSettings,
 }
 
 impl Drop for Shared {
@@ -183,6 +185,11 @@ impl Governor {
         };
         let needs_runtime = audit_log.is_some() || connection.is_some();
         let runtime = needs_runtime.then(start_runtime).transpose()?;
+        let background = BackgroundSettings {
+            cache_path: options.policy_cache_path.clone(),
+            refresh: Duration::from_millis(options.policy_refresh_ms.max(10)),
+            poll_interval: Duration::from_millis(options.poll_interval_ms.max(10)),
+        };
         let sinks = sinks_for(audit_log, connection.as_ref(), &log);
         let records = (!sinks.is_empty()).then(|| {
             Arc::new(Pipeline::new(
@@ -202,39 +209,6 @@ impl Governor {
         let agents = Arc::new(Agents::default());
         let progress = Arc::new(Notify::new());
         let bypasses = bypass_reporter(&options, connection.as_ref(), &stats, &log);
-        if let Some(rt) = &runtime {
-            if let Some(b) = &bypasses {
-                rt.spawn(b.clone().run());
-            }
-            if let Some(p) = &records {
-                rt.spawn(p.clone().run());
-            }
-            if let Some(c) = &connection {
-                rt.spawn(
-                    PolicySync {
-                        connection: c.clone(),
-                        store: store.clone(),
-                        agents: agents.clone(),
-                        cache_path: options.policy_cache_path.clone(),
-                        refresh: Duration::from_millis(options.policy_refresh_ms.max(10)),
-                        stats: stats.clone(),
-                        log: log.clone(),
-                        progress: progress.clone(),
-                    }
-                    .run(),
-                );
-                rt.spawn(
-                    KillSwitch {
-                        connection: c.clone(),
-                        agents: agents.clone(),
-                        interval: Duration::from_millis(options.poll_interval_ms.max(10)),
-                        log: log.clone(),
-                        progress: progress.clone(),
-                    }
-                    .run(),
-                );
-            }
-        }
         log.debug(|| {
             format!(
                 "started in {} mode with {} policies",
@@ -270,10 +244,14 @@ impl Governor {
             log,
             progress,
         );
+        if let Some(rt) = &runtime {
+            spawn_background(&engine, &background, rt);
+        }
         let governor = Governor {
             shared: Arc::new(Shared {
                 engine,
                 runtime: Mutex::new(runtime),
+                background,
             }),
         };
         crate::lifetime::register(&governor);
@@ -641,6 +619,30 @@ impl Governor {
         });
     }
 
+    /// Call in a forked child (Python's `os.register_at_fork`): starts the
+    /// background work again on a runtime of the child's own, with the
+    /// parent's last policy set and agent states (see
+    /// [`crate::background::restart_after_fork`]). False when there is
+    /// nothing to restart (no runtime was needed, or it was shut down).
+    pub fn restart_after_fork(&self) -> Result<bool, Error> {
+        let mut slot = self
+            .shared
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(old) = slot.take() else {
+            return Ok(false);
+        };
+        if self.is_closed() {
+            std::mem::forget(old);
+            return Ok(false);
+        }
+        let rt =
+            crate::background::restart_after_fork(self.engine(), &self.shared.background, old)?;
+        *slot = Some(rt);
+        Ok(true)
+    }
+
     /// Runs `future` on the governor's runtime and hands its result to
     /// `done` there; a panic in it becomes an [`ErrorKind::Internal`] error.
     /// This is how a binding runs the async methods: it passes a future
@@ -726,21 +728,6 @@ impl<T, D: FnOnce(Result<T, Error>)> Drop for Settle<T, D> {
             done(Err(closed()));
         }
     }
-}
-
-fn start_runtime() -> Result<Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .max_blocking_threads(2)
-        .thread_name("execlave")
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("cannot start background runtime: {e}"),
-            )
-        })
 }
 
 /// `policies: []` is allowed (a test, a start before any policy is

@@ -16,6 +16,7 @@
 //!   in-band block results).
 
 pub mod agent;
+pub mod background;
 pub mod bypass;
 pub mod clock;
 pub mod control_plane;

@@ -42,7 +42,7 @@ async def handle(session: ClientSession, tool: str, arguments: dict[str, Any]) -
 
 
 async def check_without_mcp(exe: Execlave) -> bool:
-    decision = await exe.enforce_policy(agent_id="ops-agent", tools=["read_text_file"], arguments={"path": "/srv"})
+    decision = await exe.aenforce_policy("ops-agent", tools=["read_text_file"], arguments={"path": "/srv"})
     allowed: bool = decision["allowed"]
     return allowed
 

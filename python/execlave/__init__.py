@@ -15,6 +15,9 @@ from .errors import (
     EnforcementUnavailableError,
     ExeclaveAuthError,
     ExeclaveError,
+    ExeclaveTypeError,
+    ExeclaveValueError,
+    NotSupportedError,
     PolicyBlockedError,
     PolicyDeniedError,
     ToolIntegrityError,
@@ -33,6 +36,9 @@ __all__ = [
     "ApprovalTimeoutError",
     "CertificateMismatchError",
     "ApprovalVerificationError",
+    "ExeclaveValueError",
+    "ExeclaveTypeError",
+    "NotSupportedError",
 ]
 
 # The Cargo workspace version, compiled into the extension (one source).

@@ -9,7 +9,9 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from ._exact_json import decode, encode
+from ._arguments_json import SerialisationErrors, decode, encode
+from ._log import escape
+from ._names import python_names
 from .errors import (
     AgentPausedError,
     ApprovalTimeoutError,
@@ -18,6 +20,8 @@ from .errors import (
     EnforcementUnavailableError,
     ExeclaveAuthError,
     ExeclaveError,
+    ExeclaveTypeError,
+    ExeclaveValueError,
     PolicyBlockedError,
     PolicyDeniedError,
     ToolIntegrityError,
@@ -28,7 +32,8 @@ from .errors import (
 def check_tool_name(tool: object) -> str:
     if not isinstance(tool, str) or not tool:
         got = "an empty string" if tool == "" else type(tool).__name__
-        raise ExeclaveError(f"tool name must be a non-empty string, got {got}; the call was not sent")
+        error = ExeclaveValueError if isinstance(tool, str) else ExeclaveTypeError
+        raise error(f"tool name must be a non-empty string, got {got}; the call was not sent")
     return tool
 
 
@@ -36,26 +41,36 @@ def snapshot_arguments(tool: str, arguments: object) -> tuple[dict[str, Any] | N
     """The arguments as they will be sent, and their JSON text, which is what
     the core checks.
 
-    The copy is made through JSON (``json.loads`` of the checked text), so
-    what is sent is exactly what was checked: neither a later mutation of the
-    caller's dict nor a type the MCP SDK would convert on its own (a set, a
-    tuple, a ``str`` subclass) can change it. What JSON cannot carry (sets,
-    bytes, datetimes, NaN, cycles, nesting too deep to encode) is refused
-    with an ``ExeclaveError`` before anything is sent.
+    The text is written as the ``mcp`` package writes arguments (see
+    ``_arguments_json``: a ``Path`` or a ``datetime`` becomes a string, NaN
+    ``null``), and the copy is read back from it, so what is sent is exactly
+    what was checked: neither a later mutation of the caller's dict nor a
+    type with a conversion of its own can change it. What cannot be written
+    (an unknown type, a cycle, a lone surrogate, nesting too deep) is
+    refused with an ``ExeclaveError`` (a ``ValueError``) before anything is
+    sent.
     """
     if arguments is None:
         return None, None
     if type(arguments) is not dict and not isinstance(arguments, Mapping):
-        raise ExeclaveError(
-            f'arguments of tool "{tool}" must be a dict of argument names to values, '
+        raise ExeclaveTypeError(
+            f'arguments of tool "{escape(tool)}" must be a dict of argument names to values, '
             f"got {type(arguments).__name__}; the call was not sent"
         )
+    for key in arguments:
+        if not isinstance(key, str):
+            # As mcp's own validation of the request refuses it.
+            raise ExeclaveTypeError(
+                f'arguments of tool "{escape(tool)}": argument names must be strings, '
+                f"got {type(key).__name__}; the call was not sent"
+            )
     try:
         text = encode(arguments if isinstance(arguments, dict) else dict(arguments))
         copy: dict[str, Any] = decode(text)
-    except (TypeError, ValueError, RecursionError) as cause:
-        raise ExeclaveError(
-            f'arguments of tool "{tool}" cannot be serialised to JSON ({cause}); the call was not sent'
+    except SerialisationErrors as cause:
+        raise ExeclaveValueError(
+            f'arguments of tool "{escape(tool)}" cannot be serialised to JSON ({escape(cause)}); '
+            "the call was not sent"
         ) from cause
     return copy, text
 
@@ -79,7 +94,8 @@ def flat_copy(arguments: object) -> dict[str, Any] | None | Literal[_Flat.NOT]:
     immutable below its top level and sent as it is; JSON carries each of
     its values, so it may stand for the snapshot of a call whose arguments
     the policies do not read (its text, ``encode(copy)``, is then written
-    only for the record).
+    only for the record). NaN and the infinities are left out: ``mcp``
+    sends them as ``null``, which the full path's copy holds.
     ``NOT_FLAT`` for anything else (which then takes ``snapshot_arguments``).
     """
     if arguments is None:
@@ -120,7 +136,7 @@ def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
     """The exception for an outcome that stops the call (its message comes
     from the core), or None when the call may go on."""
     kind = outcome.get("kind")
-    message = str(outcome.get("message") or kind)
+    message = python_names(str(outcome.get("message") or kind))
     if kind == "block":
         # The core names the subclass (a server tool_integrity policy).
         blocked = ToolIntegrityError if outcome.get("errorClass") == "ToolIntegrityError" else PolicyBlockedError

@@ -9,15 +9,26 @@ import json
 import os
 import re
 import sys
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal, Union
 
-from . import _logging, _native
+from . import _native
 from ._approvals import DEFAULT_APPROVAL_TIMEOUT_MS, Approver, ask_approver
 from ._governance import check_tool_name, halt_error, snapshot_arguments
-from .errors import ApprovalVerificationError, ExeclaveError, PolicyBlockedError
+from ._log import enable_debug, escape, logger, native_line
+from ._names import python_names
+from ._unsupported import unsupported_method
+from .errors import (
+    ApprovalVerificationError,
+    ExeclaveError,
+    ExeclaveTypeError,
+    ExeclaveValueError,
+    PolicyBlockedError,
+)
 
 __all__ = ["Execlave", "BypassEvent"]
 
@@ -37,8 +48,64 @@ Ticket = Union[int, Awaitable[int]]
 _CAMEL = re.compile(r"_([a-z])")
 _SNAKE = re.compile(r"(?<!^)([A-Z])")
 
-# Every live client, so that interpreter exit flushes them (see _at_exit).
+# Every live client, so that interpreter exit flushes them (see _at_exit)
+# and a forked child restarts them (see _after_fork_in_child).
 _live: weakref.WeakSet[Execlave] = weakref.WeakSet()
+
+# Registrations no session or call uses any more, kept for reuse (an
+# ``enforce_policy`` agent is likely to be back): at most this many, least
+# recently released first out, as the Node SDK keeps them.
+MAX_IDLE_REGISTRATIONS = 1024
+
+# A registration's key: (agent_id, session_id, user_id, enforce).
+RegistrationKey = tuple[str, Union[str, None], Union[str, None], bool]
+
+_BOOL_OPTIONS = frozenset({"debug", "sign_requests"})
+_STR_OPTIONS = frozenset({"api_key", "base_url", "environment", "enforcement", "enforcement_on_outage"})
+_INT_OPTIONS = frozenset(
+    {
+        "policy_refresh_ms",
+        "poll_interval_ms",
+        "first_sync_timeout_ms",
+        "request_timeout_ms",
+        "circuit_breaker_cooldown_ms",
+        "buffer_size",
+        "batch_size",
+        "flush_interval_ms",
+        "shutdown_timeout_ms",
+        "max_pending_calls",
+    }
+)
+
+
+def _check_option_type(name: str, value: object) -> None:
+    """A wrong type is a ``TypeError`` naming the option; its value is the
+    core's to judge (a ``ValueError``)."""
+    if name in _BOOL_OPTIONS:
+        ok, want = isinstance(value, bool), "True or False"
+    elif name in _STR_OPTIONS:
+        ok, want = isinstance(value, str), "a string"
+    elif name in _INT_OPTIONS:
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an int (milliseconds or a count)"
+    else:
+        return
+    if not ok:
+        raise ExeclaveTypeError(f"Execlave: {name} must be {want}, got {type(value).__name__}")
+
+
+def _python_error(err: ExeclaveError) -> ExeclaveError:
+    """A core error as Python code expects it: a bad option, policy or
+    argument is an ``ExeclaveValueError`` (a ``ValueError``), and every
+    message names options as Python spells them."""
+    kind = getattr(err, "kind", None)
+    message = python_names(str(err))
+    converted: ExeclaveError
+    if kind in ("invalid_options", "invalid_policy", "invalid_argument"):
+        converted = ExeclaveValueError(message)
+    else:
+        converted = ExeclaveError(message)
+    converted.kind = kind  # type: ignore[attr-defined]
+    return converted
 
 
 def _camel(name: str) -> str:
@@ -114,11 +181,14 @@ class Execlave:
         approver: Approver | None = None,
     ) -> None:
         if policies is not None and not isinstance(policies, (str, os.PathLike, list, tuple)):
-            raise ExeclaveError("policies must be a list of policy dicts or a path to a file or directory")
+            raise ExeclaveTypeError(
+                "Execlave: policies must be a list of policy dicts or a path to a file or directory, "
+                f"got {type(policies).__name__}"
+            )
         if on_enforcement_bypassed is not None and not callable(on_enforcement_bypassed):
-            raise ExeclaveError("on_enforcement_bypassed must be callable")
+            raise ExeclaveTypeError("Execlave: on_enforcement_bypassed must be callable")
         if approver is not None and not callable(approver):
-            raise TypeError(f"approver must be a function (async or not), got {type(approver).__name__}")
+            raise ExeclaveTypeError(f"approver must be a function (async or not), got {type(approver).__name__}")
         options: dict[str, Any] = {}
         for name, value in (
             ("api_key", api_key),
@@ -148,6 +218,7 @@ class Execlave:
         ):
             if value is None:
                 continue
+            _check_option_type(name, value)
             if isinstance(value, os.PathLike):
                 value = os.fspath(value)
             if isinstance(value, tuple):
@@ -158,10 +229,13 @@ class Execlave:
         try:
             options_json = json.dumps(options, allow_nan=False)
         except (TypeError, ValueError) as cause:
-            raise ExeclaveError(f"Execlave options cannot be serialised: {cause}") from cause
+            raise ExeclaveValueError(f"Execlave options cannot be serialised: {cause}") from cause
         if debug:
-            _logging.enable_debug()
-        self._native = _native.NativeGovernor(options_json, _logging.native_line)
+            enable_debug()
+        try:
+            self._native = _native.NativeGovernor(options_json, native_line)
+        except ExeclaveError as err:
+            raise _python_error(err) from err
         # The shortcut of a call the policies decide by its tool name alone
         # (a ticket, or None: decide it with `_decide`), bound once: the
         # wrapper calls it on every call.
@@ -176,36 +250,94 @@ class Execlave:
             DEFAULT_SHUTDOWN_TIMEOUT_MS if shutdown_timeout_ms is None else int(shutdown_timeout_ms)
         )
         self._debug = bool(debug)
-        self._handles: dict[tuple[str, str | None, str | None, bool], int] = {}
+        self._environment = environment
+        # Registrations by key: [handle, uses]; idle ones (no use) in
+        # `_idle`, oldest first. Only the thread that holds the GIL touches
+        # them, one step at a time.
+        self._registrations: dict[RegistrationKey, list[int]] = {}
+        self._idle: OrderedDict[RegistrationKey, None] = OrderedDict()
+        self._warned_blocking_wait = False
         _live.add(self)
+        _watch_multiprocessing(self)
 
     # -- public API -----------------------------------------------------
 
-    async def enforce_policy(
+    def enforce_policy(
         self,
-        *,
         agent_id: str,
-        tools: Sequence[str],
-        arguments: Mapping[str, Any] | None = None,
         input: str | None = None,
+        *,
+        tools: Sequence[str] | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        environment: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The decision the MCP wrapper makes, for callers without MCP.
-        Returns ``{"allowed": True, "warnings": [...]}`` or raises an
-        ``EnforcementHaltError`` (usually ``PolicyBlockedError``). Refusals
-        are recorded; allowed calls are not (no call is made to record)."""
-        if isinstance(tools, str) or not isinstance(tools, Sequence) or len(tools) == 0:
-            raise ExeclaveError("enforce_policy: tools must be a non-empty list of tool names")
-        handle = self._handle(agent_id, None, None, True)
-        warnings: list[dict[str, Any]] = []
-        for tool in tools:
-            check_tool_name(tool)
-            _, text = snapshot_arguments(tool, arguments)
-            outcome = self._decide(handle, tool, text, False, input)
-            if not isinstance(outcome, (int, dict)):
-                outcome = await outcome
-            if isinstance(outcome, dict):
-                warnings.extend(outcome.get("warnings") or [])
-        return {"allowed": True, "warnings": warnings}
+        """The decision the MCP wrapper makes, for callers without MCP:
+        synchronous, as in the official SDK 1.x. Returns ``{"allowed": True,
+        "warnings": [...]}`` or raises an ``EnforcementHaltError`` (usually
+        ``PolicyBlockedError``). Refusals are recorded; allowed calls are
+        not (no call is made to record).
+
+        ``tools``: the tool names to decide (required). ``arguments``: the
+        call's arguments; ``metadata={"toolArguments": {...}}``, the
+        official SDK's spelling, is the same. ``environment``: if given,
+        must be the client's own (decisions use the client's).
+
+        Decisions are local and take microseconds. Only a decision that
+        must wait (for the first policy sync, at most
+        ``first_sync_timeout_ms``; or for the control plane under
+        ``enforcement="remote"``, at most ``request_timeout_ms``) blocks the
+        calling thread; inside a running event loop that blocks the loop
+        for as long (said once, as a warning): use ``await
+        aenforce_policy(...)`` there."""
+        key, tools, arguments = self._enforce_request(agent_id, tools, arguments, environment, metadata)
+        handle = self._acquire(key)
+        try:
+            warnings: list[dict[str, Any]] = []
+            for tool in tools:
+                _, text = snapshot_arguments(tool, arguments)
+                outcome = self._decide(handle, tool, text, False, input)
+                if not isinstance(outcome, (int, dict)):
+                    outcome = self._wait_blocking(outcome)
+                if isinstance(outcome, dict):
+                    warnings.extend(outcome.get("warnings") or [])
+            return {"allowed": True, "warnings": warnings}
+        finally:
+            self._release(key, keep_idle=True)
+
+    async def aenforce_policy(
+        self,
+        agent_id: str,
+        input: str | None = None,
+        *,
+        tools: Sequence[str] | None = None,
+        arguments: Mapping[str, Any] | None = None,
+        environment: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``enforce_policy`` for asyncio: a decision that must wait (first
+        sync, the control plane) never blocks the event loop."""
+        key, tools, arguments = self._enforce_request(agent_id, tools, arguments, environment, metadata)
+        handle = self._acquire(key)
+        try:
+            warnings: list[dict[str, Any]] = []
+            for tool in tools:
+                _, text = snapshot_arguments(tool, arguments)
+                outcome = self._decide(handle, tool, text, False, input)
+                if not isinstance(outcome, (int, dict)):
+                    outcome = await outcome
+                if isinstance(outcome, dict):
+                    warnings.extend(outcome.get("warnings") or [])
+            return {"allowed": True, "warnings": warnings}
+        finally:
+            self._release(key, keep_idle=True)
+
+    # The official SDK 1.x's names this SDK does not implement: each raises
+    # NotSupportedError saying what to use instead (see _unsupported.py).
+    register_agent = unsupported_method("register_agent")
+    start_trace = unsupported_method("start_trace")
+    trace = unsupported_method("trace")
+    ping = unsupported_method("ping")
 
     def flush(self) -> dict[str, int]:
         """Writes buffered records to their sinks; returns when they have them
@@ -236,21 +368,136 @@ class Execlave:
 
     # -- for the integrations ------------------------------------------
 
-    def _handle(self, agent_id: object, session_id: str | None, user_id: str | None, enforce: bool) -> int:
+    def _enforce_request(
+        self,
+        agent_id: object,
+        tools: object,
+        arguments: Mapping[str, Any] | None,
+        environment: object,
+        metadata: object,
+    ) -> tuple[RegistrationKey, list[str], Mapping[str, Any] | None]:
+        """Checks ``enforce_policy``'s arguments: the registration key, the
+        tool names and the arguments to decide."""
+        if tools is None:
+            raise ExeclaveTypeError(
+                "enforce_policy: tools is required: this SDK decides tool calls; pass "
+                'tools=["tool_name"] (and the call\'s arguments=...)'
+            )
+        if isinstance(tools, str) or not isinstance(tools, Sequence) or len(tools) == 0:
+            raise ExeclaveTypeError("enforce_policy: tools must be a non-empty list of tool names")
+        for tool in tools:
+            check_tool_name(tool)
+        if environment is not None and environment != self._environment:
+            raise ExeclaveValueError(
+                f"enforce_policy: environment={escape(environment)!r} differs from the client's "
+                f"({self._environment!r}); decisions use the client's environment: create an "
+                "Execlave client for that environment"
+            )
+        if metadata is not None:
+            if not isinstance(metadata, Mapping):
+                raise ExeclaveTypeError(f"enforce_policy: metadata must be a dict, got {type(metadata).__name__}")
+            other = sorted(str(k) for k in metadata if k != "toolArguments")
+            if other:
+                raise ExeclaveValueError(
+                    "enforce_policy: metadata keys other than toolArguments are not supported "
+                    f"({escape(', '.join(other))}): policies decide on the tool and its arguments"
+                )
+            if "toolArguments" in metadata:
+                if arguments is not None:
+                    raise ExeclaveValueError(
+                        "enforce_policy: arguments given twice (arguments= and metadata['toolArguments'])"
+                    )
+                arguments = metadata["toolArguments"]
+        return self._registration_key(agent_id, None, None, True), list(tools), arguments
+
+    def _registration_key(
+        self, agent_id: object, session_id: object, user_id: object, enforce: bool
+    ) -> RegistrationKey:
+        """Checks who calls are made for; raises before anything is
+        registered."""
         if not isinstance(agent_id, str):
-            raise ExeclaveError(
+            raise ExeclaveTypeError(
                 f'agent_id must be a lowercase kebab-case string such as "ops-agent", got {type(agent_id).__name__}'
             )
         for name, value in (("session_id", session_id), ("user_id", user_id)):
             if value is not None and not isinstance(value, str):
-                raise ExeclaveError(f"{name} must be a string, got {type(value).__name__}")
-        key = (agent_id, session_id, user_id, bool(enforce))
-        handle = self._handles.get(key)
-        if handle is None:
-            handle = self._native.register_agent(agent_id, session_id, user_id, bool(enforce))
-            self._handles[key] = handle
-            self._agent_of[handle] = agent_id
-        return handle
+                raise ExeclaveTypeError(f"{name} must be a string, got {type(value).__name__}")
+        return (agent_id, session_id, user_id, enforce)  # type: ignore[return-value]
+
+    def _acquire(self, key: RegistrationKey) -> int:
+        """The handle of registration ``key``, counted: each acquire is
+        matched by one ``_release``."""
+        reg = self._registrations.get(key)
+        if reg is None:
+            try:
+                handle = self._native.register_agent(*key)
+            except ExeclaveError as err:
+                raise _python_error(err) from err
+            reg = self._registrations[key] = [handle, 0]
+            self._agent_of[handle] = key[0]
+        elif reg[1] == 0:
+            self._idle.pop(key, None)
+        reg[1] += 1
+        return reg[0]
+
+    def _release(self, key: RegistrationKey, keep_idle: bool = False) -> None:
+        """Undoes one ``_acquire``. The last use frees the registration in
+        the core, unless ``keep_idle`` (an ``enforce_policy`` agent): it then
+        waits for reuse among the ``MAX_IDLE_REGISTRATIONS`` most recently
+        released."""
+        reg = self._registrations.get(key)
+        if reg is None or reg[1] == 0:
+            return
+        reg[1] -= 1
+        if reg[1] > 0:
+            return
+        if not keep_idle:
+            self._free(key)
+            return
+        self._idle[key] = None
+        if len(self._idle) > MAX_IDLE_REGISTRATIONS:
+            self._free(next(iter(self._idle)))
+
+    def _free(self, key: RegistrationKey) -> None:
+        self._idle.pop(key, None)
+        reg = self._registrations.pop(key, None)
+        if reg is not None:
+            self._agent_of.pop(reg[0], None)
+            self._native.release_agent(reg[0])
+
+    def _wait_blocking(self, pending: Awaitable[int | dict[str, Any]]) -> int | dict[str, Any]:
+        """Waits on this thread for a decision that must wait (first sync,
+        the control plane). The wait runs on a helper thread's own event
+        loop, so it works with or without a loop running here."""
+        try:
+            asyncio.get_running_loop()
+            in_loop = True
+        except RuntimeError:
+            in_loop = False
+        if in_loop and not self._warned_blocking_wait:
+            self._warned_blocking_wait = True
+            logger.warning(
+                "enforce_policy waited for a decision (first policy sync or the control plane) inside a "
+                "running event loop, blocking the loop meanwhile; use await exe.aenforce_policy(...) there"
+            )
+        box: dict[str, Any] = {}
+
+        async def awaited() -> int | dict[str, Any]:
+            return await pending
+
+        def run() -> None:
+            try:
+                box["value"] = asyncio.run(awaited())
+            except BaseException as err:  # handed to the caller below
+                box["error"] = err
+
+        waiter = threading.Thread(target=run, name="execlave-enforce-wait", daemon=True)
+        waiter.start()
+        waiter.join()
+        if "error" in box:
+            raise box["error"]
+        value: int | dict[str, Any] = box["value"]
+        return value
 
     def _decide(
         self,
@@ -275,8 +522,8 @@ class Execlave:
                 answer = self._native.decide(handle, tool, args_json, track, request_state)
         except UnicodeEncodeError as cause:
             # A lone surrogate: not text any MCP transport could carry.
-            raise ExeclaveError(
-                f"tool name or arguments of tool {tool!r} are not valid Unicode text; the call was not sent"
+            raise ExeclaveValueError(
+                f"tool name or arguments of tool \"{escape(tool)}\" are not valid Unicode text; the call was not sent"
             ) from cause
         if isinstance(answer, int):
             return answer
@@ -387,8 +634,7 @@ class Execlave:
                 {"reason": reason, "tool": tool, "timestamp": datetime.now(timezone.utc).isoformat()}
             )
         except Exception as err:  # a failing callback must not change the call's fate
-            if self._debug:
-                print(f"[execlave] on_enforcement_bypassed raised: {err!r}", file=sys.stderr)
+            logger.warning("on_enforcement_bypassed raised %s: %s", type(err).__name__, escape(err))
 
     def _refused_by_name(self, handle: int, names: list[str]) -> list[bool]:
         """For each name, whether the agent's policies refuse it by name
@@ -422,6 +668,60 @@ class Execlave:
 
 def ticket_of(outcome: int | dict[str, Any]) -> int:
     return outcome if isinstance(outcome, int) else int(outcome.get("ticket") or 0)
+
+
+def _shutdown_native(native: _native.NativeGovernor, timeout_ms: int) -> None:
+    try:
+        native.shutdown(timeout_ms)
+    except Exception:
+        pass
+
+
+def _after_fork_in_multiprocessing(client: Execlave) -> None:
+    """In a ``multiprocessing`` child (after its finalizers were reset): its
+    exit flushes the client. Such a child ends with ``os._exit``, which
+    skips ``atexit``, but runs ``multiprocessing``'s finalizers first."""
+    from multiprocessing import util
+
+    util.Finalize(None, _shutdown_native, (client._native, client._shutdown_timeout_ms), exitpriority=0)
+
+
+def _watch_multiprocessing(client: Execlave) -> None:
+    """Has ``multiprocessing`` flush ``client`` at the exit of the children
+    it forks, when the application uses ``multiprocessing`` (imported)."""
+    if "multiprocessing" not in sys.modules or getattr(client, "_mp_watched", False):
+        return
+    from multiprocessing import util
+
+    util.register_after_fork(client, _after_fork_in_multiprocessing)
+    client._mp_watched = True  # type: ignore[attr-defined]
+
+
+def _before_fork() -> None:
+    for client in list(_live):
+        _watch_multiprocessing(client)
+
+
+def _after_fork_in_child() -> None:
+    """``fork()`` copies only the calling thread: the core's runtime has no
+    threads here. Each client starts its background work again (policy
+    sync, kill switch, record delivery) with the parent's last policy set.
+    A client that cannot is shut down (its calls are refused), and says so:
+    a forked process is governed, or it is told it is not."""
+    for client in list(_live):
+        try:
+            client._native.restart_after_fork()
+        except Exception as err:
+            logger.error(
+                "this forked process could not restart Execlave's background work (%s); "
+                "the client is shut down and refuses every call",
+                escape(err),
+            )
+            _shutdown_native(client._native, 0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -20,6 +20,9 @@ __all__ = [
     "ApprovalTimeoutError",
     "CertificateMismatchError",
     "ApprovalVerificationError",
+    "ExeclaveValueError",
+    "ExeclaveTypeError",
+    "NotSupportedError",
 ]
 
 
@@ -31,6 +34,23 @@ class ExeclaveError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ExeclaveValueError(ExeclaveError, ValueError):
+    """A bad value: an option, a policy, tool arguments JSON cannot carry.
+    Caught by ``except ValueError`` as by ``except ExeclaveError``."""
+
+
+class ExeclaveTypeError(ExeclaveError, TypeError):
+    """An argument of the wrong type (``enforce=None``, a session that is
+    not an MCP session). Caught by ``except TypeError`` as by ``except
+    ExeclaveError``."""
+
+
+class NotSupportedError(ExeclaveError, NotImplementedError):
+    """A name of the official Python SDK 1.x that this SDK does not
+    implement; the message says what to use instead
+    (``docs/migration-python.md``)."""
 
 
 class ExeclaveAuthError(ExeclaveError):

@@ -113,6 +113,15 @@ impl NativeGovernor {
         })
     }
 
+    /// Undoes one `register_agent` of `handle` (its session closed, or an
+    /// idle registration was evicted); the last one frees the handle.
+    fn release_agent(&self, handle: u32) -> PyResult<()> {
+        guarded(|| {
+            self.inner.release_agent(handle);
+            Ok(())
+        })
+    }
+
     /// Decides a call, synchronously. An allowed call with nothing to
     /// report comes back as its ticket (an `int`, 0 when nothing is
     /// recorded); anything else as the outcome's JSON text. `track`: the
@@ -336,11 +345,14 @@ impl NativeGovernor {
     fn flush(&self, py: Python<'_>) -> PyResult<String> {
         let inner = self.inner.clone();
         py.detach(|| {
-            guarded(|| {
+            let report = guarded(|| {
                 runner::block_on(&self.inner, async move { inner.flush().await })
                     .map_err(py_error)
                     .and_then(report_json)
-            })
+            });
+            // The lines said so far reach `logging` before flush returns.
+            log_bridge::wait_delivered(LOG_DELIVERY_WAIT);
+            report
         })
     }
 
@@ -351,11 +363,13 @@ impl NativeGovernor {
         let inner = self.inner.clone();
         let timeout = Duration::from_millis(timeout_ms);
         py.detach(|| {
-            guarded(|| {
+            let report = guarded(|| {
                 runner::block_on(&self.inner, async move { inner.shutdown(timeout).await })
                     .map_err(py_error)
                     .and_then(report_json)
-            })
+            });
+            log_bridge::wait_delivered(LOG_DELIVERY_WAIT);
+            report
         })
     }
 
@@ -365,6 +379,13 @@ impl NativeGovernor {
             serde_json::to_string(&self.inner.stats())
                 .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
         })
+    }
+
+    /// Call in a forked child (`os.register_at_fork`): starts the core's
+    /// background work again on a runtime of the child's own
+    /// (`Governor::restart_after_fork`). False: nothing to restart.
+    fn restart_after_fork(&self) -> PyResult<bool> {
+        guarded(|| self.inner.restart_after_fork().map_err(py_error))
     }
 
     fn is_closed(&self) -> PyResult<bool> {
@@ -406,6 +427,10 @@ fn report_json(report: execlave_core::records::report::FlushReport) -> PyResult<
     serde_json::to_string(&report)
         .map_err(|e| py_error(Error::new(ErrorKind::Internal, e.to_string())))
 }
+
+/// How long `flush` and `shutdown` wait for the core's lines to reach
+/// Python's `logging` (they are delivered on a thread of their own).
+const LOG_DELIVERY_WAIT: Duration = Duration::from_secs(1);
 
 /// Waits (the GIL released) up to `timeout_ms` for the background drains of
 /// clients collected without `shutdown()`; returns how many still run.

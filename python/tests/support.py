@@ -188,7 +188,8 @@ def is_error(result: Any) -> bool:
 def read_audit_log(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # Split at "\n" only: JSON text may hold a raw U+2028, which splitlines() splits at.
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 class ControlPlane:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -45,22 +46,28 @@ def test_without_key_or_policies_it_says_what_to_set(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "message", "python_error"),
     [
-        ({"environment": "prod"}, "environment"),
-        ({"api_key": "has space"}, "apiKey"),
-        ({"buffer_size": 0}, "bufferSize"),
-        ({"batch_size": -1}, r"^batchSize must be a whole number of 0 or more, not -1$"),
-        ({"policy_refresh_ms": "soon"}, r"^policyRefreshMs must be a whole number of 0 or more, not string$"),
-        ({"policies": 42}, "policies must be"),
-        ({"on_enforcement_bypassed": "not callable"}, "callable"),
-        ({"policy_refresh_ms": float("nan")}, "cannot be serialised"),
+        ({"environment": "prod"}, "environment", ValueError),
+        ({"api_key": "has space"}, "api_key", ValueError),
+        ({"buffer_size": 0}, "buffer_size", ValueError),
+        ({"batch_size": -1}, "batch_size|invalid options", ValueError),
+        ({"policy_refresh_ms": "soon"}, "policy_refresh_ms must be an int", TypeError),
+        ({"policy_refresh_ms": float("nan")}, "policy_refresh_ms must be an int", TypeError),
+        ({"debug": "yes"}, "debug must be True or False", TypeError),
+        ({"api_key": 42}, "api_key must be a string", TypeError),
+        ({"policies": 42}, "policies must be", TypeError),
+        ({"on_enforcement_bypassed": "not callable"}, "callable", TypeError),
     ],
 )
-def test_bad_options_raise_execlave_error(options: dict[str, Any], message: str) -> None:
+def test_bad_options_raise_execlave_error(options: dict[str, Any], message: str, python_error: type) -> None:
     options = {"policies": [GUARD], **options}
-    with pytest.raises(ExeclaveError, match=message):
+    with pytest.raises(ExeclaveError, match=message) as info:
         Execlave(**options)
+    # Python code catches ValueError / TypeError; messages name the
+    # options as Python spells them.
+    assert isinstance(info.value, python_error)
+    assert not re.search(r"\b(apiKey|bufferSize|batchSize|policyRefreshMs)\b", str(info.value))
 
 
 def test_an_invalid_policy_names_the_file_policy_and_field(tmp_path: Path) -> None:
@@ -90,25 +97,25 @@ def test_policy_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("EXECLAVE_POLICY_PATH", str(path))
     with Execlave() as exe:
         with pytest.raises(PolicyBlockedError):
-            asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"]))
+            exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"])
 
 
 async def test_enforce_policy() -> None:
     with Execlave(policies=TEST_POLICIES) as exe:
-        assert await exe.enforce_policy(agent_id="ops-agent", tools=["echo", "noop"]) == {
+        assert await exe.aenforce_policy(agent_id="ops-agent", tools=["echo", "noop"]) == {
             "allowed": True,
             "warnings": [],
         }
-        warned = await exe.enforce_policy(agent_id="ops-agent", tools=["echo"], arguments={"text": "password"})
+        warned = await exe.aenforce_policy(agent_id="ops-agent", tools=["echo"], arguments={"text": "password"})
         assert [w["policyName"] for w in warned["warnings"]] == ["Echo watch"]
         with pytest.raises(PolicyBlockedError):
-            await exe.enforce_policy(agent_id="ops-agent", tools=["echo", "delete_all"])
+            await exe.aenforce_policy(agent_id="ops-agent", tools=["echo", "delete_all"])
         with pytest.raises(ExeclaveError, match="non-empty list"):
-            await exe.enforce_policy(agent_id="ops-agent", tools=[])
+            await exe.aenforce_policy(agent_id="ops-agent", tools=[])
         with pytest.raises(ExeclaveError, match="non-empty list"):
-            await exe.enforce_policy(agent_id="ops-agent", tools="echo")
+            await exe.aenforce_policy(agent_id="ops-agent", tools="echo")
         with pytest.raises(ExeclaveError, match="agent"):
-            await exe.enforce_policy(agent_id="Not Kebab", tools=["echo"])
+            await exe.aenforce_policy(agent_id="Not Kebab", tools=["echo"])
         stats = exe.stats()
         assert (stats["decisions"], stats["allowed"], stats["blocked"], stats["warned"]) == (5, 4, 1, 1)
 
@@ -117,7 +124,7 @@ def test_stats_flush_and_shutdown_are_synchronous(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     exe = Execlave(policies=TEST_POLICIES, audit_log=log, flush_interval_ms=60_000)
     with pytest.raises(PolicyBlockedError):
-        asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"]))
+        exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"])
     exe.flush()
     assert len(read_audit_log(log)) == 1, "flush returns when the sink has the records"
     exe.shutdown()
@@ -125,7 +132,7 @@ def test_stats_flush_and_shutdown_are_synchronous(tmp_path: Path) -> None:
     assert len(read_audit_log(log)) == 1
     assert exe.stats()["records_written"] == 1
     with pytest.raises(ExeclaveError, match="shut down"):
-        asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["echo"]))
+        exe.enforce_policy(agent_id="ops-agent", tools=["echo"])
 
 
 def test_a_panic_in_the_core_becomes_an_execlave_error() -> None:
@@ -174,7 +181,7 @@ def test_interpreter_exit_flushes_and_no_thread_keeps_it_alive(tmp_path: Path) -
         from execlave import Execlave, PolicyBlockedError
         exe = Execlave(policies=json.loads({json.dumps([GUARD])!r}), audit_log={str(log)!r}, flush_interval_ms=600000)
         try:
-            asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"]))
+            exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"])
         except PolicyBlockedError:
             print("blocked")
         """,

@@ -273,7 +273,7 @@ def test_shutdown_against_a_hung_control_plane_is_bounded_and_frees_the_gil(cont
     cp = control_plane_factory(policies=[GUARD])
     exe = client_for(cp, flush_interval_ms=60_000, shutdown_timeout_ms=1500)
     with pytest.raises(PolicyBlockedError):
-        asyncio.run(exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"]))
+        exe.enforce_policy(agent_id="ops-agent", tools=["delete_all"])
     cp.call("hang", {"match": "/api/v1/traces/ingest"})
     returned = False
 

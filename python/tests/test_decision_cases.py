@@ -34,7 +34,7 @@ async def test_decision_case(case: dict[str, Any]) -> None:
         for call in case["calls"]:
             what = f"{call['tool']} {json.dumps(call.get('arguments'))}"
             try:
-                result = await exe.enforce_policy(
+                result = await exe.aenforce_policy(
                     agent_id=case.get("agentId", "ops-agent"), tools=[call["tool"]], arguments=arguments_of(call)
                 )
             except PolicyBlockedError as blocked:

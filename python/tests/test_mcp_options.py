@@ -113,7 +113,7 @@ async def test_hiding_keeps_the_paging_cursor(exe: Execlave) -> None:
         ],
         nextCursor="page-2",
     )
-    handle = exe._handle("ops-agent", None, None, True)
+    handle = exe._acquire(("ops-agent", None, None, True))
     shown = without_refused_tools(page, lambda n: exe._refused_by_name(handle, n))
     assert names(shown) == {"echo"}
     cursor = getattr(shown, "next_cursor", None) or getattr(shown, "nextCursor", None)

@@ -5,6 +5,7 @@ server whose pages the test sets, and the ``execlave-pins`` console script."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -168,7 +169,10 @@ async def test_item_13_the_pending_file_is_bounded(exe: Execlave, lockfile: Path
         assert "new_0_0" not in pending["tools"]
 
 
-async def test_items_14_15_escapes_in_the_debug_log_and_the_review(lockfile: Path, capsys: Any) -> None:
+async def test_items_14_15_escapes_in_the_debug_log_and_the_review(
+    lockfile: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="execlave")
     evil = "innocent\x1b[1A\x1b[2K\x1b[8m\x9b31m\u202e"
     pages = Pages([tool("a", "A.")])
     with Execlave(policies=POLICIES, debug=True) as exe:
@@ -176,7 +180,7 @@ async def test_items_14_15_escapes_in_the_debug_log_and_the_review(lockfile: Pat
             await session.list_tools()
             pages.current = [[tool("a", "A."), tool(evil, f"desc {evil}")]]
             await session.list_tools()
-    err = capsys.readouterr().err
+    err = "\n".join(r.getMessage() for r in caplog.records)
     assert "not pinned" in err
     assert not ESCAPES.search(err), "no raw escape reaches the log"
     await pending_file(lockfile)

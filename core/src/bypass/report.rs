@@ -111,6 +111,13 @@ impl BypassReporter {
         self.windows().recover();
     }
 
+    /// In a forked child: the windows kept are the parent's to report; the
+    /// child forgets them rather than report each bypass twice.
+    pub fn after_fork(&self) {
+        *self.windows() = BypassWindows::new(self.timing.limits);
+        self.maybe_open.store(false, Ordering::Release);
+    }
+
     /// The sending loop; it ends when the runtime it runs on shuts down.
     pub async fn run(self: Arc<Self>) {
         let mut failures = 0u32;

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -92,7 +93,10 @@ impl fmt::Debug for ApiConfig {
 
 /// The HTTP client of the control plane.
 pub struct ApiClient {
-    http: reqwest::Client,
+    /// Replaced only in a forked child ([`ApiClient::renew_after_fork`]).
+    http: RwLock<reqwest::Client>,
+    /// How `http` was built, to build it again after a fork.
+    http_settings: HttpSettings,
     /// Normalized, without trailing `/`.
     base_url: String,
     api_key: String,
@@ -108,6 +112,33 @@ impl fmt::Debug for ApiClient {
             .field("sign_requests", &self.sign_requests)
             .field("request_timeout", &self.request_timeout)
             .finish()
+    }
+}
+
+/// What the HTTP client is built from.
+struct HttpSettings {
+    headers: HeaderMap,
+    user_agent: HeaderValue,
+    timeout: Duration,
+    loopback: bool,
+}
+
+impl HttpSettings {
+    fn build(&self) -> reqwest::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .default_headers(self.headers.clone())
+            .user_agent(self.user_agent.clone())
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            // The API does not redirect; following one could carry the key
+            // somewhere else (or to plain http).
+            .redirect(reqwest::redirect::Policy::none());
+        if self.loopback {
+            // A proxy from the environment has no business in a loopback
+            // connection.
+            builder = builder.no_proxy();
+        }
+        builder.build()
     }
 }
 
@@ -264,24 +295,18 @@ impl ApiClient {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(user_agent)
-            .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout)
-            // The API does not redirect; following one could carry the key
-            // somewhere else (or to plain http).
-            .redirect(reqwest::redirect::Policy::none());
-        if base.loopback {
-            // A proxy from the environment has no business in a loopback
-            // connection.
-            builder = builder.no_proxy();
-        }
-        let http = builder
+        let http_settings = HttpSettings {
+            headers,
+            user_agent,
+            timeout: cfg.request_timeout,
+            loopback: base.loopback,
+        };
+        let http = http_settings
             .build()
             .map_err(|e| redact(format!("cannot build the HTTP client: {e}")))?;
         Ok(ApiClient {
-            http,
+            http: RwLock::new(http),
+            http_settings,
             base_url: base.url,
             api_key: key,
             sign_requests: cfg.sign_requests,
@@ -293,6 +318,19 @@ impl ApiClient {
     #[cfg(any(test, feature = "test-support"))]
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// In a forked child: a new HTTP client. The parent's is leaked, not
+    /// dropped: its pooled connections are the parent's sockets, and its
+    /// connection tasks belonged to a runtime the child does not have.
+    pub fn renew_after_fork(&self) -> Result<(), String> {
+        let fresh = self
+            .http_settings
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let mut http = self.http.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::forget(std::mem::replace(&mut *http, fresh));
+        Ok(())
     }
 
     /// `GET /api/v1/policies`, conditional on `etag` when given.
@@ -535,7 +573,8 @@ impl ApiClient {
         header: Option<(HeaderName, HeaderValue)>,
     ) -> Result<Response, ApiError> {
         let url = format!("{}{}", self.base_url, path);
-        let mut req = self.http.request(method, url);
+        let http = self.http.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut req = http.request(method, url);
         if let Some((name, value)) = header {
             req = req.header(name, value);
         }

@@ -77,6 +77,12 @@ impl RecordBuffer {
         skip as u64
     }
 
+    /// Empties the buffer without counting anything as dropped (a forked
+    /// child's copy of its parent's records: see `Pipeline::after_fork`).
+    pub fn forget_all(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -106,6 +112,22 @@ mod tests {
 
     fn tools(v: &[CallRecord]) -> Vec<&str> {
         v.iter().map(|r| r.tool.as_str()).collect()
+    }
+
+    #[test]
+    fn forget_all_empties_without_counting_drops() {
+        // A forked child's copy of its parent's records: the parent
+        // delivers them; the child neither sends them again nor calls them
+        // lost.
+        let b = RecordBuffer::new(3);
+        for t in ["1", "2"] {
+            b.push_many([rec(t)]);
+        }
+        b.forget_all();
+        assert!(b.is_empty());
+        assert_eq!(b.dropped(), 0);
+        b.push_many([rec("3")]);
+        assert_eq!(tools(&b.take(10)), ["3"]);
     }
 
     #[test]

@@ -150,6 +150,19 @@ impl Pipeline {
         }
     }
 
+    /// In a forked child, before its delivery loop starts: the buffered
+    /// records are the parent's (it delivers them; sending them here too
+    /// would record each call twice), and the flushes waiting are the
+    /// parent's threads', which the child does not have. Their senders are
+    /// leaked: answering one would wake a task of the parent's runtime.
+    /// The parent's loop, parked on `wake`, is taken off it, so that the
+    /// child's loop gets every wake.
+    pub fn after_fork(&self) {
+        self.buffer.forget_all();
+        std::mem::forget(std::mem::take(&mut self.waiters().senders));
+        self.wake.notify_waiters();
+    }
+
     fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
+from .._log import escape, logger
 from .._native import NativeToolPins, pinned_fields
 from ..errors import ExeclaveError
 
@@ -131,9 +131,8 @@ class ToolPins:
 
     def _report(self, change: dict[str, Any]) -> None:
         message = change.pop("message")
-        if self._debug:
-            # The core escaped every server-supplied string in the message.
-            print(f"[execlave] {message}", file=sys.stderr)
+        # The core escaped every server-supplied string in the message.
+        logger.debug("%s", message)
         if self._on_change is not None:
             try:
                 self._on_change(change)
@@ -152,8 +151,7 @@ class ToolPins:
                 if unverified is not None:  # None: on_tool_change="warn"
                     violation: dict[str, Any] = json.loads(unverified)
                     return violation
-                if self._debug:
-                    print(f"[execlave] could not list tools to check their pins: {cause!r}", file=sys.stderr)
+                logger.debug("could not list tools to check their pins: %s", escape(repr(cause)))
                 return None
         text = self._native.violation(tool)
         return None if text is None else json.loads(text)

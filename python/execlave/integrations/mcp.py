@@ -22,20 +22,23 @@ tools' definitions in a lockfile shared with the Node SDK.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from .._exact_json import encode_flat
+from .._arguments_json import encode as encode_flat
 from .._governance import NOT_FLAT, check_tool_name, flat_copy, snapshot_arguments
+from .._log import escape, logger
 from ..client import ANSWERED, ANSWERED_IS_ERROR, THREW, Execlave, ticket_of
-from ..errors import ExeclaveError, PolicyBlockedError
-from ._in_band import blocked_call_result, blocks_in_band
+from ..errors import ExeclaveError, ExeclaveTypeError, ExeclaveValueError, PolicyBlockedError
+from ._in_band import blocked_call_result
+from ._otel import tool_call_tracing
 from ._tool_outputs import scan_output
 from ._tool_pins import ToolPins
 from ._tool_visibility import without_refused_tools
 
-__all__ = ["instrument_mcp_session"]
+__all__ = ["instrument_mcp_session", "instrument_mcp_client"]
 
 S = TypeVar("S")
 
@@ -74,9 +77,9 @@ def instrument_mcp_session(
     session_id: str | None = None,
     user_id: str | None = None,
     hide_blocked_tools: bool = True,
-    on_block: str = "throw",
+    on_block: Literal["raise", "result"] = "raise",
     tool_pins: str | os.PathLike[str] | None = None,
-    on_tool_change: str = "block",
+    on_tool_change: Literal["block", "warn"] = "block",
 ) -> S:
     """Governs every ``tools/call`` of ``session`` for ``agent_id`` (lowercase
     kebab-case). ``enforce=False`` is monitor mode: violations become
@@ -84,7 +87,8 @@ def instrument_mcp_session(
 
     ``hide_blocked_tools``: ``list_tools()`` and a raw ``tools/list`` leave out
     the tools the agent's policies refuse by name (counted in
-    ``stats()["tools_hidden"]``). ``on_block="result"``: a policy block
+    ``stats()["tools_hidden"]``). ``on_block="raise"`` (the default): a
+    refused call raises. ``on_block="result"``: a policy block
     returns a ``CallToolResult`` with ``isError=True`` instead of raising
     (pauses, outages and auth errors still raise). ``tool_pins``: the path of
     a lockfile of the tools' definitions, written at first use; a changed or
@@ -92,27 +96,51 @@ def instrument_mcp_session(
     ``on_tool_change="block"``, reported only under ``"warn"``, until
     ``execlave-pins accept <lockfile>`` pins it (docs/tool-pins.md).
 
-    Returns ``session``; a second call returns it unchanged."""
+    Every argument is checked first, on every call: a bad one raises
+    (``ExeclaveTypeError``, a ``TypeError``, or ``ExeclaveValueError``, a
+    ``ValueError``) even when ``session`` is governed already. Returns
+    ``session``; a second call returns it unchanged (and warns if it names
+    another agent or client: the first wrapping stays in force).
+
+    The registration of (``agent_id``, ``session_id``, ``user_id``) is
+    released when the session is collected (closed and no longer
+    referenced), so that a process opening many sessions does not keep
+    them all (``stats()["registrations"]`` counts them)."""
     if session is None:
-        raise ExeclaveError("instrument_mcp_session: session is None; pass the mcp ClientSession to govern")
-    if getattr(session, "_execlave_instrumented", False) is True:
-        return session
+        raise ExeclaveTypeError("instrument_mcp_session: session is None; pass the mcp ClientSession to govern")
     original_call_tool = getattr(session, "call_tool", None)
     if not callable(original_call_tool):
-        raise ExeclaveError(
+        raise ExeclaveTypeError(
             f"instrument_mcp_session: {type(session).__name__} has no call_tool method; "
             "pass an mcp ClientSession"
         )
     if not isinstance(exe, Execlave):
-        raise ExeclaveError(
+        raise ExeclaveTypeError(
             "instrument_mcp_session: exe must be an Execlave client, got "
             f"{'None' if exe is None else type(exe).__name__}"
         )
-    if not isinstance(hide_blocked_tools, bool):
-        raise ExeclaveError(
-            f"instrument_mcp_session: hide_blocked_tools must be True or False, got {hide_blocked_tools!r}"
+    for name, flag in (("enforce", enforce), ("hide_blocked_tools", hide_blocked_tools)):
+        if flag is not True and flag is not False:
+            # An unset setting (None, "", 0) must not turn into monitor mode.
+            raise ExeclaveTypeError(f"instrument_mcp_session: {name} must be True or False, got {flag!r}")
+    in_band = _blocks_in_band(on_block)
+    if on_tool_change not in ("block", "warn") or type(on_tool_change) is not str:
+        raise ExeclaveValueError(
+            f'instrument_mcp_session: on_tool_change must be "block" or "warn", got {on_tool_change!r}'
         )
-    in_band = blocks_in_band(on_block)
+    if tool_pins is not None and not isinstance(tool_pins, (str, os.PathLike)):
+        raise ExeclaveTypeError(
+            f"instrument_mcp_session: tool_pins must be a path (str or os.PathLike), got {type(tool_pins).__name__}"
+        )
+    key = exe._registration_key(agent_id, session_id, user_id, enforce)
+    if getattr(session, "_execlave_instrumented", False) is True:
+        if getattr(session, "_execlave_governed_by", None) != (exe, key):
+            logger.warning(
+                'instrument_mcp_session: this session is governed already (agent_id "%s"); '
+                "the first wrapping stays in force and this one is ignored",
+                escape(getattr(session, "_execlave_governed_by", (None, ("?",)))[1][0]),
+            )
+        return session
 
     def descriptors_listed(definitions: list[str | None]) -> None:
         # The service's tool_integrity policies read what was listed.
@@ -123,7 +151,7 @@ def instrument_mcp_session(
         if tool_pins is None
         else ToolPins(tool_pins, on_tool_change, debug=exe._debug, on_listed=descriptors_listed)
     )
-    handle = exe._handle(agent_id, session_id, user_id, enforce)
+    handle = exe._acquire(key)
     original_send_request = getattr(session, "send_request", None)
     original_list_tools = getattr(session, "list_tools", None)
     # Where a tools/list answer is observed by the pin check: at
@@ -143,10 +171,10 @@ def instrument_mcp_session(
         token = _listing.set(session)
         try:
             if pins is None:
-                result = await original_list_tools(*args, **kwargs)  # type: ignore[misc]
+                result = await original_list_tools(*args, **kwargs)
             else:
                 # One list_tools call is one listing for the pin check.
-                result = await pins.in_listing(lambda: original_list_tools(*args, **kwargs))  # type: ignore[misc]
+                result = await pins.in_listing(lambda: original_list_tools(*args, **kwargs))
         finally:
             _listing.reset(token)
         if pins is not None and not pins_at_send:
@@ -264,7 +292,7 @@ def instrument_mcp_session(
                 # at once: hand it the original coroutine, with no frame of
                 # ours in the way of each of its resumptions.
                 passed.used = True
-                return original_send_request(request, *args, **kwargs)  # type: ignore[misc]
+                return original_send_request(request, *args, **kwargs)
         return governed_send_request(request, *args, **kwargs)
 
     async def governed_send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
@@ -274,7 +302,7 @@ def instrument_mcp_session(
         if call is None:
             if listing_hooked and _is_tools_list(request):
                 return await listed(request, *args, **kwargs)
-            return await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
+            return await original_send_request(request, *args, **kwargs)
         name, arguments = call
         check_tool_name(name)
         snapshot, text = snapshot_arguments(name, arguments)
@@ -291,7 +319,7 @@ def instrument_mcp_session(
             decided = decide(handle, name, text, True, None, state)
             ticket = decided if type(decided) is int else await settled(decided)
         try:
-            result = await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
+            result = await original_send_request(request, *args, **kwargs)
         except BaseException as err:
             if ticket:
                 exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
@@ -313,7 +341,7 @@ def instrument_mcp_session(
         """A tools/list sent through send_request: the pin check sees the
         server's whole page; a raw request (not list_tools' own) is
         filtered here."""
-        result = await original_send_request(request, *args, **kwargs)  # type: ignore[misc]
+        result = await original_send_request(request, *args, **kwargs)
         if pins_at_send:
             assert pins is not None
             pins.observe(result)
@@ -325,23 +353,90 @@ def instrument_mcp_session(
     # pin check and the in-band block (and their coroutine).
     options = in_band or pins is not None
     listing_hooked = hide_blocked_tools or pins_at_send
+    # OpenTelemetry spans, when the application has a tracer provider: the
+    # traced hooks wrap the plain ones, which stay as they are otherwise.
+    tracing = tool_call_tracing(key[0])
+    # The span's context goes to the server in `params._meta` where the
+    # session's call_tool takes a `meta` (mcp 1.x releases before it did not).
+    propagates = tracing is not None and _takes_meta(original_call_tool)
+
+    async def traced_call_tool(*args: Any, **kwargs: Any) -> Any:
+        assert tracing is not None
+        first = args[0] if args else kwargs.get("name")
+        span = tracing.start(first.get("name") if isinstance(first, Mapping) else first)
+        if propagates:
+            kwargs["meta"] = span.trace_meta(kwargs.get("meta"))
+        try:
+            with span.current():
+                result = await call_tool(*args, **kwargs)
+        except BaseException as err:
+            span.threw(err)
+            raise
+        span.answered(result)
+        return result
+
+    async def traced_send_request(request: Any, *args: Any, **kwargs: Any) -> Any:
+        """A raw tools/call (not the one call_tool is sending) gets a span."""
+        assert tracing is not None
+        call = _tools_call(request)
+        if call is None or _checked.get() is not None:
+            return await send_request(request, *args, **kwargs)
+        span = tracing.start(call[0])
+        try:
+            with span.current():
+                result = await send_request(request, *args, **kwargs)
+        except BaseException as err:
+            span.threw(err)
+            raise
+        span.answered(result)
+        return result
+
     try:
-        setattr(session, "call_tool", call_tool)
+        setattr(session, "call_tool", call_tool if tracing is None else traced_call_tool)
         if callable(original_send_request):
-            setattr(session, "send_request", send_request)
+            setattr(session, "send_request", send_request if tracing is None else traced_send_request)
         if callable(original_list_tools) and (hide_blocked_tools or pins is not None):
             setattr(session, "list_tools", list_tools)
         setattr(session, "_execlave_instrumented", True)
+        setattr(session, "_execlave_governed_by", (exe, key))
     except (AttributeError, TypeError) as cause:
+        exe._release(key)
         if callable(original_send_request):
             try:
                 setattr(session, "call_tool", original_call_tool)
             except (AttributeError, TypeError):
                 pass
-        raise ExeclaveError(
+        raise ExeclaveTypeError(
             f"instrument_mcp_session: cannot instrument {type(session).__name__}: {cause}"
         ) from cause
+    # Released when the session goes: nothing can call through its hooks
+    # any more, so the handle may be given out again.
+    weakref.finalize(session, exe._release, key)
     return session
+
+
+instrument_mcp_client = instrument_mcp_session
+"""The official SDK 1.x's name of ``instrument_mcp_session``."""
+
+
+def _takes_meta(call_tool: Any) -> bool:
+    import inspect
+
+    try:
+        return "meta" in inspect.signature(call_tool).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _blocks_in_band(on_block: object) -> bool:
+    """Validates ``on_block``; True for ``"result"``."""
+    if on_block == "throw" and type(on_block) is str:
+        raise ExeclaveValueError(
+            'instrument_mcp_session: on_block="throw" is the Node SDK\'s spelling; in Python use "raise"'
+        )
+    if on_block not in ("raise", "result") or type(on_block) is not str:
+        raise ExeclaveValueError(f'instrument_mcp_session: on_block must be "raise" or "result", got {on_block!r}')
+    return on_block == "result"
 
 
 def _split_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, tuple[Any, ...]]:
