@@ -268,3 +268,14 @@ async fn report_bypasses_false_sends_nothing() {
     assert!(bodies(&server).is_empty());
     assert_eq!(g.stats().bypassed, 1);
 }
+
+#[tokio::test]
+async fn a_forked_child_forgets_the_parents_windows() {
+    let server = TestServer::routed(vec![(ROUTE, vec![Reply::json(200, "{}")])]).await;
+    let (r, _) = reporter(&server, quick());
+    bypass(&r, "ops-agent", 2);
+    // The parent reports these; the child must not report them again.
+    r.after_fork();
+    r.finish(Duration::from_secs(5)).await;
+    assert!(bodies(&server).is_empty());
+}
