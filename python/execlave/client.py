@@ -60,7 +60,7 @@ MAX_IDLE_REGISTRATIONS = 1024
 # A registration's key: (agent_id, session_id, user_id, enforce).
 RegistrationKey = tuple[str, Union[str, None], Union[str, None], bool]
 
-_BOOL_OPTIONS = frozenset({"debug", "sign_requests"})
+_BOOL_OPTIONS = frozenset({"debug", "sign_requests", "report_bypasses", "scan_tool_outputs"})
 _STR_OPTIONS = frozenset({"api_key", "base_url", "environment", "enforcement", "enforcement_on_outage"})
 _INT_OPTIONS = frozenset(
     {

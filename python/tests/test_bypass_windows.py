@@ -67,3 +67,11 @@ async def test_report_bypasses_false_sends_nothing(control_plane_factory: Any) -
     exe.shutdown()
     assert cp.call("bypassWindows") == []
     assert exe.stats()["bypassed"] == 1
+
+
+def test_the_new_switches_take_booleans_only() -> None:
+    import pytest
+
+    for name in ("report_bypasses", "scan_tool_outputs"):
+        with pytest.raises(TypeError, match=f"{name} must be True or False"):
+            Execlave(policies=[], **{name: "no"})
