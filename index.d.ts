@@ -96,6 +96,18 @@ export interface ExeclaveOptions {
   /** When no decision can be had: allow and report (`fail_open`, default) or refuse (`fail_closed`). */
   enforcementOnOutage?: 'fail_open' | 'fail_closed';
   onEnforcementBypassed?: (event: EnforcementBypassedEvent) => void;
+  /**
+   * Report calls that went ahead under `fail_open` without a decision to the
+   * control plane's audit log (`POST /api/v1/sdk/bypass-windows`), grouped in
+   * windows per (agent, reason). Default true; `onEnforcementBypassed` is told either way.
+   */
+  reportBypasses?: boolean;
+  /**
+   * Send every allowed call's result to the control plane's `tool_output_scan`
+   * policies before the caller gets it, even when none is known to apply to
+   * the agent (with one active, results are scanned anyway). Needs an API key.
+   */
+  scanToolOutputs?: boolean;
   /** `'local'` (default): decide locally, ask the control plane only for what it alone decides. `'remote'`: ask it on every call. */
   enforcement?: 'local' | 'remote';
   /** How often policies are fetched. Default 30 000 ms. */
@@ -192,6 +204,10 @@ export interface ExeclaveStats {
   approvalsWaiting: number;
   approvalsGranted: number;
   approvalsRefused: number;
+  /** Bypass windows the control plane accepted (`reportBypasses`). */
+  bypassWindowsSent: number;
+  /** Bypass windows never reported: refused by the control plane (400, 413, 422) or still unsent at shutdown. */
+  bypassWindowsDropped: number;
 }
 
 /** What a `flush()` or `shutdown()` made of the records (docs/records.md). */
@@ -224,6 +240,7 @@ export type ExeclaveErrorCode =
   | 'EXECLAVE_AUTH_FAILED'
   | 'EXECLAVE_ENFORCEMENT_HALTED'
   | 'EXECLAVE_POLICY_BLOCKED'
+  | 'EXECLAVE_TOOL_INTEGRITY'
   | 'EXECLAVE_AGENT_PAUSED'
   | 'EXECLAVE_ENFORCEMENT_UNAVAILABLE'
   | 'EXECLAVE_POLICY_DENIED'
@@ -244,6 +261,7 @@ export declare const ERROR_CODES: Readonly<{
   AUTH_FAILED: 'EXECLAVE_AUTH_FAILED';
   ENFORCEMENT_HALTED: 'EXECLAVE_ENFORCEMENT_HALTED';
   POLICY_BLOCKED: 'EXECLAVE_POLICY_BLOCKED';
+  TOOL_INTEGRITY: 'EXECLAVE_TOOL_INTEGRITY';
   AGENT_PAUSED: 'EXECLAVE_AGENT_PAUSED';
   ENFORCEMENT_UNAVAILABLE: 'EXECLAVE_ENFORCEMENT_UNAVAILABLE';
   POLICY_DENIED: 'EXECLAVE_POLICY_DENIED';
@@ -268,6 +286,14 @@ export declare class EnforcementHaltError extends ExeclaveError {}
 export declare class PolicyBlockedError extends EnforcementHaltError {
   readonly violations: Violation[];
   readonly warnings: Violation[];
+}
+/**
+ * `code`: `EXECLAVE_TOOL_INTEGRITY`. A server `tool_integrity` policy refused
+ * the call: the agent's tool definitions differ from its baseline.
+ */
+export declare class ToolIntegrityError extends PolicyBlockedError {
+  /** The violations of type `tool_integrity` (a subset of `violations`). */
+  readonly toolViolations: Violation[];
 }
 /** `code`: `EXECLAVE_AGENT_PAUSED`. */
 export declare class AgentPausedError extends EnforcementHaltError {

@@ -10,6 +10,7 @@ export const {
   ExeclaveAuthError,
   EnforcementHaltError,
   PolicyBlockedError,
+  ToolIntegrityError,
   AgentPausedError,
   EnforcementUnavailableError,
   PolicyDeniedError,

@@ -16,7 +16,7 @@ const { version } = require('../package.json');
 
 const COMMAND = 'npx -p @execlave/sdk execlave-pins';
 const USAGE = `usage: ${COMMAND} diff <lockfile> [tool ...]
-       ${COMMAND} accept [--yes] <lockfile> [tool ...]
+       ${COMMAND} accept [--yes] [--report --agent <id> --server <name>] <lockfile> [tool ...]
 
   diff      show the pending tool definition changes; exit 1 if there are any
   accept    pin the pending definitions (all, or the named tools) after a
@@ -24,6 +24,10 @@ const USAGE = `usage: ${COMMAND} diff <lockfile> [tool ...]
 
 options:
   -y, --yes       accept without asking
+  --report        also send the accepted set as the agent's tool-integrity
+                  baseline on the service (EXECLAVE_API_KEY, EXECLAVE_BASE_URL)
+  --agent <id>    with --report: the agent's id (ops-agent)
+  --server <name> with --report: the MCP server's name, as it introduces itself
   -h, --help      this help
   -v, --version   the SDK version`;
 
@@ -37,6 +41,9 @@ function parse(argv) {
       allowPositionals: true,
       options: {
         yes: { type: 'boolean', short: 'y' },
+        report: { type: 'boolean' },
+        agent: { type: 'string' },
+        server: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -75,12 +82,15 @@ async function main(argv) {
     throw new UsageError(command === undefined ? 'a command is required' : `unknown command "${command}"`);
   }
   if (!lockfile) throw new UsageError(`${command} needs the lockfile's path`);
-  if (command === 'diff' && values.yes) throw new UsageError('--yes is for accept');
+  if (command === 'diff' && (values.yes || values.report)) throw new UsageError('--yes and --report are for accept');
+  if (values.report && (!values.agent || !values.server)) {
+    throw new UsageError("--report needs --agent <agentId> and --server <the MCP server's name>");
+  }
   const review = new native.NativePinsReview(lockfile, only);
   const names = review.names();
   if (names.length === 0) {
     console.log(`execlave-pins: no pending tool changes for ${lockfile}`);
-    return 0;
+    return values.report ? report(lockfile, values) : 0;
   }
   console.log(review.lines().join('\n'));
   if (command === 'diff') {
@@ -94,6 +104,14 @@ async function main(argv) {
   }
   const count = review.accept();
   console.log(`execlave-pins: accepted ${count} tool definition(s) into ${lockfile}`);
+  return values.report ? report(lockfile, values) : 0;
+}
+
+/** Sends the lockfile's accepted set as the agent's baseline (the core does it). */
+function report(lockfile, { agent, server }) {
+  const sent = JSON.parse(native.reportBaseline(lockfile, server, agent));
+  console.log(`execlave-pins: sent ${sent.sent} tool definition(s) as the baseline of agent ${agent}`);
+  if (sent.skipped.length > 0) console.log(`execlave-pins: left out (no definition kept in the lockfile): ${sent.skipped.join(', ')}`);
   return 0;
 }
 

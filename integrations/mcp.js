@@ -53,6 +53,16 @@ function warnIfWrappedDifferently(client, exe, agentId) {
 const { ToolPins } = require('../lib/tool-pins');
 const { toolCallTracing } = require('../lib/otel');
 
+/** The MCP server's name as it introduced itself (the descriptors' `server`). */
+function serverName(client) {
+  try {
+    const name = client.getServerVersion?.()?.name;
+    return typeof name === 'string' && name !== '' ? name : 'mcp';
+  } catch {
+    return 'mcp';
+  }
+}
+
 function describe(value) {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -210,6 +220,8 @@ function instrumentMcpClient(client, exe, options) {
       : new ToolPins(toolPins, onToolChange, {
           debug: (...parts) => exe[kDebug](...parts),
           onChange: tracing === null ? null : (change) => tracing.toolChanged(change),
+          // The service's tool_integrity policies read what was listed.
+          onListed: (definitions) => gov.toolDescriptors(serverName(client), definitions),
         });
   const originalCallTool = client.callTool;
   const originalRequest = typeof client.request === 'function' ? client.request : null;
@@ -232,8 +244,10 @@ function instrumentMcpClient(client, exe, options) {
    * The answer or the error goes back to the caller as the client gave it:
    * recording reads it without throwing, and should it throw all the same,
    * the record is what is lost, never the caller's value.
+   * `scanTool`: the tool's name when its answer goes to the control
+   * plane's output scan first (issue 22), else null.
    */
-  function sendChecked(ticket, send, forwarded, args, rest, params) {
+  function sendChecked(ticket, send, forwarded, args, rest, params, scanTool = null) {
     const outer = sending;
     sending = params;
     let answer;
@@ -249,6 +263,7 @@ function instrumentMcpClient(client, exe, options) {
       if (marksLateSends && params !== null && sending === params) params[kSentLater] = true;
       sending = outer;
     }
+    if (scanTool !== null) return scanAnswer(ticket, answer, args, scanTool);
     if (ticket === 0) return answer;
     return Promise.resolve(answer).then(
       (result) => {
@@ -265,6 +280,42 @@ function instrumentMcpClient(client, exe, options) {
         throw err;
       },
     );
+  }
+
+  /**
+   * The answer of a call whose results are scanned: handed over once the
+   * control plane's tool_output_scan policies let it through. A refused
+   * one reaches neither the caller nor the record (which shows the
+   * refusal); with `onBlock: 'result'` a policy's refusal is the result.
+   */
+  async function scanAnswer(ticket, answer, args, tool) {
+    let result;
+    try {
+      result = await answer;
+    } catch (err) {
+      if (ticket !== 0) recordFailure(ticket, args, err);
+      throw err;
+    }
+    try {
+      await gov.checkOutput(ticket, tool, result);
+    } catch (err) {
+      if (ticket !== 0) recordFailure(ticket, args, err);
+      if (inBand && err instanceof PolicyBlockedError) return blockedCallResult(err);
+      throw err;
+    }
+    if (ticket === 0) return result;
+    if (result !== null && typeof result === 'object') opensRound(ticket, result);
+    try {
+      gov.succeeded(ticket, args, result, performance.now());
+    } catch {
+      // See `sendChecked`: the caller's result comes first.
+    }
+    return result;
+  }
+
+  /** The tool name when this call's answer must be scanned (issue 22), else null. */
+  function scanOf(params) {
+    return gov.scansOutputs() ? params.name : null;
   }
 
   /**
@@ -323,8 +374,9 @@ function instrumentMcpClient(client, exe, options) {
     const args = params.arguments;
     const ticket = begin(params, rest);
     const mark = send === originalCallTool ? params : null;
-    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
-    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark));
+    const scan = scanOf(params);
+    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark, scan);
+    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark, scan));
   }
 
   /**
@@ -345,8 +397,9 @@ function instrumentMcpClient(client, exe, options) {
       return Promise.resolve(blockedCallResult(err));
     }
     const mark = send === originalCallTool ? params : null;
-    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark);
-    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark), blockedCallResult);
+    const scan = scanOf(params);
+    if (typeof ticket === 'number') return sendChecked(ticket, send, forwarded, args, rest, mark, scan);
+    return ticket.then((t) => sendChecked(t, send, forwarded, args, rest, mark, scan), blockedCallResult);
   }
 
   /**
@@ -360,10 +413,11 @@ function instrumentMcpClient(client, exe, options) {
       if (pins !== null) await pinCheck(params);
       const args = params.arguments;
       const ticket = await begin(params, rest, span ?? undefined);
-      if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null);
+      const scan = scanOf(params);
+      if (span === null) return await sendChecked(ticket, send, forwarded, args, rest, send === originalCallTool ? params : null, scan);
       span.allowed();
       const mark = send === originalCallTool ? params : null;
-      const result = await span.run(() => sendChecked(ticket, send, forwarded, args, rest, mark));
+      const result = await span.run(() => sendChecked(ticket, send, forwarded, args, rest, mark, scan));
       span.answered(result);
       return result;
     } catch (err) {
@@ -434,7 +488,9 @@ function instrumentMcpClient(client, exe, options) {
     if (ticket !== undefined) {
       // Params our requestStream checked and sends through here.
       decidedInStream.delete(params);
-      return sendChecked(ticket, originalRequest, { method, params }, params.arguments, rest, null);
+      // Its answer is scanned here too (issue 22): a refused one never
+      // reaches the stream's caller (the SDK turns the error into an McpError).
+      return sendChecked(ticket, originalRequest, { method, params }, params.arguments, rest, null, scanOf(params));
     }
     const checked = toolCallParams(...toolCallOf(params), params);
     return governCall(checked, originalRequest, { method, params: checked }, rest);

@@ -1,7 +1,7 @@
 'use strict';
 
 const native = require('./native');
-const { ApprovalVerificationError, ERROR_CODES, ExeclaveError, PolicyBlockedError } = require('./errors');
+const { ApprovalVerificationError, ERROR_CODES, EnforcementUnavailableError, ExeclaveError, PolicyBlockedError } = require('./errors');
 const { argumentsJson, checkToolName, haltError, jsonSnapshot, recordJson } = require('./governance');
 const { askApprover, DEFAULT_APPROVAL_TIMEOUT_MS, LOCAL_APPROVAL_ID } = require('./approvals');
 const { answerIsError, thrownMessage, thrownType } = require('./caller-values');
@@ -268,6 +268,8 @@ function abortReason(signal) {
 class Execlave {
   #native;
   #onBypass;
+  /** A control plane is configured: only then can results be scanned. */
+  #remote = false;
   #approver;
   #approvalTimeoutMs;
   #shutdownTimeoutMs;
@@ -339,6 +341,7 @@ class Execlave {
       throw nativeFailure(cause, ERROR_CODES.INVALID_OPTIONS);
     }
     this.#onBypass = options.onEnforcementBypassed;
+    this.#remote = typeof options.apiKey === 'string' || Boolean(process.env.EXECLAVE_API_KEY);
     this.#approver = options.approver ?? null;
     this.#approvalTimeoutMs = options.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
@@ -774,6 +777,48 @@ class Execlave {
        * `requestState`: the call is a round sent again with it (its record
        * is linked to the earlier rounds'), else undefined.
        */
+      /**
+       * The tools `server` listed (`toolPins`): `definitions`, their pinned
+       * fields as JSON text (null: unreadable), go as `toolDescriptors`
+       * with this agent's enforce requests (a server `tool_integrity` policy).
+       */
+      /** Whether this agent's results go to the control plane's scan (`checkOutput`). */
+      scansOutputs: () => held && this.#remote && this.#native.scansToolOutputs(reg.handle),
+      /**
+       * Scans `result`, the answer of an allowed call of `tool`, before the
+       * caller gets it: resolves when it may be handed over, rejects with
+       * the halt error (`PolicyBlockedError`…) when not. The call's record
+       * (`ticket`, 0: none) says what the scan made of it.
+       */
+      checkOutput: async (ticket, tool, result) => {
+        let json;
+        try {
+          json = JSON.stringify(result ?? null);
+        } catch (cause) {
+          // Unscannable is not handed over: refused, never let through.
+          throw new EnforcementUnavailableError(`the result of tool ${JSON.stringify(tool)} cannot be read to scan it: ${cause.message}`);
+        }
+        let answer;
+        try {
+          answer = await this.#native.checkToolOutput(reg.handle, ticket, tool, json);
+        } catch (cause) {
+          throw nativeFailure(cause);
+        }
+        const outcome = JSON.parse(answer);
+        if (outcome.kind === 'allow') {
+          if (outcome.bypass) this.#reportBypass(outcome.bypass, tool);
+          return;
+        }
+        throw haltError(outcome);
+      },
+      toolDescriptors: (server, definitions) => {
+        if (!held) return;
+        try {
+          this.#native.setToolDescriptors(reg.handle, server, definitions);
+        } catch (cause) {
+          throw nativeFailure(cause);
+        }
+      },
       refuse: (tool, args, violations, requestState) => {
         const owed = this.#doneArgs.length > 0;
         let message;

@@ -21,6 +21,7 @@ const ERROR_CODES = Object.freeze({
   AUTH_FAILED: 'EXECLAVE_AUTH_FAILED',
   ENFORCEMENT_HALTED: 'EXECLAVE_ENFORCEMENT_HALTED',
   POLICY_BLOCKED: 'EXECLAVE_POLICY_BLOCKED',
+  TOOL_INTEGRITY: 'EXECLAVE_TOOL_INTEGRITY',
   AGENT_PAUSED: 'EXECLAVE_AGENT_PAUSED',
   ENFORCEMENT_UNAVAILABLE: 'EXECLAVE_ENFORCEMENT_UNAVAILABLE',
   POLICY_DENIED: 'EXECLAVE_POLICY_DENIED',
@@ -72,6 +73,21 @@ class PolicyBlockedError extends EnforcementHaltError {
     this.name = 'PolicyBlockedError';
     this.violations = violations;
     this.warnings = warnings;
+  }
+}
+
+/**
+ * A server `tool_integrity` policy refused the call: the definitions of
+ * the tools the agent uses differ from its baseline. `toolViolations`: the
+ * violations of that type (each may name the changed tools).
+ */
+class ToolIntegrityError extends PolicyBlockedError {
+  static code = ERROR_CODES.TOOL_INTEGRITY;
+
+  constructor(message, violations = [], warnings = []) {
+    super(message, violations, warnings);
+    this.name = 'ToolIntegrityError';
+    this.toolViolations = violations.filter((v) => v?.policyType === 'tool_integrity');
   }
 }
 
@@ -162,6 +178,7 @@ module.exports = {
   ExeclaveAuthError,
   EnforcementHaltError,
   PolicyBlockedError,
+  ToolIntegrityError,
   AgentPausedError,
   EnforcementUnavailableError,
   PolicyDeniedError,

@@ -9,6 +9,7 @@ const {
   ExeclaveError,
   ExeclaveAuthError,
   PolicyBlockedError,
+  ToolIntegrityError,
   AgentPausedError,
   EnforcementUnavailableError,
   PolicyDeniedError,
@@ -177,8 +178,11 @@ function checkToolName(tool) {
 function haltError(outcome) {
   const { message } = outcome;
   switch (outcome.kind) {
-    case 'block':
-      return new PolicyBlockedError(message, outcome.violations, outcome.warnings ?? []);
+    case 'block': {
+      // The core names the subclass (a server tool_integrity policy).
+      const Class = outcome.errorClass === 'ToolIntegrityError' ? ToolIntegrityError : PolicyBlockedError;
+      return new Class(message, outcome.violations, outcome.warnings ?? []);
+    }
     case 'paused':
       return new AgentPausedError(outcome.agentId, outcome.reason, message);
     case 'unavailable':

@@ -51,12 +51,16 @@ class ToolPins {
   #onChange;
   #listing = new AsyncLocalStorage(); // the id of the listing call we are in
   #firstListing = null;
+  #onListed;
+  #listed = new Map(); // listing id -> the definitions its pages held
 
   /**
    * `debug`: where debug lines go (the client's: escaped, and only with
-   * its `debug` option).
+   * its `debug` option). `onListed(definitions)`: told the definitions of
+   * each whole listing (all its pages), for the service's tool-integrity
+   * check.
    */
-  constructor(file, onToolChange, { debug = () => {}, onChange = null } = {}) {
+  constructor(file, onToolChange, { debug = () => {}, onChange = null, onListed = null } = {}) {
     if (typeof file !== 'string' || file.length === 0) {
       throw new ExeclaveError('instrumentMcpClient: toolPins must be the path of a JSON lockfile');
     }
@@ -66,6 +70,7 @@ class ToolPins {
     this.#block = onToolChange === 'block';
     this.#debug = debug;
     this.#onChange = onChange;
+    this.#onListed = onListed;
     // Reads the lockfile now: a corrupt one is a configuration error, told at once.
     this.#native = nativeCall(() => new native.NativeToolPins(file, onToolChange, PINS_COMMAND));
   }
@@ -82,6 +87,7 @@ class ToolPins {
       return await this.#listing.run(id, list);
     } finally {
       this.#native.endListing(id);
+      this.#tellListed(id);
     }
   }
 
@@ -117,9 +123,19 @@ class ToolPins {
       }
       const changes = JSON.parse(nativeCall(() => this.#native.observePage(id, names, definitions)));
       for (const change of changes) this.#report(change);
+      if (this.#onListed) this.#listed.set(id, [...(this.#listed.get(id) ?? []), ...definitions]);
     } finally {
-      if (own) this.#native.endListing(id);
+      if (own) {
+        this.#native.endListing(id);
+        this.#tellListed(id);
+      }
     }
+  }
+
+  #tellListed(id) {
+    const definitions = this.#listed.get(id);
+    this.#listed.delete(id);
+    if (definitions !== undefined) this.#onListed(definitions);
   }
 
   #report({ message, ...change }) {

@@ -175,6 +175,24 @@ impl NativeGovernor {
         Ok(slot)
     }
 
+    /// The tools `server` listed to the wrapped client of `slot`
+    /// (`toolPins`): `definitions` are their pinned fields as JSON text
+    /// (null: unreadable). See the core's `set_tool_descriptors`.
+    #[napi(catch_unwind)]
+    pub fn set_tool_descriptors(
+        &self,
+        slot: u32,
+        server: String,
+        definitions: Vec<Option<String>>,
+    ) -> Result<()> {
+        let Some(handle) = fast_path::handle(slot) else {
+            return Ok(()); // released: nothing to send for it any more
+        };
+        self.inner
+            .set_tool_descriptors(handle, &server, &definitions)
+            .map_err(js_error)
+    }
+
     /// Releases a slot from `registerAgent` (its wrapped client closed):
     /// the slot, and with its last registration the core's handle, are
     /// freed. An unknown or already released slot is ignored.
@@ -300,6 +318,39 @@ impl NativeGovernor {
     ) -> Result<Object<'env>> {
         let inner = self.inner.clone();
         let future = async move { inner.decide_remote(ticket as u64, input).await };
+        promise(env, &self.inner, future, |outcome| outcome.to_json())
+    }
+
+    /// Whether the results of this slot's calls go to the control plane's
+    /// `tool_output_scan` policies (`checkToolOutput`).
+    #[napi(catch_unwind)]
+    pub fn scans_tool_outputs(&self, slot: u32) -> bool {
+        fast_path::handle(slot).is_some_and(|h| self.inner.scans_tool_outputs(h))
+    }
+
+    /// Resolves with the outcome JSON of the scan of `result_json` (a
+    /// `CallToolResult`), the answer of an allowed call of `tool`.
+    #[napi(catch_unwind)]
+    pub fn check_tool_output<'env>(
+        &self,
+        env: &'env Env,
+        slot: u32,
+        ticket: f64,
+        tool: String,
+        result_json: String,
+    ) -> Result<Object<'env>> {
+        let inner = self.inner.clone();
+        let handle = fast_path::handle(slot);
+        let future = async move {
+            match handle {
+                Some(h) => {
+                    inner
+                        .check_tool_output(h, ticket as u64, &tool, &result_json)
+                        .await
+                }
+                None => execlave_core::Outcome::Closed,
+            }
+        };
         promise(env, &self.inner, future, |outcome| outcome.to_json())
     }
 

@@ -175,3 +175,18 @@ pub fn tool_digest(definition_json: String) -> Result<String> {
         serde_json::from_str(&definition_json).map_err(|e| invalid(format!("not JSON: {e}")))?;
     Ok(execlave_core::tools::canonical::digest_of(&value))
 }
+
+/// `execlave-pins accept --report`: the lockfile's pins, as `server`'s
+/// tools, sent as `agent_id`'s tool-integrity baseline (key and base URL
+/// from `EXECLAVE_API_KEY` / `EXECLAVE_BASE_URL`). Blocking: for the CLI.
+/// Returns `{"internalId", "sent", "skipped"}` as JSON.
+#[napi(catch_unwind)]
+pub fn report_baseline(lockfile: String, server: String, agent_id: String) -> Result<String> {
+    use execlave_core::tools::baseline::{report_baseline, Target};
+    let target = Target {
+        api_key: None,
+        base_url: None,
+    };
+    let r = report_baseline(Path::new(&lockfile), &server, &agent_id, target).map_err(invalid)?;
+    Ok(json!({ "internalId": r.internal_id, "sent": r.sent, "skipped": r.skipped }).to_string())
+}

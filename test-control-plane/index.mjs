@@ -32,6 +32,10 @@
 //   POST /api/v1/approvals/<id>/verify            {"actionContext"} -> {"data":{"valid":true|false,"reason"?}}: single-use
 //                                                 certificate bound to the action context sealed at the 202
 //   POST /api/v1/traces/ingest                    {"traces":[...]} -> 202 {"data":{"accepted":N}}; bad body -> 400
+//   POST /api/v1/sdk/bypass-windows               {"sdk","sentAt","windows":[...]<=100,"dropped"?} -> 202; bad body
+//                                                 (unknown fields, bad reason...) -> 422 naming the problems
+//   POST /api/v1/tool-integrity/agents/<id>/baseline {"descriptors":[{server,tool,descriptorHash,description?}],
+//                                                 "reason":"manual"|"baseline_update"} -> 200; unknown agent -> 404
 //   anything else                                 404 {"error":{"code":"not_found",...}} (405 for a wrong method)
 // Errors are {"error":{"code","message"}}; a bad key is 401 {"error":{"code":"unauthorized","message":"invalid API key"}}.
 //
@@ -45,6 +49,12 @@
 //   approval(id, {pendingPolls = 0, then = 'approved'|'denied'|'expired'|'pending', reason, verify}): scripts
 //       approval request id (verify: a canned verify body, e.g. {valid: 'true'}); requireApproval(id, {tool}): enforce
 //       answers 202 {"approvalRequestId": id} (to calls of `tool` only, when given; others fall through); approvalState(id) -> {polls, verifies, used, sealed}
+//   bypassReports (bodies received), bypassWindows (their windows, flattened)
+//   baseline(internalId) -> {descriptors, reason, at} | undefined; setBaseline(internalId, descriptors)
+//   blockOutputsContaining(marker | null): enforce requests whose toolOutputs[].output contains marker get
+//       403 {"allowed":false,"violations":[{policyType:"tool_output_scan",...}]} (after onEnforce falls through)
+//   enforceToolIntegrity(on = true): enforce requests whose toolDescriptors differ from the agent's baseline
+//       (or have none) get 403 with a tool_integrity violation listing the changed tools in `tools`
 //   requests: [{method, path, query, headers, body (parsed JSON, raw string, or null when empty), rawBody,
 //              signedOk, at (ms epoch), status (once answered; 'reset'/'truncated' for those faults)}]
 //   requestsTo(pathPrefix, method?), clearRequests()   (also clears enforceRequests)
@@ -273,6 +283,15 @@ export async function startControlPlane(options = {}) {
     clearRequests() { requests.length = 0; state.enforceRequests.length = 0; },
     get traces() { return state.traces; },
     clearTraces() { state.traces.length = 0; },
+    get bypassReports() { return state.bypassReports; },
+    get bypassWindows() { return state.bypassReports.flatMap((r) => r.windows); },
+    baseline: (internalId) => state.baselines.get(internalId),
+    setBaseline(internalId, descriptors) { state.baselines.set(internalId, { descriptors: structuredClone(descriptors), reason: 'manual', at: Date.now() }); },
+    blockOutputsContaining(marker) {
+      if (marker !== null && (typeof marker !== 'string' || marker === '')) throw new TypeError('blockOutputsContaining(marker): a non-empty string or null');
+      state.outputMarker = marker;
+    },
+    enforceToolIntegrity(on = true) { state.toolIntegrity = Boolean(on); },
 
     waitFor(predicate, { timeoutMs = 2000 } = {}) {
       return new Promise((resolve, reject) => {

@@ -20,6 +20,14 @@ export class State {
   enforceHandler = null;
   enforceCanned = null;
   approvals = new Approvals();
+  /** Bodies of POST /api/v1/sdk/bypass-windows, as received (valid ones only). */
+  bypassReports = [];
+  /** Tool-integrity baselines by internal agent id: {descriptors, reason, at}. */
+  baselines = new Map();
+  /** Enforce requests whose toolOutputs contain this text are blocked (tool_output_scan). */
+  outputMarker = null;
+  /** Enforce requests whose toolDescriptors differ from the agent's baseline are blocked (tool_integrity). */
+  toolIntegrity = false;
   #policies = [];
   #version = 0;
   #etag = '';
@@ -130,6 +138,9 @@ export class State {
     if (path === '/api/v1/policies/enforce') return { method: 'POST', run: (ctx) => this.#enforce(ctx) };
     if (path === '/api/v1/traces/ingest') return { method: 'POST', run: (ctx) => this.#ingest(ctx) };
     if (path === '/api/v1/agents') return { method: 'GET', run: (ctx) => this.#listAgents(ctx) };
+    if (path === '/api/v1/sdk/bypass-windows') return { method: 'POST', run: (ctx) => this.#bypassWindows(ctx) };
+    const bl = /^\/api\/v1\/tool-integrity\/agents\/([^/]+)\/baseline$/.exec(path);
+    if (bl) return { method: 'POST', run: (ctx) => this.#baseline(ctx, safeDecode(bl[1])) };
     const ap = /^\/api\/v1\/approvals\/([^/]+)(\/verify)?$/.exec(path);
     if (ap && ap[2]) return { method: 'POST', run: (ctx) => this.approvals.verify(ctx, safeDecode(ap[1])) };
     if (ap) return { method: 'GET', run: (ctx) => this.approvals.poll(ctx, safeDecode(ap[1])) };
@@ -163,10 +174,58 @@ export class State {
     if (!ok || !isObject(value)) return ctx.send(400, errorBody('validation_error', 'body must be a JSON object'));
     this.enforceRequests.push(value);
     let out = this.enforceHandler ? await this.enforceHandler(value, ctx.rec) : undefined;
+    out ??= this.#scripted(value);
     out ??= this.enforceCanned ?? { status: 200, body: { allowed: true } };
     const approvalId = out.status === 202 && isObject(out.body) ? out.body.approvalRequestId : undefined;
     if (typeof approvalId === 'string') this.approvals.sealed(approvalId, value);
     return ctx.send(out.status ?? 200, out.body, { headers: out.headers });
+  }
+
+  // The service's detection policies, scripted: a marker in a tool output,
+  // a descriptor that differs from the agent's baseline.
+  #scripted(body) {
+    const block = (policyType, message) => ({
+      status: 403,
+      body: { allowed: false, violations: [{ policyId: `pol_${policyType}`, policyName: policyType, policyType, message, enforcementMode: 'block' }] },
+    });
+    if (this.outputMarker !== null && Array.isArray(body.toolOutputs)
+      && body.toolOutputs.some((o) => isObject(o) && String(o.output ?? '').includes(this.outputMarker))) {
+      return block('tool_output_scan', 'tool output carries a prompt injection');
+    }
+    if (this.toolIntegrity && Array.isArray(body.toolDescriptors)) {
+      const agent = this.findAgent(String(body.agentId ?? ''));
+      const pinned = new Map((this.baselines.get(agent?.id)?.descriptors ?? []).map((d) => [`${d.server}\u0000${d.tool}`, d.descriptorHash]));
+      const changed = body.toolDescriptors.filter((d) => isObject(d) && pinned.get(`${d.server}\u0000${d.tool}`) !== d.descriptorHash);
+      if (changed.length > 0) {
+        const r = block('tool_integrity', `tool definition changed: ${changed.map((d) => d.tool).join(', ')}`);
+        r.body.violations[0].tools = changed.map((d) => ({ server: d.server, tool: d.tool, descriptorHash: d.descriptorHash }));
+        return r;
+      }
+    }
+    return undefined;
+  }
+
+  #bypassWindows(ctx) {
+    const { ok, value } = ctx.json;
+    const problems = ok ? bypassReportProblems(value) : ['body must be JSON'];
+    if (problems.length > 0) return ctx.send(422, errorBody('validation_error', problems.join('; ')));
+    this.bypassReports.push(value);
+    return ctx.send(202, { data: { accepted: value.windows.length } });
+  }
+
+  #baseline(ctx, id) {
+    if (!this.#agents.some((a) => a.id === id)) return ctx.send(404, errorBody('not_found', `agent ${id} not found`));
+    const { ok, value } = ctx.json;
+    const good = ok && isObject(value) && Array.isArray(value.descriptors)
+      && ['manual', 'baseline_update'].includes(value.reason)
+      && value.descriptors.every((d) => isObject(d) && typeof d.server === 'string' && typeof d.tool === 'string'
+        && typeof d.descriptorHash === 'string' && /^[0-9a-f]{64}$/.test(d.descriptorHash));
+    if (!good) {
+      return ctx.send(422, errorBody('validation_error',
+        'body must be {"descriptors": [{"server","tool","descriptorHash"(64 lowercase hex),"description"?}], "reason": "manual"|"baseline_update"}'));
+    }
+    this.baselines.set(id, { descriptors: clone(value.descriptors), reason: value.reason, at: Date.now() });
+    return ctx.send(200, { data: { agentId: id, descriptors: value.descriptors.length } });
   }
 
   #ingest(ctx) {
@@ -211,5 +270,35 @@ export function traceProblems(t) {
     problems.push('tags must be an array of strings when present');
   }
   if (t.metadata !== undefined && !isObject(t.metadata)) problems.push('metadata must be an object when present');
+  return problems;
+}
+
+const BYPASS_REASONS = new Set(['circuit_breaker_open', 'network_error', 'server_error', 'plan_limit_exceeded']);
+const BYPASS_KEYS = new Set(['sdk', 'sentAt', 'windows', 'dropped']);
+const WINDOW_KEYS = new Set(['windowId', 'agentId', 'reason', 'source', 'firstAt', 'lastAt', 'count', 'message', 'status', 'consecutiveFailures']);
+
+/** Problems of a bypass-window report against the documented wire format ([] when valid). */
+export function bypassReportProblems(b) {
+  if (!isObject(b)) return ['body is not a JSON object'];
+  const problems = [];
+  for (const k of Object.keys(b)) if (!BYPASS_KEYS.has(k)) problems.push(`unknown field ${k}`);
+  if (!isObject(b.sdk) || !['name', 'language', 'version'].every((k) => typeof b.sdk[k] === 'string')) {
+    problems.push('sdk must be {name, language, version}');
+  }
+  if (typeof b.sentAt !== 'string' || Number.isNaN(Date.parse(b.sentAt))) problems.push('sentAt must be an ISO 8601 string');
+  if (!Array.isArray(b.windows) || b.windows.length > 100) problems.push('windows must be an array of at most 100');
+  for (const w of Array.isArray(b.windows) ? b.windows : []) {
+    if (!isObject(w)) { problems.push('a window is not an object'); continue; }
+    for (const k of Object.keys(w)) if (!WINDOW_KEYS.has(k)) problems.push(`unknown window field ${k}`);
+    for (const k of ['windowId', 'agentId', 'source', 'firstAt', 'lastAt']) {
+      if (typeof w[k] !== 'string' || w[k] === '') problems.push(`window ${k} must be a non-empty string`);
+    }
+    if (!BYPASS_REASONS.has(w.reason)) problems.push(`window reason ${JSON.stringify(w.reason)} is not one of ${[...BYPASS_REASONS]}`);
+    if (!(Number.isInteger(w.count) && w.count >= 1)) problems.push('window count must be an integer >= 1');
+  }
+  if (b.dropped !== undefined && !(isObject(b.dropped) && typeof b.dropped.dropId === 'string'
+    && Number.isInteger(b.dropped.windows) && Number.isInteger(b.dropped.bypasses))) {
+    problems.push('dropped must be {dropId, windows, bypasses, since?}');
+  }
   return problems;
 }

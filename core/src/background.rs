@@ -30,6 +30,9 @@ pub fn spawn_background(engine: &Engine, settings: &BackgroundSettings, rt: &Run
     if let Some(p) = &engine.records {
         rt.spawn(p.clone().run());
     }
+    if let Some(b) = &engine.bypasses {
+        rt.spawn(b.clone().run());
+    }
     let Some(c) = &engine.connection else {
         return;
     };
@@ -99,6 +102,9 @@ pub fn restart_after_fork(
     }
     if let Some(p) = &engine.records {
         p.after_fork();
+    }
+    if let Some(b) = &engine.bypasses {
+        b.after_fork();
     }
     // Waiters the parent's tasks left on these are dropped from their
     // lists, so that the child's loops get every wake.

@@ -4,6 +4,7 @@
 //! hands a binding's futures to that runtime.
 
 use crate::background::{spawn_background, start_runtime, BackgroundSettings};
+use crate::bypass::{BypassReporter, ReportTiming};
 use crate::clock;
 use crate::control_plane::{
     ApiClient, ApiConfig, CircuitBreaker, Connection, DEFAULT_FAILURE_THRESHOLD,
@@ -88,6 +89,23 @@ impl Drop for Shared {
         // background is safe from anywhere.
         rt.shutdown_background();
     }
+}
+
+/// The reporter of bypass windows: with a control plane, unless
+/// `reportBypasses: false`.
+fn bypass_reporter(
+    options: &GovernorOptions,
+    connection: Option<&Arc<Connection>>,
+    stats: &Arc<Stats>,
+    log: &Arc<Logger>,
+) -> Option<Arc<BypassReporter>> {
+    let c = connection.filter(|_| options.report_bypasses)?;
+    Some(Arc::new(BypassReporter::new(
+        c.clone(),
+        ReportTiming::default(),
+        stats.clone(),
+        log.clone(),
+    )))
 }
 
 /// A runtime shut down in the background when dropped (never dropped as
@@ -190,6 +208,7 @@ impl Governor {
         }
         let agents = Arc::new(Agents::default());
         let progress = Arc::new(Notify::new());
+        let bypasses = bypass_reporter(&options, connection.as_ref(), &stats, &log);
         log.debug(|| {
             format!(
                 "started in {} mode with {} policies",
@@ -211,6 +230,7 @@ impl Governor {
                 poll_interval: Duration::from_millis(options.approval_poll_interval_ms),
             },
             local_approver: options.local_approver,
+            scan_tool_outputs: options.scan_tool_outputs,
         };
         let engine = Engine::new(
             settings,
@@ -219,6 +239,7 @@ impl Governor {
             Calls::new(options.max_pending_calls),
             records,
             connection,
+            bypasses,
             stats,
             log,
             progress,
@@ -268,6 +289,57 @@ impl Governor {
         self.engine()
             .agents
             .register(agent_id, session_id, user_id, enforce)
+    }
+
+    /// The tools a server listed to the wrapped client of `handle`
+    /// (`toolPins` on): their descriptors go with every enforce request
+    /// of its agent, for the service's `tool_integrity` policies. Each
+    /// definition is the listed tool's pinned fields as JSON text; one that
+    /// cannot be read (`None`, not JSON, no name) is left out. Nothing to do
+    /// without a control plane.
+    pub fn set_tool_descriptors(
+        &self,
+        handle: AgentHandle,
+        server: &str,
+        definitions: &[Option<String>],
+    ) -> Result<(), Error> {
+        let e = self.engine();
+        if e.connection.is_none() {
+            return Ok(());
+        }
+        let reg = e
+            .agents
+            .get(handle)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "unknown agent handle"))?;
+        let descriptors = definitions
+            .iter()
+            .flatten()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .filter_map(|d| crate::tools::descriptor::tool_descriptor(server, &d))
+            .collect();
+        e.descriptors
+            .set(&reg.context.agent_id, server, descriptors);
+        Ok(())
+    }
+
+    /// See [`Engine::scans_tool_outputs`].
+    pub fn scans_tool_outputs(&self, handle: AgentHandle) -> bool {
+        self.engine().scans_tool_outputs(handle)
+    }
+
+    /// See [`Engine::check_tool_output`]: the one call a host (or the
+    /// `execlave-mcp` relay) makes with an allowed call's result before
+    /// handing it over.
+    pub async fn check_tool_output(
+        &self,
+        handle: AgentHandle,
+        ticket: Ticket,
+        tool: &str,
+        result_json: &str,
+    ) -> Outcome {
+        self.engine()
+            .check_tool_output(handle, ticket, tool, result_json)
+            .await
     }
 
     /// Undoes one `register_agent` of `handle` (its client closed); the
@@ -464,6 +536,9 @@ impl Governor {
             return FlushReport::default();
         }
         let mut report = FlushReport::default();
+        if let Some(b) = &e.bypasses {
+            b.finish(timeout).await;
+        }
         if let Some(p) = &e.records {
             let before = self.record_counts();
             let deadline = tokio::time::Instant::now() + timeout;

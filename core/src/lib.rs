@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod background;
+pub mod bypass;
 pub mod clock;
 pub mod control_plane;
 pub mod decision;
@@ -33,6 +34,7 @@ pub mod records;
 pub mod redact;
 pub mod stats;
 pub mod sync;
+pub mod tool_output;
 pub mod tools;
 
 pub use engine::{AgentHandle, Completion, Ending, Outcome, Ticket, Undecided};

@@ -71,6 +71,12 @@ pub struct GovernorOptions {
     /// Set by the host when the client has an approver for local
     /// `require_approval` policies (the function itself stays in the host).
     pub local_approver: bool,
+    /// Report calls that went ahead without a decision (`fail_open`) to
+    /// the control plane's audit log (`POST /api/v1/sdk/bypass-windows`).
+    pub report_bypasses: bool,
+    /// Send every allowed call's result to the control plane's
+    /// `tool_output_scan` policies, even when none is known to apply.
+    pub scan_tool_outputs: bool,
     /// Where diagnostics go: the host's logger, set by a binding (never
     /// from JSON); `None`: the `log` facade (see `crate::log`).
     #[serde(skip)]
@@ -102,6 +108,8 @@ impl Default for GovernorOptions {
             approval_timeout_ms: 30 * 60 * 1000,
             approval_poll_interval_ms: 5_000,
             local_approver: false,
+            report_bypasses: true,
+            scan_tool_outputs: false,
             log_sink: None,
         }
     }

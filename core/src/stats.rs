@@ -31,6 +31,11 @@ pub struct Stats {
     pub approvals_waiting: AtomicU64,
     pub approvals_granted: AtomicU64,
     pub approvals_refused: AtomicU64,
+    /// Bypass windows the control plane accepted.
+    pub bypass_windows_sent: AtomicU64,
+    /// Bypass windows never reported: over the bound, refused, or still
+    /// unsent at shutdown.
+    pub bypass_windows_dropped: AtomicU64,
 }
 
 /// A point-in-time copy of [`Stats`], serialised with the names users see.
@@ -57,6 +62,8 @@ pub struct StatsSnapshot {
     pub approvals_waiting: u64,
     pub approvals_granted: u64,
     pub approvals_refused: u64,
+    pub bypass_windows_sent: u64,
+    pub bypass_windows_dropped: u64,
 }
 
 impl Stats {
@@ -85,6 +92,8 @@ impl Stats {
             approvals_waiting: self.approvals_waiting.load(Relaxed),
             approvals_granted: self.approvals_granted.load(Relaxed),
             approvals_refused: self.approvals_refused.load(Relaxed),
+            bypass_windows_sent: self.bypass_windows_sent.load(Relaxed),
+            bypass_windows_dropped: self.bypass_windows_dropped.load(Relaxed),
         }
     }
 }

@@ -20,6 +20,7 @@ from .errors import (
     NotSupportedError,
     PolicyBlockedError,
     PolicyDeniedError,
+    ToolIntegrityError,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ExeclaveAuthError",
     "EnforcementHaltError",
     "PolicyBlockedError",
+    "ToolIntegrityError",
     "AgentPausedError",
     "EnforcementUnavailableError",
     "PolicyDeniedError",

@@ -24,6 +24,7 @@ from .errors import (
     ExeclaveValueError,
     PolicyBlockedError,
     PolicyDeniedError,
+    ToolIntegrityError,
     _ApprovalError,
 )
 
@@ -137,7 +138,9 @@ def halt_error(outcome: Mapping[str, Any]) -> ExeclaveError | None:
     kind = outcome.get("kind")
     message = python_names(str(outcome.get("message") or kind))
     if kind == "block":
-        return PolicyBlockedError(message, outcome.get("violations"), outcome.get("warnings"))
+        # The core names the subclass (a server tool_integrity policy).
+        blocked = ToolIntegrityError if outcome.get("errorClass") == "ToolIntegrityError" else PolicyBlockedError
+        return blocked(message, outcome.get("violations"), outcome.get("warnings"))
     if kind == "paused":
         return AgentPausedError(message, str(outcome.get("agentId")), outcome.get("reason"))
     if kind == "unavailable":

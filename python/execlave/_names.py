@@ -16,7 +16,7 @@ _CAMEL_NAMES = (
     "pollIntervalMs policyCachePath firstSyncTimeoutMs requestTimeoutMs "
     "circuitBreakerCooldownMs signRequests bufferSize batchSize flushIntervalMs "
     "shutdownTimeoutMs maxPendingCalls agentId sessionId userId hideBlockedTools "
-    "onBlock toolPins onToolChange enforcePolicy"
+    "onBlock toolPins onToolChange enforcePolicy reportBypasses scanToolOutputs"
 ).split()
 
 _SNAKE = {name: re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name) for name in _CAMEL_NAMES}

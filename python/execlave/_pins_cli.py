@@ -10,10 +10,11 @@ core's, shared with the Node package's command.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from ._native import NativePinsReview
+from ._native import NativePinsReview, report_baseline
 from .errors import ExeclaveError
 
 COMMAND = "execlave-pins"
@@ -37,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="show the pending changes; exit 1 if there are any")
     accept = commands.add_parser("accept", help="pin the pending definitions after a confirmation")
     accept.add_argument("-y", "--yes", action="store_true", help="accept without asking (for scripts)")
+    accept.add_argument(
+        "--report",
+        action="store_true",
+        help="also send the accepted set as the agent's tool-integrity baseline (needs EXECLAVE_API_KEY)",
+    )
+    accept.add_argument("--agent", default="", help="with --report: the agent's id (ops-agent)")
+    accept.add_argument("--server", default="", help="with --report: the MCP server's name, as it introduces itself")
     for sub in (diff, accept):
         sub.add_argument("lockfile", help="the lockfile given as tool_pins")
         sub.add_argument("tools", nargs="*", help="only these tools (default: every pending one)")
@@ -52,11 +60,14 @@ def _confirm(names: list[str]) -> bool:
 
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    report = getattr(args, "report", False)
+    if report and (not args.agent or not args.server):
+        raise ExeclaveError("--report needs --agent <agentId> and --server <the MCP server's name>")
     review = NativePinsReview(args.lockfile, args.tools)
     names = review.names()
     if not names:
         print(f"{COMMAND}: no pending tool changes for {args.lockfile}")
-        return 0
+        return _report(args) if report else 0
     print("\n".join(review.lines()))
     if args.command == "diff":
         print(f"{COMMAND}: {len(names)} pending change(s); review, then run `{COMMAND} accept {args.lockfile}`")
@@ -67,6 +78,15 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     count = review.accept()
     print(f"{COMMAND}: accepted {count} tool definition(s) into {args.lockfile}")
+    return _report(args) if report else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Sends the lockfile's accepted set as the agent's baseline."""
+    sent = json.loads(report_baseline(args.lockfile, args.server, args.agent))
+    print(f"{COMMAND}: sent {sent['sent']} tool definition(s) as the baseline of agent {args.agent}")
+    if sent["skipped"]:
+        print(f"{COMMAND}: left out (no definition kept in the lockfile): {', '.join(sent['skipped'])}")
     return 0
 
 

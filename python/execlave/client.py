@@ -60,7 +60,7 @@ MAX_IDLE_REGISTRATIONS = 1024
 # A registration's key: (agent_id, session_id, user_id, enforce).
 RegistrationKey = tuple[str, Union[str, None], Union[str, None], bool]
 
-_BOOL_OPTIONS = frozenset({"debug", "sign_requests"})
+_BOOL_OPTIONS = frozenset({"debug", "sign_requests", "report_bypasses", "scan_tool_outputs"})
 _STR_OPTIONS = frozenset({"api_key", "base_url", "environment", "enforcement", "enforcement_on_outage"})
 _INT_OPTIONS = frozenset(
     {
@@ -162,6 +162,8 @@ class Execlave:
         enforcement: Literal["local", "remote"] | None = None,
         enforcement_on_outage: Literal["fail_open", "fail_closed"] | None = None,
         on_enforcement_bypassed: Callable[[BypassEvent], object] | None = None,
+        report_bypasses: bool | None = None,
+        scan_tool_outputs: bool | None = None,
         policy_refresh_ms: int | None = None,
         poll_interval_ms: int | None = None,
         policy_cache_path: str | os.PathLike[str] | None = None,
@@ -197,6 +199,8 @@ class Execlave:
             ("debug", debug),
             ("enforcement", enforcement),
             ("enforcement_on_outage", enforcement_on_outage),
+            ("report_bypasses", report_bypasses),
+            ("scan_tool_outputs", scan_tool_outputs),
             ("policy_refresh_ms", policy_refresh_ms),
             ("poll_interval_ms", poll_interval_ms),
             ("policy_cache_path", policy_cache_path),

@@ -13,6 +13,7 @@ __all__ = [
     "ExeclaveAuthError",
     "EnforcementHaltError",
     "PolicyBlockedError",
+    "ToolIntegrityError",
     "AgentPausedError",
     "EnforcementUnavailableError",
     "PolicyDeniedError",
@@ -75,6 +76,23 @@ class PolicyBlockedError(EnforcementHaltError):
         super().__init__(message)
         self.violations: list[dict[str, Any]] = list(violations or [])
         self.warnings: list[dict[str, Any]] = list(warnings or [])
+
+
+class ToolIntegrityError(PolicyBlockedError):
+    """A server ``tool_integrity`` policy refused the call: the definitions
+    of the tools the agent uses differ from its baseline. ``tool_violations``:
+    the violations of that type (each may name the changed tools)."""
+
+    def __init__(
+        self,
+        message: str,
+        violations: list[dict[str, Any]] | None = None,
+        warnings: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, violations, warnings)
+        self.tool_violations: list[dict[str, Any]] = [
+            v for v in self.violations if isinstance(v, dict) and v.get("policyType") == "tool_integrity"
+        ]
 
 
 class AgentPausedError(EnforcementHaltError):

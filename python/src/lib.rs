@@ -97,6 +97,22 @@ impl NativeGovernor {
         })
     }
 
+    /// The tools `server` listed to the wrapped session of `handle`
+    /// (`tool_pins`): `definitions` are their pinned fields as JSON text
+    /// (None: unreadable). See the core's `set_tool_descriptors`.
+    fn set_tool_descriptors(
+        &self,
+        handle: u32,
+        server: &str,
+        definitions: Vec<Option<String>>,
+    ) -> PyResult<()> {
+        guarded(|| {
+            self.inner
+                .set_tool_descriptors(handle, server, &definitions)
+                .map_err(py_error)
+        })
+    }
+
     /// Undoes one `register_agent` of `handle` (its session closed, or an
     /// idle registration was evicted); the last one frees the handle.
     fn release_agent(&self, handle: u32) -> PyResult<()> {
@@ -220,6 +236,40 @@ impl NativeGovernor {
             runner::spawn(
                 &self.inner,
                 async move { inner.decide_remote(ticket, input).await },
+                on_done,
+                |py, outcome: Outcome| {
+                    Ok(PyString::new(py, &outcome.to_json()).into_any().unbind())
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Whether the results of `handle`'s calls go to the control plane's
+    /// `tool_output_scan` policies (`check_tool_output`).
+    fn scans_tool_outputs(&self, handle: u32) -> bool {
+        self.inner.scans_tool_outputs(handle)
+    }
+
+    /// Calls ``on_done`` with the outcome JSON of the scan of
+    /// ``result_json`` (a CallToolResult), the answer of an allowed call.
+    fn check_tool_output(
+        &self,
+        handle: u32,
+        ticket: u64,
+        tool: String,
+        result_json: String,
+        on_done: Py<PyAny>,
+    ) -> PyResult<()> {
+        guarded(|| {
+            let inner = self.inner.clone();
+            runner::spawn(
+                &self.inner,
+                async move {
+                    inner
+                        .check_tool_output(handle, ticket, &tool, &result_json)
+                        .await
+                },
                 on_done,
                 |py, outcome: Outcome| {
                     Ok(PyString::new(py, &outcome.to_json()).into_any().unbind())

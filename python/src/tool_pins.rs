@@ -178,11 +178,34 @@ pub fn tool_digest(definition_json: &str) -> PyResult<String> {
     Ok(execlave_core::tools::canonical::digest_of(&value))
 }
 
+/// ``execlave-pins accept --report``: the lockfile's pins, as ``server``'s
+/// tools, sent as ``agent_id``'s tool-integrity baseline (key and base URL
+/// from ``EXECLAVE_API_KEY`` / ``EXECLAVE_BASE_URL``). Blocking, without
+/// the GIL: for the CLI. Returns ``{"internalId", "sent", "skipped"}`` as JSON.
+#[pyfunction]
+pub fn report_baseline(
+    py: Python<'_>,
+    lockfile: &str,
+    server: &str,
+    agent_id: &str,
+) -> PyResult<String> {
+    use execlave_core::tools::baseline::{report_baseline, Target};
+    let target = Target {
+        api_key: None,
+        base_url: None,
+    };
+    let r = py
+        .detach(|| report_baseline(Path::new(lockfile), server, agent_id, target))
+        .map_err(invalid)?;
+    Ok(json!({ "internalId": r.internal_id, "sent": r.sent, "skipped": r.skipped }).to_string())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeToolPins>()?;
     m.add_class::<NativePinsReview>()?;
     m.add_function(wrap_pyfunction!(blocked_call_result, m)?)?;
     m.add_function(wrap_pyfunction!(pinned_fields, m)?)?;
     m.add_function(wrap_pyfunction!(tool_digest, m)?)?;
+    m.add_function(wrap_pyfunction!(report_baseline, m)?)?;
     Ok(())
 }

@@ -668,7 +668,7 @@ impl ApiClient {
 
     /// Reads (and drops) a small success body so that the connection can be
     /// reused; a big or broken one is just dropped.
-    async fn drain(&self, resp: Response) {
+    pub(super) async fn drain(&self, resp: Response) {
         let _ = self.read_capped(resp, MAX_ERROR_BODY_BYTES).await;
     }
 

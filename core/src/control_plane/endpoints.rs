@@ -46,6 +46,14 @@ pub struct EnforceRequest {
     pub tools: Vec<String>,
     /// The full JSON-safe arguments, sent as `metadata.toolArguments`.
     pub tool_arguments: Value,
+    /// `toolDescriptors` (`{server, tool, descriptorHash, description?}`),
+    /// for the service's `tool_integrity` policies; sent when non-empty,
+    /// never part of the action context.
+    pub tool_descriptors: Vec<Value>,
+    /// `toolOutputs` (`{name, input, output}`): a tool's result to scan
+    /// (`tool_output_scan` policies). A request with outputs carries no
+    /// `tools` and no `metadata`, as the official SDK sends it.
+    pub tool_outputs: Vec<Value>,
 }
 
 impl EnforceRequest {
@@ -63,6 +71,27 @@ impl EnforceRequest {
             environment: environment.into(),
             tools: vec![tool.to_string()],
             tool_arguments: arguments,
+            tool_descriptors: Vec::new(),
+            tool_outputs: Vec::new(),
+        }
+    }
+
+    /// The request that scans `outputs` of a call of `tool` before the
+    /// model reads them.
+    pub fn for_tool_output(
+        agent_id: impl Into<String>,
+        environment: impl Into<String>,
+        tool: &str,
+        outputs: Vec<Value>,
+    ) -> Self {
+        EnforceRequest {
+            agent_id: agent_id.into(),
+            input: format!("tool_output:{tool}"),
+            environment: environment.into(),
+            tools: Vec::new(),
+            tool_arguments: Value::Null,
+            tool_descriptors: Vec::new(),
+            tool_outputs: outputs,
         }
     }
 }
@@ -94,8 +123,14 @@ struct Wire<'a> {
     agent_id: Option<&'a str>,
     input: &'a str,
     environment: &'a str,
-    tools: &'a [String],
-    metadata: WireMetadata<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<WireMetadata<'a>>,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tool_descriptors: &'a [Value],
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tool_outputs: &'a [Value],
 }
 
 #[derive(Serialize)]
@@ -106,13 +141,26 @@ struct WireMetadata<'a> {
 
 impl EnforceRequest {
     fn wire<'a>(&'a self, agent_id: Option<&'a str>) -> Wire<'a> {
+        let call = self.tool_outputs.is_empty();
         Wire {
             agent_id,
             input: &self.input,
             environment: &self.environment,
-            tools: &self.tools,
-            metadata: WireMetadata {
+            tools: call.then_some(&self.tools[..]),
+            metadata: call.then_some(WireMetadata {
                 tool_arguments: &self.tool_arguments,
+            }),
+            // A detection field: the enforce body only, never the action
+            // context an approval seals.
+            tool_descriptors: if agent_id.is_some() {
+                &self.tool_descriptors
+            } else {
+                &[]
+            },
+            tool_outputs: if agent_id.is_some() {
+                &self.tool_outputs
+            } else {
+                &[]
             },
         }
     }

@@ -10,10 +10,12 @@
 pub mod approvals;
 pub mod backoff;
 pub mod breaker;
+mod bypass_windows;
 pub mod client;
 pub mod connection;
 pub mod endpoints;
 pub mod error;
+mod tool_integrity;
 
 #[cfg(any(test, feature = "test-support"))]
 mod test_approvals;

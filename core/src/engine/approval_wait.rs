@@ -166,6 +166,7 @@ impl Engine {
                 warnings: call.warnings,
                 decided_by: DecidedBy::Remote,
                 approval: call.approval.map(|a| note(&a.id, "cancelled", waited_ms)),
+                output_scan: None,
             }]);
         }
         true

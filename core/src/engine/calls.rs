@@ -50,6 +50,8 @@ pub struct PendingCall {
     /// Held back for the local approver, the call also needs the control
     /// plane's decision once approved.
     pub server_after_approval: bool,
+    /// What the scan of its result made of it, for its record.
+    pub output_scan: Option<&'static str>,
 }
 
 /// How a call ended, as its host saw it.
@@ -435,6 +437,7 @@ pub fn finish(call: PendingCall, completion: Completion) -> CallRecord {
         warnings: call.warnings,
         decided_by: call.decided_by,
         approval: call.approval,
+        output_scan: call.output_scan,
     }
 }
 
@@ -501,6 +504,7 @@ mod tests {
             unsent_round: None,
             approval: None,
             server_after_approval: false,
+            output_scan: None,
         }
     }
 

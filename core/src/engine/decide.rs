@@ -7,10 +7,12 @@
 
 use super::agents::{AgentHandle, AgentState, Agents, Registered};
 use super::calls::{incomplete, Calls, Completion, PendingCall};
+use super::descriptors::ToolDescriptors;
 use super::local_approval::HeldCall;
 use super::outcome::{Outcome, RemoteVerdict, Ticket, Undecided};
 use super::policy_store::PolicyStore;
 use super::rounds::CallLink;
+use crate::bypass::{BypassReason, BypassReporter};
 use crate::control_plane::{enforce_input, Connection, EnforceRequest};
 use crate::decision::Violation;
 use crate::error::Error;
@@ -43,6 +45,9 @@ pub struct EngineSettings {
     pub approval: ApprovalTiming,
     /// The host has an approver for local `require_approval` policies.
     pub local_approver: bool,
+    /// `scanToolOutputs`: every allowed call's result goes to the scan,
+    /// whatever the policies say.
+    pub scan_tool_outputs: bool,
 }
 
 pub struct Engine {
@@ -55,6 +60,12 @@ pub struct Engine {
     pub records: Option<Arc<Pipeline>>,
     /// The control plane, when there is an API key.
     pub connection: Option<Arc<Connection>>,
+    /// Where calls that went ahead without a decision are reported (a
+    /// control plane, unless `reportBypasses: false`).
+    pub bypasses: Option<Arc<BypassReporter>>,
+    /// The tool definitions agents listed (`toolPins`), for the service's
+    /// `tool_integrity` policies.
+    pub descriptors: ToolDescriptors,
     pub stats: Arc<Stats>,
     pub log: Arc<Logger>,
     /// Woken whenever a sync finishes or an agent is resolved.
@@ -95,6 +106,7 @@ impl Engine {
         calls: Calls,
         records: Option<Arc<Pipeline>>,
         connection: Option<Arc<Connection>>,
+        bypasses: Option<Arc<BypassReporter>>,
         stats: Arc<Stats>,
         log: Arc<Logger>,
         progress: Arc<Notify>,
@@ -106,6 +118,8 @@ impl Engine {
             calls,
             records,
             connection,
+            bypasses,
+            descriptors: ToolDescriptors::default(),
             stats,
             log,
             progress,
@@ -268,7 +282,7 @@ impl Engine {
                 args_json,
                 vec![],
                 track,
-                messages::NO_POLICIES_YET.into(),
+                (messages::NO_POLICIES_YET.into(), self.sync_gap_reason()),
                 completions_owed,
                 round,
             ));
@@ -352,7 +366,10 @@ impl Engine {
                 args_json,
                 decision.warnings,
                 track,
-                messages::SERVER_ONLY_IN_LOCAL_MODE.into(),
+                (
+                    messages::SERVER_ONLY_IN_LOCAL_MODE.into(),
+                    BypassReason::NetworkError,
+                ),
                 completions_owed,
                 round,
             ));
@@ -541,6 +558,19 @@ impl Engine {
         )
     }
 
+    /// Why no policy set has come yet, as a bypass-window reason.
+    fn sync_gap_reason(&self) -> BypassReason {
+        let open = self
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.breaker.consecutive_failures() >= c.breaker.threshold());
+        if open {
+            BypassReason::CircuitBreakerOpen
+        } else {
+            BypassReason::NetworkError
+        }
+    }
+
     /// No decision can be had: `enforcementOnOutage` says what happens.
     #[allow(clippy::too_many_arguments)]
     fn outage(
@@ -550,7 +580,7 @@ impl Engine {
         args_json: Option<String>,
         warnings: Vec<Violation>,
         track: bool,
-        reason: String,
+        (reason, kind): (String, BypassReason),
         hold_record: bool,
         round: Option<RoundOf<'_>>,
     ) -> Outcome {
@@ -567,6 +597,13 @@ impl Engine {
             OutageMode::FailOpen => {
                 Stats::bump(&self.stats.allowed);
                 Stats::bump(&self.stats.bypassed);
+                if let Some(b) = &self.bypasses {
+                    let failures = self
+                        .connection
+                        .as_ref()
+                        .map_or(0, |c| c.consecutive_failures());
+                    b.record(&context.agent_id, kind, &reason, failures);
+                }
                 // The first bypass is said even without `debug`: calls are
                 // going through unchecked, and the user chose that.
                 let said = self
@@ -669,6 +706,7 @@ impl Engine {
             unsent_round: None,
             approval: None,
             server_after_approval: false,
+            output_scan: None,
         });
         if let Some(call) = evicted.filter(|c| c.record_completion) {
             self.push_records([incomplete(call)]);
@@ -717,6 +755,7 @@ impl Engine {
             warnings: refused.warnings,
             decided_by: refused.decided_by,
             approval: refused.approval,
+            output_scan: None,
         };
         if hold {
             self.calls.hold(record);
@@ -773,12 +812,18 @@ impl Engine {
         if let Some(i) = input {
             req.input = enforce_input(&call.tool, &Value::String(i));
         }
+        req.tool_descriptors = self.descriptors.for_agent(&call.context.agent_id);
         Stats::bump(&self.stats.remote_decisions);
         Some(req)
     }
 
     /// The outcome of a pending call once the control plane's verdict is in.
     pub fn apply_verdict(&self, ticket: Ticket, verdict: RemoteVerdict) -> Outcome {
+        if let Some(b) = &self.bypasses {
+            if verdict.is_decision() {
+                b.recovered();
+            }
+        }
         match verdict {
             RemoteVerdict::Allowed { warnings } => self.allow_pending(ticket, warnings),
             RemoteVerdict::Blocked { violations } => {
@@ -819,7 +864,7 @@ impl Engine {
                     call.link,
                 )
             }
-            RemoteVerdict::Outage(reason) => {
+            RemoteVerdict::Outage(reason, kind) => {
                 let Some(call) = self.calls.take(ticket) else {
                     return Outcome::Closed;
                 };
@@ -834,7 +879,7 @@ impl Engine {
                     call.input,
                     call.warnings,
                     call.record_completion,
-                    reason,
+                    (reason, kind),
                     false,
                     round,
                 )

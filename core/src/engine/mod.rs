@@ -10,6 +10,7 @@ pub mod agents;
 pub mod approval_wait;
 pub mod calls;
 pub mod decide;
+pub mod descriptors;
 pub mod listing;
 pub mod local_approval;
 pub mod outcome;

@@ -1,10 +1,14 @@
 //! What the host must do with a call, once the governor has looked at it.
 
+use crate::bypass::BypassReason;
 use crate::decision::Violation;
 use crate::messages;
 use crate::records::record::ApprovalNote;
 use crate::sync::approval::ApprovalRefusal;
 use serde::Serialize;
+
+/// The policy type of the service's tool-definition checks.
+pub const TOOL_INTEGRITY: &str = "tool_integrity";
 
 /// Identifies a call between its decision and its completion.
 pub type Ticket = u64;
@@ -103,8 +107,9 @@ pub enum RemoteVerdict {
     Blocked {
         violations: Vec<Violation>,
     },
-    /// No decision could be had: the reason. `enforcementOnOutage` applies.
-    Outage(String),
+    /// No decision could be had: the reason, in words and as the
+    /// bypass-window report names it. `enforcementOnOutage` applies.
+    Outage(String, BypassReason),
     /// The server (or something in front of it) answered about this very
     /// request without deciding it: a 400, 404, 413, a redirect… Refused
     /// whatever `enforcementOnOutage` says: the arguments are a model's, and
@@ -145,12 +150,24 @@ impl Outcome {
             outcome: &'a Outcome,
             #[serde(skip_serializing_if = "Option::is_none")]
             message: Option<String>,
+            /// `ToolIntegrityError` when a `tool_integrity` policy made the
+            /// block: the hosts raise that subclass of `PolicyBlockedError`.
+            #[serde(rename = "errorClass", skip_serializing_if = "Option::is_none")]
+            error_class: Option<&'static str>,
         }
         serde_json::to_string(&WithMessage {
             outcome: self,
             message: self.message(),
+            error_class: self.is_tool_integrity().then_some("ToolIntegrityError"),
         })
         .expect("an outcome has string keys and no non-finite numbers")
+    }
+
+    /// A block made by a server `tool_integrity` policy (the tool
+    /// definitions the agent uses differ from its baseline).
+    pub fn is_tool_integrity(&self) -> bool {
+        matches!(self, Outcome::Block { violations, .. }
+            if violations.iter().any(|v| v.policy_type == TOOL_INTEGRITY))
     }
 
     /// An allowed call with nothing to report: the hot path's answer, which a
@@ -165,6 +182,19 @@ impl Outcome {
             } if warnings.is_empty() => Some(*t),
             _ => None,
         }
+    }
+}
+
+impl RemoteVerdict {
+    /// The control plane decided (allowed, blocked, or asked for an
+    /// approval): it is reachable again.
+    pub fn is_decision(&self) -> bool {
+        matches!(
+            self,
+            RemoteVerdict::Allowed { .. }
+                | RemoteVerdict::Blocked { .. }
+                | RemoteVerdict::ApprovalRequired(_)
+        )
     }
 }
 
@@ -193,5 +223,23 @@ mod tests {
             approval: None,
         };
         assert_eq!(allow.to_json(), r#"{"kind":"allow","ticket":3}"#);
+    }
+
+    #[test]
+    fn a_tool_integrity_block_names_its_error_class() {
+        let violation = |t: &str| Violation {
+            policy_type: t.into(),
+            ..serde_json::from_str("{}").unwrap()
+        };
+        let block = |t: &str| Outcome::Block {
+            violations: vec![violation("rbac"), violation(t)],
+            warnings: vec![],
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&block("tool_integrity").to_json()).unwrap();
+        assert_eq!(v["errorClass"], "ToolIntegrityError");
+        let v: serde_json::Value =
+            serde_json::from_str(&block("content_filter").to_json()).unwrap();
+        assert!(v.get("errorClass").is_none());
     }
 }

@@ -199,6 +199,15 @@ impl PolicySet {
             .any(|&i| self.policies[i].scoped_to(agent))
     }
 
+    /// True when an active policy of `policy_type` (a server type such as
+    /// `tool_output_scan`) is scoped to this agent.
+    pub fn has_server_type(&self, agent: &AgentIdentity, policy_type: &str) -> bool {
+        self.server.iter().any(|&i| {
+            let p = &self.policies[i];
+            p.policy_type == policy_type && p.scoped_to(agent)
+        })
+    }
+
     /// The decision for one call. `args_json` is the JSON text of the
     /// call's arguments (None: no arguments). It is parsed lazily, only
     /// when an argument rule applies to `tool`.

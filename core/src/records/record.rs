@@ -122,6 +122,9 @@ pub struct CallRecord {
     /// The approval this call waited for, if it needed one
     /// (`metadata.approval`).
     pub approval: Option<Box<ApprovalNote>>,
+    /// What the scan of its result made of it (`metadata.outputScan`):
+    /// `passed`, `blocked`, `bypassed` (fail_open, unscanned), `refused`.
+    pub output_scan: Option<&'static str>,
 }
 
 /// What a record says of a call's approval.
@@ -173,6 +176,7 @@ impl CallRecord {
                 warnings: &self.warnings,
                 round: self.link.map(|l| l.round),
                 approval: self.approval.as_deref(),
+                output_scan: self.output_scan,
             },
         }
     }
@@ -262,6 +266,8 @@ struct TraceMetadata<'a> {
     round: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<&'a ApprovalNote>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_scan: Option<&'static str>,
 }
 
 /// A random 128-bit trace id. Trace ids need to be unique, not secret, so a
@@ -325,6 +331,7 @@ pub(crate) fn sample_record(tool: &str) -> CallRecord {
         warnings: vec![],
         decided_by: DecidedBy::Local,
         approval: None,
+        output_scan: None,
     }
 }
 

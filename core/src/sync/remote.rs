@@ -3,13 +3,15 @@
 //! `enforcement: 'remote'`): one enforce request, its answer turned into a
 //! [`RemoteVerdict`] the engine applies.
 
+use crate::bypass::BypassReason;
 use crate::control_plane::{ApiError, Connection, EnforceAnswer, EnforceRequest};
 use crate::engine::RemoteVerdict;
 use crate::log::Logger;
 
 pub async fn ask(connection: &Connection, log: &Logger, request: &EnforceRequest) -> RemoteVerdict {
     let c = connection;
-    let answer = if c.breaker.allow_request() {
+    let breaker_open = !c.breaker.allow_request();
+    let answer = if !breaker_open {
         c.api.enforce(request).await
     } else {
         Err(ApiError::Network(format!(
@@ -37,7 +39,10 @@ pub async fn ask(connection: &Connection, log: &Logger, request: &EnforceRequest
             log.once("plan-limit", || {
                 format!("Execlave plan limit reached: {message}")
             });
-            RemoteVerdict::Outage(format!("plan limit reached: {message}"))
+            RemoteVerdict::Outage(
+                format!("plan limit reached: {message}"),
+                BypassReason::PlanLimitExceeded,
+            )
         }
         Err(ApiError::Auth(status)) => {
             c.failed(&ApiError::Auth(status), "remote decision");
@@ -51,7 +56,15 @@ pub async fn ask(connection: &Connection, log: &Logger, request: &EnforceRequest
         }
         Err(e) => {
             c.failed(&e, "remote decision");
-            RemoteVerdict::Outage(format!("the Execlave control plane is unreachable: {e}"))
+            let reason = match e {
+                _ if breaker_open => BypassReason::CircuitBreakerOpen,
+                ApiError::Network(_) => BypassReason::NetworkError,
+                _ => BypassReason::ServerError,
+            };
+            RemoteVerdict::Outage(
+                format!("the Execlave control plane is unreachable: {e}"),
+                reason,
+            )
         }
     }
 }

@@ -11,7 +11,9 @@
 //! Which tools a listing hides is decided by the engine
 //! ([`crate::engine`]'s `refused_by_name`): it needs the policies in force.
 
+pub mod baseline;
 pub mod canonical;
+pub mod descriptor;
 pub mod diff;
 pub mod in_band;
 pub mod lockfile;

@@ -66,6 +66,7 @@ class ToolPins:
         *,
         debug: bool = False,
         on_change: Callable[[dict[str, Any]], None] | None = None,
+        on_listed: Callable[[list[str | None]], None] | None = None,
     ) -> None:
         if not isinstance(file, (str, os.PathLike)) or not os.fspath(file):
             raise ExeclaveError("instrument_mcp_session: tool_pins must be the path of a JSON lockfile")
@@ -75,6 +76,9 @@ class ToolPins:
             )
         self._debug = debug
         self._on_change = on_change
+        # Told each whole listing's definitions (the service's tool-integrity check).
+        self._on_listed = on_listed
+        self._listed: dict[int, list[str | None]] = {}
         self._listing: ContextVar[int | None] = ContextVar("execlave_pins_listing", default=None)
         # Reads the lockfile now: a corrupt one is a configuration error, told at once.
         self._native = NativeToolPins(str(os.fspath(file)), on_tool_change, PINS_COMMAND)
@@ -92,6 +96,7 @@ class ToolPins:
         finally:
             self._listing.reset(token)
             self._native.end_listing(listing)
+            self._tell_listed(listing)
 
     def observe(self, result: Any) -> None:
         """Takes in one page of a ``tools/list`` answer, of the listing call
@@ -112,9 +117,17 @@ class ToolPins:
                     definitions.append(definition_text(tool))
             for change in json.loads(self._native.observe_page(listing, names, definitions)):
                 self._report(change)
+            if self._on_listed is not None:
+                self._listed.setdefault(listing, []).extend(definitions)
         finally:
             if own:
                 self._native.end_listing(listing)
+                self._tell_listed(listing)
+
+    def _tell_listed(self, listing: int) -> None:
+        definitions = self._listed.pop(listing, None)
+        if definitions is not None and self._on_listed is not None:
+            self._on_listed(definitions)
 
     def _report(self, change: dict[str, Any]) -> None:
         message = change.pop("message")

@@ -34,6 +34,7 @@ from ..client import ANSWERED, ANSWERED_IS_ERROR, THREW, Execlave, ticket_of
 from ..errors import ExeclaveError, ExeclaveTypeError, ExeclaveValueError, PolicyBlockedError
 from ._in_band import blocked_call_result
 from ._otel import tool_call_tracing
+from ._tool_outputs import scan_output
 from ._tool_pins import ToolPins
 from ._tool_visibility import without_refused_tools
 
@@ -140,7 +141,16 @@ def instrument_mcp_session(
                 escape(getattr(session, "_execlave_governed_by", (None, ("?",)))[1][0]),
             )
         return session
-    pins = None if tool_pins is None else ToolPins(tool_pins, on_tool_change, debug=exe._debug)
+
+    def descriptors_listed(definitions: list[str | None]) -> None:
+        # The service's tool_integrity policies read what was listed.
+        exe._native.set_tool_descriptors(handle, _server_name(session), definitions)
+
+    pins = (
+        None
+        if tool_pins is None
+        else ToolPins(tool_pins, on_tool_change, debug=exe._debug, on_listed=descriptors_listed)
+    )
     handle = exe._acquire(key)
     original_send_request = getattr(session, "send_request", None)
     original_list_tools = getattr(session, "list_tools", None)
@@ -151,6 +161,8 @@ def instrument_mcp_session(
 
     decide = exe._decide
     by_tool = exe._decide_by_tool
+    # Whether this agent's results go to the output scan (issue 22).
+    scans = exe._native.scans_tool_outputs
 
     def refused_by_name(names: list[str]) -> list[bool]:
         return exe._refused_by_name(handle, names)
@@ -253,6 +265,16 @@ def instrument_mcp_session(
             raise
         finally:
             _checked.reset(token)
+        if scans(handle):
+            refused = await scan_output(exe, handle, ticket or 0, name, result)
+            if refused is not None:
+                # Neither the caller nor the record gets the result.
+                if ticket:
+                    input = encode_flat(snapshot) if by_name and snapshot is not None else None
+                    exe._complete(ticket, THREW, str(refused), type(refused).__name__, input)
+                if in_band and isinstance(refused, PolicyBlockedError):
+                    return blocked_call_result(refused)
+                raise refused
         if ticket:
             # Only a caller that allows it gets an input_required answer
             # back (the session raises otherwise): ordinary calls skip this.
@@ -302,6 +324,14 @@ def instrument_mcp_session(
             if ticket:
                 exe._complete(ticket, THREW, str(err) or type(err).__name__, type(err).__name__)
             raise
+        if scans(handle):
+            refused = await scan_output(exe, handle, ticket or 0, name, result)
+            if refused is not None:
+                if ticket:
+                    exe._complete(ticket, THREW, str(refused), type(refused).__name__)
+                if in_band and isinstance(refused, PolicyBlockedError):
+                    return _as_requested(blocked_call_result(refused), args, kwargs)
+                raise refused
         if ticket:
             _opens_round(exe, ticket, result)
             _record_result(exe, ticket, result)
@@ -566,3 +596,13 @@ def _record_result(exe: Execlave, ticket: int, result: Any, input: str | None = 
     except Exception:
         text = '"[result not serialisable]"'
     exe._complete(ticket, ANSWERED_IS_ERROR if is_error is True else ANSWERED, text, None, input)
+
+
+def _server_name(session: Any) -> str:
+    """The MCP server's name as it introduced itself (the descriptors' ``server``)."""
+    try:
+        info = getattr(session, "server_info", None)
+        name = getattr(info, "name", None)
+    except Exception:
+        name = None
+    return name if isinstance(name, str) and name else "mcp"
