@@ -3,17 +3,17 @@
 //! numbers as JavaScript writes them), so that digests in lockfiles written
 //! before the core held this logic still match.
 
+use super::sorted_json::{to_text, Dialect};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
 
 /// Integers JavaScript holds exactly; larger ones are doubles there.
 const JS_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// One text per JSON value, whatever the key order the server used.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value);
-    out
+    to_text::<JavaScript>(value)
 }
 
 /// `sha256:<hex>` of the canonical text.
@@ -22,36 +22,20 @@ pub fn digest_of(definition: &Value) -> String {
     format!("sha256:{}", hex::encode(hash))
 }
 
-fn write_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => write_number(out, n),
-        Value::String(s) => write_string(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, key);
-                out.push(':');
-                write_value(out, &map[key]);
-            }
-            out.push('}');
-        }
+/// JavaScript's writing: keys by UTF-16 code units, as JS sorts strings.
+struct JavaScript;
+
+impl Dialect for JavaScript {
+    fn key_order(a: &str, b: &str) -> Ordering {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+
+    fn write_number(out: &mut String, n: &serde_json::Number) {
+        write_number(out, n)
+    }
+
+    fn write_string(out: &mut String, s: &str) {
+        write_string(out, s)
     }
 }
 

@@ -7,8 +7,10 @@
 //! Python's `repr`. Not the lockfile's digest ([`super::canonical`]): the
 //! service and the official SDK hash this way, byte for byte.
 
-use serde_json::{Map, Number, Value};
+use super::sorted_json::{to_text, Dialect};
+use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
 use std::fmt::Write;
 
 /// The hash of one tool definition (the tool object as listed).
@@ -34,45 +36,25 @@ pub fn tool_descriptor(server: &str, definition: &Value) -> Option<Value> {
 
 /// `json.dumps(value, sort_keys=True, separators=(",", ":"))`.
 pub fn python_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value);
-    out
+    to_text::<Python>(value)
 }
 
-fn write_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => write_number(out, n),
-        Value::String(s) => write_string(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => write_object(out, map),
-    }
-}
+/// Python's writing: keys by code point (UTF-8 byte order is the same
+/// order), `ensure_ascii`, floats as `repr`.
+struct Python;
 
-fn write_object(out: &mut String, map: &Map<String, Value>) {
-    // Python sorts by code point; UTF-8 byte order is the same order.
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
-    out.push('{');
-    for (i, k) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(out, k);
-        out.push(':');
-        write_value(out, &map[k]);
+impl Dialect for Python {
+    fn key_order(a: &str, b: &str) -> Ordering {
+        a.cmp(b)
     }
-    out.push('}');
+
+    fn write_number(out: &mut String, n: &Number) {
+        write_number(out, n)
+    }
+
+    fn write_string(out: &mut String, s: &str) {
+        write_string(out, s)
+    }
 }
 
 /// `ensure_ascii`: only ' '..='~' stay as they are (0x7F is escaped too).

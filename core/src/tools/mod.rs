@@ -20,6 +20,7 @@ pub mod lockfile;
 pub mod pending;
 pub mod pins;
 pub mod review;
+mod sorted_json;
 mod writer;
 
 pub use pins::{OnToolChange, ToolChange, ToolPins};
