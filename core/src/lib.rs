@@ -31,6 +31,7 @@ pub mod policy;
 pub mod records;
 pub mod redact;
 pub mod stats;
+pub mod relay;
 pub mod sync;
 pub mod tools;
 
