@@ -78,6 +78,10 @@ test('allowed calls work, blocked ones leave nothing on disk, and each is record
   assert.ok(records.every((r) => r.agentId === 'desktop-agent'));
   assert.equal(new Set(records.map((r) => r.sessionId)).size, 1);
   assert.match(records[0].sessionId, /^[0-9a-f-]{36}$/);
+  for (const r of records) {
+    assert.deepEqual(r.metadata.client, { name: 'test-host', version: '9.8.7' });
+    assert.match(r.metadata.upstream, /server-filesystem\/dist\/index\.js /);
+  }
   assert.equal(records[0].output !== undefined, true);
 });
 

@@ -89,6 +89,26 @@ pub struct CallContext {
     pub agent_id: Arc<str>,
     pub session_id: Option<Arc<str>>,
     pub user_id: Option<Arc<str>>,
+    /// Where the calls come from when a proxy makes them for a host
+    /// (`execlave-mcp`): `metadata.client` and `metadata.upstream`.
+    pub origin: Option<Arc<Origin>>,
+}
+
+/// The host and the server a proxy sits between (issue 21).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Origin {
+    /// The host's `clientInfo` (name, version) from `initialize`.
+    pub client: ClientInfo,
+    /// The server's command line, as the proxy runs it.
+    pub upstream: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ClientInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +193,7 @@ impl CallRecord {
                 warnings: &self.warnings,
                 round: self.link.map(|l| l.round),
                 approval: self.approval.as_deref(),
+                origin: self.context.origin.as_deref(),
             },
         }
     }
@@ -262,6 +283,8 @@ struct TraceMetadata<'a> {
     round: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<&'a ApprovalNote>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a Origin>,
 }
 
 /// A random 128-bit trace id. Trace ids need to be unique, not secret, so a
@@ -312,6 +335,7 @@ pub(crate) fn sample_record(tool: &str) -> CallRecord {
             agent_id: "ops-agent".into(),
             session_id: None,
             user_id: None,
+            origin: None,
         },
         tool: tool.into(),
         input: None,

@@ -5,11 +5,12 @@
 use super::cli::RelayConfig;
 use super::framing::IdKey;
 use crate::engine::AgentHandle;
+use crate::records::record::{ClientInfo, Origin};
 use crate::tools::ToolPins;
 use crate::Governor;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,11 +36,13 @@ impl HostInfo {
 
 pub struct Context {
     pub governor: Governor,
-    pub agent: AgentHandle,
+    /// The agent's registration: its records name the host once it said
+    /// who it is (see [`Context::adopt_host`]).
+    agent: AtomicU32,
     pub config: RelayConfig,
     pub session_id: String,
     pub pins: Option<Mutex<ToolPins>>,
-    pub host: OnceLock<HostInfo>,
+    host: OnceLock<HostInfo>,
     to_host: mpsc::UnboundedSender<Vec<u8>>,
     /// The relay's own requests to the host (elicitations), by id.
     asks: Mutex<HashMap<IdKey, oneshot::Sender<Value>>>,
@@ -57,7 +60,7 @@ impl Context {
     ) -> Self {
         Self {
             governor,
-            agent,
+            agent: AtomicU32::new(agent),
             config,
             session_id,
             pins: pins.map(Mutex::new),
@@ -65,6 +68,36 @@ impl Context {
             to_host,
             asks: Mutex::new(HashMap::new()),
             next_ask: AtomicU64::new(1),
+        }
+    }
+
+    pub fn agent(&self) -> AgentHandle {
+        self.agent.load(Ordering::Acquire)
+    }
+
+    /// The host's `initialize`: remembered (the first one only), and the
+    /// agent registered again so that its records carry the host's
+    /// `clientInfo` and the server's command.
+    pub fn adopt_host(&self, host: HostInfo) {
+        let origin = Origin {
+            client: ClientInfo {
+                name: host.name.clone(),
+                version: host.version.clone(),
+            },
+            upstream: self.config.command.join(" "),
+        };
+        if self.host.set(host).is_err() {
+            return;
+        }
+        let registered =
+            self.governor
+                .register_agent_from(&self.config.agent_id, Some(&self.session_id), origin);
+        match registered {
+            Ok(handle) => {
+                let before = self.agent.swap(handle, Ordering::AcqRel);
+                self.governor.release_agent(before);
+            }
+            Err(e) => super::say(&format!("cannot record the host's name: {}", e.message)),
         }
     }
 

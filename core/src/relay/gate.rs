@@ -67,12 +67,12 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
         let violations: Vec<Violation> = serde_json::from_value(json!([violation])).unwrap_or_default();
         let message = ctx
             .governor
-            .refuse_by_host(ctx.agent, call.tool.clone(), call.args_json.clone(), violations.clone(), false, None)
+            .refuse_by_host(ctx.agent(), call.tool.clone(), call.args_json.clone(), violations.clone(), false, None)
             .unwrap_or_else(|e| e.message);
         return Verdict::Refuse(refusal(ctx, call, &message, &violations, &[]));
     }
     let g = &ctx.governor;
-    let decide = || g.decide(ctx.agent, call.tool.clone(), call.args_json.clone(), true, true);
+    let decide = || g.decide(ctx.agent(), call.tool.clone(), call.args_json.clone(), true, true);
     let mut outcome = match decide() {
         Ok(o) => o,
         Err(e) => return Verdict::Refuse(refusal(ctx, call, &e.message, &[], &[])),
@@ -86,7 +86,7 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
                 return Verdict::Forward(ticket.unwrap_or(0));
             }
             Outcome::WaitForSync => {
-                let (g2, agent) = (g.clone(), ctx.agent);
+                let (g2, agent) = (g.clone(), ctx.agent());
                 on_governor(g, async move { g2.wait_for_sync(agent).await }).await;
                 match decide() {
                     Ok(o) => o,

@@ -31,7 +31,7 @@ pub fn answer_for_host(ctx: &Context, line: Vec<u8>) -> Vec<u8> {
         .iter()
         .map(|&i| tools[i]["name"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let refused = match ctx.governor.refused_by_name(ctx.agent, &names) {
+    let refused = match ctx.governor.refused_by_name(ctx.agent(), &names) {
         Ok(r) => r,
         Err(e) => {
             super::say(&format!("the tool list could not be filtered: {}", e.message));

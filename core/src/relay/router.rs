@@ -143,7 +143,7 @@ impl Router {
             Message::Request { id, method, params } => {
                 if method == "initialize" {
                     if let Some(params) = params.and_then(|p| serde_json::from_str(p.get()).ok()) {
-                        let _ = self.ctx.host.set(HostInfo::of_initialize(&params));
+                        self.ctx.adopt_host(HostInfo::of_initialize(&params));
                     }
                 }
                 let kind = if method == "tools/list" { Forwarded::List } else { Forwarded::Other };
