@@ -13,11 +13,14 @@ import {
   CallToolResultSchema,
   LoggingMessageNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import { createRequire } from 'node:module';
 import { readAuditLog } from './helpers/audit-log.mjs';
 import { tempDir } from './helpers/servers.mjs';
 import {
   proxiedHost, rawProxy, proxyCommand, until, alive, childrenOf, FILESYSTEM, EVERYTHING, ECHO_SERVER,
 } from './helpers/proxy.mjs';
+
+const native = createRequire(import.meta.url)('../lib/native.js');
 
 let root;
 let policy;
@@ -62,7 +65,8 @@ test('allowed calls work, blocked ones leave nothing on disk, and each is record
     const blocked = await host.client.callTool({ name: 'write_file', arguments: { path: target, content: 'x' } });
     assert.equal(blocked.isError, true);
     assert.match(blocked.content[0].text, /^The tool call was not made: blocked by policy/);
-    assert.equal(blocked.structuredContent.execlave.decision, 'blocked');
+    assert.equal(blocked._meta.execlave.decision, 'blocked');
+    assert.equal(blocked.structuredContent, undefined, 'the host would check it against the outputSchema');
     assert.ok(!existsSync(target));
 
     const denied = await host.client.callTool({ name: 'move_file', arguments: { source: join(root, 'data', 'a.txt'), destination: target } });
@@ -150,7 +154,11 @@ test('resources, prompts, logging, sampling, elicitation and progress pass throu
       { onprogress: (p) => progress.push(p) },
     );
     assert.ok(long.content.length > 0);
-    assert.equal(progress.length, 2);
+    // The SDK's client drops a progress notification read in the same
+    // chunk as its call's answer (it handles notifications a tick later):
+    // the last step's may be lost in the host, whoever relays it.
+    assert.ok(progress.length >= 1);
+    assert.deepEqual(progress[0], { progress: 1, total: 2 });
 
     // Cancellation: the host gives up on a call; the proxy passes the notification on.
     const controller = new AbortController();
@@ -259,6 +267,8 @@ test('malformed lines, batches and tools/call notifications are never forwarded'
   p.send({ jsonrpc: '2.0', id: 8, method: 'ping', method2: 1 });
   p.send('{"jsonrpc":"2.0","id":9,"method":"ping","method":"tools/call","params":{"name":"move_file"}}');
   p.send({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'move_file', arguments: {} } });
+  p.send({ jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'move_file', arguments: 'not an object' } });
+  p.send({ jsonrpc: '2.0', id: 13, method: 'tools/call', params: { arguments: {} } });
   p.send({ jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } } });
   await until(() => p.lines().some((l) => l.id === 11));
   const log = p.stderr();
@@ -270,6 +280,8 @@ test('malformed lines, batches and tools/call notifications are never forwarded'
   assert.equal(got.length, 2, got.join('\n')); // the ping with an extra member, and the allowed call
   assert.ok(got.every((l) => !l.includes('move_file')));
   assert.equal(p.lines().find((l) => l.id === 10).result.isError, true);
+  assert.equal(p.lines().find((l) => l.id === 12).error.code, -32602);
+  assert.match(p.lines().find((l) => l.id === 13).error.message, /params\.name must be the tool's name/);
   p.child.stdin.end();
   await p.exited;
 });
@@ -306,4 +318,36 @@ test('bad command lines exit non-zero with one clear line', () => {
   const help = run(['--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Usage: execlave-mcp \[options\] -- <server command>/);
+});
+
+test('tool pins: the first listing pins, a changed definition is refused with --on-tool-change block', async () => {
+  const pins = join(root, 'pins.json');
+  const args = ['--agent-id', 'desktop-agent', '--policy', policy, '--tool-pins', pins, '--on-tool-change', 'block'];
+  const first = await proxiedHost(args, fs());
+  try {
+    const early = await first.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+    assert.equal(early.isError, true, 'a call before any listing cannot be checked');
+    await first.client.listTools();
+    const read = await first.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+    assert.equal(read.content[0].text, 'alpha');
+  } finally {
+    await first.client.close();
+  }
+  // The pinned definition of read_text_file is no longer what the server
+  // serves (as if the server changed it since it was pinned).
+  const lock = JSON.parse(readFileSync(pins, 'utf8'));
+  const pinned = lock.tools.read_text_file;
+  pinned.definition.description = 'Reads a file. (as pinned)';
+  pinned.digest = native.toolDigest(JSON.stringify(pinned.definition));
+  writeFileSync(pins, JSON.stringify(lock));
+  const second = await proxiedHost(args, fs());
+  try {
+    await second.client.listTools();
+    const r = await second.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+    assert.equal(r.isError, true);
+    assert.match(r.content[0].text, /definition of tool/);
+    assert.match(second.stderr(), /execlave-mcp: tool definition changed/);
+  } finally {
+    await second.client.close();
+  }
 });

@@ -143,6 +143,20 @@ fn pin_violation(ctx: &Context, tool: &str) -> Option<Value> {
     }
 }
 
+/// The in-band result as a host may check it: the decision moves from
+/// `structuredContent` to `_meta`. A host validates `structuredContent`
+/// against the tool's `outputSchema` (the MCP SDK's client does), and
+/// ours is not the tool's shape: the refusal would become a protocol
+/// error instead of the tool result the model and the user should read.
+fn in_band_for_host(mut result: Value) -> Value {
+    if let Some(object) = result.as_object_mut() {
+        if let Some(decision) = object.remove("structuredContent") {
+            object.insert("_meta".into(), decision);
+        }
+    }
+    result
+}
+
 /// The answer to a refused call, as `--on-block` asks.
 fn refusal(ctx: &Context, call: &ToolCall, message: &str, violations: &[Violation], warnings: &[Violation]) -> Vec<u8> {
     let violations = serde_json::to_value(violations).unwrap_or_default();
@@ -151,7 +165,7 @@ fn refusal(ctx: &Context, call: &ToolCall, message: &str, violations: &[Violatio
         OnBlock::Result => line_of(&json!({
             "jsonrpc": "2.0",
             "id": call.id.json(),
-            "result": blocked_call_result(message, violations, warnings),
+            "result": in_band_for_host(blocked_call_result(message, violations, warnings)),
         })),
         OnBlock::Error => error_answer(
             call.id.json(),
