@@ -15,10 +15,12 @@ impl Task for RelayTask {
 
     fn compute(&mut self) -> Result<i32> {
         let args = std::mem::take(&mut self.0);
-        Ok(std::panic::catch_unwind(|| execlave_core::relay::main(&args)).unwrap_or_else(|_| {
-            eprintln!("execlave-mcp: internal error (a panic in the relay); please report it");
-            70
-        }))
+        Ok(
+            std::panic::catch_unwind(|| execlave_core::relay::main(&args)).unwrap_or_else(|_| {
+                eprintln!("execlave-mcp: internal error (a panic in the relay); please report it");
+                70
+            }),
+        )
     }
 
     fn resolve(&mut self, _env: Env, code: i32) -> Result<i32> {

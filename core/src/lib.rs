@@ -30,8 +30,8 @@ pub mod options;
 pub mod policy;
 pub mod records;
 pub mod redact;
-pub mod stats;
 pub mod relay;
+pub mod stats;
 pub mod sync;
 pub mod tools;
 

@@ -66,7 +66,9 @@ fn verdict_of(answer: &Value) -> LocalVerdict {
         Some("cancel") => LocalVerdict::Denied {
             reason: Some("cancelled in the host".into()),
         },
-        _ => LocalVerdict::Failed("the host answered the approval request in an unknown shape".into()),
+        _ => LocalVerdict::Failed(
+            "the host answered the approval request in an unknown shape".into(),
+        ),
     }
 }
 
@@ -98,7 +100,9 @@ mod tests {
     fn only_an_explicit_approval_approves() {
         let answer = |r: Value| json!({ "result": r });
         assert_eq!(
-            verdict_of(&answer(json!({"action": "accept", "content": {"approve": true}}))),
+            verdict_of(&answer(
+                json!({"action": "accept", "content": {"approve": true}})
+            )),
             LocalVerdict::Approved
         );
         for r in [
@@ -108,7 +112,10 @@ mod tests {
             json!({"action": "decline"}),
             json!({"action": "cancel"}),
         ] {
-            assert!(matches!(verdict_of(&answer(r)), LocalVerdict::Denied { .. }));
+            assert!(matches!(
+                verdict_of(&answer(r)),
+                LocalVerdict::Denied { .. }
+            ));
         }
         assert!(matches!(
             verdict_of(&json!({"error": {"code": -32601, "message": "no"}})),

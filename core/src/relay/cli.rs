@@ -161,7 +161,9 @@ fn flag_value(flag: &str, inline: Option<&str>) -> Result<bool, String> {
     match inline {
         None | Some("true") => Ok(true),
         Some("false") => Ok(false),
-        Some(other) => Err(format!("{flag} takes no value, or =true / =false, not {other:?}")),
+        Some(other) => Err(format!(
+            "{flag} takes no value, or =true / =false, not {other:?}"
+        )),
     }
 }
 

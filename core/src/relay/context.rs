@@ -89,9 +89,11 @@ impl Context {
         if self.host.set(host).is_err() {
             return;
         }
-        let registered =
-            self.governor
-                .register_agent_from(&self.config.agent_id, Some(&self.session_id), origin);
+        let registered = self.governor.register_agent_from(
+            &self.config.agent_id,
+            Some(&self.session_id),
+            origin,
+        );
         match registered {
             Ok(handle) => {
                 let before = self.agent.swap(handle, Ordering::AcqRel);
@@ -119,22 +121,32 @@ impl Context {
         let id = Value::String(format!("execlave-{}-{n}", self.session_id));
         let (tx, rx) = oneshot::channel();
         let key = IdKey(id.to_string());
-        self.asks.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), tx);
+        self.asks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), tx);
         self.send_host(super::framing::line_of(&serde_json::json!({
             "jsonrpc": "2.0", "id": id, "method": method, "params": params,
         })));
         let answer = rx.await.ok();
-        self.asks.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        self.asks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         answer
     }
 
-    /// The host's answer to one of the relay's own requests: taken (true),
-    /// or not one of ours (false: it goes to the server).
-    pub fn take_answer(&self, id: &IdKey, answer: Value) -> bool {
-        let waiting = self.asks.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    /// The host's answer `line` to one of the relay's own requests: taken
+    /// (true), or not one of ours (false: it goes to the server).
+    pub fn take_answer(&self, id: &IdKey, line: &[u8]) -> bool {
+        let waiting = self
+            .asks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         match waiting {
             Some(tx) => {
-                let _ = tx.send(answer);
+                let _ = tx.send(serde_json::from_slice(line).unwrap_or_default());
                 true
             }
             None => false,

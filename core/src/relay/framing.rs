@@ -129,7 +129,8 @@ pub fn classify(line: &[u8]) -> Result<Message<'_>, String> {
     if text.trim_start().starts_with('[') {
         return Err("a JSON-RPC batch (MCP sends one message per line)".into());
     }
-    let probe: Probe = serde_json::from_str(text).map_err(|e| format!("not a JSON-RPC message: {e}"))?;
+    let probe: Probe =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON-RPC message: {e}"))?;
     if probe.jsonrpc.as_deref() != Some("2.0") {
         return Err("no \"jsonrpc\": \"2.0\"".into());
     }
@@ -171,7 +172,10 @@ pub fn error_answer(id: Value, code: i64, message: &str, data: Option<Value>) ->
 /// hold control characters).
 pub fn preview(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(&line[..line.len().min(120)]);
-    let shown: String = text.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let shown: String = text
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if line.len() > 120 {
         format!("{shown}… ({} bytes)", line.len())
     } else {
@@ -202,13 +206,17 @@ mod tests {
 
     #[test]
     fn classifies_and_refuses_what_could_be_read_two_ways() {
-        let m = classify(br#"{"jsonrpc":"2.0","id":1.0e0,"method":"tools/call","params":{}}"#).unwrap();
+        let m =
+            classify(br#"{"jsonrpc":"2.0","id":1.0e0,"method":"tools/call","params":{}}"#).unwrap();
         assert!(matches!(m, Message::Request { ref method, .. } if method == "tools/call"));
         assert!(matches!(
             classify(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             Ok(Message::Notification { .. })
         ));
-        assert!(matches!(classify(br#"{"jsonrpc":"2.0","id":"x","result":{}}"#), Ok(Message::Response { .. })));
+        assert!(matches!(
+            classify(br#"{"jsonrpc":"2.0","id":"x","result":{}}"#),
+            Ok(Message::Response { .. })
+        ));
         for bad in [
             &br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call"}]"#[..],
             br#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}"#,

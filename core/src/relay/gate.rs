@@ -32,7 +32,14 @@ pub struct ToolCall {
 impl ToolCall {
     /// Reads a `tools/call` request; an error is the invalid-params answer.
     pub fn read(id: IdKey, line: &[u8]) -> Result<ToolCall, Vec<u8>> {
-        let invalid = |why: &str| error_answer(id.json(), -32602, &format!("invalid tools/call: {why}; the call was not sent"), None);
+        let invalid = |why: &str| {
+            error_answer(
+                id.json(),
+                -32602,
+                &format!("invalid tools/call: {why}; the call was not sent"),
+                None,
+            )
+        };
         let request: Value = serde_json::from_slice(line).map_err(|_| invalid("not JSON"))?;
         let params = &request["params"];
         let Some(tool) = params["name"].as_str() else {
@@ -64,15 +71,31 @@ pub enum Verdict {
 /// the decision needs them.
 pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
     if let Some(violation) = pin_violation(ctx, &call.tool) {
-        let violations: Vec<Violation> = serde_json::from_value(json!([violation])).unwrap_or_default();
+        let violations: Vec<Violation> =
+            serde_json::from_value(json!([violation])).unwrap_or_default();
         let message = ctx
             .governor
-            .refuse_by_host(ctx.agent(), call.tool.clone(), call.args_json.clone(), violations.clone(), false, None)
+            .refuse_by_host(
+                ctx.agent(),
+                call.tool.clone(),
+                call.args_json.clone(),
+                violations.clone(),
+                false,
+                None,
+            )
             .unwrap_or_else(|e| e.message);
         return Verdict::Refuse(refusal(ctx, call, &message, &violations, &[]));
     }
     let g = &ctx.governor;
-    let decide = || g.decide(ctx.agent(), call.tool.clone(), call.args_json.clone(), true, true);
+    let decide = || {
+        g.decide(
+            ctx.agent(),
+            call.tool.clone(),
+            call.args_json.clone(),
+            true,
+            true,
+        )
+    };
     let mut outcome = match decide() {
         Ok(o) => o,
         Err(e) => return Verdict::Refuse(refusal(ctx, call, &e.message, &[], &[])),
@@ -81,7 +104,10 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
         outcome = match outcome {
             Outcome::Allow { ticket, bypass, .. } => {
                 if let Some(reason) = bypass {
-                    super::say(&format!("the call to {:?} was let through without a decision (fail-open): {reason}", call.tool));
+                    super::say(&format!(
+                        "the call to {:?} was let through without a decision (fail-open): {reason}",
+                        call.tool
+                    ));
                 }
                 return Verdict::Forward(ticket.unwrap_or(0));
             }
@@ -99,11 +125,17 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
                     .await
                     .unwrap_or(Outcome::Closed)
             }
-            Outcome::AskApprover { ticket, violations, .. } => {
-                let verdict = ask_in_host(ctx, &call.tool, call.args_json.as_deref(), &violations).await;
+            Outcome::AskApprover {
+                ticket, violations, ..
+            } => {
+                let verdict =
+                    ask_in_host(ctx, &call.tool, call.args_json.as_deref(), &violations).await;
                 g.settle_local_approval(ticket, verdict)
             }
-            Outcome::Block { violations, warnings } => {
+            Outcome::Block {
+                violations,
+                warnings,
+            } => {
                 let message = crate::messages::blocked(&violations);
                 return Verdict::Refuse(refusal(ctx, call, &message, &violations, &warnings));
             }
@@ -158,7 +190,13 @@ fn in_band_for_host(mut result: Value) -> Value {
 }
 
 /// The answer to a refused call, as `--on-block` asks.
-fn refusal(ctx: &Context, call: &ToolCall, message: &str, violations: &[Violation], warnings: &[Violation]) -> Vec<u8> {
+fn refusal(
+    ctx: &Context,
+    call: &ToolCall,
+    message: &str,
+    violations: &[Violation],
+    warnings: &[Violation],
+) -> Vec<u8> {
     let violations = serde_json::to_value(violations).unwrap_or_default();
     let warnings = serde_json::to_value(warnings).unwrap_or_default();
     match ctx.config.on_block {
@@ -171,7 +209,9 @@ fn refusal(ctx: &Context, call: &ToolCall, message: &str, violations: &[Violatio
             call.id.json(),
             REFUSED_CODE,
             &format!("The tool call was not made: {message}"),
-            Some(json!({ "execlave": { "decision": "blocked", "violations": violations, "warnings": warnings } })),
+            Some(
+                json!({ "execlave": { "decision": "blocked", "violations": violations, "warnings": warnings } }),
+            ),
         ),
     }
 }

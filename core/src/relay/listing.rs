@@ -19,14 +19,19 @@ pub fn answer_for_host(ctx: &Context, line: Vec<u8>) -> Vec<u8> {
     let Ok(mut answer) = serde_json::from_slice::<Value>(&line) else {
         return with_newline(line);
     };
-    let Some(tools) = answer.pointer_mut("/result/tools").and_then(Value::as_array_mut) else {
+    let Some(tools) = answer
+        .pointer_mut("/result/tools")
+        .and_then(Value::as_array_mut)
+    else {
         return with_newline(line);
     };
     observe_pins(ctx, tools);
     if !hide {
         return with_newline(line);
     }
-    let positions: Vec<usize> = (0..tools.len()).filter(|&i| tools[i]["name"].is_string()).collect();
+    let positions: Vec<usize> = (0..tools.len())
+        .filter(|&i| tools[i]["name"].is_string())
+        .collect();
     let names: Vec<String> = positions
         .iter()
         .map(|&i| tools[i]["name"].as_str().unwrap_or_default().to_owned())
@@ -34,14 +39,22 @@ pub fn answer_for_host(ctx: &Context, line: Vec<u8>) -> Vec<u8> {
     let refused = match ctx.governor.refused_by_name(ctx.agent(), &names) {
         Ok(r) => r,
         Err(e) => {
-            super::say(&format!("the tool list could not be filtered: {}", e.message));
+            super::say(&format!(
+                "the tool list could not be filtered: {}",
+                e.message
+            ));
             return with_newline(line);
         }
     };
     if !refused.contains(&true) {
         return with_newline(line);
     }
-    let hidden: Vec<usize> = positions.iter().zip(&refused).filter(|(_, r)| **r).map(|(i, _)| *i).collect();
+    let hidden: Vec<usize> = positions
+        .iter()
+        .zip(&refused)
+        .filter(|(_, r)| **r)
+        .map(|(i, _)| *i)
+        .collect();
     let mut index = 0;
     tools.retain(|_| {
         let keep = !hidden.contains(&index);

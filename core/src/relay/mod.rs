@@ -95,7 +95,9 @@ pub fn run(config: RelayConfig) -> Result<i32, String> {
     // The stdin reader may still be blocked in a read: not waited for.
     runtime.shutdown_background();
     if let Some(pins) = &ctx.pins {
-        pins.lock().unwrap_or_else(|e| e.into_inner()).flush_pending();
+        pins.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush_pending();
     }
     shut_down(&governor);
     code
@@ -105,9 +107,12 @@ pub fn run(config: RelayConfig) -> Result<i32, String> {
 fn shut_down(governor: &Governor) {
     let (tx, rx) = std::sync::mpsc::channel();
     let g = governor.clone();
-    governor.run_async(async move { g.shutdown(SHUTDOWN_TIMEOUT).await }, move |_| {
-        let _ = tx.send(());
-    });
+    governor.run_async(
+        async move { g.shutdown(SHUTDOWN_TIMEOUT).await },
+        move |_| {
+            let _ = tx.send(());
+        },
+    );
     let _ = rx.recv_timeout(SHUTDOWN_TIMEOUT + Duration::from_secs(1));
 }
 

@@ -32,16 +32,25 @@ struct ResultShape {
 pub fn returned_call_result(ctx: &Context, ticket: Ticket, line: &[u8]) {
     let completion = match serde_json::from_slice::<Answer>(line) {
         Ok(Answer { error: Some(e), .. }) => Completion::threw(e.message, Some("McpError".into())),
-        Ok(Answer { result: Some(result), .. }) => {
+        Ok(Answer {
+            result: Some(result),
+            ..
+        }) => {
             let text = result.get();
-            let is_error = serde_json::from_str::<ResultShape>(text).ok().and_then(|r| r.is_error) == Some(true);
+            let is_error = serde_json::from_str::<ResultShape>(text)
+                .ok()
+                .and_then(|r| r.is_error)
+                == Some(true);
             let mut c = Completion::answered(Some(text.to_owned()));
             if is_error {
                 c.ending = Ending::AnsweredIsError;
             }
             c
         }
-        _ => Completion::threw(Some("the server's answer could not be read".into()), Some("McpError".into())),
+        _ => Completion::threw(
+            Some("the server's answer could not be read".into()),
+            Some("McpError".into()),
+        ),
     };
     ctx.governor.complete(ticket, completion);
 }

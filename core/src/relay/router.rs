@@ -5,7 +5,9 @@
 //! the requests it will never answer.
 
 use super::context::{Context, HostInfo};
-use super::framing::{classify, error_answer, preview, read_frame, Frame, IdKey, Message, MAX_MESSAGE_BYTES};
+use super::framing::{
+    classify, error_answer, preview, read_frame, Frame, IdKey, Message, MAX_MESSAGE_BYTES,
+};
 use super::gate::{self, ToolCall, Verdict};
 use super::results::returned_call_result;
 use super::{listing, say, upstream};
@@ -43,7 +45,10 @@ struct Router {
 }
 
 /// Runs the relay until the host or the server ends; the exit code.
-pub async fn relay(ctx: Arc<Context>, host_out: mpsc::UnboundedReceiver<Vec<u8>>) -> Result<i32, String> {
+pub async fn relay(
+    ctx: Arc<Context>,
+    host_out: mpsc::UnboundedReceiver<Vec<u8>>,
+) -> Result<i32, String> {
     let server = upstream::spawn(&ctx.config.command)?;
     let mut child = server.child;
     let host_writer = tokio::spawn(write_lines(tokio::io::stdout(), host_out));
@@ -62,11 +67,11 @@ pub async fn relay(ctx: Arc<Context>, host_out: mpsc::UnboundedReceiver<Vec<u8>>
     let end = loop {
         tokio::select! {
             frame = from_host.recv() => match frame {
-                Some(frame) => router.from_host(frame),
+                Some(frame) => router.on_host_frame(frame),
                 None => break End::HostLeft,
             },
             frame = from_server.recv() => match frame {
-                Some(frame) => router.from_server(frame),
+                Some(frame) => router.on_server_frame(frame),
                 None => break End::ServerLeft,
             },
             Some((call, verdict)) = decisions.recv() => router.decided(call, verdict),
@@ -80,7 +85,7 @@ pub async fn relay(ctx: Arc<Context>, host_out: mpsc::UnboundedReceiver<Vec<u8>>
             drop(std::mem::replace(&mut router.to_server, to_server));
             let drain = async {
                 while let Some(frame) = from_server.recv().await {
-                    router.from_server(frame);
+                    router.on_server_frame(frame);
                 }
             };
             let _ = tokio::time::timeout(upstream::EXIT_GRACE, drain).await;
@@ -92,7 +97,9 @@ pub async fn relay(ctx: Arc<Context>, host_out: mpsc::UnboundedReceiver<Vec<u8>>
             let status = upstream::end(&mut child).await;
             let code = status.map_or(1, upstream::exit_code);
             say(&format!("the MCP server exited (code {code})"));
-            router.abandon("the MCP server exited before it answered; the call may or may not have run");
+            router.abandon(
+                "the MCP server exited before it answered; the call may or may not have run",
+            );
             code
         }
     };
@@ -102,13 +109,15 @@ pub async fn relay(ctx: Arc<Context>, host_out: mpsc::UnboundedReceiver<Vec<u8>>
 }
 
 impl Router {
-    fn from_host(&mut self, frame: std::io::Result<Frame>) {
+    fn on_host_frame(&mut self, frame: std::io::Result<Frame>) {
         let line = match frame {
             Ok(Frame::Line(line)) => line,
             Ok(Frame::TooLong(n)) => {
                 say(&format!("dropped a message from the host: {n} bytes, over the {MAX_MESSAGE_BYTES}-byte limit"));
-                let message = format!("message too large ({n} bytes; the limit is {MAX_MESSAGE_BYTES})");
-                self.ctx.send_host(error_answer(Value::Null, INVALID_REQUEST, &message, None));
+                let message =
+                    format!("message too large ({n} bytes; the limit is {MAX_MESSAGE_BYTES})");
+                self.ctx
+                    .send_host(error_answer(Value::Null, INVALID_REQUEST, &message, None));
                 return;
             }
             Err(e) => return say(&format!("cannot read from the host: {e}")),
@@ -116,16 +125,38 @@ impl Router {
         let message = match classify(&line) {
             Ok(m) => m,
             Err(why) => {
-                say(&format!("dropped a malformed line from the host ({why}): {}", preview(&line)));
-                let code = if why.starts_with("not a JSON") || why == "not UTF-8" { PARSE_ERROR } else { INVALID_REQUEST };
-                self.ctx.send_host(error_answer(Value::Null, code, &format!("execlave-mcp dropped the message: {why}"), None));
+                say(&format!(
+                    "dropped a malformed line from the host ({why}): {}",
+                    preview(&line)
+                ));
+                let code = if why.starts_with("not a JSON") || why == "not UTF-8" {
+                    PARSE_ERROR
+                } else {
+                    INVALID_REQUEST
+                };
+                self.ctx.send_host(error_answer(
+                    Value::Null,
+                    code,
+                    &format!("execlave-mcp dropped the message: {why}"),
+                    None,
+                ));
                 return;
             }
         };
         match message {
-            Message::Request { id, .. } if self.forwarded.contains_key(&id) || self.deciding.contains(&id) => {
-                say(&format!("refused a request from the host that reuses the pending id {}", id.0));
-                let answer = error_answer(id.json(), INVALID_REQUEST, "an earlier request with this id is still pending", None);
+            Message::Request { id, .. }
+                if self.forwarded.contains_key(&id) || self.deciding.contains(&id) =>
+            {
+                say(&format!(
+                    "refused a request from the host that reuses the pending id {}",
+                    id.0
+                ));
+                let answer = error_answer(
+                    id.json(),
+                    INVALID_REQUEST,
+                    "an earlier request with this id is still pending",
+                    None,
+                );
                 self.ctx.send_host(answer);
             }
             Message::Request { id, method, .. } if method == "tools/call" => {
@@ -146,7 +177,11 @@ impl Router {
                         self.ctx.adopt_host(HostInfo::of_initialize(&params));
                     }
                 }
-                let kind = if method == "tools/list" { Forwarded::List } else { Forwarded::Other };
+                let kind = if method == "tools/list" {
+                    Forwarded::List
+                } else {
+                    Forwarded::Other
+                };
                 self.forwarded.insert(id, kind);
                 self.send_server(line);
             }
@@ -155,15 +190,14 @@ impl Router {
             }
             Message::Notification { .. } => self.send_server(line),
             Message::Response { id } => {
-                let mine = IdKey(id.0.clone());
-                if !self.ctx.take_answer(&mine, serde_json::from_slice(&line).unwrap_or_default()) {
+                if !self.ctx.take_answer(&id, &line) {
                     self.send_server(line);
                 }
             }
         }
     }
 
-    fn from_server(&mut self, frame: std::io::Result<Frame>) {
+    fn on_server_frame(&mut self, frame: std::io::Result<Frame>) {
         let line = match frame {
             Ok(Frame::Line(line)) => line,
             Ok(Frame::TooLong(n)) => {
@@ -174,7 +208,12 @@ impl Router {
         let id = match classify(&line) {
             Ok(Message::Response { id }) => id,
             Ok(_) => return self.ctx.send_host(with_newline(line)),
-            Err(why) => return say(&format!("dropped a malformed line from the MCP server ({why}): {}", preview(&line))),
+            Err(why) => {
+                return say(&format!(
+                    "dropped a malformed line from the MCP server ({why}): {}",
+                    preview(&line)
+                ))
+            }
         };
         let answer = match self.forwarded.remove(&id) {
             Some(Forwarded::Call(ticket)) => {
@@ -204,12 +243,17 @@ impl Router {
         let g = &self.ctx.governor;
         for (id, forwarded) in self.forwarded.drain() {
             if let Forwarded::Call(ticket) = forwarded {
-                g.complete(ticket, Completion::threw(Some(why.into()), Some("ServerExited".into())));
+                g.complete(
+                    ticket,
+                    Completion::threw(Some(why.into()), Some("ServerExited".into())),
+                );
             }
-            self.ctx.send_host(error_answer(id.json(), SERVER_GONE, why, None));
+            self.ctx
+                .send_host(error_answer(id.json(), SERVER_GONE, why, None));
         }
         for id in self.deciding.drain() {
-            self.ctx.send_host(error_answer(id.json(), SERVER_GONE, why, None));
+            self.ctx
+                .send_host(error_answer(id.json(), SERVER_GONE, why, None));
         }
     }
 
@@ -229,7 +273,9 @@ fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
 /// Reads frames on a task of their own (a read is never cut short by the
 /// loop's `select!`); a bounded queue keeps a fast writer from filling the
 /// memory.
-fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(input: R) -> mpsc::Receiver<std::io::Result<Frame>> {
+fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
+    input: R,
+) -> mpsc::Receiver<std::io::Result<Frame>> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         let mut input = BufReader::with_capacity(64 * 1024, input);
@@ -244,7 +290,10 @@ fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(input: R) -> mpsc::Receiv
 }
 
 /// Writes lines in order; an empty line means: flush and stop.
-async fn write_lines<W: AsyncWrite + Unpin>(mut out: W, mut lines: mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn write_lines<W: AsyncWrite + Unpin>(
+    mut out: W,
+    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
     while let Some(line) = lines.recv().await {
         if line.is_empty() || out.write_all(&line).await.is_err() {
             break;
