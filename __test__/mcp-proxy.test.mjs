@@ -2,7 +2,7 @@
 // proxy, which spawns the real npm servers. What is refused never reaches
 // the server; everything else passes through unchanged.
 
-import { test, before, after } from 'node:test';
+import { test, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { createRequire } from 'node:module';
 import { readAuditLog } from './helpers/audit-log.mjs';
+import { startControlPlane } from '../test-control-plane/index.mjs';
 import { tempDir } from './helpers/servers.mjs';
 import {
   proxiedHost, rawProxy, proxyCommand, until, alive, childrenOf, FILESYSTEM, EVERYTHING, ECHO_SERVER,
@@ -350,4 +351,58 @@ test('tool pins: the first listing pins, a changed definition is refused with --
   } finally {
     await second.client.close();
   }
+});
+
+describe('with the control plane (EXECLAVE_API_KEY)', () => {
+  const cpPolicy = {
+    id: 'pol_fs', name: 'FS guard', policyType: 'tool_invocation', enforcementMode: 'block',
+    appliesToAgents: ['ops-agent'], ruleDefinition: { deny: ['move_file'] },
+  };
+  const envFor = (cp) => ({ ...process.env, EXECLAVE_API_KEY: cp.apiKey, EXECLAVE_BASE_URL: cp.url, EXECLAVE_POLICY_PATH: '' });
+
+  test('its policies decide, and the records reach it with the host and the upstream', async () => {
+    const cp = await startControlPlane({ policies: [cpPolicy] });
+    try {
+      const host = await proxiedHost(['--agent-id', 'ops-agent'], fs(), { env: envFor(cp) });
+      try {
+        const read = await host.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+        assert.equal(read.content[0].text, 'alpha');
+        const moved = await host.client.callTool({ name: 'move_file', arguments: { source: join(root, 'data', 'a.txt'), destination: join(root, 'moved.txt') } });
+        assert.equal(moved.isError, true);
+        assert.ok(!existsSync(join(root, 'moved.txt')));
+      } finally {
+        await host.client.close(); // the proxy delivers what it holds as it ends
+      }
+      await until(() => cp.traces.length >= 2);
+      const traces = cp.traces.map((t) => t.payload ?? t);
+      assert.deepEqual(traces.map((t) => [t.metadata.toolName, t.metadata.decision]), [['read_text_file', 'allowed'], ['move_file', 'blocked']]);
+      for (const t of traces) {
+        assert.deepEqual(t.metadata.client, { name: 'test-host', version: '9.8.7' });
+        assert.match(t.metadata.upstream, /server-filesystem/);
+        assert.equal(t.agentId, 'ops-agent');
+      }
+      assert.equal(new Set(traces.map((t) => t.sessionId)).size, 1);
+    } finally {
+      await cp.close();
+    }
+  });
+
+  test('the kill switch applies: a paused agent\'s calls are refused and never reach the server', async () => {
+    const cp = await startControlPlane({ policies: [cpPolicy] });
+    cp.pauseAgent('ops-agent', 'incident 42');
+    try {
+      const host = await proxiedHost(['--agent-id', 'ops-agent'], fs(), { env: envFor(cp) });
+      try {
+        const target = join(root, 'data', 'paused.txt');
+        const r = await host.client.callTool({ name: 'write_file', arguments: { path: target, content: 'x' } });
+        assert.equal(r.isError, true);
+        assert.match(r.content[0].text, /agent ops-agent is paused: incident 42/);
+        assert.ok(!existsSync(target));
+      } finally {
+        await host.client.close();
+      }
+    } finally {
+      await cp.close();
+    }
+  });
 });

@@ -22,11 +22,11 @@ export function proxyCommand(args) {
  * A connected host: `proxyArgs` for execlave-mcp, `server` the server's
  * argv (run with node). `capabilities` and `setup(client)` shape the host.
  */
-export async function proxiedHost(proxyArgs, server, { capabilities = {}, setup } = {}) {
+export async function proxiedHost(proxyArgs, server, { capabilities = {}, setup, env } = {}) {
   const client = new Client({ name: 'test-host', version: '9.8.7' }, { capabilities });
   if (setup) setup(client);
   const { command, args } = proxyCommand([...proxyArgs, '--', process.execPath, ...server]);
-  const transport = new StdioClientTransport({ command, args, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command, args, stderr: 'pipe', ...(env ? { env } : {}) });
   let stderr = '';
   transport.stderr.on('data', (d) => {
     stderr += d;
