@@ -406,3 +406,15 @@ describe('with the control plane (EXECLAVE_API_KEY)', () => {
     }
   });
 });
+
+test('a malformed line or an unsolicited answer from the server is reported, never passed on', async () => {
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy], ECHO_SERVER);
+  p.send({ jsonrpc: '2.0', id: 1, method: 'misbehave' });
+  await until(() => p.lines().some((l) => l.id === 1));
+  await until(() => /no pending request/.test(p.stderr()));
+  assert.match(p.stderr(), /dropped a malformed line from the MCP server \(not a JSON-RPC message/);
+  assert.match(p.stderr(), /dropped an answer from the MCP server to no pending request \(id "never-asked"\)/);
+  assert.deepEqual(p.lines().map((l) => l.id), [1]);
+  p.child.stdin.end();
+  await p.exited;
+});

@@ -103,6 +103,10 @@ export const ECHO_SERVER = ['-e', `
     process.stderr.write('GOT ' + l + '\\n');
     const m = JSON.parse(l);
     if (m.method === 'exit-now') process.exit(3);
+    if (m.method === 'misbehave') {
+      process.stdout.write('this is not json\\n');
+      process.stdout.write(JSON.stringify({ jsonrpc: '2.0', id: 'never-asked', result: { isError: false, content: [] } }) + '\\n');
+    }
     if (m.method === 'tools/call' && m.params.name === 'slow') return;
     if (m.id !== undefined && m.method) process.stdout.write(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { echoed: m.method, content: [] } }) + '\\n');
   });

@@ -374,7 +374,9 @@ mod tests {
     #[test]
     fn a_proxied_call_names_its_host_and_server() {
         let mut r = record(CallStatus::Success);
-        assert!(payload(&r, "production")["metadata"].get("client").is_none());
+        assert!(payload(&r, "production")["metadata"]
+            .get("client")
+            .is_none());
         r.context.origin = Some(Arc::new(Origin {
             client: ClientInfo {
                 name: Some("claude-ai".into()),
@@ -383,7 +385,10 @@ mod tests {
             upstream: "npx server-filesystem /tmp".into(),
         }));
         let t = payload(&r, "production");
-        assert_eq!(t["metadata"]["client"], serde_json::json!({"name": "claude-ai"}));
+        assert_eq!(
+            t["metadata"]["client"],
+            serde_json::json!({"name": "claude-ai"})
+        );
         assert_eq!(t["metadata"]["upstream"], "npx server-filesystem /tmp");
         assert_eq!(t["metadata"]["toolName"], "read_file");
     }

@@ -209,6 +209,14 @@ mod tests {
         let m =
             classify(br#"{"jsonrpc":"2.0","id":1.0e0,"method":"tools/call","params":{}}"#).unwrap();
         assert!(matches!(m, Message::Request { ref method, .. } if method == "tools/call"));
+        // An escaped spelling is the same method: still gated.
+        let m = classify(br#"{"jsonrpc":"2.0","id":2,"method":"tools\/call"}"#).unwrap();
+        assert!(matches!(m, Message::Request { ref method, .. } if method == "tools/call"));
+        // A null id is no id: a tools/call with one is a notification (dropped).
+        assert!(matches!(
+            classify(br#"{"jsonrpc":"2.0","id":null,"method":"tools/call"}"#),
+            Ok(Message::Notification { .. })
+        ));
         assert!(matches!(
             classify(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             Ok(Message::Notification { .. })

@@ -221,7 +221,15 @@ impl Router {
                 with_newline(line)
             }
             Some(Forwarded::List) => listing::answer_for_host(&self.ctx, line),
-            Some(Forwarded::Other) | None => with_newline(line),
+            Some(Forwarded::Other) => with_newline(line),
+            None => {
+                // No such request was sent: an answer for a call still being
+                // decided (or refused) would read as its result in the host.
+                return say(&format!(
+                    "dropped an answer from the MCP server to no pending request (id {})",
+                    id.0
+                ));
+            }
         };
         self.ctx.send_host(answer);
     }
