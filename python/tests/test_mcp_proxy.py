@@ -109,14 +109,3 @@ def test_bad_command_lines_exit_non_zero_with_one_line(tmp_path: Path) -> None:
         assert message in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
-
-def test_the_node_host_cases_through_the_python_launcher() -> None:
-    """The npm package's proxy tests (the JS SDK's Client as the host, the
-    real servers), with this package's ``execlave-mcp`` as the proxy."""
-    env = {**python_env(), "EXECLAVE_MCP_COMMAND": json.dumps(PROXY)}
-    test_file = NODE_MODULES.parent / "__test__" / "mcp-proxy.test.mjs"
-    r = subprocess.run(
-        ["node", "--test", "--test-concurrency=1", str(test_file)],
-        capture_output=True, text=True, env=env, timeout=600, cwd=NODE_MODULES.parent,
-    )
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
