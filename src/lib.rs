@@ -8,6 +8,7 @@
 
 mod fast_path;
 mod hot_call;
+pub mod proxy;
 pub mod tool_pins;
 
 use execlave_core::engine::calls::decode_batch;

@@ -342,6 +342,20 @@ impl Governor {
             .await
     }
 
+    /// As [`Governor::register_agent`], for the calls a proxy makes for a
+    /// host: `origin` (the host's `clientInfo`, the server) goes into their
+    /// records' metadata.
+    pub fn register_agent_from(
+        &self,
+        agent_id: &str,
+        session_id: Option<&str>,
+        origin: crate::records::record::Origin,
+    ) -> Result<AgentHandle, Error> {
+        self.engine()
+            .agents
+            .register_from(agent_id, session_id, None, true, Some(Arc::new(origin)))
+    }
+
     /// Undoes one `register_agent` of `handle` (its client closed); the
     /// last one frees the handle, which may then be given out again.
     pub fn release_agent(&self, handle: AgentHandle) {

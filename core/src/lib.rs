@@ -32,6 +32,7 @@ pub mod options;
 pub mod policy;
 pub mod records;
 pub mod redact;
+pub mod relay;
 pub mod stats;
 pub mod sync;
 pub mod tool_output;

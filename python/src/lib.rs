@@ -15,6 +15,7 @@
 //! `loop.call_soon_threadsafe`), so the event loop is never blocked.
 
 mod log_bridge;
+mod proxy;
 mod runner;
 mod tool_pins;
 
@@ -416,6 +417,7 @@ impl NativeGovernor {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeGovernor>()?;
     m.add_function(wrap_pyfunction!(wait_for_drains, m)?)?;
+    m.add_function(wrap_pyfunction!(proxy::run_proxy, m)?)?;
     // The one version source is the Cargo workspace (issue 19).
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     tool_pins::register(m)?;

@@ -10,7 +10,7 @@
 
 use crate::agent::{is_valid_agent_id, AgentIdentity};
 use crate::error::Error;
-use crate::records::record::CallContext;
+use crate::records::record::{CallContext, Origin};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,6 +80,19 @@ impl Agents {
         user_id: Option<&str>,
         enforce: bool,
     ) -> Result<AgentHandle, Error> {
+        self.register_from(agent_id, session_id, user_id, enforce, None)
+    }
+
+    /// As [`Agents::register`], for calls a proxy makes for a host
+    /// (`origin` goes into their records).
+    pub fn register_from(
+        &self,
+        agent_id: &str,
+        session_id: Option<&str>,
+        user_id: Option<&str>,
+        enforce: bool,
+        origin: Option<Arc<Origin>>,
+    ) -> Result<AgentHandle, Error> {
         if !is_valid_agent_id(agent_id) {
             return Err(Error::invalid_argument(format!(
                 "agentId must be lowercase kebab-case such as \"ops-agent\", not {agent_id:?}"
@@ -107,6 +120,7 @@ impl Agents {
             agent_id: agent_id.into(),
             session_id: session_id.map(Into::into),
             user_id: user_id.map(Into::into),
+            origin,
         };
         let mut reg = self.registered.write().unwrap_or_else(|e| e.into_inner());
         let key = (context, enforce);

@@ -490,6 +490,7 @@ mod tests {
                 agent_id: "ops-agent".into(),
                 session_id: None,
                 user_id: None,
+                origin: None,
             },
             tool: tool.into(),
             input: None,

@@ -117,6 +117,7 @@ mod tests {
             agent_id: agent.into(),
             session_id: None,
             user_id: None,
+            origin: None,
         }
     }
 

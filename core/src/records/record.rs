@@ -89,6 +89,26 @@ pub struct CallContext {
     pub agent_id: Arc<str>,
     pub session_id: Option<Arc<str>>,
     pub user_id: Option<Arc<str>>,
+    /// Where the calls come from when a proxy makes them for a host
+    /// (`execlave-mcp`): `metadata.client` and `metadata.upstream`.
+    pub origin: Option<Arc<Origin>>,
+}
+
+/// The host and the server a proxy sits between (issue 21).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Origin {
+    /// The host's `clientInfo` (name, version) from `initialize`.
+    pub client: ClientInfo,
+    /// The server's command line, as the proxy runs it.
+    pub upstream: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ClientInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +197,7 @@ impl CallRecord {
                 round: self.link.map(|l| l.round),
                 approval: self.approval.as_deref(),
                 output_scan: self.output_scan,
+                origin: self.context.origin.as_deref(),
             },
         }
     }
@@ -268,6 +289,8 @@ struct TraceMetadata<'a> {
     approval: Option<&'a ApprovalNote>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output_scan: Option<&'static str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a Origin>,
 }
 
 /// A random 128-bit trace id. Trace ids need to be unique, not secret, so a
@@ -318,6 +341,7 @@ pub(crate) fn sample_record(tool: &str) -> CallRecord {
             agent_id: "ops-agent".into(),
             session_id: None,
             user_id: None,
+            origin: None,
         },
         tool: tool.into(),
         input: None,
@@ -352,6 +376,28 @@ mod tests {
         r.duration_ms = 0.0421;
         r.status = status;
         r
+    }
+
+    #[test]
+    fn a_proxied_call_names_its_host_and_server() {
+        let mut r = record(CallStatus::Success);
+        assert!(payload(&r, "production")["metadata"]
+            .get("client")
+            .is_none());
+        r.context.origin = Some(Arc::new(Origin {
+            client: ClientInfo {
+                name: Some("claude-ai".into()),
+                version: None,
+            },
+            upstream: "npx server-filesystem /tmp".into(),
+        }));
+        let t = payload(&r, "production");
+        assert_eq!(
+            t["metadata"]["client"],
+            serde_json::json!({"name": "claude-ai"})
+        );
+        assert_eq!(t["metadata"]["upstream"], "npx server-filesystem /tmp");
+        assert_eq!(t["metadata"]["toolName"], "read_file");
     }
 
     #[test]

@@ -1,0 +1,420 @@
+// execlave-mcp (issue 21): the real MCP Client as the host spawns the
+// proxy, which spawns the real npm servers. What is refused never reaches
+// the server; everything else passes through unchanged.
+
+import { test, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  CallToolResultSchema,
+  LoggingMessageNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { createRequire } from 'node:module';
+import { readAuditLog } from './helpers/audit-log.mjs';
+import { startControlPlane } from '../test-control-plane/index.mjs';
+import { tempDir } from './helpers/servers.mjs';
+import {
+  proxiedHost, rawProxy, proxyCommand, until, alive, childrenOf, FILESYSTEM, EVERYTHING, ECHO_SERVER,
+} from './helpers/proxy.mjs';
+
+const native = createRequire(import.meta.url)('../lib/native.js');
+
+let root;
+let policy;
+let approvalPolicy;
+
+before(() => {
+  root = tempDir('execlave-mcp-');
+  mkdirSync(join(root, 'data'));
+  mkdirSync(join(root, 'private'));
+  writeFileSync(join(root, 'data', 'a.txt'), 'alpha');
+  policy = join(root, 'policy.json');
+  writeFileSync(policy, JSON.stringify([{
+    name: 'FS',
+    policyType: 'tool_invocation',
+    enforcementMode: 'block',
+    ruleDefinition: {
+      deny: ['move_file', 'get-env'],
+      arguments: [{ tools: ['write_file', 'read_text_file'], argument: 'path', kind: 'path', allow: [`${root}/data/**`] }],
+    },
+  }]));
+  approvalPolicy = join(root, 'approval.json');
+  writeFileSync(approvalPolicy, JSON.stringify([{
+    name: 'Writes need a human',
+    policyType: 'tool_invocation',
+    enforcementMode: 'require_approval',
+    ruleDefinition: { deny: ['write_file'] },
+  }]));
+});
+
+const fs = () => [FILESYSTEM, root];
+
+test('allowed calls work, blocked ones leave nothing on disk, and each is recorded with the host', async () => {
+  const auditLog = join(root, 'audit-fs.jsonl');
+  const host = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', policy, '--audit-log', auditLog], fs());
+  try {
+    const read = await host.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+    assert.equal(read.content[0].text, 'alpha');
+    await host.client.callTool({ name: 'write_file', arguments: { path: join(root, 'data', 'b.txt'), content: 'beta' } });
+    assert.equal(readFileSync(join(root, 'data', 'b.txt'), 'utf8'), 'beta');
+
+    const target = join(root, 'private', 'pwned.txt');
+    const blocked = await host.client.callTool({ name: 'write_file', arguments: { path: target, content: 'x' } });
+    assert.equal(blocked.isError, true);
+    assert.match(blocked.content[0].text, /^The tool call was not made: blocked by policy/);
+    assert.equal(blocked._meta.execlave.decision, 'blocked');
+    assert.equal(blocked.structuredContent, undefined, 'the host would check it against the outputSchema');
+    assert.ok(!existsSync(target));
+
+    const denied = await host.client.callTool({ name: 'move_file', arguments: { source: join(root, 'data', 'a.txt'), destination: target } });
+    assert.equal(denied.isError, true);
+    assert.ok(existsSync(join(root, 'data', 'a.txt')) && !existsSync(target));
+  } finally {
+    await host.client.close();
+  }
+  const records = readAuditLog(auditLog);
+  assert.deepEqual(records.map((r) => [r.metadata.toolName, r.metadata.decision]), [
+    ['read_text_file', 'allowed'], ['write_file', 'allowed'], ['write_file', 'blocked'], ['move_file', 'blocked'],
+  ]);
+  assert.ok(records.every((r) => r.agentId === 'desktop-agent'));
+  assert.equal(new Set(records.map((r) => r.sessionId)).size, 1);
+  assert.match(records[0].sessionId, /^[0-9a-f-]{36}$/);
+  for (const r of records) {
+    assert.deepEqual(r.metadata.client, { name: 'test-host', version: '9.8.7' });
+    assert.match(r.metadata.upstream, /server-filesystem\/dist\/index\.js /);
+  }
+  assert.equal(records[0].output !== undefined, true);
+});
+
+test('tools a policy refuses are hidden from tools/list, unless --no-hide-blocked-tools', async () => {
+  const hidden = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', policy], fs());
+  const shown = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', policy, '--no-hide-blocked-tools'], fs());
+  try {
+    const names = (await hidden.client.listTools()).tools.map((t) => t.name);
+    assert.ok(!names.includes('move_file'));
+    assert.ok(names.includes('write_file') && names.includes('read_text_file'));
+    const all = (await shown.client.listTools()).tools.map((t) => t.name);
+    assert.ok(all.includes('move_file'));
+  } finally {
+    await hidden.client.close();
+    await shown.client.close();
+  }
+});
+
+test('--on-block error answers a refused call with a JSON-RPC error', async () => {
+  const host = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', policy, '--on-block', 'error'], fs());
+  try {
+    await assert.rejects(
+      host.client.callTool({ name: 'move_file', arguments: { source: 'a', destination: 'b' } }),
+      (err) => err.code === -32001 && /The tool call was not made: blocked by policy/.test(err.message),
+    );
+  } finally {
+    await host.client.close();
+  }
+});
+
+test('resources, prompts, logging, sampling, elicitation and progress pass through server-everything', async () => {
+  const host = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', policy], [EVERYTHING, 'stdio'], {
+    capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } },
+    setup(client) {
+      client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+        model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled by the host' },
+      }));
+      client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
+    },
+  });
+  try {
+    const { resources } = await host.client.listResources();
+    assert.ok(resources.length > 0);
+    const read = await host.client.readResource({ uri: resources[0].uri });
+    assert.ok(read.contents.length > 0);
+    const { prompts } = await host.client.listPrompts();
+    assert.ok(prompts.some((p) => p.name === 'simple-prompt'));
+    const prompt = await host.client.getPrompt({ name: 'simple-prompt' });
+    assert.ok(prompt.messages.length > 0);
+    await host.client.ping();
+
+    const names = (await host.client.listTools()).tools.map((t) => t.name);
+    assert.ok(!names.includes('get-env'), 'a denied tool is hidden');
+    assert.ok(names.includes('trigger-sampling-request'));
+
+    const sampled = await host.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hi', maxTokens: 5 } });
+    assert.match(JSON.stringify(sampled.content), /sampled by the host/);
+
+    const elicited = await host.client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+    assert.match(JSON.stringify(elicited.content), /decline/i);
+
+    const progress = [];
+    const long = await host.client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 0.2, steps: 2 } },
+      CallToolResultSchema,
+      { onprogress: (p) => progress.push(p) },
+    );
+    assert.ok(long.content.length > 0);
+    // The SDK's client drops a progress notification read in the same
+    // chunk as its call's answer (it handles notifications a tick later):
+    // the last step's may be lost in the host, whoever relays it.
+    assert.ok(progress.length >= 1);
+    assert.deepEqual(progress[0], { progress: 1, total: 2 });
+
+    // Cancellation: the host gives up on a call; the proxy passes the notification on.
+    const controller = new AbortController();
+    const cancelled = host.client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 5, steps: 5 } },
+      CallToolResultSchema,
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort('changed my mind'), 100);
+    await assert.rejects(cancelled, /changed my mind|abort/i);
+
+    const env = await host.client.callTool({ name: 'get-env', arguments: {} });
+    assert.equal(env.isError, true);
+    assert.doesNotMatch(JSON.stringify(env), /PATH/);
+  } finally {
+    await host.client.close();
+  }
+});
+
+test('a call that needs approval is asked in the host (elicitation): accept runs it, decline refuses it', async () => {
+  const asked = [];
+  let answer = { action: 'accept', content: { approve: true } };
+  const auditLog = join(root, 'audit-approval.jsonl');
+  const host = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', approvalPolicy, '--audit-log', auditLog], fs(), {
+    capabilities: { elicitation: {} },
+    setup(client) {
+      client.setRequestHandler(ElicitRequestSchema, async (req) => {
+        asked.push(req.params.message);
+        return answer;
+      });
+    },
+  });
+  try {
+    const approved = join(root, 'data', 'approved.txt');
+    const r = await host.client.callTool({ name: 'write_file', arguments: { path: approved, content: 'ok' } });
+    assert.notEqual(r.isError, true);
+    assert.ok(existsSync(approved));
+    assert.match(asked[0], /write_file/);
+    assert.match(asked[0], /approved\.txt/);
+    assert.match(asked[0], /Writes need a human/);
+
+    answer = { action: 'decline' };
+    const declined = join(root, 'data', 'declined.txt');
+    const refused = await host.client.callTool({ name: 'write_file', arguments: { path: declined, content: 'no' } });
+    assert.equal(refused.isError, true);
+    assert.ok(!existsSync(declined));
+
+    answer = { action: 'accept', content: { approve: false } };
+    const unchecked = join(root, 'data', 'unchecked.txt');
+    assert.equal((await host.client.callTool({ name: 'write_file', arguments: { path: unchecked, content: 'no' } })).isError, true);
+    assert.ok(!existsSync(unchecked));
+  } finally {
+    await host.client.close();
+  }
+  const records = readAuditLog(auditLog);
+  assert.deepEqual(records.map((r) => r.metadata.approval?.outcome), ['granted', 'denied', 'denied']);
+});
+
+test('without elicitation a call that needs approval is refused', async () => {
+  const host = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', approvalPolicy], fs());
+  try {
+    const target = join(root, 'data', 'no-elicitation.txt');
+    const r = await host.client.callTool({ name: 'write_file', arguments: { path: target, content: 'x' } });
+    assert.equal(r.isError, true);
+    assert.ok(!existsSync(target));
+  } finally {
+    await host.client.close();
+  }
+});
+
+test('ending the host leaves no server process', async () => {
+  const host = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', policy], fs());
+  const proxyPid = host.transport.pid;
+  await until(() => childrenOf(proxyPid).length > 0);
+  const servers = childrenOf(proxyPid);
+  await host.client.close();
+  await until(() => !alive(proxyPid) && servers.every((pid) => !alive(pid)));
+});
+
+test('a proxy killed outright takes its server with it', async () => {
+  const host = await proxiedHost(['--agent-id', 'desktop-agent', '--policy', policy], fs());
+  const proxyPid = host.transport.pid;
+  await until(() => childrenOf(proxyPid).length > 0);
+  const servers = childrenOf(proxyPid);
+  process.kill(proxyPid, 'SIGKILL');
+  await until(() => servers.every((pid) => !alive(pid)));
+  await host.client.close();
+});
+
+test('the server exiting answers pending calls with an error, and the proxy exits with its status', async () => {
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy], ECHO_SERVER);
+  p.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } });
+  await until(() => p.stderr().includes('GOT'));
+  p.send({ jsonrpc: '2.0', id: 2, method: 'exit-now' });
+  assert.equal(await p.exited, 3);
+  const answers = p.lines();
+  assert.deepEqual(answers.map((a) => [a.id, a.error?.code]).sort(), [[1, -32000], [2, -32000]]);
+  assert.match(answers[0].error.message, /exited/);
+});
+
+test('malformed lines, batches and tools/call notifications are never forwarded', async () => {
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy], ECHO_SERVER);
+  p.send('this is not json');
+  p.send([{ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'move_file', arguments: {} } }]);
+  p.send({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'move_file', arguments: {} } });
+  p.send({ jsonrpc: '2.0', id: 8, method: 'ping', method2: 1 });
+  p.send('{"jsonrpc":"2.0","id":9,"method":"ping","method":"tools/call","params":{"name":"move_file"}}');
+  p.send({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'move_file', arguments: {} } });
+  p.send({ jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'move_file', arguments: 'not an object' } });
+  p.send({ jsonrpc: '2.0', id: 13, method: 'tools/call', params: { arguments: {} } });
+  p.send({ jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } } });
+  await until(() => p.lines().some((l) => l.id === 11));
+  const log = p.stderr();
+  assert.match(log, /dropped a malformed line from the host \(not a JSON-RPC message/);
+  assert.match(log, /a JSON-RPC batch/);
+  assert.match(log, /tools\/call sent as a notification/);
+  assert.match(log, /duplicate field/);
+  const got = log.split('\n').filter((l) => l.startsWith('GOT '));
+  assert.equal(got.length, 2, got.join('\n')); // the ping with an extra member, and the allowed call
+  assert.ok(got.every((l) => !l.includes('move_file')));
+  assert.equal(p.lines().find((l) => l.id === 10).result.isError, true);
+  assert.equal(p.lines().find((l) => l.id === 12).error.code, -32602);
+  assert.match(p.lines().find((l) => l.id === 13).error.message, /params\.name must be the tool's name/);
+  p.child.stdin.end();
+  await p.exited;
+});
+
+test('a message over the size limit gets a clear error', async () => {
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy], ECHO_SERVER);
+  const huge = 'x'.repeat(64 * 1024 * 1024 + 10);
+  p.send(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"${huge}"}}`);
+  p.send({ jsonrpc: '2.0', id: 2, method: 'ping' });
+  await until(() => p.lines().some((l) => l.id === 2), 30_000);
+  assert.match(p.lines()[0].error.message, /message too large \(\d+ bytes; the limit is 67108864\)/);
+  assert.match(p.stderr(), /over the 67108864-byte limit/);
+  p.child.stdin.end();
+  await p.exited;
+});
+
+test('bad command lines exit non-zero with one clear line', () => {
+  const run = (args) => {
+    const { command, args: argv } = proxyCommand(args);
+    return spawnSync(command, argv, { encoding: 'utf8', input: '' });
+  };
+  const cases = [
+    [['--agent-id', 'a', '--frobnicate', '--', 'x'], /unknown option "--frobnicate"/],
+    [['--policy', policy, '--', 'x'], /--agent-id is required/],
+    [['--agent-id', 'a', '--policy', join(root, 'missing.yaml'), '--', 'x'], /missing\.yaml: cannot read/],
+    [['--agent-id', 'a', '--policy', policy, '--', join(root, 'no-such-server')], /cannot start the MCP server/],
+  ];
+  for (const [args, message] of cases) {
+    const r = run(args);
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  const help = run(['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /Usage: execlave-mcp \[options\] -- <server command>/);
+});
+
+test('tool pins: the first listing pins, a changed definition is refused with --on-tool-change block', async () => {
+  const pins = join(root, 'pins.json');
+  const args = ['--agent-id', 'desktop-agent', '--policy', policy, '--tool-pins', pins, '--on-tool-change', 'block'];
+  const first = await proxiedHost(args, fs());
+  try {
+    const early = await first.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+    assert.equal(early.isError, true, 'a call before any listing cannot be checked');
+    await first.client.listTools();
+    const read = await first.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+    assert.equal(read.content[0].text, 'alpha');
+  } finally {
+    await first.client.close();
+  }
+  // The pinned definition of read_text_file is no longer what the server
+  // serves (as if the server changed it since it was pinned).
+  const lock = JSON.parse(readFileSync(pins, 'utf8'));
+  const pinned = lock.tools.read_text_file;
+  pinned.definition.description = 'Reads a file. (as pinned)';
+  pinned.digest = native.toolDigest(JSON.stringify(pinned.definition));
+  writeFileSync(pins, JSON.stringify(lock));
+  const second = await proxiedHost(args, fs());
+  try {
+    await second.client.listTools();
+    const r = await second.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+    assert.equal(r.isError, true);
+    assert.match(r.content[0].text, /definition of tool/);
+    assert.match(second.stderr(), /execlave-mcp: tool definition changed/);
+  } finally {
+    await second.client.close();
+  }
+});
+
+describe('with the control plane (EXECLAVE_API_KEY)', () => {
+  const cpPolicy = {
+    id: 'pol_fs', name: 'FS guard', policyType: 'tool_invocation', enforcementMode: 'block',
+    appliesToAgents: ['ops-agent'], ruleDefinition: { deny: ['move_file'] },
+  };
+  const envFor = (cp) => ({ ...process.env, EXECLAVE_API_KEY: cp.apiKey, EXECLAVE_BASE_URL: cp.url, EXECLAVE_POLICY_PATH: '' });
+
+  test('its policies decide, and the records reach it with the host and the upstream', async () => {
+    const cp = await startControlPlane({ policies: [cpPolicy] });
+    try {
+      const host = await proxiedHost(['--agent-id', 'ops-agent'], fs(), { env: envFor(cp) });
+      try {
+        const read = await host.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+        assert.equal(read.content[0].text, 'alpha');
+        const moved = await host.client.callTool({ name: 'move_file', arguments: { source: join(root, 'data', 'a.txt'), destination: join(root, 'moved.txt') } });
+        assert.equal(moved.isError, true);
+        assert.ok(!existsSync(join(root, 'moved.txt')));
+      } finally {
+        await host.client.close(); // the proxy delivers what it holds as it ends
+      }
+      await until(() => cp.traces.length >= 2);
+      const traces = cp.traces.map((t) => t.payload ?? t);
+      assert.deepEqual(traces.map((t) => [t.metadata.toolName, t.metadata.decision]), [['read_text_file', 'allowed'], ['move_file', 'blocked']]);
+      for (const t of traces) {
+        assert.deepEqual(t.metadata.client, { name: 'test-host', version: '9.8.7' });
+        assert.match(t.metadata.upstream, /server-filesystem/);
+        assert.equal(t.agentId, 'ops-agent');
+      }
+      assert.equal(new Set(traces.map((t) => t.sessionId)).size, 1);
+    } finally {
+      await cp.close();
+    }
+  });
+
+  test('the kill switch applies: a paused agent\'s calls are refused and never reach the server', async () => {
+    const cp = await startControlPlane({ policies: [cpPolicy] });
+    cp.pauseAgent('ops-agent', 'incident 42');
+    try {
+      const host = await proxiedHost(['--agent-id', 'ops-agent'], fs(), { env: envFor(cp) });
+      try {
+        const target = join(root, 'data', 'paused.txt');
+        const r = await host.client.callTool({ name: 'write_file', arguments: { path: target, content: 'x' } });
+        assert.equal(r.isError, true);
+        assert.match(r.content[0].text, /agent ops-agent is paused: incident 42/);
+        assert.ok(!existsSync(target));
+      } finally {
+        await host.client.close();
+      }
+    } finally {
+      await cp.close();
+    }
+  });
+});
+
+test('a malformed line or an unsolicited answer from the server is reported, never passed on', async () => {
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy], ECHO_SERVER);
+  p.send({ jsonrpc: '2.0', id: 1, method: 'misbehave' });
+  await until(() => p.lines().some((l) => l.id === 1));
+  await until(() => /no pending request/.test(p.stderr()));
+  assert.match(p.stderr(), /dropped a malformed line from the MCP server \(not a JSON-RPC message/);
+  assert.match(p.stderr(), /dropped an answer from the MCP server to no pending request \(id "never-asked"\)/);
+  assert.deepEqual(p.lines().map((l) => l.id), [1]);
+  p.child.stdin.end();
+  await p.exited;
+});
