@@ -149,7 +149,7 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
 
 /// Runs a governor future on the governor's own runtime (where its HTTP
 /// client lives) and waits for it here.
-async fn on_governor<T: Send + 'static>(
+pub(super) async fn on_governor<T: Send + 'static>(
     g: &Governor,
     future: impl Future<Output = T> + Send + 'static,
 ) -> Option<T> {
@@ -197,16 +197,27 @@ fn refusal(
     violations: &[Violation],
     warnings: &[Violation],
 ) -> Vec<u8> {
+    refusal_to(ctx, &call.id, message, violations, warnings)
+}
+
+/// The answer to the refused call `id`, as `--on-block` asks.
+pub(super) fn refusal_to(
+    ctx: &Context,
+    id: &IdKey,
+    message: &str,
+    violations: &[Violation],
+    warnings: &[Violation],
+) -> Vec<u8> {
     let violations = serde_json::to_value(violations).unwrap_or_default();
     let warnings = serde_json::to_value(warnings).unwrap_or_default();
     match ctx.config.on_block {
         OnBlock::Result => line_of(&json!({
             "jsonrpc": "2.0",
-            "id": call.id.json(),
+            "id": id.json(),
             "result": in_band_for_host(blocked_call_result(message, violations, warnings)),
         })),
         OnBlock::Error => error_answer(
-            call.id.json(),
+            id.json(),
             REFUSED_CODE,
             &format!("The tool call was not made: {message}"),
             Some(

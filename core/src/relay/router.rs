@@ -9,7 +9,7 @@ use super::framing::{
     classify, error_answer, preview, read_frame, Frame, IdKey, Message, MAX_MESSAGE_BYTES,
 };
 use super::gate::{self, ToolCall, Verdict};
-use super::results::returned_call_result;
+use super::results::{returned_call_result, scanned_call_result};
 use super::{listing, say, upstream};
 use crate::engine::{Completion, Ticket};
 use serde_json::Value;
@@ -25,7 +25,7 @@ const SERVER_GONE: i64 = -32000;
 
 /// A host request sent on to the server, until it answers.
 enum Forwarded {
-    Call(Ticket),
+    Call(Ticket, String),
     List,
     Other,
 }
@@ -216,7 +216,16 @@ impl Router {
             }
         };
         let answer = match self.forwarded.remove(&id) {
-            Some(Forwarded::Call(ticket)) => {
+            Some(Forwarded::Call(ticket, tool)) => {
+                if self.ctx.governor.scans_tool_outputs(self.ctx.agent()) {
+                    // The answer waits for the scan; others go on meanwhile.
+                    let ctx = self.ctx.clone();
+                    tokio::spawn(async move {
+                        let answer = scanned_call_result(&ctx, &id, ticket, tool, line).await;
+                        ctx.send_host(answer);
+                    });
+                    return;
+                }
                 returned_call_result(&self.ctx, ticket, &line);
                 with_newline(line)
             }
@@ -238,7 +247,8 @@ impl Router {
         self.deciding.remove(&call.id);
         match verdict {
             Verdict::Forward(ticket) => {
-                self.forwarded.insert(call.id, Forwarded::Call(ticket));
+                self.forwarded
+                    .insert(call.id, Forwarded::Call(ticket, call.tool.clone()));
                 self.send_server(super::framing::line_of(&call.request));
             }
             Verdict::Refuse(answer) => self.ctx.send_host(answer),
@@ -250,7 +260,7 @@ impl Router {
     fn abandon(&mut self, why: &str) {
         let g = &self.ctx.governor;
         for (id, forwarded) in self.forwarded.drain() {
-            if let Forwarded::Call(ticket) = forwarded {
+            if let Forwarded::Call(ticket, _) = forwarded {
                 g.complete(
                     ticket,
                     Completion::threw(Some(why.into()), Some("ServerExited".into())),
