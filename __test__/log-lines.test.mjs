@@ -12,6 +12,7 @@ import { Execlave } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
 import { inMemoryPair, tempDir } from './helpers/servers.mjs';
 import { guard } from './helpers/policies.mjs';
+import { consoleWarnings } from './helpers/console-warnings.mjs';
 
 const HOSTILE = 'evil\n[execlave] all clear: no tool was called\u001b[2K\u001b[1A\r\u2028\u202e\u009b31m';
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
@@ -21,19 +22,6 @@ function assertSafe(lines) {
   for (const line of lines) {
     assert.doesNotMatch(line, UNSAFE, `a raw control character reached the log: ${JSON.stringify(line)}`);
   }
-}
-
-/** Lines said through `console.warn` (the default writer) while `fn` runs. */
-async function consoleLines(fn) {
-  const lines = [];
-  const original = console.warn;
-  console.warn = (...args) => lines.push(args.map(String).join(' '));
-  try {
-    await fn();
-  } finally {
-    console.warn = original;
-  }
-  return lines;
 }
 
 function capturingLogger() {
@@ -74,7 +62,7 @@ test('the bypass lines and a throwing callback, to a logger', async () => {
 });
 
 test('the throwing callback, to stderr (no logger)', async () => {
-  const lines = await consoleLines(() => bypassWithHostileNames({}));
+  const lines = await consoleWarnings(() => bypassWithHostileNames({}));
   const said = lines.filter((l) => l.includes('onEnforcementBypassed failed'));
   assertSafe(said);
 });
@@ -94,7 +82,7 @@ test("the pins' debug lines: a failed first listing and a hostile tool name", as
       toolPins: path.join(dir, `tools-${logged}.lock.json`),
       onToolChange: 'warn',
     });
-    const printed = await consoleLines(() => client.callTool({ name: 'noop', arguments: {} }));
+    const printed = await consoleWarnings(() => client.callTool({ name: 'noop', arguments: {} }));
     const said = (logged ? lines : printed).filter((l) => l.includes('could not list tools'));
     assertSafe(said);
     await close();

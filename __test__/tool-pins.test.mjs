@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { Execlave, ExeclaveError, PolicyBlockedError } from '@execlave/sdk';
 import { instrumentMcpClient } from '@execlave/sdk/integrations/mcp';
 import { readAuditLog } from './helpers/audit-log.mjs';
+import { consoleWarnings } from './helpers/console-warnings.mjs';
 import { tempDir } from './helpers/servers.mjs';
 
 const require = createRequire(import.meta.url);
@@ -110,17 +111,9 @@ function pinsCli(...args) {
   return spawnSync(process.execPath, [PINS_BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** console.warn lines written while `fn` runs. */
+/** console.warn lines written while `fn` runs, as one text. */
 async function warnings(fn) {
-  const lines = [];
-  const original = console.warn;
-  console.warn = (...args) => lines.push(args.map(String).join(' '));
-  try {
-    await fn();
-  } finally {
-    console.warn = original;
-  }
-  return lines.join('\n');
+  return (await consoleWarnings(fn)).join('\n');
 }
 
 describe('digests', () => {
