@@ -2,6 +2,7 @@
 //! (the npm bin and the Python console script hand their argv over as is):
 //! the same flags, defaults, errors and `--help` whatever the package.
 
+use super::http_target::HttpTarget;
 use crate::tools::OnToolChange;
 use std::path::PathBuf;
 
@@ -28,8 +29,22 @@ pub struct RelayConfig {
     pub hide_blocked_tools: bool,
     pub on_block: OnBlock,
     pub debug: bool,
-    /// The MCP server's command and its arguments (after `--`).
+    /// The MCP server's command and its arguments (after `--`); empty
+    /// for a Streamable HTTP upstream.
     pub command: Vec<String>,
+    /// `--url` and its `--header`s: a Streamable HTTP upstream.
+    pub http: Option<HttpTarget>,
+}
+
+impl RelayConfig {
+    /// The upstream as records name it: the command, or the URL without
+    /// its secrets (never the headers).
+    pub fn upstream_name(&self) -> String {
+        match &self.http {
+            Some(target) => target.shown(),
+            None => self.command.join(" "),
+        }
+    }
 }
 
 /// The command line, read.
@@ -41,6 +56,7 @@ pub enum Invocation {
 
 pub const HELP: &str = "\
 Usage: execlave-mcp [options] -- <server command> [args...]
+       execlave-mcp [options] --url <https://host/mcp> [--header 'Name: value']...
 
 Governs an MCP server for a host you cannot wrap (Claude Desktop, Claude
 Code, Cursor, VS Code): every tools/call is checked against your policies
@@ -57,6 +73,10 @@ Options:
   --no-hide-blocked-tools   list every tool the server lists
   --on-block MODE           result | error (default: result): how a refused
                             call is answered to the host
+  --url URL                 a Streamable HTTP MCP server instead of a command
+                            (plain http:// is for loopback; elsewhere it warns)
+  --header 'Name: value'    send this header to the --url server (repeatable),
+                            e.g. --header 'Authorization: Bearer TOKEN'
   --debug                   say what the governor does on stderr
   --help                    show this text
 
@@ -78,6 +98,8 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
     let mut debug = false;
     let mut rest = args.iter();
     let mut command = Vec::new();
+    let mut url = None;
+    let mut headers = Vec::new();
     while let Some(arg) = rest.next() {
         if arg == "--" {
             command = rest.by_ref().cloned().collect();
@@ -119,11 +141,8 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
                 }
             }
             "--debug" => debug = flag_value(flag, inline.as_deref())?,
-            "--url" | "--header" => {
-                return Err(format!(
-                    "{flag}: a Streamable HTTP upstream is not supported yet; give a stdio server command after --"
-                ))
-            }
+            "--url" => url = Some(value(flag)?),
+            "--header" => headers.push(value(flag)?),
             other if other.starts_with('-') => {
                 return Err(format!("unknown option {other:?} (see execlave-mcp --help)"))
             }
@@ -137,9 +156,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
     let agent_id = agent_id.ok_or(
         "--agent-id is required: the agent these calls are made for, e.g. --agent-id claude-desktop",
     )?;
-    if command.is_empty() || command[0].is_empty() {
-        return Err("no server command: put it after --, e.g. execlave-mcp --agent-id my-agent -- npx -y @modelcontextprotocol/server-filesystem /tmp".into());
-    }
+    let http = upstream_of(url, &headers, &command)?;
     if on_tool_change.is_some() && tool_pins.is_none() {
         return Err("--on-tool-change needs --tool-pins FILE".into());
     }
@@ -153,7 +170,27 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
         on_block,
         debug,
         command,
+        http,
     }))
+}
+
+/// The upstream: a command after `--`, or `--url` (not both).
+fn upstream_of(
+    url: Option<String>,
+    headers: &[String],
+    command: &[String],
+) -> Result<Option<HttpTarget>, String> {
+    match url {
+        Some(_) if !command.is_empty() => Err(
+            "--url and a server command after -- are two upstreams: give one (the command runs a stdio server; --url reaches an HTTP one)".into(),
+        ),
+        Some(url) => HttpTarget::parse(&url, headers).map(Some),
+        None if !headers.is_empty() => {
+            Err("--header is for an HTTP upstream: it needs --url".into())
+        }
+        None if command.first().is_none_or(|c| c.is_empty()) => Err("no server command: put it after --, e.g. execlave-mcp --agent-id my-agent -- npx -y @modelcontextprotocol/server-filesystem /tmp (or give --url https://host/mcp)".into()),
+        None => Ok(None),
+    }
 }
 
 /// A boolean flag: bare is true, `=true`/`=false` say which.
@@ -199,5 +236,36 @@ mod tests {
         assert!(err("--agent-id a --on-block maybe -- x").contains("result or error"));
         assert!(err("--agent-id a --on-tool-change block -- x").contains("--tool-pins"));
         assert!(matches!(parse_args(&args("--help")), Ok(Invocation::Help)));
+    }
+
+    #[test]
+    fn an_http_upstream_is_a_url_and_its_headers() {
+        let run = |t: &str| match parse_args(&args(t)) {
+            Ok(Invocation::Run(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        let c =
+            run("--agent-id a --url https://u:p@h.example/mcp?key=s --header X-A:1 --header=X-B:2");
+        let target = c.http.as_ref().unwrap();
+        assert_eq!(target.headers["x-a"], "1");
+        assert_eq!(target.headers["x-b"], "2");
+        assert!(c.command.is_empty());
+        assert_eq!(c.upstream_name(), "https://h.example/mcp");
+        assert_eq!(
+            run("--agent-id a -- node s.js").upstream_name(),
+            "node s.js"
+        );
+    }
+
+    #[test]
+    fn http_command_lines_say_what_to_fix() {
+        let err = |t: &str| parse_args(&args(t)).unwrap_err();
+        assert!(err("--agent-id a --url https://h/mcp -- node s.js").contains("two upstreams"));
+        assert!(err("--agent-id a --header X:1 -- node s.js").contains("needs --url"));
+        assert!(err("--agent-id a --url https://h/mcp --header nocolon")
+            .contains("--header #1 has no ':'"));
+        assert!(err("--agent-id a --url").contains("--url needs a value"));
+        assert!(err("--agent-id a --url mcp.example.com").contains("--url: not a URL"));
+        assert!(err("--agent-id a").contains("or give --url"));
     }
 }

@@ -77,14 +77,14 @@ impl Context {
 
     /// The host's `initialize`: remembered (the first one only), and the
     /// agent registered again so that its records carry the host's
-    /// `clientInfo` and the server's command.
+    /// `clientInfo` and the upstream (the server's command or URL).
     pub fn adopt_host(&self, host: HostInfo) {
         let origin = Origin {
             client: ClientInfo {
                 name: host.name.clone(),
                 version: host.version.clone(),
             },
-            upstream: self.config.command.join(" "),
+            upstream: self.config.upstream_name(),
         };
         if self.host.set(host).is_err() {
             return;

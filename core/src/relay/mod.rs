@@ -5,7 +5,9 @@
 //!
 //! - [`cli`]: the command line;
 //! - [`framing`]: newline-delimited JSON-RPC, its size limit, classifying;
-//! - [`upstream`]: the server's child process;
+//! - [`upstream`]: the server's child process; [`http_upstream`]: a server
+//!   over Streamable HTTP instead (`--url`, [`http_target`]), its event
+//!   streams read by [`sse`]; [`server`]: either, to end;
 //! - [`router`]: the loop that passes every message on;
 //! - [`gate`]: the `tools/call` decision; [`approval`]: asking the host's
 //!   user; [`results`]: an allowed call's answer;
@@ -19,9 +21,13 @@ pub mod cli;
 mod context;
 pub mod framing;
 mod gate;
+mod http_target;
+mod http_upstream;
 mod listing;
 mod results;
 mod router;
+mod server;
+mod sse;
 mod upstream;
 
 pub use cli::{parse_args, Invocation, OnBlock, RelayConfig, HELP};

@@ -10,7 +10,8 @@ use super::framing::{
 };
 use super::gate::{self, ToolCall, Verdict};
 use super::results::{returned_call_result, scanned_call_result};
-use super::{listing, say, upstream};
+use super::server::Server;
+use super::{http_upstream, listing, say, upstream};
 use crate::engine::{Completion, Ticket};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -49,13 +50,20 @@ pub async fn relay(
     ctx: Arc<Context>,
     host_out: mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> Result<i32, String> {
-    let server = upstream::spawn(&ctx.config.command)?;
-    let mut child = server.child;
-    let host_writer = tokio::spawn(write_lines(tokio::io::stdout(), host_out));
     let (to_server, server_out) = mpsc::unbounded_channel();
-    tokio::spawn(write_lines(server.stdin, server_out));
+    let (server, mut from_server) = match &ctx.config.http {
+        Some(target) => {
+            let (session, from_server) = http_upstream::start(target.clone(), server_out)?;
+            (Server::Http(session), from_server)
+        }
+        None => {
+            let process = upstream::spawn(&ctx.config.command)?;
+            tokio::spawn(write_lines(process.stdin, server_out));
+            (Server::Process(process.child), spawn_reader(process.stdout))
+        }
+    };
+    let host_writer = tokio::spawn(write_lines(tokio::io::stdout(), host_out));
     let mut from_host = spawn_reader(tokio::io::stdin());
-    let mut from_server = spawn_reader(server.stdout);
     let (decided, mut decisions) = mpsc::unbounded_channel();
     let mut router = Router {
         ctx: ctx.clone(),
@@ -89,13 +97,12 @@ pub async fn relay(
                 }
             };
             let _ = tokio::time::timeout(upstream::EXIT_GRACE, drain).await;
-            upstream::end(&mut child).await;
+            server.end().await;
             router.abandon("the host went away before the server answered");
             0
         }
         End::ServerLeft => {
-            let status = upstream::end(&mut child).await;
-            let code = status.map_or(1, upstream::exit_code);
+            let code = server.end().await.unwrap_or(1);
             say(&format!("the MCP server exited (code {code})"));
             router.abandon(
                 "the MCP server exited before it answered; the call may or may not have run",
