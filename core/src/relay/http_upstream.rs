@@ -143,6 +143,9 @@ async fn dispatch(shared: Arc<Shared>, mut lines: mpsc::UnboundedReceiver<Vec<u8
             // Later messages need the session id this one's answer brings.
             Some("initialize") => {
                 let response = response.await;
+                if let Ok((response, _)) = &response {
+                    shared.adopt_session(response);
+                }
                 let shared = shared.clone();
                 in_flight.spawn(async move { shared.deliver(outgoing, response).await });
             }
@@ -197,6 +200,17 @@ impl Shared {
             request = request.header(PROTOCOL_VERSION, version);
         }
         request
+    }
+
+    /// The session id an `initialize` answer gives, kept for every later
+    /// request (a server without sessions gives none).
+    fn adopt_session(&self, response: &Response) {
+        if !response.status().is_success() {
+            return;
+        }
+        if let Some(session) = response.headers().get(SESSION_ID) {
+            *lock(&self.session_id) = Some(session.clone());
+        }
     }
 
     fn session(&self) -> Option<HeaderValue> {
@@ -279,11 +293,6 @@ impl Shared {
                 "the MCP server at {} answered HTTP {status}{detail}",
                 self.target.shown()
             ));
-        }
-        if outgoing.method.as_deref() == Some("initialize") {
-            if let Some(session) = response.headers().get(SESSION_ID) {
-                *lock(&self.session_id) = Some(session.clone());
-            }
         }
         if outgoing.request.is_none() {
             return None; // a notification or a response: 202, nothing to read

@@ -142,10 +142,12 @@ impl SseDecoder {
         }
     }
 
-    /// A blank line: the event is complete.
+    /// A blank line: the event is complete. One with empty data is not
+    /// dispatched (as in browsers): servers send such events only to give
+    /// an event id ("priming" a stream for resumption).
     fn dispatch(&mut self, out: &mut Vec<SseItem>) {
         let data = std::mem::take(&mut self.data);
-        if !self.over && self.has_data && self.is_message {
+        if !self.over && !data.is_empty() && self.is_message {
             out.push(SseItem::Message(data));
         }
         self.has_data = false;
@@ -200,11 +202,11 @@ mod tests {
     #[test]
     fn data_lines_are_joined_comments_and_other_events_skipped() {
         let items = decode(
-            &[b": keep-alive\n\ndata: {\"a\":\ndata:1}\n\nevent: other\ndata: no\n\nid: 3\n\ndata\n\n"],
+            &[b": keep-alive\n\ndata: {\"a\":\ndata:1}\n\nevent: other\ndata: no\n\nid: 3\n\nid: 4\ndata\n\ndata: \n\n"],
             100,
         );
-        // The no-data event (only an id) yields nothing; `data` alone is an empty line.
-        assert_eq!(items, [message("{\"a\":\n1}"), message("")]);
+        // Events without data, or with empty data (priming ids), yield nothing.
+        assert_eq!(items, [message("{\"a\":\n1}")]);
     }
 
     #[test]
