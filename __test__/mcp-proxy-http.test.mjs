@@ -1,0 +1,248 @@
+// execlave-mcp with a Streamable HTTP upstream (issue 21): the real MCP
+// Client as the host spawns the proxy with --url; the server is the real
+// server-everything in its Streamable HTTP mode, on loopback. Between the
+// two sits a small recording forwarder of our own, so that the tests see
+// what the proxy sends (headers, session, DELETE) and can make the session
+// expire; everything it gets it passes on to the real server as is.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { readAuditLog } from './helpers/audit-log.mjs';
+import { tempDir } from './helpers/servers.mjs';
+import { proxyCommand, until, EVERYTHING } from './helpers/proxy.mjs';
+
+let root;
+let policy;
+let everything;
+let everythingLog = '';
+let forwarder;
+
+before(async () => {
+  root = tempDir('execlave-mcp-http-');
+  policy = join(root, 'policy.json');
+  writeFileSync(policy, JSON.stringify([{
+    name: 'No env',
+    policyType: 'tool_invocation',
+    enforcementMode: 'block',
+    ruleDefinition: { deny: ['get-env'] },
+  }]));
+  const port = await freePort();
+  everything = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  everything.stdout.on('data', (d) => { everythingLog += d; });
+  everything.stderr.on('data', (d) => { everythingLog += d; });
+  await until(() => /listening on port/.test(everythingLog), 20_000);
+  forwarder = await recordingForwarder(port);
+});
+
+after(() => {
+  everything?.kill();
+  forwarder?.server.close();
+  forwarder?.server.closeAllConnections();
+});
+
+async function freePort() {
+  const probe = net.createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address();
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+/** Passes every request on to the server at `port`, noting each; `expire` answers 404 to requests with a session. */
+async function recordingForwarder(port) {
+  const state = { seen: [], expire: false };
+  state.server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      state.seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+      if (state.expire && req.headers['mcp-session-id']) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('Session not found');
+        return;
+      }
+      const upstream = http.request(
+        { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      res.on('close', () => upstream.destroy());
+      upstream.end(body);
+    });
+  });
+  await new Promise((r) => state.server.listen(0, '127.0.0.1', r));
+  state.url = `http://127.0.0.1:${state.server.address().port}/mcp`;
+  return state;
+}
+
+/** A host (the real MCP Client) spawning execlave-mcp --url. */
+async function httpHost(proxyArgs, { capabilities = {}, setup } = {}) {
+  const client = new Client({ name: 'test-host', version: '9.8.7' }, { capabilities });
+  if (setup) setup(client);
+  const { command, args } = proxyCommand(proxyArgs);
+  const transport = new StdioClientTransport({ command, args, stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr.on('data', (d) => { stderr += d; });
+  await client.connect(transport);
+  return { client, transport, stderr: () => stderr };
+}
+
+const toolCallsTo = (tool) => forwarder.seen.filter((r) => r.method === 'POST' && r.body.includes('"tools/call"') && r.body.includes(`"${tool}"`));
+
+test('over HTTP: allowed calls work, blocked ones never reach the server, lists are filtered, records name the URL without secrets', async () => {
+  const auditLog = join(root, 'audit.jsonl');
+  const secretUrl = forwarder.url.replace('http://', 'http://someone:pa55word@') + '?token=s3cret';
+  const before = forwarder.seen.length;
+  const host = await httpHost(['--agent-id', 'http-agent', '--policy', policy, '--audit-log', auditLog,
+    '--url', secretUrl, '--header', 'X-Execlave-Test: header-value-1']);
+  try {
+    const names = (await host.client.listTools()).tools.map((t) => t.name);
+    assert.ok(names.includes('echo'));
+    assert.ok(!names.includes('get-env'), 'a denied tool is hidden');
+
+    const echoed = await host.client.callTool({ name: 'echo', arguments: { message: 'over http' } });
+    assert.equal(echoed.content[0].text, 'Echo: over http');
+
+    const blocked = await host.client.callTool({ name: 'get-env', arguments: {} });
+    assert.equal(blocked.isError, true);
+    assert.match(blocked.content[0].text, /^The tool call was not made: blocked by policy/);
+    assert.equal(toolCallsTo('get-env').length, 0, 'the blocked call never reached the server');
+    assert.equal(toolCallsTo('echo').length, 1);
+  } finally {
+    await host.client.close();
+  }
+  await until(() => forwarder.seen.slice(before).some((r) => r.method === 'DELETE'));
+  const mine = forwarder.seen.slice(before);
+  // Every request carried the --header; each after initialize the session and the protocol version.
+  assert.ok(mine.every((r) => r.headers['x-execlave-test'] === 'header-value-1'));
+  const [init, ...later] = mine;
+  assert.match(init.body, /"initialize"/);
+  assert.equal(init.headers['mcp-session-id'], undefined);
+  assert.match(init.headers.accept, /application\/json/);
+  assert.match(init.headers.accept, /text\/event-stream/);
+  const session = later[0].headers['mcp-session-id'];
+  assert.match(session, /^[0-9a-f-]{36}$/);
+  // The version the server settled at initialize (the SDKs' newest).
+  const version = later[0].headers['mcp-protocol-version'];
+  assert.match(version, /^\d{4}-\d{2}-\d{2}$/);
+  for (const r of later) {
+    assert.equal(r.headers['mcp-session-id'], session, `${r.method} ${r.body}`);
+    assert.equal(r.headers['mcp-protocol-version'], version);
+  }
+  assert.ok(later.some((r) => r.method === 'GET'), 'the server\'s own stream was opened');
+  assert.equal(mine.at(-1).method, 'DELETE');
+  await until(() => everythingLog.includes(`Received session termination request for session ${session}`));
+
+  const records = readAuditLog(auditLog);
+  assert.deepEqual(records.map((r) => [r.metadata.toolName, r.metadata.decision]), [['echo', 'allowed'], ['get-env', 'blocked']]);
+  for (const r of records) {
+    assert.equal(r.metadata.upstream, forwarder.url);
+    assert.deepEqual(r.metadata.client, { name: 'test-host', version: '9.8.7' });
+  }
+  const text = readFileSync(auditLog, 'utf8');
+  assert.doesNotMatch(text, /s3cret|pa55word|header-value-1/);
+});
+
+test('over HTTP: the server\'s own requests (sampling, elicitation) pass through its event streams and get their answers', async () => {
+  const host = await httpHost(['--agent-id', 'http-agent', '--policy', policy, '--url', forwarder.url], {
+    capabilities: { sampling: {}, elicitation: {} },
+    setup(client) {
+      client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+        model: 'test-model', role: 'assistant', content: { type: 'text', text: 'sampled by the host' },
+      }));
+      client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
+    },
+  });
+  try {
+    const sampled = await host.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hi', maxTokens: 5 } });
+    assert.match(JSON.stringify(sampled.content), /sampled by the host/);
+    const elicited = await host.client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+    assert.match(JSON.stringify(elicited.content), /decline/i);
+    const { resources } = await host.client.listResources();
+    assert.ok(resources.length > 0);
+    await host.client.ping();
+  } finally {
+    await host.client.close();
+  }
+});
+
+test('over HTTP: a server that cannot be reached answers initialize with a clear error, not a hang', async () => {
+  const deadUrl = `http://127.0.0.1:${await freePort()}/mcp`;
+  await assert.rejects(
+    httpHost(['--agent-id', 'http-agent', '--policy', policy, '--url', deadUrl]),
+    (err) => err.code === -32000 && err.message.includes(`cannot reach the MCP server at ${deadUrl}: cannot connect`),
+  );
+});
+
+test('over HTTP: an expired session (404) answers the request with an error that says so', async () => {
+  const host = await httpHost(['--agent-id', 'http-agent', '--policy', policy, '--url', forwarder.url]);
+  try {
+    forwarder.expire = true;
+    await assert.rejects(
+      host.client.callTool({ name: 'echo', arguments: { message: 'x' } }),
+      (err) => err.code === -32000 && /ended its session \(HTTP 404\)/.test(err.message),
+    );
+    assert.match(host.stderr(), /session expired \(HTTP 404\)/);
+  } finally {
+    forwarder.expire = false;
+    await host.client.close();
+  }
+});
+
+test('over HTTP: when the host leaves, pending calls are answered, the session is deleted, and the proxy exits 0', async () => {
+  const { command, args } = proxyCommand(['--agent-id', 'http-agent', '--policy', policy, '--url', forwarder.url]);
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const lines = () => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const send = (m) => child.stdin.write(`${JSON.stringify(m)}\n`);
+  const before = forwarder.seen.length;
+  send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+  await until(() => lines().some((m) => m.id === 1));
+  send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'trigger-long-running-operation', arguments: { duration: 30, steps: 3 } } });
+  await until(() => toolCallsTo('trigger-long-running-operation').length > 0);
+  child.stdin.end();
+  assert.equal(await exited, 0);
+  const answer = lines().find((m) => m.id === 2);
+  assert.match(answer.error.message, /the host went away before the server answered/);
+  assert.ok(forwarder.seen.slice(before).some((r) => r.method === 'DELETE'));
+});
+
+test('over HTTP: bad command lines exit non-zero with one clear line', () => {
+  const run = (args) => {
+    const { command, args: argv } = proxyCommand(args);
+    return spawnSync(command, argv, { encoding: 'utf8', input: '' });
+  };
+  const cases = [
+    [['--agent-id', 'a', '--url', 'https://example.com/mcp', '--', 'node', 's.js'], /two upstreams: give one/],
+    [['--agent-id', 'a', '--header', 'X-A: 1', '--', 'node', 's.js'], /--header is for an HTTP upstream: it needs --url/],
+    [['--agent-id', 'a', '--url', 'https://example.com/mcp', '--header', 'Bearer sk-secret'], /--header #1 has no ':'/],
+    [['--agent-id', 'a', '--url', 'https://example.com/mcp', '--header', 'Bad Name: v'], /--header #1: "Bad Name" is not a valid header name/],
+    [['--agent-id', 'a', '--url', 'example.com/mcp'], /--url: not a URL/],
+  ];
+  for (const [args, message] of cases) {
+    const r = run(args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /sk-secret/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  const help = run(['--help']);
+  assert.match(help.stdout, /--url <https:\/\/host\/mcp> \[--header 'Name: value'\]/);
+});
