@@ -59,9 +59,13 @@ async function freePort() {
   return port;
 }
 
-/** Passes every request on to the server at `port`, noting each; `expire` answers 404 to requests with a session. */
+/**
+ * Passes every request on to the server at `port`, noting each; `expire`
+ * answers 404 to requests with a session; `misbehave(message, res)` may
+ * answer a POSTed message itself, as a hostile or broken server would.
+ */
 async function recordingForwarder(port) {
-  const state = { seen: [], expire: false };
+  const state = { seen: [], expire: false, misbehave: null };
   state.server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -72,6 +76,7 @@ async function recordingForwarder(port) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Session not found');
         return;
       }
+      if (state.misbehave && req.method === 'POST' && state.misbehave(JSON.parse(body), res)) return;
       const upstream = http.request(
         { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
@@ -199,6 +204,59 @@ test('over HTTP: an expired session (404) answers the request with an error that
     assert.match(host.stderr(), /session expired \(HTTP 404\)/);
   } finally {
     forwarder.expire = false;
+    await host.client.close();
+  }
+});
+
+test('over HTTP: a broken or hostile answer is refused with an error that names it, never passed on as something else', async () => {
+  const misbehaviours = {
+    'http-500': [(res) => res.writeHead(500, { 'content-type': 'text/plain' }).end('boom'), /answered HTTP 500 Internal Server Error: boom/],
+    html: [(res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>'), /an answer of type "text\/html", not JSON or an event stream/],
+    'not-json': [(res) => res.writeHead(200, { 'content-type': 'application/json' }).end('oops'), /not a JSON-RPC response to this request/],
+    'wrong-id': [(res) => res.writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ jsonrpc: '2.0', id: 'someone-else', result: { content: [] } })), /not a JSON-RPC response to this request/],
+    batch: [(res, id) => res.writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify([{ jsonrpc: '2.0', id, result: { content: [] } }])), /not a JSON-RPC response to this request/],
+    'no-answer': [(res) => res.writeHead(202).end(), /HTTP 202 Accepted without an answer/],
+    'stream-ends': [(res) => res.writeHead(200, { 'content-type': 'text/event-stream' }).end(': nothing here\n\n'), /sent no answer to this request/],
+    'stream-breaks': [(res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"jsonrpc":"2.0",');
+      setTimeout(() => res.socket.destroy(), 50);
+    }, /could not be read: the answer broke off/],
+  };
+  const host = await httpHost(['--agent-id', 'http-agent', '--policy', policy, '--url', forwarder.url]);
+  try {
+    forwarder.misbehave = (message, res) => {
+      const how = misbehaviours[message.params?.arguments?.message];
+      if (message.method !== 'tools/call' || !how) return false;
+      how[0](res, message.id);
+      return true;
+    };
+    for (const [name, [, expected]] of Object.entries(misbehaviours)) {
+      await assert.rejects(
+        host.client.callTool({ name: 'echo', arguments: { message: name } }),
+        (err) => err.code === -32000 && expected.test(err.message),
+        name,
+      );
+    }
+    // A pretty-printed answer on several data lines arrives as one message, unchanged in meaning.
+    forwarder.misbehave = (message, res) => {
+      if (message.method !== 'tools/call') return false;
+      const answer = JSON.stringify({ jsonrpc: '2.0', id: message.id, result: { content: [{ type: 'text', text: 'multi\nline' }] } }, null, 2);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`event: message\nid: 1\n${answer.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`);
+      return true;
+    };
+    const pretty = await host.client.callTool({ name: 'echo', arguments: { message: 'x' } });
+    assert.equal(pretty.content[0].text, 'multi\nline');
+    // The proxy still works after all that.
+    forwarder.misbehave = null;
+    assert.equal((await host.client.callTool({ name: 'echo', arguments: { message: 'fine' } })).content[0].text, 'Echo: fine');
+    assert.match(host.stderr(), /dropped a malformed line from the MCP server/);
+    assert.match(host.stderr(), /no pending request \(id "someone-else"\)/);
+  } finally {
+    forwarder.misbehave = null;
     await host.client.close();
   }
 });

@@ -52,7 +52,21 @@ struct Shared {
     target: HttpTarget,
     session_id: Mutex<Option<HeaderValue>>,
     protocol_version: Mutex<Option<HeaderValue>>,
+}
+
+/// The connection as the dispatcher and each request's task hold it:
+/// with the way to the router, which closes once they are all done (the
+/// router then knows nothing more will come).
+struct Link {
+    shared: Arc<Shared>,
     to_router: FrameSender,
+}
+
+impl std::ops::Deref for Link {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 /// What a line from the host is, for the transport.
@@ -91,9 +105,12 @@ pub fn start(
         target,
         session_id: Mutex::new(None),
         protocol_version: Mutex::new(None),
+    });
+    let link = Arc::new(Link {
+        shared: shared.clone(),
         to_router,
     });
-    let dispatcher = tokio::spawn(dispatch(shared.clone(), lines));
+    let dispatcher = tokio::spawn(dispatch(link, lines));
     Ok((HttpSession { shared, dispatcher }, from_server))
 }
 
@@ -127,7 +144,7 @@ impl HttpSession {
 
 /// Sends each line from the router; returns when the router stops (the
 /// host left), once what is in flight is done (the router bounds that).
-async fn dispatch(shared: Arc<Shared>, mut lines: mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn dispatch(shared: Arc<Link>, mut lines: mpsc::UnboundedReceiver<Vec<u8>>) {
     let mut in_flight = JoinSet::new();
     let mut listening: Option<AbortHandle> = None;
     while let Some(mut line) = lines.recv().await {
@@ -240,7 +257,9 @@ impl Shared {
                 .map_err(cause)
         }
     }
+}
 
+impl Link {
     /// Reads the server's answer to one POST and passes its messages on;
     /// a request it did not answer is answered with an error.
     async fn deliver(
@@ -335,7 +354,11 @@ impl Shared {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(self.pass_on(body, Some(request)).await)
+        if self.pass_on(body, Some(request)).await {
+            Ok(true)
+        } else {
+            Err("its answer is not a JSON-RPC response to this request".into())
+        }
     }
 
     /// An event stream: each message passed on as it comes. Whether one
