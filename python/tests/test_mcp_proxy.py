@@ -6,8 +6,11 @@ The relay is the core's, the same as the npm launcher's
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +21,7 @@ from mcp.client.stdio import stdio_client
 from support import NODE_MODULES, is_error, python_env, read_audit_log, text_of
 
 FILESYSTEM = str(NODE_MODULES / "@modelcontextprotocol/server-filesystem/dist/index.js")
+EVERYTHING = str(NODE_MODULES / "@modelcontextprotocol/server-everything/dist/index.js")
 PROXY = [sys.executable, "-m", "execlave._mcp_proxy"]
 
 
@@ -109,3 +113,52 @@ def test_bad_command_lines_exit_non_zero_with_one_line(tmp_path: Path) -> None:
         assert message in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
+
+
+@asynccontextmanager
+async def everything_over_http() -> AsyncIterator[str]:
+    """server-everything in its Streamable HTTP mode on a free loopback port; its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["node", EVERYTHING, "streamableHttp"],
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        assert server.stderr is not None
+        while "listening on port" not in server.stderr.readline():
+            assert time.monotonic() < deadline and server.poll() is None, "server-everything did not start"
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def test_an_http_upstream_runs_allowed_calls_and_refuses_blocked_ones(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps([{"name": "No env", "policyType": "tool_invocation", "enforcementMode": "block",
+                                   "ruleDefinition": {"deny": ["get-env"]}}]))
+    log = tmp_path / "audit.jsonl"
+    async with everything_over_http() as url:
+        args = ["--agent-id", "py-host", "--policy", str(policy), "--audit-log", str(log),
+                "--url", url + "?token=s3cret", "--header", "X-Team: blue"]
+        params = StdioServerParameters(command=PROXY[0], args=[*PROXY[1:], *args], env=python_env())
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as s:
+                await s.initialize()
+                echoed = await s.call_tool("echo", {"message": "from python"})
+                assert text_of(echoed) == "Echo: from python"
+                blocked = await s.call_tool("get-env", {})
+                assert is_error(blocked)
+                assert text_of(blocked).startswith("The tool call was not made: blocked by policy")
+    records = read_audit_log(log)
+    assert [(r["metadata"]["toolName"], r["metadata"]["decision"]) for r in records] == [
+        ("echo", "allowed"),
+        ("get-env", "blocked"),
+    ]
+    assert records[0]["metadata"]["upstream"] == url
