@@ -33,7 +33,7 @@ pub struct RelayConfig {
     /// for a Streamable HTTP upstream.
     pub command: Vec<String>,
     /// `--url` and its `--header`s: a Streamable HTTP upstream.
-    pub http: Option<HttpTarget>,
+    pub http: Option<Box<HttpTarget>>,
 }
 
 impl RelayConfig {
@@ -179,12 +179,12 @@ fn upstream_of(
     url: Option<String>,
     headers: &[String],
     command: &[String],
-) -> Result<Option<HttpTarget>, String> {
+) -> Result<Option<Box<HttpTarget>>, String> {
     match url {
         Some(_) if !command.is_empty() => Err(
             "--url and a server command after -- are two upstreams: give one (the command runs a stdio server; --url reaches an HTTP one)".into(),
         ),
-        Some(url) => HttpTarget::parse(&url, headers).map(Some),
+        Some(url) => HttpTarget::parse(&url, headers).map(|t| Some(Box::new(t))),
         None if !headers.is_empty() => {
             Err("--header is for an HTTP upstream: it needs --url".into())
         }

@@ -313,9 +313,8 @@ impl Link {
                 self.target.shown()
             ));
         }
-        if outgoing.request.is_none() {
-            return None; // a notification or a response: 202, nothing to read
-        }
+        // A notification or a response: 202, nothing to read.
+        outgoing.request.as_ref()?;
         let kind = content_type(&response);
         let read = match kind.as_str() {
             "application/json" => self.relay_json(response, outgoing).await,

@@ -53,7 +53,7 @@ pub async fn relay(
     let (to_server, server_out) = mpsc::unbounded_channel();
     let (server, mut from_server) = match &ctx.config.http {
         Some(target) => {
-            let (session, from_server) = http_upstream::start(target.clone(), server_out)?;
+            let (session, from_server) = http_upstream::start((**target).clone(), server_out)?;
             (Server::Http(session), from_server)
         }
         None => {
