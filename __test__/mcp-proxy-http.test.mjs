@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { readAuditLog } from './helpers/audit-log.mjs';
 import { tempDir } from './helpers/servers.mjs';
 import { proxyCommand, until, EVERYTHING } from './helpers/proxy.mjs';
@@ -65,7 +65,7 @@ async function freePort() {
  * answer a POSTed message itself, as a hostile or broken server would.
  */
 async function recordingForwarder(port) {
-  const state = { seen: [], expire: false, misbehave: null };
+  const state = { seen: [], expire: false, misbehave: null, cutAfterFirstEvent: null };
   state.server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -77,11 +77,18 @@ async function recordingForwarder(port) {
         return;
       }
       if (state.misbehave && req.method === 'POST' && state.misbehave(JSON.parse(body), res)) return;
+      const cut = req.method === 'POST' && state.cutAfterFirstEvent?.(JSON.parse(body));
       const upstream = http.request(
         { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
           res.writeHead(answer.statusCode, answer.headers);
-          answer.pipe(res);
+          if (!cut) return answer.pipe(res);
+          // The connection breaks right after the first numbered message.
+          answer.on('data', (chunk) => {
+            if (res.destroyed) return;
+            res.write(chunk);
+            if (/(^|\n)id: /.test(chunk) && /(^|\n)data: \{/.test(chunk)) setTimeout(() => res.socket?.destroy(), 20);
+          });
         },
       );
       upstream.on('error', () => res.destroy());
@@ -183,6 +190,28 @@ test('over HTTP: the server\'s own requests (sampling, elicitation) pass through
   } finally {
     await host.client.close();
   }
+});
+
+test('over HTTP: a POST\'s event stream that breaks off is resumed after its last event (Last-Event-ID)', async () => {
+  const before = forwarder.seen.length;
+  const host = await httpHost(['--agent-id', 'http-agent', '--policy', policy, '--url', forwarder.url]);
+  try {
+    forwarder.cutAfterFirstEvent = (m) => m.method === 'tools/call';
+    const progress = [];
+    const result = await host.client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
+      CallToolResultSchema,
+      { onprogress: (p) => progress.push(p) },
+    );
+    assert.match(JSON.stringify(result.content), /Long running operation completed/);
+    assert.ok(progress.length >= 1);
+    const resumed = forwarder.seen.slice(before).filter((r) => r.method === 'GET' && r.headers['last-event-id']);
+    assert.equal(resumed.length, 1);
+  } finally {
+    forwarder.cutAfterFirstEvent = null;
+    await host.client.close();
+  }
+  assert.doesNotMatch(host.stderr(), /could not be read|no answer/);
 });
 
 test('over HTTP: a server that cannot be reached answers initialize with a clear error, not a hang', async () => {

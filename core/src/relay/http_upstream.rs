@@ -9,7 +9,8 @@
 //! request. After the host's `notifications/initialized` a GET opens the
 //! server's own event stream (405: it has none). A request that gets no
 //! response (the server unreachable, an HTTP error, a body that is no
-//! message stream, a stream that ends first) is answered here with a
+//! message stream, a stream that ends first and cannot be resumed) is
+//! answered here with a
 //! JSON-RPC error that says why, passed to the router as the server's
 //! answer: no request is left hanging, and nothing is passed on as
 //! something it is not.
@@ -17,7 +18,6 @@
 use super::framing::{classify, error_answer, preview, Frame, IdKey, Message, MAX_MESSAGE_BYTES};
 use super::http_target::HttpTarget;
 use super::say;
-use super::sse::{SseDecoder, SseItem};
 use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+pub(super) const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// How long a connection may take to open. A response itself has no time
 /// limit: a tool may run for minutes (the host has its own timeout, and
@@ -47,9 +47,9 @@ pub struct HttpSession {
     dispatcher: JoinHandle<()>,
 }
 
-struct Shared {
-    client: reqwest::Client,
-    target: HttpTarget,
+pub(super) struct Shared {
+    pub(super) client: reqwest::Client,
+    pub(super) target: HttpTarget,
     session_id: Mutex<Option<HeaderValue>>,
     protocol_version: Mutex<Option<HeaderValue>>,
 }
@@ -57,9 +57,9 @@ struct Shared {
 /// The connection as the dispatcher and each request's task hold it:
 /// with the way to the router, which closes once they are all done (the
 /// router then knows nothing more will come).
-struct Link {
+pub(super) struct Link {
     shared: Arc<Shared>,
-    to_router: FrameSender,
+    pub(super) to_router: FrameSender,
 }
 
 impl std::ops::Deref for Link {
@@ -70,7 +70,7 @@ impl std::ops::Deref for Link {
 }
 
 /// What a line from the host is, for the transport.
-struct Outgoing {
+pub(super) struct Outgoing {
     /// A request's id: it must get an answer.
     request: Option<IdKey>,
     method: Option<String>,
@@ -211,7 +211,7 @@ impl Outgoing {
 }
 
 impl Shared {
-    fn with_session(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(super) fn with_session(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let mut request = request;
         if let Some(version) = lock(&self.protocol_version).clone() {
             request = request.header(PROTOCOL_VERSION, version);
@@ -230,7 +230,7 @@ impl Shared {
         }
     }
 
-    fn session(&self) -> Option<HeaderValue> {
+    pub(super) fn session(&self) -> Option<HeaderValue> {
         lock(&self.session_id).clone()
     }
 
@@ -360,37 +360,9 @@ impl Link {
         }
     }
 
-    /// An event stream: each message passed on as it comes. Whether one
-    /// of them answered `request`.
-    async fn relay_events(
-        &self,
-        mut response: Response,
-        request: Option<&Outgoing>,
-    ) -> Result<bool, String> {
-        let mut decoder = SseDecoder::new(MAX_MESSAGE_BYTES);
-        let mut items = Vec::new();
-        let mut answered = false;
-        while let Some(chunk) = response.chunk().await.map_err(cause)? {
-            decoder.feed(&chunk, &mut items);
-            for item in items.drain(..) {
-                match item {
-                    SseItem::Message(data) => answered |= self.pass_on(data, request).await,
-                    SseItem::TooLong(n) => {
-                        let _ = self.to_router.send(Ok(Frame::TooLong(n))).await;
-                        return Err(format!("an event over the {MAX_MESSAGE_BYTES}-byte limit"));
-                    }
-                }
-            }
-            if answered {
-                return Ok(true); // the stream's work is done
-            }
-        }
-        Ok(answered)
-    }
-
     /// Passes one message on to the router; whether it answers `request`
     /// (and, for `initialize`, notes the protocol version it settled).
-    async fn pass_on(&self, data: Vec<u8>, request: Option<&Outgoing>) -> bool {
+    pub(super) async fn pass_on(&self, data: Vec<u8>, request: Option<&Outgoing>) -> bool {
         let line = one_line(data);
         let id = request.and_then(|r| r.request.as_ref());
         let answers = match (id, classify(&line)) {
@@ -449,7 +421,7 @@ impl Link {
 }
 
 /// The media type of a response, lowercase, without parameters.
-fn content_type(response: &Response) -> String {
+pub(super) fn content_type(response: &Response) -> String {
     let value = response.headers().get(CONTENT_TYPE);
     let text = value.and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = text.split(';').next().unwrap_or("");
@@ -493,7 +465,7 @@ fn one_line(mut data: Vec<u8>) -> Vec<u8> {
 }
 
 /// An HTTP failure's cause, without the URL (its query may hold a secret).
-fn cause(e: reqwest::Error) -> String {
+pub(super) fn cause(e: reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -7,7 +7,8 @@
 //! - [`framing`]: newline-delimited JSON-RPC, its size limit, classifying;
 //! - [`upstream`]: the server's child process; [`http_upstream`]: a server
 //!   over Streamable HTTP instead (`--url`, [`http_target`]), its event
-//!   streams read by [`sse`]; [`server`]: either, to end;
+//!   streams read (and resumed) by [`http_events`] with [`sse`];
+//!   [`server`]: either, to end;
 //! - [`router`]: the loop that passes every message on;
 //! - [`gate`]: the `tools/call` decision; [`approval`]: asking the host's
 //!   user; [`results`]: an allowed call's answer;
@@ -21,6 +22,7 @@ pub mod cli;
 mod context;
 pub mod framing;
 mod gate;
+mod http_events;
 mod http_target;
 mod http_upstream;
 mod listing;

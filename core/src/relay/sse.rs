@@ -6,8 +6,8 @@
 //! hostile server streaming one endless event makes it report `TooLong`
 //! once and keep nothing more of that event, so memory stays bounded
 //! (one line plus one event's data, each at most the limit).
-//! Event ids and `retry` are read and ignored: the relay does not resume
-//! streams (docs/mcp-proxy.md).
+//! The last event id and `retry` are kept, to resume a broken stream
+//! (`Last-Event-ID`).
 
 /// What one event was.
 #[derive(Debug, PartialEq)]
@@ -34,7 +34,14 @@ pub struct SseDecoder {
     event_bytes: usize,
     /// The current event went over the limit (and was reported).
     over: bool,
+    /// The event id in force (`id:`), and the reconnection delay asked
+    /// (`retry:`, in milliseconds).
+    last_id: Option<Vec<u8>>,
+    retry_ms: Option<u64>,
 }
+
+/// The longest event id kept: ids are opaque tokens, not payloads.
+const MAX_ID_BYTES: usize = 1024;
 
 impl SseDecoder {
     pub fn new(limit: usize) -> Self {
@@ -48,7 +55,33 @@ impl SseDecoder {
             is_message: true,
             event_bytes: 0,
             over: false,
+            last_id: None,
+            retry_ms: None,
         }
+    }
+
+    /// The id of the last event (to resume after it), if the server gave
+    /// one.
+    pub fn last_id(&self) -> Option<&[u8]> {
+        self.last_id.as_deref()
+    }
+
+    /// The delay the server asked for before a reconnection.
+    pub fn retry_ms(&self) -> Option<u64> {
+        self.retry_ms
+    }
+
+    /// A new connection continues the stream: what was half read on the
+    /// old one is dropped; the last id and the delay stay.
+    pub fn restart(&mut self) {
+        self.line = Vec::new();
+        self.line_over = false;
+        self.after_cr = false;
+        self.data = Vec::new();
+        self.has_data = false;
+        self.is_message = true;
+        self.event_bytes = 0;
+        self.over = false;
     }
 
     /// Reads `bytes`; each event they complete is added to `out`.
@@ -115,7 +148,16 @@ impl SseDecoder {
         match field {
             b"data" => self.add_data(value, out),
             b"event" => self.is_message = value.is_empty() || value == b"message",
-            _ => {} // id, retry, and unknown fields
+            // As in browsers: an id with NUL is ignored; an empty one resets.
+            b"id" if !value.contains(&0) && value.len() <= MAX_ID_BYTES => {
+                self.last_id = (!value.is_empty()).then(|| value.to_vec());
+            }
+            b"retry" => {
+                if let Some(ms) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                    self.retry_ms = Some(ms);
+                }
+            }
+            _ => {} // unknown fields
         }
     }
 
@@ -207,6 +249,24 @@ mod tests {
         );
         // Events without data, or with empty data (priming ids), yield nothing.
         assert_eq!(items, [message("{\"a\":\n1}")]);
+    }
+
+    #[test]
+    fn the_last_event_id_and_retry_are_kept_across_a_restart() {
+        let mut decoder = SseDecoder::new(100);
+        let mut out = Vec::new();
+        decoder.feed(
+            b"retry: 250\nid: e-1\ndata:\n\nid: e-2\ndata: {}\n\ndata: {\"half",
+            &mut out,
+        );
+        assert_eq!(out, [message("{}")]);
+        assert_eq!(decoder.last_id(), Some(&b"e-2"[..]));
+        assert_eq!(decoder.retry_ms(), Some(250));
+        decoder.restart();
+        decoder.feed(b"\"x\"}\n\nid: bad\0id\ndata: 1\n\n", &mut out);
+        // The half event before the restart is gone; an id with NUL is ignored.
+        assert_eq!(out, [message("{}"), message("1")]);
+        assert_eq!(decoder.last_id(), Some(&b"e-2"[..]));
     }
 
     #[test]
