@@ -5,7 +5,7 @@
 //! MCP spec asks of clients.
 
 use super::framing::{Frame, MAX_MESSAGE_BYTES};
-use super::http_upstream::{cause, content_type, Link, Outgoing, SESSION_ID};
+use super::http_upstream::{cause, content_type, Link, Outgoing};
 use super::sse::{SseDecoder, SseItem};
 use reqwest::header::{HeaderName, HeaderValue, ACCEPT};
 use reqwest::Response;
@@ -98,13 +98,10 @@ impl Link {
         let last_id = HeaderValue::from_bytes(last_id).map_err(|_| {
             "its event stream broke off, and its last event id cannot be sent back to resume it"
         })?;
-        let mut request = self
+        let request = self
             .with_session(self.client.get(self.target.url.clone()))
             .header(ACCEPT, "text/event-stream")
             .header(LAST_EVENT_ID, last_id);
-        if let Some(session) = self.session() {
-            request = request.header(SESSION_ID, session);
-        }
         let response = request.send().await.map_err(|e| {
             format!(
                 "its event stream broke off and cannot be resumed: {}",

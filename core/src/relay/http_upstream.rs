@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-pub(super) const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// How long a connection may take to open. A response itself has no time
 /// limit: a tool may run for minutes (the host has its own timeout, and
@@ -121,12 +121,11 @@ impl HttpSession {
         self.dispatcher.abort();
         let _ = self.dispatcher.await;
         let shared = &self.shared;
-        let Some(session) = lock(&shared.session_id).clone() else {
+        if shared.session().is_none() {
             return;
-        };
+        }
         let request = shared
             .with_session(shared.client.delete(shared.target.url.clone()))
-            .header(SESSION_ID, session)
             .timeout(DELETE_TIMEOUT);
         match request.send().await {
             Ok(r) if r.status().is_success() || r.status() == StatusCode::METHOD_NOT_ALLOWED => {}
@@ -211,10 +210,15 @@ impl Outgoing {
 }
 
 impl Shared {
+    /// The session's headers on a request: its id and the protocol
+    /// version, once the server gave them.
     pub(super) fn with_session(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let mut request = request;
         if let Some(version) = lock(&self.protocol_version).clone() {
             request = request.header(PROTOCOL_VERSION, version);
+        }
+        if let Some(session) = self.session() {
+            request = request.header(SESSION_ID, session);
         }
         request
     }
@@ -239,16 +243,12 @@ impl Shared {
         &self,
         body: Vec<u8>,
     ) -> impl std::future::Future<Output = Result<(Response, bool), String>> + use<> {
-        let session = self.session();
-        let mut request = self
+        let with_session = self.session().is_some();
+        let request = self
             .with_session(self.client.post(self.target.url.clone()))
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json, text/event-stream")
             .body(body);
-        let with_session = session.is_some();
-        if let Some(session) = session {
-            request = request.header(SESSION_ID, session);
-        }
         async move {
             request
                 .send()
@@ -364,11 +364,11 @@ impl Link {
     /// (and, for `initialize`, notes the protocol version it settled).
     pub(super) async fn pass_on(&self, data: Vec<u8>, request: Option<&Outgoing>) -> bool {
         let line = one_line(data);
-        let id = request.and_then(|r| r.request.as_ref());
-        let answers = match (id, classify(&line)) {
-            (Some(id), Ok(Message::Response { id: answered })) => answered == *id,
-            _ => false,
-        };
+        // Only a POST's stream can carry its answer (the router reads each
+        // message again for itself).
+        let answers = request
+            .and_then(|r| r.request.as_ref())
+            .is_some_and(|id| matches!(classify(&line), Ok(Message::Response { id: answered }) if answered == *id));
         if answers && request.is_some_and(|r| r.method.as_deref() == Some("initialize")) {
             self.note_protocol_version(&line);
         }
@@ -386,12 +386,9 @@ impl Link {
 
     /// The server's own stream (GET), for messages it sends unasked.
     async fn listen(self: Arc<Self>) {
-        let mut request = self
+        let request = self
             .with_session(self.client.get(self.target.url.clone()))
             .header(ACCEPT, "text/event-stream");
-        if let Some(session) = self.session() {
-            request = request.header(SESSION_ID, session);
-        }
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
