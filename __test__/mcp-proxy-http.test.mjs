@@ -113,6 +113,23 @@ async function httpHost(proxyArgs, { capabilities = {}, setup } = {}) {
   return { client, transport, stderr: () => stderr };
 }
 
+/** execlave-mcp --url as a plain child: raw lines in and out. */
+function rawUrlProxy(url) {
+  const { command, args } = proxyCommand(['--agent-id', 'http-agent', '--policy', policy, '--url', url]);
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  return {
+    child,
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    send: (m) => child.stdin.write(`${JSON.stringify(m)}\n`),
+    lines: () => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)),
+    stderr: () => stderr,
+  };
+}
+
 const toolCallsTo = (tool) => forwarder.seen.filter((r) => r.method === 'POST' && r.body.includes('"tools/call"') && r.body.includes(`"${tool}"`));
 
 test('over HTTP: allowed calls work, blocked ones never reach the server, lists are filtered, records name the URL without secrets', async () => {
@@ -222,6 +239,30 @@ test('over HTTP: a server that cannot be reached answers initialize with a clear
   );
 });
 
+test('over HTTP: an unreachable server leaves the proxy running for the host to decide; plain http elsewhere is warned once', async () => {
+  const deadUrl = `http://127.0.0.1:${await freePort()}/mcp`;
+  const dead = rawUrlProxy(deadUrl);
+  dead.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+  await until(() => dead.lines().some((m) => m.id === 1));
+  assert.match(dead.lines()[0].error.message, /cannot reach the MCP server/);
+  dead.send({ jsonrpc: '2.0', id: 2, method: 'ping' });
+  await until(() => dead.lines().some((m) => m.id === 2));
+  assert.equal(dead.child.exitCode, null, 'still running');
+  dead.child.stdin.end();
+  assert.equal(await dead.exited, 0);
+  assert.doesNotMatch(dead.stderr(), /warning/);
+
+  // TEST-NET-1: never contacted here (no message is sent).
+  const remote = rawUrlProxy('http://192.0.2.1/mcp?key=s3cret');
+  await until(() => /warning/.test(remote.stderr()));
+  remote.child.stdin.end();
+  assert.equal(await remote.exited, 0);
+  const warnings = remote.stderr().split('\n').filter((l) => /warning/.test(l));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /http:\/\/192\.0\.2\.1\/mcp is plain http to another machine/);
+  assert.doesNotMatch(remote.stderr(), /s3cret/);
+});
+
 test('over HTTP: an expired session (404) answers the request with an error that says so', async () => {
   const host = await httpHost(['--agent-id', 'http-agent', '--policy', policy, '--url', forwarder.url]);
   try {
@@ -291,13 +332,7 @@ test('over HTTP: a broken or hostile answer is refused with an error that names 
 });
 
 test('over HTTP: when the host leaves, pending calls are answered, the session is deleted, and the proxy exits 0', async () => {
-  const { command, args } = proxyCommand(['--agent-id', 'http-agent', '--policy', policy, '--url', forwarder.url]);
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  const lines = () => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  const send = (m) => child.stdin.write(`${JSON.stringify(m)}\n`);
+  const { child, exited, lines, send } = rawUrlProxy(forwarder.url);
   const before = forwarder.seen.length;
   send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
   await until(() => lines().some((m) => m.id === 1));
