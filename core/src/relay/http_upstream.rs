@@ -269,7 +269,7 @@ impl Link {
     ) {
         let failure = match response {
             Err(cause) => Some(format!(
-                "execlave-mcp cannot reach the MCP server at {}: {cause}",
+                "cannot reach the MCP server at {}: {cause}",
                 self.target.shown()
             )),
             Ok((response, with_session)) => {
@@ -279,6 +279,8 @@ impl Link {
         let Some(why) = failure else { return };
         match outgoing.request {
             Some(id) => {
+                // Named as the proxy's: the host shows it as the server's.
+                let why = format!("execlave-mcp: {why}");
                 let mut answer = error_answer(id.json(), UPSTREAM_FAILED, &why, None);
                 answer.pop(); // its newline: a frame has none
                 let _ = self.to_router.send(Ok(Frame::Line(answer))).await;
