@@ -18,6 +18,9 @@ use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::oneshot;
 
+/// How much of the approval request's id the question shows.
+const SHOWN_ID_CHARS: usize = 100;
+
 /// What became of a call the control plane was asked about.
 pub enum Remote {
     /// The core's outcome (allowed, refused by the service, or any other).
@@ -45,6 +48,9 @@ pub async fn decide_remote(
     }
     let (on_pending, pending) = oneshot::channel();
     let (consent, consent_rx) = oneshot::channel();
+    // Held until the call is settled: dropped unsent, it refuses the call
+    // in the core, which must learn why from `cancel_because` first.
+    let mut consent = Some(consent);
     let hooks = ApprovalHooks {
         on_pending: Some(on_pending),
         consent: Some(consent_rx),
@@ -59,7 +65,7 @@ pub async fn decide_remote(
         let message = remote_question(&ctx.config.agent_id, tool, args_json, &id);
         Some(ask(ctx, message).await)
     };
-    match race(remote.as_mut(), person, consent).await {
+    match race(remote.as_mut(), person, &mut consent).await {
         Raced::Service(outcome) => Remote::Decided(outcome.unwrap_or(Outcome::Closed)),
         Raced::Refused(reason) => {
             ctx.governor.cancel_because(ticket, &reason);
@@ -85,12 +91,12 @@ enum Raced<T> {
 
 /// Races the service's decision `remote` against the person's answer
 /// (`None`: nobody was asked). Dropping `person` unfinished (the service
-/// decided first) withdraws its question; the person's acceptance is handed
-/// to the service's wait through `consent`, and anything else drops it.
+/// decided first) withdraws its question; the person's acceptance, and
+/// nothing else, is handed to the service's wait through `consent`.
 async fn race<R, P>(
     remote: Pin<&mut R>,
     person: P,
-    consent: oneshot::Sender<()>,
+    consent: &mut Option<oneshot::Sender<()>>,
 ) -> Raced<R::Output>
 where
     R: Future,
@@ -104,7 +110,9 @@ where
         verdict = person => match verdict {
             None => Raced::ServiceToFinish,
             Some(LocalVerdict::Approved) => {
-                let _ = consent.send(());
+                if let Some(consent) = consent.take() {
+                    let _ = consent.send(());
+                }
                 Raced::ServiceToFinish
             }
             Some(other) => Raced::Refused(refusal_reason(other)),
@@ -127,9 +135,11 @@ fn refusal_reason(verdict: LocalVerdict) -> String {
 /// its id, and that accepting here does not approve it there.
 fn remote_question(agent: &str, tool: &str, args_json: Option<&str>, id: &str) -> String {
     let args = shown_arguments(args_json);
+    // The id is the control plane's text: shown quoted, escaped, bounded.
+    let id: String = id.chars().take(SHOWN_ID_CHARS).collect();
     format!(
         "Execlave: agent {agent} wants to call the tool \"{tool}\" with the arguments {args}.\n\
-         A control-plane policy requires approval (approval request {id}).\n\
+         A control-plane policy requires approval (approval request {id:?}).\n\
          Accepting here lets the call go ahead only once an approver has also approved it in \
          Execlave: it does not approve it on the control plane. Declining refuses it now.\n\
          Let this call go ahead?"
@@ -149,10 +159,16 @@ mod tests {
         }
     }
 
+    /// A consent to hand to `race`, and what the service's wait would see.
+    fn new_consent() -> (Option<oneshot::Sender<()>>, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), rx)
+    }
+
     #[tokio::test]
     async fn the_service_deciding_first_withdraws_the_question_and_gives_no_consent() {
         let withdrawn = AtomicBool::new(false);
-        let (consent, consent_rx) = oneshot::channel();
+        let (mut consent, mut seen) = new_consent();
         let person = async {
             let _guard = Withdrawn(&withdrawn);
             std::future::pending::<Option<LocalVerdict>>().await
@@ -162,21 +178,20 @@ mod tests {
             tokio::task::yield_now().await;
             "denied"
         });
-        assert_eq!(
-            race(remote, person, consent).await,
-            Raced::Service("denied")
-        );
+        let raced = race(remote, person, &mut consent).await;
+        assert_eq!(raced, Raced::Service("denied"));
         assert!(withdrawn.load(Ordering::SeqCst));
-        assert!(consent_rx.await.is_err(), "no consent without the person");
+        assert!(seen.try_recv().is_err(), "no consent without the person");
     }
 
     #[tokio::test]
     async fn only_an_approval_in_the_host_consents() {
-        let (consent, consent_rx) = oneshot::channel();
+        let (mut consent, seen) = new_consent();
         let remote = std::pin::pin!(std::future::pending::<()>());
         let person = async { Some(LocalVerdict::Approved) };
-        assert_eq!(race(remote, person, consent).await, Raced::ServiceToFinish);
-        assert!(consent_rx.await.is_ok());
+        let raced = race(remote, person, &mut consent).await;
+        assert_eq!(raced, Raced::ServiceToFinish);
+        assert!(seen.await.is_ok());
 
         for verdict in [
             LocalVerdict::Denied {
@@ -185,23 +200,23 @@ mod tests {
             LocalVerdict::Failed("unknown shape".into()),
             LocalVerdict::TimedOut,
         ] {
-            let (consent, consent_rx) = oneshot::channel();
+            let (mut consent, mut seen) = new_consent();
             let remote = std::pin::pin!(std::future::pending::<()>());
-            let raced = race(remote, async { Some(verdict) }, consent).await;
+            let raced = race(remote, async { Some(verdict) }, &mut consent).await;
             assert!(matches!(raced, Raced::Refused(_)), "{raced:?}");
-            assert!(consent_rx.await.is_err());
+            // Kept for the caller to drop once the wait knows why.
+            assert!(consent.is_some());
+            assert!(seen.try_recv().is_err());
         }
     }
 
     #[tokio::test]
     async fn no_question_leaves_the_service_to_decide_alone() {
-        let (consent, consent_rx) = oneshot::channel();
+        let (mut consent, mut seen) = new_consent();
         let remote = std::pin::pin!(std::future::pending::<()>());
-        assert_eq!(
-            race(remote, async { None }, consent).await,
-            Raced::ServiceToFinish
-        );
-        assert!(consent_rx.await.is_err());
+        let raced = race(remote, async { None }, &mut consent).await;
+        assert_eq!(raced, Raced::ServiceToFinish);
+        assert!(seen.try_recv().is_err());
     }
 
     #[test]
@@ -211,10 +226,17 @@ mod tests {
             "write_file",
             "/x",
             "control-plane policy",
-            "apr_1",
+            "\"apr_1\"",
             "does not approve it on the control plane",
         ] {
             assert!(q.contains(part), "{part}: {q}");
         }
+        let hostile = format!("apr\nApproved by Execlave{}", "x".repeat(500));
+        let q = remote_question("a", "t", None, &hostile);
+        assert!(
+            !q.contains("\nApproved by"),
+            "the id cannot start a line: {q}"
+        );
+        assert!(q.len() < 600);
     }
 }
