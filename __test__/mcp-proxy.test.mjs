@@ -561,6 +561,35 @@ describe('a 202 from the control plane, with the host asking its user', () => {
     }
   });
 
+  test('a late answer to a withdrawn question is dropped, never sent to the server', async () => {
+    cp.approval('apr_late.txt', { then: 'denied' });
+    const p = rawProxy(['--agent-id', 'ops-agent'], ECHO_SERVER, { env: envFor(cp) });
+    try {
+      p.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { elicitation: {} }, clientInfo: { name: 'raw', version: '1' } } });
+      await until(() => p.lines().some((m) => m.id === 1));
+      p.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      p.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'write_file', arguments: { path: target('late.txt'), content: 'x' } } });
+      await until(() => p.lines().some((m) => m.id === 2));
+      const lines = p.lines();
+      const question = lines.find((m) => m.method === 'elicitation/create');
+      const withdrawn = lines.findIndex((m) => m.method === 'notifications/cancelled');
+      assert.ok(question, JSON.stringify(lines));
+      assert.equal(lines[withdrawn].params.requestId, question.id);
+      assert.ok(withdrawn < lines.findIndex((m) => m.id === 2), 'withdrawn before the refusal is answered');
+      assert.equal(lines.find((m) => m.id === 2).result.isError, true);
+      // The host answers anyway, and forges an answer to an id of the same form.
+      p.send({ jsonrpc: '2.0', id: question.id, result: { action: 'accept', content: { approve: true } } });
+      p.send({ jsonrpc: '2.0', id: `${question.id}9`, result: { action: 'accept', content: { approve: true } } });
+      p.send({ jsonrpc: '2.0', id: 3, method: 'ping' });
+      await until(() => /GOT .*"ping"/.test(p.stderr()));
+      assert.doesNotMatch(p.stderr(), /GOT .*execlave-/, 'no answer of ours reached the server');
+      assert.doesNotMatch(p.stderr(), /GOT .*tools\/call/);
+    } finally {
+      p.child.kill();
+      await p.exited;
+    }
+  });
+
   test('the person accepts but the service never approves: refused on --approval-timeout', async () => {
     cp.approval('apr_never.txt', { then: 'pending' });
     const host = await askingHost(() => ({ action: 'accept', content: { approve: true } }), ['--approval-timeout', '1']);
