@@ -592,7 +592,7 @@ describe('a 202 from the control plane, with the host asking its user', () => {
 
   test('the person accepts but the service never approves: refused on --approval-timeout', async () => {
     cp.approval('apr_never.txt', { then: 'pending' });
-    const host = await askingHost(() => ({ action: 'accept', content: { approve: true } }), ['--approval-timeout', '1']);
+    const host = await askingHost(() => ({ action: 'accept', content: { approve: true } }), ['--approval-timeout', '2']);
     try {
       const r = await write(host, 'never.txt');
       assert.equal(r.isError, true, JSON.stringify(r));

@@ -62,7 +62,7 @@ pub async fn ask(ctx: &Context, message: String) -> LocalVerdict {
 }
 
 /// Only `accept` with `approve: true` approves.
-pub fn verdict_of(answer: &Value) -> LocalVerdict {
+fn verdict_of(answer: &Value) -> LocalVerdict {
     if let Some(error) = answer.get("error") {
         let message = error["message"].as_str().unwrap_or("no message");
         return LocalVerdict::Failed(format!("the host could not ask: {message}"));

@@ -47,6 +47,8 @@ pub struct Context {
     /// The relay's own requests to the host (elicitations), by id.
     asks: Mutex<HashMap<IdKey, oneshot::Sender<Value>>>,
     next_ask: AtomicU64,
+    /// How the ids of those requests begin (with the session id).
+    ask_prefix: String,
 }
 
 impl Context {
@@ -58,6 +60,7 @@ impl Context {
         pins: Option<ToolPins>,
         to_host: mpsc::UnboundedSender<Vec<u8>>,
     ) -> Self {
+        let ask_prefix = format!("execlave-{session_id}-");
         Self {
             governor,
             agent: AtomicU32::new(agent),
@@ -68,6 +71,7 @@ impl Context {
             to_host,
             asks: Mutex::new(HashMap::new()),
             next_ask: AtomicU64::new(1),
+            ask_prefix,
         }
     }
 
@@ -121,7 +125,7 @@ impl Context {
     /// come, is dropped (see [`Context::take_answer`]).
     pub async fn ask_host(&self, method: &str, params: Value) -> Option<Value> {
         let n = self.next_ask.fetch_add(1, Ordering::Relaxed);
-        let id = Value::String(format!("{}{n}", self.ask_prefix()));
+        let id = Value::String(format!("{}{n}", self.ask_prefix));
         let (tx, rx) = oneshot::channel();
         let key = IdKey(id.to_string());
         self.asks
@@ -140,11 +144,6 @@ impl Context {
         let answer = rx.await.ok();
         asked.answered = true;
         answer
-    }
-
-    /// How the ids of the relay's own requests begin.
-    fn ask_prefix(&self) -> String {
-        format!("execlave-{}-", self.session_id)
     }
 
     /// The host's answer `line` to one of the relay's own requests: taken
@@ -174,7 +173,7 @@ impl Context {
     /// Whether `id` (as JSON text) is one the relay gave its own request.
     fn is_own_id(&self, id: &IdKey) -> bool {
         id.0.strip_prefix('"')
-            .is_some_and(|rest| rest.starts_with(&self.ask_prefix()))
+            .is_some_and(|rest| rest.starts_with(&self.ask_prefix))
     }
 }
 
