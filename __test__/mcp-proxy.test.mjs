@@ -2,7 +2,7 @@
 // proxy, which spawns the real npm servers. What is refused never reaches
 // the server; everything else passes through unchanged.
 
-import { test, before, describe } from 'node:test';
+import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -448,4 +448,173 @@ test('a malformed line or an unsolicited answer from the server is reported, nev
   assert.deepEqual(p.lines().map((l) => l.id), [1]);
   p.child.stdin.end();
   await p.exited;
+});
+
+// Issue 21 item 5 for the control plane's 202: the person in the host's
+// window is asked AND the service's approval must come and verify. Either
+// one refusing refuses the call; neither alone lets it run.
+describe('a 202 from the control plane, with the host asking its user', () => {
+  const needsApproval = {
+    id: 'pol_approve', name: 'Writes need a human', policyType: 'tool_invocation',
+    enforcementMode: 'require_approval', appliesToAgents: ['ops-agent'], ruleDefinition: { allow: ['write_file'] },
+  };
+  const envFor = (cp) => ({ ...process.env, EXECLAVE_API_KEY: cp.apiKey, EXECLAVE_BASE_URL: cp.url, EXECLAVE_POLICY_PATH: '' });
+  const target = (name) => join(root, 'data', name);
+  let cp;
+
+  before(async () => {
+    cp = await startControlPlane({ policies: [needsApproval] });
+    // Each write_file of <name> waits for approval request apr_<name>.
+    cp.onEnforce((body) => {
+      if (body.tools?.[0] !== 'write_file') return { status: 200, body: { allowed: true } };
+      const name = body.metadata.toolArguments.path.split('/').pop();
+      return { status: 202, body: { approvalRequestId: `apr_${name}` } };
+    });
+  });
+  after(async () => { await cp.close(); });
+
+  /** A host declaring elicitation whose user answers with `answer(request, extra)`. */
+  async function askingHost(answer, extraArgs = []) {
+    const asked = [];
+    const host = await proxiedHost(['--agent-id', 'ops-agent', ...extraArgs], fs(), {
+      env: envFor(cp),
+      capabilities: { elicitation: {} },
+      setup(client) {
+        client.setRequestHandler(ElicitRequestSchema, async (req, extra) => {
+          asked.push({ message: req.params.message, id: extra.requestId, signal: extra.signal });
+          return answer(req, extra);
+        });
+      },
+    });
+    return { ...host, asked };
+  }
+  const write = (host, name) => host.client.callTool({ name: 'write_file', arguments: { path: target(name), content: name } });
+  const traceOf = (name) => cp.traces.map((t) => t.payload ?? t).find((t) => JSON.stringify(t.input ?? '').includes(name));
+
+  test('the service approves and the person accepts: the call runs, and the question names what to know', async () => {
+    cp.approval('apr_both.txt', { then: 'approved' });
+    const host = await askingHost(() => ({ action: 'accept', content: { approve: true } }));
+    try {
+      const r = await write(host, 'both.txt');
+      assert.notEqual(r.isError, true, JSON.stringify(r));
+      assert.equal(readFileSync(target('both.txt'), 'utf8'), 'both.txt');
+      assert.equal(host.asked.length, 1);
+      const q = host.asked[0].message;
+      assert.match(q, /write_file/);
+      assert.match(q, /both\.txt/);
+      assert.match(q, /control-plane policy/);
+      assert.match(q, /apr_both\.txt/);
+      assert.match(q, /does not approve it on the control plane/);
+      assert.deepEqual(cp.approvalState('apr_both.txt'), { polls: 1, verifies: 1, used: true, sealed: true });
+    } finally {
+      await host.client.close();
+    }
+    await until(() => traceOf('both.txt'));
+    assert.equal(traceOf('both.txt').metadata.approval.outcome, 'granted');
+  });
+
+  test('the person declines: refused, nothing on disk, no verify sent, the wait recorded cancelled with the reason', async () => {
+    // The service would approve at once: the person's decline alone refuses.
+    cp.approval('apr_declined.txt', { then: 'approved' });
+    const host = await askingHost(() => ({ action: 'decline' }));
+    try {
+      const r = await write(host, 'declined.txt');
+      assert.equal(r.isError, true, JSON.stringify(r));
+      assert.match(r.content[0].text, /declined in the host/);
+      assert.ok(!existsSync(target('declined.txt')));
+      assert.equal(host.asked.length, 1);
+      assert.equal(cp.approvalState('apr_declined.txt').verifies, 0, 'the certificate was never asked for');
+    } finally {
+      await host.client.close();
+    }
+    await until(() => traceOf('declined.txt'));
+    const trace = traceOf('declined.txt');
+    assert.equal(trace.metadata.approval.outcome, 'cancelled');
+    assert.match(trace.errorMessage, /declined in the host/);
+    assert.equal(cp.approvalState('apr_declined.txt').verifies, 0);
+  });
+
+  test('the service denies while the question is open: refused at once, and the question is withdrawn', async () => {
+    cp.approval('apr_denied.txt', { then: 'denied', reason: 'not on a Friday' });
+    let release;
+    const held = new Promise((r) => { release = r; });
+    const host = await askingHost(async (req, extra) => {
+      await new Promise((r) => extra.signal.addEventListener('abort', r, { once: true }));
+      await held;
+      return { action: 'accept', content: { approve: true } }; // too late: dropped
+    });
+    try {
+      const r = await write(host, 'denied.txt');
+      assert.equal(r.isError, true, JSON.stringify(r));
+      assert.match(r.content[0].text, /not on a Friday/);
+      assert.ok(!existsSync(target('denied.txt')));
+      await until(() => host.asked.length === 1 && host.asked[0].signal.aborted);
+      assert.match(String(host.asked[0].id), /^execlave-/);
+      release();
+      // The relay is still well: a late answer was dropped, not sent on.
+      const read = await host.client.callTool({ name: 'read_text_file', arguments: { path: join(root, 'data', 'a.txt') } });
+      assert.equal(read.content[0].text, 'alpha');
+      assert.doesNotMatch(host.stderr(), /no pending request/);
+    } finally {
+      release();
+      await host.client.close();
+    }
+  });
+
+  test('a late answer to a withdrawn question is dropped, never sent to the server', async () => {
+    cp.approval('apr_late.txt', { then: 'denied' });
+    const p = rawProxy(['--agent-id', 'ops-agent'], ECHO_SERVER, { env: envFor(cp) });
+    try {
+      p.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { elicitation: {} }, clientInfo: { name: 'raw', version: '1' } } });
+      await until(() => p.lines().some((m) => m.id === 1));
+      p.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      p.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'write_file', arguments: { path: target('late.txt'), content: 'x' } } });
+      await until(() => p.lines().some((m) => m.id === 2));
+      const lines = p.lines();
+      const question = lines.find((m) => m.method === 'elicitation/create');
+      const withdrawn = lines.findIndex((m) => m.method === 'notifications/cancelled');
+      assert.ok(question, JSON.stringify(lines));
+      assert.equal(lines[withdrawn].params.requestId, question.id);
+      assert.ok(withdrawn < lines.findIndex((m) => m.id === 2), 'withdrawn before the refusal is answered');
+      assert.equal(lines.find((m) => m.id === 2).result.isError, true);
+      // The host answers anyway, and forges an answer to an id of the same form.
+      p.send({ jsonrpc: '2.0', id: question.id, result: { action: 'accept', content: { approve: true } } });
+      p.send({ jsonrpc: '2.0', id: `${question.id}9`, result: { action: 'accept', content: { approve: true } } });
+      p.send({ jsonrpc: '2.0', id: 3, method: 'ping' });
+      await until(() => /GOT .*"ping"/.test(p.stderr()));
+      assert.doesNotMatch(p.stderr(), /GOT .*execlave-/, 'no answer of ours reached the server');
+      assert.doesNotMatch(p.stderr(), /GOT .*tools\/call/);
+    } finally {
+      p.child.kill();
+      await p.exited;
+    }
+  });
+
+  test('the person accepts but the service never approves: refused on --approval-timeout', async () => {
+    cp.approval('apr_never.txt', { then: 'pending' });
+    const host = await askingHost(() => ({ action: 'accept', content: { approve: true } }), ['--approval-timeout', '2']);
+    try {
+      const r = await write(host, 'never.txt');
+      assert.equal(r.isError, true, JSON.stringify(r));
+      assert.match(r.content[0].text, /apr_never\.txt/);
+      assert.match(r.content[0].text, /time|expired/i);
+      assert.ok(!existsSync(target('never.txt')));
+      assert.equal(cp.approvalState('apr_never.txt').verifies, 0);
+    } finally {
+      await host.client.close();
+    }
+  });
+
+  test('a host without elicitation: the service\'s flow alone decides (approved: the call runs)', async () => {
+    cp.approval('apr_alone.txt', { then: 'approved' });
+    const host = await proxiedHost(['--agent-id', 'ops-agent'], fs(), { env: envFor(cp) });
+    try {
+      const r = await write(host, 'alone.txt');
+      assert.notEqual(r.isError, true, JSON.stringify(r));
+      assert.equal(readFileSync(target('alone.txt'), 'utf8'), 'alone.txt');
+      assert.equal(cp.approvalState('apr_alone.txt').verifies, 1);
+    } finally {
+      await host.client.close();
+    }
+  });
 });

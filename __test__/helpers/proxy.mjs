@@ -35,10 +35,10 @@ export async function proxiedHost(proxyArgs, server, { capabilities = {}, setup,
   return { client, transport, stderr: () => stderr };
 }
 
-/** The proxy as a plain child: raw lines in, raw lines out. */
-export function rawProxy(proxyArgs, server) {
+/** The proxy as a plain child: raw lines in, raw lines out (`env`: its environment). */
+export function rawProxy(proxyArgs, server, { env } = {}) {
   const { command, args } = proxyCommand([...proxyArgs, '--', process.execPath, ...server]);
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => {

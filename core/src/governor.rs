@@ -11,6 +11,7 @@ use crate::control_plane::{
 };
 use crate::decision::Violation;
 use crate::engine::agents::{AgentHandle, Agents};
+use crate::engine::approval_wait::ApprovalHooks;
 use crate::engine::calls::{Calls, Completion};
 use crate::engine::local_approval::LocalVerdict;
 use crate::engine::policy_store::PolicyStore;
@@ -480,6 +481,19 @@ impl Governor {
     /// `AskServer` outcome). `input` overrides the text view of the
     /// arguments (`enforcePolicy({ input })`).
     pub async fn decide_remote(&self, ticket: Ticket, input: Option<String>) -> Outcome {
+        self.decide_remote_observed(ticket, input, ApprovalHooks::default())
+            .await
+    }
+
+    /// As [`Governor::decide_remote`], for a caller that also asks a
+    /// person about a service approval (`execlave-mcp`): see
+    /// [`ApprovalHooks`].
+    pub async fn decide_remote_observed(
+        &self,
+        ticket: Ticket,
+        input: Option<String>,
+        hooks: ApprovalHooks,
+    ) -> Outcome {
         let e = self.engine();
         if self.is_closed() {
             return Outcome::Closed;
@@ -499,7 +513,7 @@ impl Governor {
         let monitor_only = || e.calls.lock().get(&ticket).is_some_and(|c| c.monitor_only);
         match verdict {
             Some(RemoteVerdict::ApprovalRequired(id)) if !self.is_closed() && !monitor_only() => {
-                e.wait_for_approval(c, ticket, id, &request).await
+                e.wait_for_approval(c, ticket, id, &request, hooks).await
             }
             Some(verdict) if !self.is_closed() => e.apply_verdict(ticket, verdict),
             _ => {
@@ -515,6 +529,11 @@ impl Governor {
     /// such pending call.
     pub fn cancel(&self, ticket: Ticket) -> bool {
         self.engine().cancel(ticket)
+    }
+
+    /// As [`Governor::cancel`], with why in the call's record.
+    pub fn cancel_because(&self, ticket: Ticket, reason: &str) -> bool {
+        self.engine().cancel_because(ticket, Some(reason))
     }
 
     /// Reports the local approver's answer about a call held back for it

@@ -17,6 +17,20 @@ use crate::sync::approval::{await_approval, ApprovalFailure, ApprovalRefusal};
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// What a caller that also asks a person (the `execlave-mcp` relay, in
+/// its host's window) learns and decides about a service approval. The
+/// default is the SDK's flow: nobody else is asked.
+#[derive(Default)]
+pub struct ApprovalHooks {
+    /// Told the approval request's id once the call waits for it.
+    pub on_pending: Option<oneshot::Sender<String>>,
+    /// When given, the approved certificate is verified (and so used) only
+    /// once this is sent: a person who declines costs no certificate. A
+    /// sender dropped unsent refuses the call.
+    pub consent: Option<oneshot::Receiver<()>>,
+}
 
 /// Why the wait ended before the approval was decided.
 enum Interrupted {
@@ -37,6 +51,7 @@ impl Engine {
         ticket: Ticket,
         id: Option<String>,
         request: &EnforceRequest,
+        hooks: ApprovalHooks,
     ) -> Outcome {
         let Some(id) = id.filter(|i| !i.is_empty()) else {
             let refusal = ApprovalRefusal::new(ApprovalFailure::Unverifiable, "unknown")
@@ -52,6 +67,9 @@ impl Engine {
             // Cancelled while enforce was asked: nothing more is sent.
             None => return Outcome::Cancelled,
         }
+        if let Some(tx) = hooks.on_pending {
+            let _ = tx.send(id.clone());
+        }
         let waiting = Waiting::new(&self.stats);
         // Biased: what ends the wait is looked at before anything is sent.
         let result = tokio::select! {
@@ -61,7 +79,7 @@ impl Engine {
                 Err(Interrupted::Paused { agent_id, reason })
             }
             _ = self.cancelled(ticket) => Err(Interrupted::Cancelled),
-            r = await_approval(connection, &self.log, &id, request, self.settings.approval) => Ok(r),
+            r = await_approval(connection, &self.log, &id, request, self.settings.approval, hooks.consent) => Ok(r),
         };
         drop(waiting);
         let waited_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -134,6 +152,12 @@ impl Engine {
     /// an approval: it is dropped (nothing more is sent for it), recorded
     /// as cancelled, and its wait ends. False: no such pending call.
     pub fn cancel(&self, ticket: Ticket) -> bool {
+        self.cancel_because(ticket, None)
+    }
+
+    /// As [`Engine::cancel`], with why (`reason`, e.g. the person declined
+    /// in the host's window) in the record's error message.
+    pub fn cancel_because(&self, ticket: Ticket, reason: Option<&str>) -> bool {
         let Some(call) = self.calls.take(ticket) else {
             return false;
         };
@@ -160,7 +184,10 @@ impl Engine {
                 started_at: call.started_at,
                 duration_ms: waited_ms,
                 status: CallStatus::Error,
-                error_message: Some(messages::CANCELLED.into()),
+                error_message: Some(match reason {
+                    None => messages::CANCELLED.into(),
+                    Some(why) => format!("{why}; the call was not sent"),
+                }),
                 error_type: Some(Cow::Borrowed("Cancelled")),
                 violations: vec![],
                 warnings: call.warnings,

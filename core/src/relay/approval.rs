@@ -27,8 +27,20 @@ pub async fn ask_in_host(
             "the host cannot ask its user (it did not declare the elicitation capability)".into(),
         );
     }
+    ask(
+        ctx,
+        question(&ctx.config.agent_id, tool, args_json, violations),
+    )
+    .await
+}
+
+/// Puts `message` to the host's user (who must be able to be asked); their
+/// answer, or a timeout after `--approval-timeout` (default
+/// [`APPROVAL_TIMEOUT`]). A question that ends unanswered (the timeout, or
+/// the caller dropping this future) is withdrawn in the host.
+pub async fn ask(ctx: &Context, message: String) -> LocalVerdict {
     let params = json!({
-        "message": question(&ctx.config.agent_id, tool, args_json, violations),
+        "message": message,
         "requestedSchema": {
             "type": "object",
             "properties": {
@@ -41,7 +53,8 @@ pub async fn ask_in_host(
             "required": ["approve"],
         },
     });
-    match tokio::time::timeout(APPROVAL_TIMEOUT, ctx.ask_host("elicitation/create", params)).await {
+    let timeout = ctx.config.approval_timeout.unwrap_or(APPROVAL_TIMEOUT);
+    match tokio::time::timeout(timeout, ctx.ask_host("elicitation/create", params)).await {
         Err(_) => LocalVerdict::TimedOut,
         Ok(None) => LocalVerdict::Failed("the relay ended before the host answered".into()),
         Ok(Some(answer)) => verdict_of(&answer),
@@ -72,15 +85,22 @@ fn verdict_of(answer: &Value) -> LocalVerdict {
     }
 }
 
-fn question(agent: &str, tool: &str, args_json: Option<&str>, violations: &[Violation]) -> String {
-    let mut args = args_json.unwrap_or("{}").to_string();
-    if args.len() > SHOWN_ARGUMENTS {
-        let mut cut = SHOWN_ARGUMENTS;
-        while !args.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        args = format!("{}… ({} bytes in all)", &args[..cut], args.len());
+/// The call's arguments as the question shows them: at most
+/// [`SHOWN_ARGUMENTS`] bytes, and how long they are in all beyond that.
+pub fn shown_arguments(args_json: Option<&str>) -> String {
+    let args = args_json.unwrap_or("{}");
+    if args.len() <= SHOWN_ARGUMENTS {
+        return args.to_owned();
     }
+    let mut cut = SHOWN_ARGUMENTS;
+    while !args.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes in all)", &args[..cut], args.len())
+}
+
+fn question(agent: &str, tool: &str, args_json: Option<&str>, violations: &[Violation]) -> String {
+    let args = shown_arguments(args_json);
     let policies: Vec<String> = violations
         .iter()
         .map(|v| format!("\"{}\": {}", v.policy_name, v.message))

@@ -29,6 +29,10 @@ pub struct RelayConfig {
     pub hide_blocked_tools: bool,
     pub on_block: OnBlock,
     pub debug: bool,
+    /// `--approval-timeout`: how long a call waits for its approval, in
+    /// the host's window and from the control plane (`None`: 5 minutes in
+    /// the host, the governor's `approvalTimeoutMs` for the service).
+    pub approval_timeout: Option<std::time::Duration>,
     /// The MCP server's command and its arguments (after `--`); empty
     /// for a Streamable HTTP upstream.
     pub command: Vec<String>,
@@ -77,6 +81,9 @@ Options:
                             (plain http:// is for loopback; elsewhere it warns)
   --header 'Name: value'    send this header to the --url server (repeatable),
                             e.g. --header 'Authorization: Bearer TOKEN'
+  --approval-timeout SECS   how long a call waits for its approval, asked in
+                            the host's window and from the control plane
+                            (default: 300 in the host, 1800 for the service)
   --debug                   say what the governor does on stderr
   --help                    show this text
 
@@ -96,6 +103,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
     let mut hide_blocked_tools = true;
     let mut on_block = OnBlock::Result;
     let mut debug = false;
+    let mut approval_timeout = None;
     let mut rest = args.iter();
     let mut command = Vec::new();
     let mut url = None;
@@ -141,6 +149,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
                 }
             }
             "--debug" => debug = flag_value(flag, inline.as_deref())?,
+            "--approval-timeout" => approval_timeout = Some(seconds(flag, &value(flag)?)?),
             "--url" => url = Some(value(flag)?),
             "--header" => headers.push(value(flag)?),
             other if other.starts_with('-') => {
@@ -169,6 +178,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
         hide_blocked_tools,
         on_block,
         debug,
+        approval_timeout,
         command,
         http,
     }))
@@ -190,6 +200,16 @@ fn upstream_of(
         }
         None if command.first().is_none_or(|c| c.is_empty()) => Err("no server command: put it after --, e.g. execlave-mcp --agent-id my-agent -- npx -y @modelcontextprotocol/server-filesystem /tmp (or give --url https://host/mcp)".into()),
         None => Ok(None),
+    }
+}
+
+/// A whole number of seconds, at least 1.
+fn seconds(flag: &str, text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (1..=86_400).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!(
+            "{flag} must be a whole number of seconds from 1 to 86400, not {text:?}"
+        )),
     }
 }
 
@@ -225,6 +245,13 @@ mod tests {
         assert_eq!(c.on_block, OnBlock::Error);
         assert!(!c.hide_blocked_tools);
         assert_eq!(c.command, ["node", "s.js", "--x"]);
+        assert_eq!(c.approval_timeout, None);
+        let Invocation::Run(c) =
+            parse_args(&args("--agent-id a --approval-timeout=90 -- x")).unwrap()
+        else {
+            panic!("not a run")
+        };
+        assert_eq!(c.approval_timeout, Some(std::time::Duration::from_secs(90)));
     }
 
     #[test]
@@ -235,6 +262,8 @@ mod tests {
         assert!(err("--agent-id a").contains("no server command"));
         assert!(err("--agent-id a --on-block maybe -- x").contains("result or error"));
         assert!(err("--agent-id a --on-tool-change block -- x").contains("--tool-pins"));
+        assert!(err("--agent-id a --approval-timeout 0 -- x").contains("from 1 to 86400"));
+        assert!(err("--agent-id a --approval-timeout 2m -- x").contains("not \"2m\""));
         assert!(matches!(parse_args(&args("--help")), Ok(Invocation::Help)));
     }
 

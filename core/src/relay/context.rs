@@ -47,6 +47,8 @@ pub struct Context {
     /// The relay's own requests to the host (elicitations), by id.
     asks: Mutex<HashMap<IdKey, oneshot::Sender<Value>>>,
     next_ask: AtomicU64,
+    /// How the ids of those requests begin (with the session id).
+    ask_prefix: String,
 }
 
 impl Context {
@@ -58,6 +60,7 @@ impl Context {
         pins: Option<ToolPins>,
         to_host: mpsc::UnboundedSender<Vec<u8>>,
     ) -> Self {
+        let ask_prefix = format!("execlave-{session_id}-");
         Self {
             governor,
             agent: AtomicU32::new(agent),
@@ -68,6 +71,7 @@ impl Context {
             to_host,
             asks: Mutex::new(HashMap::new()),
             next_ask: AtomicU64::new(1),
+            ask_prefix,
         }
     }
 
@@ -115,24 +119,30 @@ impl Context {
     /// Sends the host a request of the relay's own; resolves with its
     /// answer (`result` or `error` as sent), or `None` if the relay ends
     /// first. The id carries the session id, so that it cannot be one the
-    /// server chose for its own requests to the host.
+    /// server chose for its own requests to the host. Dropping the future
+    /// before the answer withdraws the request: the host is sent
+    /// `notifications/cancelled` for it, and its answer, should it still
+    /// come, is dropped (see [`Context::take_answer`]).
     pub async fn ask_host(&self, method: &str, params: Value) -> Option<Value> {
         let n = self.next_ask.fetch_add(1, Ordering::Relaxed);
-        let id = Value::String(format!("execlave-{}-{n}", self.session_id));
+        let id = Value::String(format!("{}{n}", self.ask_prefix));
         let (tx, rx) = oneshot::channel();
         let key = IdKey(id.to_string());
         self.asks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone(), tx);
+        let mut asked = Asked {
+            ctx: self,
+            id: id.clone(),
+            key,
+            answered: false,
+        };
         self.send_host(super::framing::line_of(&serde_json::json!({
             "jsonrpc": "2.0", "id": id, "method": method, "params": params,
         })));
         let answer = rx.await.ok();
-        self.asks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        asked.answered = true;
         answer
     }
 
@@ -149,7 +159,51 @@ impl Context {
                 let _ = tx.send(serde_json::from_slice(line).unwrap_or_default());
                 true
             }
+            // One of ours, withdrawn: the server never asked it.
+            None if self.is_own_id(id) => {
+                if self.config.debug {
+                    super::say(&format!("dropped the host's late answer to {}", id.0));
+                }
+                true
+            }
             None => false,
+        }
+    }
+
+    /// Whether `id` (as JSON text) is one the relay gave its own request.
+    fn is_own_id(&self, id: &IdKey) -> bool {
+        id.0.strip_prefix('"')
+            .is_some_and(|rest| rest.starts_with(&self.ask_prefix))
+    }
+}
+
+/// A request of the relay's own to the host, for as long as it is open:
+/// dropped unanswered, it is withdrawn.
+struct Asked<'a> {
+    ctx: &'a Context,
+    id: Value,
+    key: IdKey,
+    answered: bool,
+}
+
+impl Drop for Asked<'_> {
+    fn drop(&mut self) {
+        let waiting = self
+            .ctx
+            .asks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+        if !self.answered && waiting.is_some() {
+            self.ctx
+                .send_host(super::framing::line_of(&serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {
+                        "requestId": self.id,
+                        "reason": "execlave-mcp withdrew the question: the call was decided without it, or it timed out",
+                    },
+                })));
         }
     }
 }

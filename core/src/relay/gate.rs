@@ -7,6 +7,7 @@ use super::approval::ask_in_host;
 use super::cli::OnBlock;
 use super::context::Context;
 use super::framing::{error_answer, line_of, IdKey};
+use super::remote_approval::{decide_remote, Remote};
 use crate::decision::Violation;
 use crate::engine::{Outcome, Ticket};
 use crate::tools::in_band::blocked_call_result;
@@ -120,10 +121,13 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
                 }
             }
             Outcome::AskServer { ticket, .. } => {
-                let g2 = g.clone();
-                on_governor(g, async move { g2.decide_remote(ticket, None).await })
-                    .await
-                    .unwrap_or(Outcome::Closed)
+                let args = call.args_json.as_deref();
+                match decide_remote(ctx, ticket, &call.tool, args).await {
+                    Remote::Decided(outcome) => outcome,
+                    Remote::RefusedInHost(reason) => {
+                        return Verdict::Refuse(refusal(ctx, call, &reason, &[], &[]))
+                    }
+                }
             }
             Outcome::AskApprover {
                 ticket, violations, ..

@@ -11,7 +11,8 @@
 //!   [`server`]: either, to end;
 //! - [`router`]: the loop that passes every message on;
 //! - [`gate`]: the `tools/call` decision; [`approval`]: asking the host's
-//!   user; [`results`]: an allowed call's answer;
+//!   user; [`remote_approval`]: a control-plane approval (202) asked there
+//!   too; [`results`]: an allowed call's answer;
 //! - [`listing`]: `tools/list` answers (pins, hidden tools).
 //!
 //! The relay's I/O runs on a runtime of its own on the calling thread; the
@@ -26,6 +27,7 @@ mod http_events;
 mod http_target;
 mod http_upstream;
 mod listing;
+mod remote_approval;
 mod results;
 mod router;
 mod server;
@@ -132,6 +134,9 @@ fn start_governor(config: &RelayConfig) -> Result<Governor, String> {
         local_approver: true,
         ..GovernorOptions::default()
     };
+    if let Some(timeout) = config.approval_timeout {
+        options.approval_timeout_ms = timeout.as_millis() as u64;
+    }
     options.policies = match config.policies.as_slice() {
         [] => None,
         [one] => Some(PolicyInput::Path(one.clone())),

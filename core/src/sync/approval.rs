@@ -124,6 +124,7 @@ pub async fn await_approval(
     id: &str,
     request: &EnforceRequest,
     timing: ApprovalTiming,
+    consent: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<(), ApprovalRefusal> {
     let deadline = Instant::now() + timing.timeout;
     let timed_out = || ApprovalRefusal::new(ApprovalFailure::TimedOut, id);
@@ -156,6 +157,16 @@ pub async fn await_approval(
             return Err(timed_out());
         }
         tokio::time::sleep(wait).await;
+    }
+    if let Some(consent) = consent {
+        match tokio::time::timeout_at(deadline, consent).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                return Err(ApprovalRefusal::new(ApprovalFailure::Denied, id)
+                    .with_reason(Some("the person asked did not accept the call".into())))
+            }
+            Err(_) => return Err(timed_out()),
+        }
     }
     match c.api.verify_approval(id, ActionContext(request)).await {
         Ok(Verification::Valid) => Ok(()),
