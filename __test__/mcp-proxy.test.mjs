@@ -449,3 +449,23 @@ test('a malformed line or an unsolicited answer from the server is reported, nev
   p.child.stdin.end();
   await p.exited;
 });
+
+test("the host's stdin and stdout may be pipes or files as well as a socket pair", () => {
+  // The relay waits on pipes and sockets in its reactor, and falls back to
+  // blocking reads and writes for anything else (a file, a terminal).
+  const input = join(root, 'host-lines.jsonl');
+  const ping = (id) => JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' });
+  writeFileSync(input, `${ping(1)}\n${ping('two')}\n`);
+  const { command, args } = proxyCommand(['--agent-id', 'desktop-agent', '--policy', policy, '--', process.execPath, ...ECHO_SERVER]);
+  const shapes = {
+    pipes: 'in=$1; out=$2; shift 2; cat "$in" | "$@" | cat > "$out"',
+    files: 'in=$1; out=$2; shift 2; "$@" < "$in" > "$out"',
+  };
+  for (const [shape, script] of Object.entries(shapes)) {
+    const output = join(root, `host-answers-${shape}.jsonl`);
+    const run = spawnSync('sh', ['-c', script, 'sh', input, output, command, ...args], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(run.status, 0, `${shape}: ${run.stderr}`);
+    const answers = readFileSync(output, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.deepEqual(answers.map((a) => [a.id, a.result?.echoed]), [[1, 'ping'], ['two', 'ping']], shape);
+  }
+});

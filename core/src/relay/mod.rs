@@ -5,6 +5,7 @@
 //!
 //! - [`cli`]: the command line;
 //! - [`framing`]: newline-delimited JSON-RPC, its size limit, classifying;
+//! - [`host_io`]: the host's end (the proxy's stdin and stdout);
 //! - [`upstream`]: the server's child process;
 //! - [`router`]: the loop that passes every message on;
 //! - [`gate`]: the `tools/call` decision; [`approval`]: asking the host's
@@ -19,6 +20,7 @@ pub mod cli;
 mod context;
 pub mod framing;
 mod gate;
+mod host_io;
 mod listing;
 mod results;
 mod router;

@@ -10,7 +10,7 @@ use super::framing::{
 };
 use super::gate::{self, ToolCall, Verdict};
 use super::results::{returned_call_result, scanned_call_result};
-use super::{listing, say, upstream};
+use super::{host_io, listing, say, upstream};
 use crate::engine::{Completion, Ticket};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -51,10 +51,10 @@ pub async fn relay(
 ) -> Result<i32, String> {
     let server = upstream::spawn(&ctx.config.command)?;
     let mut child = server.child;
-    let host_writer = tokio::spawn(write_lines(tokio::io::stdout(), host_out));
+    let host_writer = tokio::spawn(write_lines(host_io::stdout(), host_out));
     let (to_server, server_out) = mpsc::unbounded_channel();
     tokio::spawn(write_lines(server.stdin, server_out));
-    let mut from_host = spawn_reader(tokio::io::stdin());
+    let mut from_host = spawn_reader(host_io::stdin());
     let mut from_server = spawn_reader(server.stdout);
     let (decided, mut decisions) = mpsc::unbounded_channel();
     let mut router = Router {
