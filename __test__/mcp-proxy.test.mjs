@@ -469,3 +469,21 @@ test("the host's stdin and stdout may be pipes or files as well as a socket pair
     assert.deepEqual(answers.map((a) => [a.id, a.result?.echoed]), [[1, 'ping'], ['two', 'ping']], shape);
   }
 });
+
+test('a call the host cancels is passed on, answered no more, and recorded as cancelled', async () => {
+  const auditLog = join(root, 'audit-cancel.jsonl');
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy, '--audit-log', auditLog], ECHO_SERVER);
+  p.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } });
+  await until(() => p.stderr().includes('"name":"slow"'));
+  p.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'changed my mind' } });
+  await until(() => p.stderr().includes('notifications/cancelled'));
+  p.send({ jsonrpc: '2.0', id: 2, method: 'ping' });
+  await until(() => p.lines().some((l) => l.id === 2));
+  p.child.stdin.end();
+  assert.equal(await p.exited, 0);
+  assert.deepEqual(p.lines().map((l) => l.id), [2], 'no answer to the cancelled call');
+  const [record] = readAuditLog(auditLog);
+  assert.equal(record.metadata.toolName, 'slow');
+  assert.equal(record.errorType, 'Cancelled');
+  assert.equal(record.errorMessage, 'cancelled by the host: changed my mind');
+});

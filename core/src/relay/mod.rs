@@ -10,12 +10,14 @@
 //! - [`router`]: the loop that passes every message on;
 //! - [`gate`]: the `tools/call` decision; [`approval`]: asking the host's
 //!   user; [`results`]: an allowed call's answer;
-//! - [`listing`]: `tools/list` answers (pins, hidden tools).
+//! - [`listing`]: `tools/list` answers (pins, hidden tools);
+//! - [`cancelled`]: requests the host cancelled.
 //!
 //! The relay's I/O runs on a runtime of its own on the calling thread; the
 //! governor's futures (control plane, approvals) run on the governor's.
 
 mod approval;
+mod cancelled;
 pub mod cli;
 mod context;
 pub mod framing;
