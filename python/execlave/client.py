@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 
 from . import _native
 from ._approvals import DEFAULT_APPROVAL_TIMEOUT_MS, Approver, ask_approver
+from ._call_observer import approval_asked_locally, approval_granted, approval_refused
 from ._governance import check_tool_name, halt_error, snapshot_arguments
 from ._log import enable_debug, escape, logger, native_line
 from ._names import python_names
@@ -548,10 +549,14 @@ class Execlave:
             return self._ask_approver(outcome, handle, tool, args_json, track, input, request_state)
         error = halt_error(outcome)
         if error is not None:
+            approval_refused(error)
             raise error
         bypass = outcome.get("bypass")
         if bypass:
             self._report_bypass(str(bypass), tool)
+        approval = outcome.get("approval")
+        if approval is not None:
+            approval_granted(approval)
         return outcome
 
     async def _after_sync(
@@ -608,6 +613,7 @@ class Execlave:
             "request_id": f"local-{ticket}",
         }
         assert self._approver is not None  # the core asks only when there is one
+        approval_asked_locally()
         try:
             verdict = await ask_approver(self._approver, request, self._approval_timeout_ms)
         except asyncio.CancelledError:

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("opentelemetry.sdk")
 
 from execlave import Execlave  # noqa: E402
-from execlave.errors import PolicyBlockedError  # noqa: E402
+from execlave.errors import PolicyBlockedError, PolicyDeniedError  # noqa: E402
 from execlave.integrations.mcp import instrument_mcp_session  # noqa: E402
 from mcp import types  # noqa: E402
 from opentelemetry import trace  # noqa: E402
@@ -129,3 +129,31 @@ async def test_no_provider_no_tracing(exe: Execlave) -> None:
     async with in_memory_session(governed(exe)) as (session, ran):
         assert session.call_tool.__name__ == "call_tool"
         await session.call_tool("echo", {"text": "hi"})
+
+
+async def test_approvals_are_span_events(exporter: InMemorySpanExporter) -> None:
+    # As the Node SDK's spans: requested, then granted or refused.
+    needs_approval = [
+        {
+            "name": "Echo needs a human",
+            "policyType": "tool_invocation",
+            "enforcementMode": "require_approval",
+            "ruleDefinition": {"deny": ["echo"]},
+        }
+    ]
+    answers = iter([{"approved": True}, {"approved": False, "reason": "not today"}])
+    with Execlave(policies=needs_approval, approver=lambda request: next(answers)) as client:
+        async with in_memory_session(governed(client)) as (session, ran):
+            await session.call_tool("echo", {"text": "yes"})
+            with pytest.raises(PolicyDeniedError):
+                await session.call_tool("echo", {"text": "no"})
+    granted, refused = [s for s in exporter.get_finished_spans() if s.name == "execute_tool echo"]
+    assert [e.name for e in granted.events] == ["execlave.approval.requested", "execlave.approval.granted"]
+    assert granted.events[0].attributes == {"execlave.approval.id": "local"}
+    assert granted.events[1].attributes is not None
+    assert granted.events[1].attributes["execlave.approval.id"] == "local"
+    assert granted.events[1].attributes["execlave.approval.waited_ms"] >= 0
+    assert [e.name for e in refused.events][:2] == ["execlave.approval.requested", "execlave.approval.refused"]
+    assert refused.events[1].attributes is not None
+    assert refused.events[1].attributes["error.type"] == "PolicyDeniedError"
+    assert refused.events[1].attributes["execlave.approval.reason"] == "not today"

@@ -99,6 +99,7 @@ pub enum Message<'a> {
     },
     Notification {
         method: Cow<'a, str>,
+        params: Option<&'a RawValue>,
     },
     Response {
         id: IdKey,
@@ -144,7 +145,10 @@ pub fn classify(line: &[u8]) -> Result<Message<'_>, String> {
             method,
             params: probe.params,
         }),
-        (Some(method), None) => Ok(Message::Notification { method }),
+        (Some(method), None) => Ok(Message::Notification {
+            method,
+            params: probe.params,
+        }),
         (None, Some(id)) if probe.result.is_some() != probe.error.is_some() => {
             Ok(Message::Response { id })
         }

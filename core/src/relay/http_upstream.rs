@@ -197,7 +197,7 @@ impl Outgoing {
                 request: Some(id),
                 method: Some(method.into_owned()),
             },
-            Ok(Message::Notification { method }) => Outgoing {
+            Ok(Message::Notification { method, .. }) => Outgoing {
                 request: None,
                 method: Some(method.into_owned()),
             },

@@ -5,6 +5,7 @@
 //!
 //! - [`cli`]: the command line;
 //! - [`framing`]: newline-delimited JSON-RPC, its size limit, classifying;
+//! - [`host_io`]: the host's end (the proxy's stdin and stdout);
 //! - [`upstream`]: the server's child process; [`http_upstream`]: a server
 //!   over Streamable HTTP instead (`--url`, [`http_target`]), its event
 //!   streams read (and resumed) by [`http_events`] with [`sse`];
@@ -13,16 +14,19 @@
 //! - [`gate`]: the `tools/call` decision; [`approval`]: asking the host's
 //!   user; [`remote_approval`]: a control-plane approval (202) asked there
 //!   too; [`results`]: an allowed call's answer;
-//! - [`listing`]: `tools/list` answers (pins, hidden tools).
+//! - [`listing`]: `tools/list` answers (pins, hidden tools);
+//! - [`cancelled`]: requests the host cancelled.
 //!
 //! The relay's I/O runs on a runtime of its own on the calling thread; the
 //! governor's futures (control plane, approvals) run on the governor's.
 
 mod approval;
+mod cancelled;
 pub mod cli;
 mod context;
 pub mod framing;
 mod gate;
+mod host_io;
 mod http_events;
 mod http_target;
 mod http_upstream;

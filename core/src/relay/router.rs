@@ -4,6 +4,7 @@
 //! requests to the host. It also keeps what a dying server leaves behind:
 //! the requests it will never answer.
 
+use super::cancelled::Cancelled;
 use super::context::{Context, HostInfo};
 use super::framing::{
     classify, error_answer, preview, read_frame, Frame, IdKey, Message, MAX_MESSAGE_BYTES,
@@ -11,8 +12,9 @@ use super::framing::{
 use super::gate::{self, ToolCall, Verdict};
 use super::results::{returned_call_result, scanned_call_result};
 use super::server::Server;
-use super::{http_upstream, listing, say, upstream};
+use super::{host_io, http_upstream, listing, say, upstream};
 use crate::engine::{Completion, Ticket};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -43,6 +45,7 @@ struct Router {
     decided: mpsc::UnboundedSender<(ToolCall, Verdict)>,
     forwarded: HashMap<IdKey, Forwarded>,
     deciding: HashSet<IdKey>,
+    cancelled: Cancelled,
 }
 
 /// Runs the relay until the host or the server ends; the exit code.
@@ -62,8 +65,8 @@ pub async fn relay(
             (Server::Process(process.child), spawn_reader(process.stdout))
         }
     };
-    let host_writer = tokio::spawn(write_lines(tokio::io::stdout(), host_out));
-    let mut from_host = spawn_reader(tokio::io::stdin());
+    let host_writer = tokio::spawn(write_lines(host_io::stdout(), host_out));
+    let mut from_host = spawn_reader(host_io::stdin());
     let (decided, mut decisions) = mpsc::unbounded_channel();
     let mut router = Router {
         ctx: ctx.clone(),
@@ -71,6 +74,7 @@ pub async fn relay(
         decided,
         forwarded: HashMap::new(),
         deciding: HashSet::new(),
+        cancelled: Cancelled::default(),
     };
     let end = loop {
         tokio::select! {
@@ -192,8 +196,13 @@ impl Router {
                 self.forwarded.insert(id, kind);
                 self.send_server(line);
             }
-            Message::Notification { method } if method == "tools/call" => {
+            Message::Notification { method, .. } if method == "tools/call" => {
                 say("dropped a tools/call sent as a notification (without an id): it would bypass the decision");
+            }
+            Message::Notification { method, params } if method == "notifications/cancelled" => {
+                if self.cancelled_by_host(params) {
+                    self.send_server(line);
+                }
             }
             Message::Notification { .. } => self.send_server(line),
             Message::Response { id } => {
@@ -238,6 +247,7 @@ impl Router {
             }
             Some(Forwarded::List) => listing::answer_for_host(&self.ctx, line),
             Some(Forwarded::Other) => with_newline(line),
+            None if self.cancelled.answered_late(&id) => return,
             None => {
                 // No such request was sent: an answer for a call still being
                 // decided (or refused) would read as its result in the host.
@@ -252,6 +262,14 @@ impl Router {
 
     fn decided(&mut self, call: ToolCall, verdict: Verdict) {
         self.deciding.remove(&call.id);
+        if self.cancelled.forget_deciding(&call.id) {
+            // The host gave up while it was decided: nothing is sent, and
+            // no answer is due.
+            if let Verdict::Forward(ticket) = verdict {
+                self.ctx.governor.complete(ticket, cancelled(None));
+            }
+            return;
+        }
         match verdict {
             Verdict::Forward(ticket) => {
                 self.forwarded
@@ -277,9 +295,38 @@ impl Router {
                 .send_host(error_answer(id.json(), SERVER_GONE, why, None));
         }
         for id in self.deciding.drain() {
+            if self.cancelled.forget_deciding(&id) {
+                continue; // the host stopped waiting for it
+            }
             self.ctx
                 .send_host(error_answer(id.json(), SERVER_GONE, why, None));
         }
+    }
+
+    /// The host's `notifications/cancelled`: the request it names is
+    /// answered no more (the host stopped waiting), and an allowed call is
+    /// recorded as cancelled. True: the server should hear of it (it has
+    /// the request).
+    fn cancelled_by_host(&mut self, params: Option<&RawValue>) -> bool {
+        let Some(cancel) = params.and_then(|p| serde_json::from_str::<Cancel>(p.get()).ok()) else {
+            return true; // not ours to judge: the server reads it as it likes
+        };
+        let Some(id) = IdKey::of(cancel.request_id) else {
+            return true;
+        };
+        if self.deciding.contains(&id) {
+            self.cancelled.while_deciding(id);
+            return false; // the server never saw the request
+        }
+        match self.forwarded.remove(&id) {
+            Some(Forwarded::Call(ticket, _)) => {
+                self.ctx.governor.complete(ticket, cancelled(cancel.reason));
+            }
+            Some(_) => {}
+            None => return true,
+        }
+        self.cancelled.after_sending(id);
+        true
     }
 
     fn send_server(&self, mut line: Vec<u8>) {
@@ -288,6 +335,23 @@ impl Router {
         }
         let _ = self.to_server.send(line);
     }
+}
+
+/// The params of `notifications/cancelled`.
+#[derive(serde::Deserialize)]
+struct Cancel<'a> {
+    #[serde(rename = "requestId", borrow)]
+    request_id: &'a RawValue,
+    reason: Option<String>,
+}
+
+/// How a call the host cancelled after it was sent is recorded.
+fn cancelled(reason: Option<String>) -> Completion {
+    let message = match reason {
+        Some(reason) => format!("cancelled by the host: {reason}"),
+        None => "cancelled by the host".to_string(),
+    };
+    Completion::threw(Some(message), Some("Cancelled".into()))
 }
 
 fn with_newline(mut line: Vec<u8>) -> Vec<u8> {

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._call_observer import current_call_observer
 from ..errors import AgentPausedError, EnforcementHaltError, EnforcementUnavailableError, PolicyBlockedError
 
 __all__ = ["tool_call_tracing", "ToolCallTracing", "TRACER_NAME"]
@@ -135,9 +136,37 @@ class ToolCallSpan:
     @contextmanager
     def current(self) -> Iterator[None]:
         """The span as the current one while the call runs, so that the
-        transport's own spans nest under it."""
-        with self._trace.use_span(self._span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-            yield
+        transport's own spans nest under it, and the call's observer (the
+        client tells it about approvals)."""
+        observing = current_call_observer.set(self)
+        try:
+            with self._trace.use_span(
+                self._span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                yield
+        finally:
+            current_call_observer.reset(observing)
+
+    # Approval events (the client's observer, as the Node SDK's): requested,
+    # then granted or refused.
+    def approval_requested(self, approval_id: str) -> None:
+        self._span.add_event("execlave.approval.requested", {"execlave.approval.id": approval_id})
+
+    def approval_granted(self, approval_id: str, waited_ms: float) -> None:
+        self._span.add_event(
+            "execlave.approval.granted",
+            {"execlave.approval.id": approval_id, "execlave.approval.waited_ms": waited_ms},
+        )
+
+    def approval_refused(self, error: Any) -> None:
+        attributes = {
+            "execlave.approval.id": str(error.approval_request_id),
+            "error.type": type(error).__name__,
+        }
+        reason = getattr(error, "reason", None)
+        if isinstance(reason, str):
+            attributes["execlave.approval.reason"] = reason
+        self._span.add_event("execlave.approval.refused", attributes)
 
     def _refused(self, decision: str, violations: list[dict[str, Any]]) -> None:
         span = self._span

@@ -1,0 +1,74 @@
+//! The requests the host cancelled (`notifications/cancelled`), kept just
+//! long enough to answer them no more: a call still being decided is not
+//! sent when its decision comes, and the server's late answer to one it
+//! was sent is dropped quietly (the host ignores it anyway). Bounded: a
+//! host that cancels without end cannot grow the relay's memory.
+
+use super::framing::IdKey;
+use std::collections::{HashSet, VecDeque};
+
+/// How many cancelled requests are remembered for a late answer.
+const REMEMBERED: usize = 1024;
+
+#[derive(Default)]
+pub struct Cancelled {
+    /// Cancelled while being decided: each entry is removed by its decision.
+    deciding: HashSet<IdKey>,
+    /// Cancelled after being sent, newest last.
+    sent: VecDeque<IdKey>,
+}
+
+impl Cancelled {
+    pub fn while_deciding(&mut self, id: IdKey) {
+        self.deciding.insert(id);
+    }
+
+    /// The decision about `id` came: true if the host cancelled it meanwhile.
+    pub fn forget_deciding(&mut self, id: &IdKey) -> bool {
+        self.deciding.remove(id)
+    }
+
+    pub fn after_sending(&mut self, id: IdKey) {
+        if self.sent.len() == REMEMBERED {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(id);
+    }
+
+    /// An answer to no pending request: true if it is a cancelled one's
+    /// (then forgotten: one answer per request).
+    pub fn answered_late(&mut self, id: &IdKey) -> bool {
+        match self.sent.iter().position(|c| c == id) {
+            Some(at) => {
+                self.sent.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_a_bounded_number_of_late_answers() {
+        let mut c = Cancelled::default();
+        for n in 0..REMEMBERED + 10 {
+            c.after_sending(IdKey(n.to_string()));
+        }
+        assert!(
+            !c.answered_late(&IdKey("0".into())),
+            "the oldest are forgotten"
+        );
+        assert!(c.answered_late(&IdKey("10".into())));
+        assert!(
+            !c.answered_late(&IdKey("10".into())),
+            "one answer per request"
+        );
+        c.while_deciding(IdKey("x".into()));
+        assert!(c.forget_deciding(&IdKey("x".into())));
+        assert!(!c.forget_deciding(&IdKey("x".into())));
+    }
+}
