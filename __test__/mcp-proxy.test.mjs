@@ -656,3 +656,27 @@ test('a call the host cancels is passed on, answered no more, and recorded as ca
   assert.equal(record.errorType, 'Cancelled');
   assert.equal(record.errorMessage, 'cancelled by the host: changed my mind');
 });
+
+test('a call the host cancels while its approval is asked is never sent, even if approved afterwards', async () => {
+  const auditLog = join(root, 'audit-cancel-approval.jsonl');
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', approvalPolicy, '--audit-log', auditLog], ECHO_SERVER);
+  p.send({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { elicitation: {} }, clientInfo: { name: 'raw-host', version: '1' } } });
+  await until(() => p.lines().some((l) => l.id === 0));
+  p.send({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'write_file', arguments: { path: 'x', content: 'y' } } });
+  await until(() => p.lines().some((l) => l.method === 'elicitation/create'));
+  const question = p.lines().find((l) => l.method === 'elicitation/create');
+  p.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, reason: 'the user moved on' } });
+  p.send({ jsonrpc: '2.0', id: question.id, result: { action: 'accept', content: { approve: true } } });
+  p.send({ jsonrpc: '2.0', id: 6, method: 'ping' });
+  await until(() => p.lines().some((l) => l.id === 6));
+  const recorded = () => existsSync(auditLog) && readAuditLog(auditLog).length > 0;
+  await until(recorded, 20_000); // the decision came, and the record was written
+  p.child.stdin.end();
+  assert.equal(await p.exited, 0);
+  assert.ok(!p.stderr().includes('write_file'), 'the server never saw the call');
+  assert.ok(!p.stderr().includes('notifications/cancelled'), 'nor a cancel for a request it never had');
+  assert.deepEqual(p.lines().filter((l) => l.id !== undefined && l.method === undefined).map((l) => l.id), [0, 6]);
+  const [record] = readAuditLog(auditLog);
+  assert.equal(record.metadata.toolName, 'write_file');
+  assert.equal(record.errorType, 'Cancelled');
+});
