@@ -535,10 +535,13 @@ describe('a 202 from the control plane, with the host asking its user', () => {
   });
 
   test('the service denies while the question is open: refused at once, and the question is withdrawn', async () => {
-    cp.approval('apr_denied.txt', { then: 'denied', reason: 'not on a Friday' });
+    // Pending until the person was asked (the next poll, ≤ 5 s later, is
+    // denied): a denial at the first poll could come before the question.
+    cp.approval('apr_denied.txt', { then: 'pending' });
     let release;
     const held = new Promise((r) => { release = r; });
     const host = await askingHost(async (req, extra) => {
+      cp.approval('apr_denied.txt', { then: 'denied', reason: 'not on a Friday' });
       await new Promise((r) => extra.signal.addEventListener('abort', r, { once: true }));
       await held;
       return { action: 'accept', content: { approve: true } }; // too late: dropped
@@ -562,13 +565,15 @@ describe('a 202 from the control plane, with the host asking its user', () => {
   });
 
   test('a late answer to a withdrawn question is dropped, never sent to the server', async () => {
-    cp.approval('apr_late.txt', { then: 'denied' });
+    cp.approval('apr_late.txt', { then: 'pending' }); // denied once asked (see above)
     const p = rawProxy(['--agent-id', 'ops-agent'], ECHO_SERVER, { env: envFor(cp) });
     try {
       p.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { elicitation: {} }, clientInfo: { name: 'raw', version: '1' } } });
       await until(() => p.lines().some((m) => m.id === 1));
       p.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
       p.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'write_file', arguments: { path: target('late.txt'), content: 'x' } } });
+      await until(() => p.lines().some((m) => m.method === 'elicitation/create'));
+      cp.approval('apr_late.txt', { then: 'denied' });
       await until(() => p.lines().some((m) => m.id === 2));
       const lines = p.lines();
       const question = lines.find((m) => m.method === 'elicitation/create');

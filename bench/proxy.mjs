@@ -1,10 +1,18 @@
 // execlave-mcp's cost (issue 21 item 9): host → proxy → server-filesystem
 // against host → server-filesystem directly, over stdio, side by side in
-// one run (rounds interleaved), the proxy recording to an audit log. Also
-// the proxy process's CPU per call and its resident memory idle and after
-// all the calls (Linux /proc). Part of `npm run bench`.
+// one run, the proxy recording to an audit log. A third variant puts a
+// byte pump (bench/byte-pump.cjs: bytes through, nothing read) where the
+// proxy goes: the cost of one more process on the way, which any stdio
+// proxy pays; "proxy / pump" is what governing adds to it. Also the proxy
+// process's CPU per call and its resident memory idle and after many calls
+// (Linux /proc). Part of `npm run bench`.
 //
 //   node bench/proxy.mjs [--calls N] [--rounds R] [--memory-calls M]
+//
+// A round is a block of N calls through each variant, back to back, the
+// order reversed every other round; each ratio is the median of the
+// rounds' ratios. Short blocks and many rounds: on a shared machine the
+// speed drifts over seconds, and a long block would time the drift.
 //
 // Bar: median ratio ≤ 1.05 (goal 1.02). Memory must not grow with calls.
 
@@ -19,8 +27,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 
 const { values } = parseArgs({
   options: {
-    calls: { type: 'string', default: '2000' },
-    rounds: { type: 'string', default: '7' },
+    calls: { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '61' },
     'memory-calls': { type: 'string', default: '100000' },
   },
 });
@@ -31,6 +39,7 @@ const MEMORY_CALLS = Number(values['memory-calls']);
 const require = createRequire(import.meta.url);
 const FILESYSTEM = require.resolve('@modelcontextprotocol/server-filesystem/dist/index.js');
 const PROXY = fileURLToPath(new URL('../bin/execlave-mcp.js', import.meta.url));
+const PUMP = fileURLToPath(new URL('./byte-pump.cjs', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'execlave-bench-proxy-'));
 mkdirSync(join(dir, 'data'));
@@ -50,10 +59,13 @@ async function host(command, args) {
 
 const server = [FILESYSTEM, dir];
 const direct = await host(process.execPath, server);
+const pumped = await host(process.execPath, [PUMP, ...server]);
 const proxied = await host(process.execPath, [
   PROXY, '--agent-id', 'bench-agent', '--policy', policy, '--audit-log', join(dir, 'audit.jsonl'), '--', process.execPath, ...server,
 ]);
 const call = { name: 'read_text_file', arguments: { path: join(dir, 'data', 'a.txt') } };
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function run(client, n) {
   const t0 = process.hrtime.bigint();
@@ -73,27 +85,33 @@ function usage(pid) {
   }
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-await run(direct.client, Math.min(CALLS, 200)); // warm-up
-await run(proxied.client, Math.min(CALLS, 200));
+const variants = { direct, pumped, proxied };
+for (const v of Object.values(variants)) await run(v.client, 200); // warm-up
 const idle = usage(proxied.pid);
-const times = { direct: [], proxied: [] };
+const times = { direct: [], pumped: [], proxied: [] };
 const cpuBefore = usage(proxied.pid);
+const pumpBefore = usage(pumped.pid);
+const names = Object.keys(variants);
 for (let r = 0; r < ROUNDS; r++) {
-  times.direct.push(await run(direct.client, CALLS));
-  times.proxied.push(await run(proxied.client, CALLS));
+  for (const name of r % 2 === 0 ? names : [...names].reverse()) {
+    times[name].push(await run(variants[name].client, CALLS));
+  }
 }
 const cpuAfter = usage(proxied.pid);
-const ratios = times.direct.map((d, i) => times.proxied[i] / d);
+const pumpAfter = usage(pumped.pid);
+const ratio = (a, b) => median(times[a].map((t, i) => t / times[b][i]));
 
 console.log(`execlave-mcp over stdio, server-filesystem read_text_file, audit log on; ${ROUNDS} rounds × ${CALLS} calls`);
 console.log(`  host → server directly        ${median(times.direct).toFixed(1)} µs/call (median)`);
+console.log(`  host → byte pump → server     ${median(times.pumped).toFixed(1)} µs/call (median)`);
 console.log(`  host → execlave-mcp → server  ${median(times.proxied).toFixed(1)} µs/call (median)`);
-console.log(`  ratio                         ${median(ratios).toFixed(3)} (bar ≤ 1.05, goal 1.02)`);
-if (cpuBefore && cpuAfter) {
-  const cpuPerCall = ((cpuAfter.cpuMs - cpuBefore.cpuMs) * 1000) / (ROUNDS * CALLS);
-  console.log(`  proxy CPU per call            ${cpuPerCall.toFixed(1)} µs (user + system, the proxy process)`);
+console.log(`  ratio proxy / direct          ${ratio('proxied', 'direct').toFixed(3)} (bar ≤ 1.05, goal 1.02)`);
+console.log(`  ratio pump / direct           ${ratio('pumped', 'direct').toFixed(3)} (one more process, nothing read)`);
+console.log(`  ratio proxy / pump            ${ratio('proxied', 'pumped').toFixed(3)} (what governing adds to the hop)`);
+const cpuPerCall = (before, after) => (((after.cpuMs - before.cpuMs) * 1000) / (ROUNDS * CALLS)).toFixed(1);
+if (cpuBefore && cpuAfter && pumpBefore && pumpAfter) {
+  console.log(`  proxy CPU per call            ${cpuPerCall(cpuBefore, cpuAfter)} µs (user + system, the proxy process)`);
+  console.log(`  pump CPU per call             ${cpuPerCall(pumpBefore, pumpAfter)} µs`);
 }
 if (idle) console.log(`  proxy RSS idle                ${(idle.rssKiB / 1024).toFixed(1)} MiB`);
 if (MEMORY_CALLS > 0) {
@@ -101,5 +119,4 @@ if (MEMORY_CALLS > 0) {
   const after = usage(proxied.pid);
   if (after) console.log(`  proxy RSS after ${MEMORY_CALLS} more calls ${(after.rssKiB / 1024).toFixed(1)} MiB`);
 }
-await direct.client.close();
-await proxied.client.close();
+for (const v of Object.values(variants)) await v.client.close();

@@ -5,8 +5,9 @@
 //! must (a wake-up each way, measured as most of the proxy's CPU per
 //! call). A host runs the proxy on a pipe or a socket pair (libuv, and so
 //! Node's MCP SDK, uses socket pairs), which the runtime's reactor can
-//! wait on directly: those are registered with it, non-blocking. Anything
-//! else (a terminal, a file) keeps the blocking pool.
+//! wait on directly: stdin is registered with it, non-blocking, and stdout
+//! is a [`QuietWriter`](super::quiet_writer::QuietWriter). Anything else
+//! (a terminal, a file) keeps the blocking pool.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -34,6 +35,7 @@ pub fn stdout() -> HostWriter {
 #[cfg(unix)]
 mod unix {
     use super::{HostReader, HostWriter};
+    use crate::relay::quiet_writer::QuietWriter;
     use std::fs::File;
     use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
     use std::os::unix::fs::FileTypeExt;
@@ -79,9 +81,10 @@ mod unix {
     }
 
     pub fn writer(fd: RawFd) -> Option<HostWriter> {
-        match kind(fd)? {
-            Kind::Fifo(file) => Some(Box::new(pipe::Sender::from_file(file).ok()?)),
-            Kind::Socket(fd) => Some(Box::new(socket(fd)?)),
-        }
+        let fd = match kind(fd)? {
+            Kind::Fifo(file) => OwnedFd::from(file),
+            Kind::Socket(fd) => fd,
+        };
+        Some(Box::new(QuietWriter::new(fd).ok()?))
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! - [`cli`]: the command line;
 //! - [`framing`]: newline-delimited JSON-RPC, its size limit, classifying;
-//! - [`host_io`]: the host's end (the proxy's stdin and stdout);
+//! - [`host_io`]: the host's end (the proxy's stdin and stdout), written
+//!   with a `quiet_writer` (as a stdio server's stdin is);
 //! - [`upstream`]: the server's child process; [`http_upstream`]: a server
 //!   over Streamable HTTP instead (`--url`, [`http_target`]), its event
 //!   streams read (and resumed) by [`http_events`] with [`sse`];
@@ -31,6 +32,8 @@ mod http_events;
 mod http_target;
 mod http_upstream;
 mod listing;
+#[cfg(unix)]
+mod quiet_writer;
 mod remote_approval;
 mod results;
 mod router;

@@ -12,8 +12,25 @@ pub const EXIT_GRACE: Duration = Duration::from_millis(1500);
 
 pub struct Upstream {
     pub child: Child,
-    pub stdin: ChildStdin,
+    pub stdin: ServerInput,
     pub stdout: ChildStdout,
+}
+
+/// The server's stdin, written without a wake-up per message read
+/// ([`QuietWriter`](super::quiet_writer::QuietWriter)).
+#[cfg(unix)]
+pub type ServerInput = super::quiet_writer::QuietWriter;
+#[cfg(not(unix))]
+pub type ServerInput = ChildStdin;
+
+#[cfg(unix)]
+fn server_input(stdin: ChildStdin) -> std::io::Result<ServerInput> {
+    super::quiet_writer::QuietWriter::new(stdin.into_owned_fd()?)
+}
+
+#[cfg(not(unix))]
+fn server_input(stdin: ChildStdin) -> std::io::Result<ServerInput> {
+    Ok(stdin)
 }
 
 /// Starts the server. The child is killed if the relay drops it, and on
@@ -32,6 +49,8 @@ pub fn spawn(command: &[String]) -> Result<Upstream, String> {
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err("cannot start the MCP server: its stdio could not be opened".into());
     };
+    let stdin = server_input(stdin)
+        .map_err(|e| format!("cannot start the MCP server: its stdin could not be set up: {e}"))?;
     Ok(Upstream {
         child,
         stdin,
