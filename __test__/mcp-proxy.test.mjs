@@ -662,7 +662,7 @@ test('a call the host cancels is passed on, answered no more, and recorded as ca
   assert.equal(record.errorMessage, 'cancelled by the host: changed my mind');
 });
 
-test('a call the host cancels while its approval is asked is never sent, even if approved afterwards', async () => {
+test('a call the host cancels while its approval is asked: the question is withdrawn, the call never sent, even if approved afterwards', async () => {
   const auditLog = join(root, 'audit-cancel-approval.jsonl');
   const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', approvalPolicy, '--audit-log', auditLog], ECHO_SERVER);
   p.send({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: { elicitation: {} }, clientInfo: { name: 'raw-host', version: '1' } } });
@@ -671,6 +671,7 @@ test('a call the host cancels while its approval is asked is never sent, even if
   await until(() => p.lines().some((l) => l.method === 'elicitation/create'));
   const question = p.lines().find((l) => l.method === 'elicitation/create');
   p.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, reason: 'the user moved on' } });
+  await until(() => p.lines().some((l) => l.method === 'notifications/cancelled' && l.params.requestId === question.id));
   p.send({ jsonrpc: '2.0', id: question.id, result: { action: 'accept', content: { approve: true } } });
   p.send({ jsonrpc: '2.0', id: 6, method: 'ping' });
   await until(() => p.lines().some((l) => l.id === 6));
@@ -684,4 +685,5 @@ test('a call the host cancels while its approval is asked is never sent, even if
   const [record] = readAuditLog(auditLog);
   assert.equal(record.metadata.toolName, 'write_file');
   assert.equal(record.errorType, 'Cancelled');
+  assert.match(record.errorMessage, /cancelled by the host while it waited for an approval/);
 });

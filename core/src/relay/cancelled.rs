@@ -23,6 +23,11 @@ impl Cancelled {
         self.deciding.insert(id);
     }
 
+    /// Cancelled, and its decision still to come (its id is not free yet).
+    pub fn is_deciding(&self, id: &IdKey) -> bool {
+        self.deciding.contains(id)
+    }
+
     /// The decision about `id` came: true if the host cancelled it meanwhile.
     pub fn forget_deciding(&mut self, id: &IdKey) -> bool {
         self.deciding.remove(id)

@@ -66,11 +66,20 @@ pub enum Verdict {
     Forward(Ticket),
     /// Answer the host with this line; the server never sees the call.
     Refuse(Vec<u8>),
+    /// The host gave up on the call while it waited for an approval: the
+    /// wait was cancelled (recorded so), nothing is sent or answered.
+    Withdrawn,
 }
 
 /// Decides one call, waiting for the control plane or the person where
 /// the decision needs them.
-pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
+/// `host_gave_up` resolves when the host cancels the call (or the relay
+/// ends): a wait for an approval stops there, its question withdrawn.
+pub async fn decide(
+    ctx: &Context,
+    call: &ToolCall,
+    mut host_gave_up: oneshot::Receiver<()>,
+) -> Verdict {
     if let Some(violation) = pin_violation(ctx, &call.tool) {
         let violations: Vec<Violation> =
             serde_json::from_value(json!([violation])).unwrap_or_default();
@@ -122,7 +131,11 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
             }
             Outcome::AskServer { ticket, .. } => {
                 let args = call.args_json.as_deref();
-                match decide_remote(ctx, ticket, &call.tool, args).await {
+                let remote = tokio::select! {
+                    remote = decide_remote(ctx, ticket, &call.tool, args) => remote,
+                    _ = &mut host_gave_up => return withdrawn(g, ticket),
+                };
+                match remote {
                     Remote::Decided(outcome) => outcome,
                     Remote::RefusedInHost(reason) => {
                         return Verdict::Refuse(refusal(ctx, call, &reason, &[], &[]))
@@ -132,8 +145,11 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
             Outcome::AskApprover {
                 ticket, violations, ..
             } => {
-                let verdict =
-                    ask_in_host(ctx, &call.tool, call.args_json.as_deref(), &violations).await;
+                let args = call.args_json.as_deref();
+                let verdict = tokio::select! {
+                    verdict = ask_in_host(ctx, &call.tool, args, &violations) => verdict,
+                    _ = &mut host_gave_up => return withdrawn(g, ticket),
+                };
                 g.settle_local_approval(ticket, verdict)
             }
             Outcome::Block {
@@ -149,6 +165,17 @@ pub async fn decide(ctx: &Context, call: &ToolCall) -> Verdict {
             }
         };
     }
+}
+
+/// The host cancelled the call waiting for an approval: the wait ends,
+/// recorded as cancelled (the question in the host's window was withdrawn
+/// when its future was dropped).
+fn withdrawn(g: &Governor, ticket: Ticket) -> Verdict {
+    g.cancel_because(
+        ticket,
+        "cancelled by the host while it waited for an approval",
+    );
+    Verdict::Withdrawn
 }
 
 /// Runs a governor future on the governor's own runtime (where its HTTP

@@ -16,10 +16,10 @@ use super::{host_io, http_upstream, listing, say, upstream};
 use crate::engine::{Completion, Ticket};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// JSON-RPC codes of the relay's own answers.
 const PARSE_ERROR: i64 = -32700;
@@ -44,7 +44,9 @@ struct Router {
     to_server: mpsc::UnboundedSender<Vec<u8>>,
     decided: mpsc::UnboundedSender<(ToolCall, Verdict)>,
     forwarded: HashMap<IdKey, Forwarded>,
-    deciding: HashSet<IdKey>,
+    /// Calls being decided, each with the way to tell its gate that the
+    /// host gave up on it.
+    deciding: HashMap<IdKey, oneshot::Sender<()>>,
     cancelled: Cancelled,
 }
 
@@ -73,7 +75,7 @@ pub async fn relay(
         to_server,
         decided,
         forwarded: HashMap::new(),
-        deciding: HashSet::new(),
+        deciding: HashMap::new(),
         cancelled: Cancelled::default(),
     };
     let end = loop {
@@ -156,7 +158,9 @@ impl Router {
         };
         match message {
             Message::Request { id, .. }
-                if self.forwarded.contains_key(&id) || self.deciding.contains(&id) =>
+                if self.forwarded.contains_key(&id)
+                    || self.deciding.contains_key(&id)
+                    || self.cancelled.is_deciding(&id) =>
             {
                 say(&format!(
                     "refused a request from the host that reuses the pending id {}",
@@ -175,10 +179,11 @@ impl Router {
                     Ok(call) => call,
                     Err(answer) => return self.ctx.send_host(answer),
                 };
-                self.deciding.insert(call.id.clone());
+                let (gave_up, host_gave_up) = oneshot::channel();
+                self.deciding.insert(call.id.clone(), gave_up);
                 let (ctx, decided) = (self.ctx.clone(), self.decided.clone());
                 tokio::spawn(async move {
-                    let verdict = gate::decide(&ctx, &call).await;
+                    let verdict = gate::decide(&ctx, &call, host_gave_up).await;
                     let _ = decided.send((call, verdict));
                 });
             }
@@ -277,6 +282,7 @@ impl Router {
                 self.send_server(super::framing::line_of(&call.request));
             }
             Verdict::Refuse(answer) => self.ctx.send_host(answer),
+            Verdict::Withdrawn => {}
         }
     }
 
@@ -294,7 +300,7 @@ impl Router {
             self.ctx
                 .send_host(error_answer(id.json(), SERVER_GONE, why, None));
         }
-        for id in self.deciding.drain() {
+        for (id, _) in self.deciding.drain() {
             if self.cancelled.forget_deciding(&id) {
                 continue; // the host stopped waiting for it
             }
@@ -314,7 +320,8 @@ impl Router {
         let Some(id) = IdKey::of(cancel.request_id) else {
             return true;
         };
-        if self.deciding.contains(&id) {
+        if let Some(gave_up) = self.deciding.remove(&id) {
+            let _ = gave_up.send(()); // a wait for an approval stops
             self.cancelled.while_deciding(id);
             return false; // the server never saw the request
         }
