@@ -1,10 +1,15 @@
-//! The requests the host cancelled (`notifications/cancelled`), kept just
-//! long enough to answer them no more: a call still being decided is not
-//! sent when its decision comes, and the server's late answer to one it
-//! was sent is dropped quietly (the host ignores it anyway). Bounded: a
-//! host that cancels without end cannot grow the relay's memory.
+//! The requests the host cancelled (`notifications/cancelled`): how the
+//! notification reads, how such a call is recorded, and the cancelled
+//! requests themselves, kept just long enough to answer them no more: a
+//! call still being decided is not sent when its decision comes, and the
+//! server's late answer to one it was sent is dropped quietly (the host
+//! ignores it anyway). Bounded: a host that cancels without end cannot
+//! grow the relay's memory.
 
 use super::framing::IdKey;
+use crate::engine::Completion;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::collections::{HashSet, VecDeque};
 
 /// How many cancelled requests are remembered for a late answer.
@@ -51,6 +56,29 @@ impl Cancelled {
             None => false,
         }
     }
+}
+
+/// The request `notifications/cancelled` names, and the host's reason;
+/// `None` if its params are not the shape MCP gives them.
+pub fn cancellation_of(params: Option<&RawValue>) -> Option<(IdKey, Option<String>)> {
+    let cancel: Cancel = serde_json::from_str(params?.get()).ok()?;
+    Some((IdKey::of(cancel.request_id)?, cancel.reason))
+}
+
+#[derive(Deserialize)]
+struct Cancel<'a> {
+    #[serde(rename = "requestId", borrow)]
+    request_id: &'a RawValue,
+    reason: Option<String>,
+}
+
+/// How a call the host cancelled after it was sent is recorded.
+pub fn cancelled(reason: Option<String>) -> Completion {
+    let message = match reason {
+        Some(reason) => format!("cancelled by the host: {reason}"),
+        None => "cancelled by the host".to_string(),
+    };
+    Completion::threw(Some(message), Some("Cancelled".into()))
 }
 
 #[cfg(test)]

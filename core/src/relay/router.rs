@@ -4,7 +4,7 @@
 //! requests to the host. It also keeps what a dying server leaves behind:
 //! the requests it will never answer.
 
-use super::cancelled::Cancelled;
+use super::cancelled::{cancellation_of, cancelled, Cancelled};
 use super::context::{Context, HostInfo};
 use super::framing::{
     classify, error_answer, preview, read_frame, Frame, IdKey, Message, MAX_MESSAGE_BYTES,
@@ -314,11 +314,8 @@ impl Router {
     /// recorded as cancelled. True: the server should hear of it (it has
     /// the request).
     fn cancelled_by_host(&mut self, params: Option<&RawValue>) -> bool {
-        let Some(cancel) = params.and_then(|p| serde_json::from_str::<Cancel>(p.get()).ok()) else {
+        let Some((id, reason)) = cancellation_of(params) else {
             return true; // not ours to judge: the server reads it as it likes
-        };
-        let Some(id) = IdKey::of(cancel.request_id) else {
-            return true;
         };
         if let Some(gave_up) = self.deciding.remove(&id) {
             let _ = gave_up.send(()); // a wait for an approval stops
@@ -327,7 +324,7 @@ impl Router {
         }
         match self.forwarded.remove(&id) {
             Some(Forwarded::Call(ticket, _)) => {
-                self.ctx.governor.complete(ticket, cancelled(cancel.reason));
+                self.ctx.governor.complete(ticket, cancelled(reason));
             }
             Some(_) => {}
             None => return true,
@@ -342,23 +339,6 @@ impl Router {
         }
         let _ = self.to_server.send(line);
     }
-}
-
-/// The params of `notifications/cancelled`.
-#[derive(serde::Deserialize)]
-struct Cancel<'a> {
-    #[serde(rename = "requestId", borrow)]
-    request_id: &'a RawValue,
-    reason: Option<String>,
-}
-
-/// How a call the host cancelled after it was sent is recorded.
-fn cancelled(reason: Option<String>) -> Completion {
-    let message = match reason {
-        Some(reason) => format!("cancelled by the host: {reason}"),
-        None => "cancelled by the host".to_string(),
-    };
-    Completion::threw(Some(message), Some("Cancelled".into()))
 }
 
 fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
