@@ -88,15 +88,8 @@ async fn a_server_side_allow_is_completed_and_recorded_as_the_servers() {
 async fn a_403_that_is_not_a_decision_is_reported_as_403() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::routed(routes(Reply::status(403))).await;
-    let (g, h) = synced(&server, dir.path(), json!({})).await;
-    // A background answer shows the key works and lifts the refusal: let
-    // the kill switch's first poll land before the key is rejected, so that
-    // no later answer races the assertions below (the next poll is 15 s on).
-    while server.requests_to("GET /api/v1/agents/").is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    // ... and its answer be booked (the request is logged on arrival).
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let quiet = without_background_answers(&server);
+    let (g, h) = synced(&server, dir.path(), quiet).await;
     let first = g.decide(h, "search".into(), None, true, false).unwrap();
     let outcome = ask(&g, first).await;
     assert_eq!(outcome, Outcome::AuthFailed { status: 403 });

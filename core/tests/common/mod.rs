@@ -123,6 +123,16 @@ pub async fn pause_agent(server: &TestServer, g: &Governor, h: u32, reason: &str
     .await;
 }
 
+/// Keeps background requests from getting an answer once `server`'s
+/// first sync is done, and returns the options for it: any answer shows
+/// that the key works and lifts a rejection, so a test of a rejected key
+/// must not race one. Status polls get 503s (an outage, which lifts
+/// nothing), and the next policy refresh is an hour away.
+pub fn without_background_answers(server: &TestServer) -> Value {
+    server.route("GET /api/v1/agents/", vec![Reply::status(503)]);
+    json!({ "policyRefreshMs": 3_600_000, "pollIntervalMs": 3_600_000 })
+}
+
 /// The routes of a control plane that answers the policy list with
 /// `policies` and knows `ops-agent` (internal id `agt_1`) as active; a
 /// test adds what else it needs.
