@@ -662,6 +662,23 @@ test('a call the host cancels is passed on, answered no more, and recorded as ca
   assert.equal(record.errorMessage, 'cancelled by the host: changed my mind');
 });
 
+test('a host may not reuse the id of a call it cancelled while the server may still answer it', async () => {
+  // The server's late answer to the cancelled call would be taken for the
+  // new call's result; MCP does not let a host reuse an id anyway.
+  const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', policy], ECHO_SERVER);
+  p.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow', arguments: {} } });
+  await until(() => p.stderr().includes('"name":"slow"'));
+  p.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } });
+  p.send({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_file', arguments: {} } });
+  await until(() => p.lines().some((l) => l.id === 1));
+  p.child.stdin.end();
+  assert.equal(await p.exited, 0);
+  const [answer] = p.lines();
+  assert.equal(answer.error?.code, -32600, JSON.stringify(answer));
+  assert.match(answer.error.message, /cancelled unanswered.*new id/);
+  assert.ok(!p.stderr().includes('read_file'), 'the server never saw the second call');
+});
+
 test('a call the host cancels while its approval is asked: the question is withdrawn, the call never sent, even if approved afterwards', async () => {
   const auditLog = join(root, 'audit-cancel-approval.jsonl');
   const p = rawProxy(['--agent-id', 'desktop-agent', '--policy', approvalPolicy, '--audit-log', auditLog], ECHO_SERVER);

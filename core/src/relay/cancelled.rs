@@ -19,8 +19,10 @@ const REMEMBERED: usize = 1024;
 pub struct Cancelled {
     /// Cancelled while being decided: each entry is removed by its decision.
     deciding: HashSet<IdKey>,
-    /// Cancelled after being sent, newest last.
+    /// Cancelled after being sent, newest last; with [`Self::sent_ids`]
+    /// for a quick look-up, as every request of the host is checked.
     sent: VecDeque<IdKey>,
+    sent_ids: HashSet<IdKey>,
 }
 
 impl Cancelled {
@@ -40,21 +42,29 @@ impl Cancelled {
 
     pub fn after_sending(&mut self, id: IdKey) {
         if self.sent.len() == REMEMBERED {
-            self.sent.pop_front();
+            if let Some(oldest) = self.sent.pop_front() {
+                self.sent_ids.remove(&oldest);
+            }
         }
+        self.sent_ids.insert(id.clone());
         self.sent.push_back(id);
+    }
+
+    /// Cancelled after being sent, and the server's answer may still come:
+    /// a new request with this id would take that answer for its own.
+    pub fn may_be_answered(&self, id: &IdKey) -> bool {
+        self.sent_ids.contains(id)
     }
 
     /// An answer to no pending request: true if it is a cancelled one's
     /// (then forgotten: one answer per request).
     pub fn answered_late(&mut self, id: &IdKey) -> bool {
-        match self.sent.iter().position(|c| c == id) {
-            Some(at) => {
-                self.sent.remove(at);
-                true
-            }
-            None => false,
+        if !self.sent_ids.remove(id) {
+            return false;
         }
+        // Rare (a cancelled call's answer), and the queue is bounded.
+        self.sent.retain(|c| c != id);
+        true
     }
 }
 
@@ -95,7 +105,13 @@ mod tests {
             !c.answered_late(&IdKey("0".into())),
             "the oldest are forgotten"
         );
+        assert!(!c.may_be_answered(&IdKey("0".into())));
+        assert!(c.may_be_answered(&IdKey("10".into())));
         assert!(c.answered_late(&IdKey("10".into())));
+        assert!(
+            !c.may_be_answered(&IdKey("10".into())),
+            "its id is free again"
+        );
         assert!(
             !c.answered_late(&IdKey("10".into())),
             "one answer per request"

@@ -157,11 +157,7 @@ impl Router {
             }
         };
         match message {
-            Message::Request { id, .. }
-                if self.forwarded.contains_key(&id)
-                    || self.deciding.contains_key(&id)
-                    || self.cancelled.is_deciding(&id) =>
-            {
+            Message::Request { id, .. } if self.id_in_use(&id) => {
                 say(&format!(
                     "refused a request from the host that reuses the pending id {}",
                     id.0
@@ -169,7 +165,8 @@ impl Router {
                 let answer = error_answer(
                     id.json(),
                     INVALID_REQUEST,
-                    "an earlier request with this id is still pending",
+                    "an earlier request with this id is still pending or was cancelled \
+                     unanswered (the server may still answer it); use a new id",
                     None,
                 );
                 self.ctx.send_host(answer);
@@ -216,6 +213,16 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// Whether a host request with `id` would be taken for another: one
+    /// still pending, or one cancelled whose answer may yet come (MCP does
+    /// not let a host reuse an id within a session).
+    fn id_in_use(&self, id: &IdKey) -> bool {
+        self.forwarded.contains_key(id)
+            || self.deciding.contains_key(id)
+            || self.cancelled.is_deciding(id)
+            || self.cancelled.may_be_answered(id)
     }
 
     fn on_server_frame(&mut self, frame: std::io::Result<Frame>) {
