@@ -379,8 +379,11 @@ impl NPath {
 /// case-insensitive; `file:/p` is the authority-less form of `file:///p`;
 /// query and fragment are not part of the path; an empty or `localhost`
 /// authority is the local machine; `/C:/x` names `C:/x`). `None`: not a
-/// file URI. `Err` for a URI naming another host (a UNC path: odd).
-fn file_uri_path(input: &str) -> Option<Result<String, ()>> {
+/// file URI. A URI naming another host names the UNC path `//host/p`,
+/// which keeps its segments (a relative pattern may match them) and is
+/// odd (see [`odd_form`]); `file://C:/x`, a common mistake for
+/// `file:///C:/x`, names `C:/x`.
+fn file_uri_path(input: &str) -> Option<String> {
     let head = input.get(..5)?;
     if !head.eq_ignore_ascii_case("file:") {
         return None;
@@ -394,20 +397,25 @@ fn file_uri_path(input: &str) -> Option<Result<String, ()>> {
                     .find('/')
                     .unwrap_or(authority_and_path.len()),
             );
-            if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
-                return Some(Err(()));
+            let h = host.as_bytes();
+            if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
+                path.to_owned()
+            } else if h.len() == 2 && h[0].is_ascii_alphabetic() && h[1] == b':' {
+                format!("{host}{path}")
+            } else {
+                format!("//{host}{path}")
             }
-            path
         }
-        None if rest.starts_with('/') => rest,
-        None => return None, // `file:x` is no URI: a relative path with a `:`
+        None => rest.to_owned(),
     };
-    let decoded = percent_decode(path);
+    let decoded = percent_decode(&path);
     let b = decoded.as_bytes();
-    if b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':' {
-        return Some(Ok(decoded[1..].to_owned()));
+    let drive_after_slash =
+        b.len() >= 3 && b[0] == b'/' && b[1].is_ascii_alphabetic() && b[2] == b':';
+    if drive_after_slash && matches!(b.get(3), None | Some(b'/' | b'\\')) {
+        return Some(decoded[1..].to_owned());
     }
-    Some(Ok(decoded))
+    Some(decoded)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -468,14 +476,8 @@ fn odd_form(path: &str) -> Option<&'static str> {
 /// `..` removes the segment before it (never above the root; a relative
 /// path keeps its leading `..`s).
 pub fn normalise(input: &str) -> NPath {
-    let (plain, mut odd) = match file_uri_path(input) {
-        Some(Ok(path)) => (path, None),
-        Some(Err(())) => (String::new(), Some("file URI naming another host")),
-        None => (input.to_owned(), None),
-    };
-    if odd.is_none() {
-        odd = odd_form(&plain);
-    }
+    let plain = file_uri_path(input).unwrap_or_else(|| input.to_owned());
+    let odd = odd_form(&plain);
     let slashed = plain.replace('\\', "/");
     let b = slashed.as_bytes();
     let (root, body) = if let Some(body) = slashed.strip_prefix('/') {
