@@ -319,6 +319,11 @@ test('bad command lines exit non-zero with one clear line', () => {
   const help = run(['--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Usage: execlave-mcp \[options\] -- <server command>/);
+  for (const flag of ['--version', '-v']) {
+    const version = run([flag]);
+    assert.equal(version.status, 0, version.stderr);
+    assert.equal(version.stdout, `${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  }
 });
 
 test('tool pins: the first listing pins, a changed definition is refused with --on-tool-change block', async () => {

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import execlave
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from support import NODE_MODULES, is_error, python_env, read_audit_log, text_of
@@ -113,6 +114,11 @@ def test_bad_command_lines_exit_non_zero_with_one_line(tmp_path: Path) -> None:
         assert message in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
+
+def test_version_is_the_packages() -> None:
+    r = subprocess.run([*PROXY, "--version"], capture_output=True, text=True, env=python_env(), timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{execlave.__version__}\n"
 
 
 @asynccontextmanager

@@ -55,6 +55,7 @@ impl RelayConfig {
 #[derive(Debug)]
 pub enum Invocation {
     Help,
+    Version,
     Run(RelayConfig),
 }
 
@@ -85,7 +86,8 @@ Options:
                             the host's window and from the control plane
                             (default: 300 in the host, 1800 for the service)
   --debug                   say what the governor does on stderr
-  --help                    show this text
+  -h, --help                show this text
+  -v, --version             show the SDK version
 
 Environment: EXECLAVE_API_KEY and EXECLAVE_BASE_URL connect the control
 plane; EXECLAVE_POLICY_PATH is the policy path when no --policy is given.
@@ -125,6 +127,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
         };
         match flag {
             "--help" | "-h" => return Ok(Invocation::Help),
+            "--version" | "-v" => return Ok(Invocation::Version),
             "--agent-id" => agent_id = Some(value(flag)?),
             "--policy" => policies.push(value(flag)?),
             "--audit-log" => audit_log = Some(PathBuf::from(value(flag)?)),
@@ -265,6 +268,10 @@ mod tests {
         assert!(err("--agent-id a --approval-timeout 0 -- x").contains("from 1 to 86400"));
         assert!(err("--agent-id a --approval-timeout 2m -- x").contains("not \"2m\""));
         assert!(matches!(parse_args(&args("--help")), Ok(Invocation::Help)));
+        assert!(matches!(
+            parse_args(&args("--version")),
+            Ok(Invocation::Version)
+        ));
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub fn main(args: &[String]) -> i32 {
             print!("{HELP}");
             0
         }
+        // The workspace's one version: the npm package and the wheel say
+        // the same (`__test__/packaging.test.mjs`).
+        Ok(Invocation::Version) => {
+            println!("{}", env!("CARGO_PKG_VERSION"));
+            0
+        }
         Ok(Invocation::Run(config)) => match run(config) {
             Ok(code) => code,
             Err(e) => {
