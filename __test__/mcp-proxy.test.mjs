@@ -302,9 +302,12 @@ test('a message over the size limit gets a clear error', async () => {
 test('bad command lines exit non-zero with one clear line', () => {
   const run = (args) => {
     const { command, args: argv } = proxyCommand(args);
-    return spawnSync(command, argv, { encoding: 'utf8', input: '' });
+    const env = { ...process.env };
+    for (const name of ['EXECLAVE_API_KEY', 'EXECLAVE_POLICY_PATH']) delete env[name];
+    return spawnSync(command, argv, { encoding: 'utf8', input: '', env });
   };
   const cases = [
+    [['--agent-id', 'a', '--', 'x'], /no policies and no API key: give --policy FILE/],
     [['--agent-id', 'a', '--frobnicate', '--', 'x'], /unknown option "--frobnicate"/],
     [['--policy', policy, '--', 'x'], /--agent-id is required/],
     [['--agent-id', 'a', '--policy', join(root, 'missing.yaml'), '--', 'x'], /missing\.yaml: cannot read/],

@@ -164,5 +164,12 @@ fn start_governor(config: &RelayConfig) -> Result<Governor, String> {
         }
     };
     options.fill_from_env(|k| std::env::var(k).ok());
+    if options.api_key.is_none() && options.policies.is_none() {
+        // The SDK's message names its options; this one names the flags.
+        return Err("no policies and no API key: give --policy FILE (or set \
+             EXECLAVE_POLICY_PATH) for local policies, or set EXECLAVE_API_KEY to use \
+             the Execlave control plane"
+            .into());
+    }
     Governor::new(options).map_err(|e| e.message)
 }
