@@ -87,9 +87,8 @@ function usage(pid) {
 
 const variants = { direct, pumped, proxied };
 for (const v of Object.values(variants)) await run(v.client, 200); // warm-up
-const idle = usage(proxied.pid);
 const times = { direct: [], pumped: [], proxied: [] };
-const cpuBefore = usage(proxied.pid);
+const proxyBefore = usage(proxied.pid); // idle: its RSS is the idle figure
 const pumpBefore = usage(pumped.pid);
 const names = Object.keys(variants);
 for (let r = 0; r < ROUNDS; r++) {
@@ -97,7 +96,7 @@ for (let r = 0; r < ROUNDS; r++) {
     times[name].push(await run(variants[name].client, CALLS));
   }
 }
-const cpuAfter = usage(proxied.pid);
+const proxyAfter = usage(proxied.pid);
 const pumpAfter = usage(pumped.pid);
 const ratio = (a, b) => median(times[a].map((t, i) => t / times[b][i]));
 
@@ -109,11 +108,11 @@ console.log(`  ratio proxy / direct          ${ratio('proxied', 'direct').toFixe
 console.log(`  ratio pump / direct           ${ratio('pumped', 'direct').toFixed(3)} (one more process, nothing read)`);
 console.log(`  ratio proxy / pump            ${ratio('proxied', 'pumped').toFixed(3)} (what governing adds to the hop)`);
 const cpuPerCall = (before, after) => (((after.cpuMs - before.cpuMs) * 1000) / (ROUNDS * CALLS)).toFixed(1);
-if (cpuBefore && cpuAfter && pumpBefore && pumpAfter) {
-  console.log(`  proxy CPU per call            ${cpuPerCall(cpuBefore, cpuAfter)} µs (user + system, the proxy process)`);
+if (proxyBefore && proxyAfter && pumpBefore && pumpAfter) {
+  console.log(`  proxy CPU per call            ${cpuPerCall(proxyBefore, proxyAfter)} µs (user + system, the proxy process)`);
   console.log(`  pump CPU per call             ${cpuPerCall(pumpBefore, pumpAfter)} µs`);
 }
-if (idle) console.log(`  proxy RSS idle                ${(idle.rssKiB / 1024).toFixed(1)} MiB`);
+if (proxyBefore) console.log(`  proxy RSS idle                ${(proxyBefore.rssKiB / 1024).toFixed(1)} MiB`);
 if (MEMORY_CALLS > 0) {
   await run(proxied.client, MEMORY_CALLS);
   const after = usage(proxied.pid);

@@ -307,10 +307,9 @@ impl Router {
             self.ctx
                 .send_host(error_answer(id.json(), SERVER_GONE, why, None));
         }
+        // A call the host cancelled is no longer here (`cancelled_by_host`
+        // took it out), so each one left still waits for an answer.
         for (id, _) in self.deciding.drain() {
-            if self.cancelled.forget_deciding(&id) {
-                continue; // the host stopped waiting for it
-            }
             self.ctx
                 .send_host(error_answer(id.json(), SERVER_GONE, why, None));
         }
